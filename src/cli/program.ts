@@ -1,0 +1,216 @@
+// The command tree. Flags are parsed here; each action lazily imports its command module and
+// returns an exit code. Errors become messages and the documented exit codes (errors.ts).
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode, SnapkeepError, exitCodeHelp } from '../errors.js';
+import { maskSecrets, terminateAllChildren } from '../exec/command.js';
+
+export interface GlobalOptions {
+  readonly config?: string;
+  readonly json: boolean;
+}
+
+type Action = () => Promise<number>;
+
+const configOption = (): Option =>
+  new Option(
+    '-c, --config <file>',
+    'configuration file (default: $SNAPKEEP_CONFIG, else /etc/snapkeep/snapkeep.yaml)',
+  );
+const jsonOption = (): Option => new Option('--json', 'print NDJSON events on stdout (one object per line)');
+const dryRunOption = (): Option => new Option('-n, --dry-run', 'print the plan and change nothing');
+
+export async function runCli(argv: readonly string[], version: string): Promise<number> {
+  let pending: Action | undefined;
+  const program = new Command('snapkeep')
+    .description(
+      'btrfs snapshots with incremental send/receive to other disks, btrbk-compatible retention,\nplan-then-apply, a journal of every action.',
+    )
+    .version(version, '-V, --version')
+    .addHelpText(
+      'after',
+      `\n${exitCodeHelp}\n\nStart with: snapkeep quickstart   (a sandbox on loop devices; no real data touched)`,
+    )
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  const defer = (action: Action): void => {
+    pending = action;
+  };
+
+  // run / snapshot / resume / prune / clean share the engine and its plan → apply flow.
+  const engineCommand = (name: string, description: string) =>
+    program
+      .command(name)
+      .description(description)
+      .addOption(configOption())
+      .addOption(jsonOption())
+      .addOption(dryRunOption())
+      .argument('[subvolumes...]', 'limit to these subvolumes (names from the config)')
+      .action((subvolumes: string[], options: { config?: string; json?: boolean; dryRun?: boolean }) => {
+        defer(async () => {
+          const { runEngineCommand } = await import('./engine-command.js');
+          return runEngineCommand(name as 'run', {
+            config: options.config,
+            json: options.json ?? false,
+            dryRun: options.dryRun ?? false,
+            only: subvolumes,
+          });
+        });
+      });
+
+  engineCommand('run', 'snapshot, send what is missing to every target, then prune (the main job)');
+  engineCommand('snapshot', 'create snapshots only');
+  engineCommand('resume', 'send snapshots that are missing on targets (no new snapshot, no pruning)');
+  engineCommand('prune', 'delete snapshots and target copies that retention no longer keeps');
+  engineCommand('clean', 'delete garbage left by interrupted transfers on targets');
+
+  program
+    .command('list')
+    .description('list snapshots, target copies and how they relate')
+    .addOption(configOption())
+    .addOption(jsonOption())
+    .addOption(
+      new Option('--what <kind>', 'what to list')
+        .choices(['all', 'snapshots', 'backups', 'latest'])
+        .default('all'),
+    )
+    .argument('[subvolumes...]', 'limit to these subvolumes')
+    .action((subvolumes: string[], options: { config?: string; json?: boolean; what: string }) => {
+      defer(async () => {
+        const { runList } = await import('./list-command.js');
+        return runList({
+          config: options.config,
+          json: options.json ?? false,
+          what: options.what,
+          only: subvolumes,
+        });
+      });
+    });
+
+  program
+    .command('status')
+    .description('what the last runs did, from the journal (does not touch btrfs)')
+    .addOption(configOption())
+    .addOption(jsonOption())
+    .action((options: { config?: string; json?: boolean }) => {
+      defer(async () => {
+        const { runStatus } = await import('./status-command.js');
+        return runStatus({ config: options.config, json: options.json ?? false });
+      });
+    });
+
+  const config = program.command('config').description('create, check and show the configuration');
+  config
+    .command('init')
+    .description('write a commented sample configuration (to stdout, or to --output)')
+    .option('-o, --output <file>', 'write to this file (refuses to overwrite)')
+    .action((options: { output?: string }) => {
+      defer(async () => {
+        const { runConfigInit } = await import('./config-command.js');
+        return runConfigInit(options);
+      });
+    });
+  config
+    .command('validate')
+    .description('check the configuration; errors name file:line and the key')
+    .addOption(configOption())
+    .addOption(jsonOption())
+    .action((options: { config?: string; json?: boolean }) => {
+      defer(async () => {
+        const { runConfigValidate } = await import('./config-command.js');
+        return runConfigValidate({ config: options.config, json: options.json ?? false });
+      });
+    });
+  config
+    .command('show')
+    .description('print the resolved configuration with every default made visible')
+    .addOption(configOption())
+    .addOption(jsonOption())
+    .action((options: { config?: string; json?: boolean }) => {
+      defer(async () => {
+        const { runConfigShow } = await import('./config-command.js');
+        return runConfigShow({ config: options.config, json: options.json ?? false });
+      });
+    });
+
+  const retention = program.command('retention').description('explore retention policies');
+  retention
+    .command('preview')
+    .description(
+      'read snapshot names (one per line) on stdin and show which a policy keeps or deletes, and why;\ndecisions equal btrbk 0.32.5 (timestamps are local time: set TZ)',
+    )
+    .requiredOption('--preserve <matrix>', 'preserve matrix, e.g. "24h 7d 4w 6m 2y" (or "no")')
+    .option('--preserve-min <min>', 'all | latest | no | N[hdwmy]', 'no')
+    .option('--day-of-week <day>', 'weeks start on this day', 'sunday')
+    .option('--hour-of-day <hour>', 'days start at this hour (0-23)', '0')
+    .option('--now <time>', 'reference time YYYY-MM-DDThh:mm:ss (local time; default: now)')
+    .addOption(jsonOption())
+    .action(
+      (options: {
+        preserve: string;
+        preserveMin: string;
+        dayOfWeek: string;
+        hourOfDay: string;
+        now?: string;
+        json?: boolean;
+      }) => {
+        defer(async () => {
+          const { runRetentionPreview } = await import('./retention-command.js');
+          return runRetentionPreview({ ...options, json: options.json ?? false });
+        });
+      },
+    );
+
+  program
+    .command('quickstart')
+    .description(
+      'build a sandbox (loop-mounted btrfs images under the state directory) and run the whole cycle:\nsnapshot, full send, change, incremental send, prune, restore a file and verify it',
+    )
+    .option('--state-dir <dir>', 'where the sandbox lives', '/var/lib/snapkeep')
+    .option('--cleanup', 'unmount and remove the sandbox')
+    .addOption(jsonOption())
+    .action((options: { stateDir: string; cleanup?: boolean; json?: boolean }) => {
+      defer(async () => {
+        const { runQuickstart } = await import('./quickstart-command.js');
+        return runQuickstart({
+          stateDir: options.stateDir,
+          cleanup: options.cleanup ?? false,
+          json: options.json ?? false,
+        });
+      });
+    });
+
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version exit 0 through here; everything else is a usage error.
+      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    throw error;
+  }
+  if (!pending) {
+    program.outputHelp();
+    return ExitCode.usage;
+  }
+
+  const onSignal = (): void => {
+    terminateAllChildren();
+    process.stderr.write('snapkeep: interrupted\n');
+    process.exit(ExitCode.interrupted);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await pending();
+  } catch (error) {
+    if (error instanceof SnapkeepError) {
+      process.stderr.write(`snapkeep: ${maskSecrets(error.message)}\n`);
+      return error.exitCode;
+    }
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stderr.write(`snapkeep: unexpected error: ${maskSecrets(message)}\n`);
+    return ExitCode.fatal;
+  }
+}

@@ -1,0 +1,4 @@
+// Stub: implemented in a following commit.
+export function runRetentionPreview(..._args: unknown[]): Promise<number> {
+  return Promise.reject(new Error('not implemented yet'));
+}

@@ -1,0 +1,165 @@
+// The configuration schema: the single source of truth for the config's types, its validation,
+// the committed JSON Schema (schema/snapkeep.schema.json) and `snapkeep config show`.
+// Top-level sections are named maps so later capabilities (ssh targets, restic repositories,
+// database sources, schedules, notifications) add sections without reshaping existing ones.
+import { z } from 'zod';
+import { snapshotBasenamePattern } from '../btrfs/snapshot-name.js';
+import { daysOfWeek, parsePreserveMatrix, parsePreserveMinimum } from '../retention/preserve-policy.js';
+
+/** Absolute path with no `..`, no control characters and no leading `-` (it reaches argv). */
+export const absolutePath = z
+  .string()
+  .refine((value) => value.startsWith('/'), { message: 'must be an absolute path (starting with /)' })
+  .refine((value) => !value.split('/').includes('..'), { message: 'must not contain ".." components' })
+  // eslint-disable-next-line no-control-regex
+  .refine((value) => !/[\u0000-\u001f\u007f]/.test(value), {
+    message: 'must not contain control characters',
+  });
+
+const preserveMatrix = z.string().superRefine((value, context) => {
+  const parsed = parsePreserveMatrix(value);
+  if (!parsed.ok) context.addIssue({ code: 'custom', message: parsed.error });
+});
+
+const preserveMinimum = z.string().superRefine((value, context) => {
+  const parsed = parsePreserveMinimum(value);
+  if (!parsed.ok) context.addIssue({ code: 'custom', message: parsed.error });
+});
+
+const retentionFields = {
+  preserve_min: preserveMinimum
+    .optional()
+    .describe('Keep everything within this span regardless of the matrix: all | latest | no | N[hdwmy]'),
+  preserve: preserveMatrix
+    .optional()
+    .describe(
+      'Preserve matrix like "24h 7d 4w 6m 2y" (first snapshot of each hour/day/week/month/year); * = all; "no" = none',
+    ),
+  preserve_day_of_week: z.enum(daysOfWeek).optional().describe('Weeks (and months, years) start on this day'),
+  preserve_hour_of_day: z.number().int().min(0).max(23).optional().describe('Days start at this hour'),
+};
+
+export const retentionSchema = z.strictObject(retentionFields);
+export type RetentionConfig = z.infer<typeof retentionSchema>;
+
+export const timestampFormatSchema = z
+  .enum(['short', 'long', 'long-iso'])
+  .describe('Snapshot name timestamp: short YYYYMMDD, long YYYYMMDDThhmm, long-iso YYYYMMDDThhmmss±hhmm');
+
+export const snapshotCreateSchema = z
+  .enum(['always', 'onchange'])
+  .describe(
+    'always: a snapshot every run; onchange: only when the subvolume changed since the newest snapshot',
+  );
+
+/** Defaults a person expects (btrbk's own defaults delete nothing, a frequent surprise). */
+export const builtInDefaults = {
+  timestamp_format: 'long',
+  snapshot_create: 'always',
+  snapshot_retention: {
+    preserve_min: '2d',
+    preserve: '14d',
+    preserve_day_of_week: 'sunday',
+    preserve_hour_of_day: 0,
+  },
+  target_retention: {
+    preserve_min: 'latest',
+    preserve: '14d 8w 12m 3y',
+    preserve_day_of_week: 'sunday',
+    preserve_hour_of_day: 0,
+  },
+} as const;
+
+const defaultsSchema = z
+  .strictObject({
+    timestamp_format: timestampFormatSchema.optional(),
+    snapshot_create: snapshotCreateSchema.optional(),
+    snapshot_retention: retentionSchema.optional().describe('Retention of local snapshots'),
+    target_retention: retentionSchema.optional().describe('Retention of the copies on targets'),
+  })
+  .describe('Defaults for every subvolume and target');
+
+const targetName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'names may use letters, digits, "_", "." and "-"');
+
+export const targetSchema = z
+  .strictObject({
+    path: absolutePath.describe('Directory on another btrfs filesystem that receives the copies'),
+    retention: retentionSchema.optional().describe('Retention of copies on this target (overrides defaults)'),
+  })
+  .describe('A place snapshots are sent to');
+export type TargetConfig = z.infer<typeof targetSchema>;
+
+export const subvolumeSchema = z
+  .strictObject({
+    path: absolutePath.describe('The btrfs subvolume to snapshot'),
+    snapshot_dir: absolutePath
+      .optional()
+      .describe('Directory on the same filesystem for its read-only snapshots (default: <path>/.snapshots)'),
+    snapshot_name: z
+      .string()
+      .regex(snapshotBasenamePattern, 'may use letters, digits and _ @ + - .')
+      .optional()
+      .describe(
+        "Snapshot basename (default: the key of this entry); set it to btrbk's to take over its snapshots",
+      ),
+    targets: z.array(targetName).default([]).describe('Names of targets this subvolume is sent to'),
+    snapshot_create: snapshotCreateSchema.optional(),
+    timestamp_format: timestampFormatSchema.optional(),
+    snapshot_retention: retentionSchema.optional(),
+    target_retention: retentionSchema
+      .optional()
+      .describe("Retention of this subvolume's copies on its targets"),
+  })
+  .describe('A btrfs subvolume that snapkeep snapshots and sends');
+export type SubvolumeConfig = z.infer<typeof subvolumeSchema>;
+
+export const configSchema = z
+  .strictObject({
+    state_dir: absolutePath
+      .default('/var/lib/snapkeep')
+      .describe('Where the journal, lock and quickstart sandbox live'),
+    parallel: z
+      .number()
+      .int()
+      .min(1)
+      .max(16)
+      .default(2)
+      .describe("Transfers that may run at once (a subvolume's sends to one target are always in order)"),
+    defaults: defaultsSchema.default({}),
+    targets: z.record(targetName, targetSchema).default({}).describe('Where snapshots go, by name'),
+    subvolumes: z.record(targetName, subvolumeSchema).default({}).describe('What is snapshotted, by name'),
+  })
+  .superRefine((config, context) => {
+    for (const [name, subvolume] of Object.entries(config.subvolumes)) {
+      subvolume.targets.forEach((target, index) => {
+        if (!(target in config.targets)) {
+          const known = Object.keys(config.targets);
+          context.addIssue({
+            code: 'custom',
+            path: ['subvolumes', name, 'targets', index],
+            message: `unknown target "${target}"; ${known.length ? `defined targets: ${known.join(', ')}` : 'no targets are defined under "targets:"'}`,
+          });
+        }
+      });
+    }
+    // Two subvolumes writing the same basename into the same directory would prune each other.
+    const seen = new Map<string, string>();
+    for (const [name, subvolume] of Object.entries(config.subvolumes)) {
+      const key = `${subvolume.snapshot_dir ?? `${subvolume.path}/.snapshots`}\u0000${subvolume.snapshot_name ?? name}`;
+      const other = seen.get(key);
+      if (other !== undefined) {
+        context.addIssue({
+          code: 'custom',
+          path: ['subvolumes', name, 'snapshot_name'],
+          message: `subvolumes "${other}" and "${name}" would write snapshots with the same name into the same directory; give one a different snapshot_name or snapshot_dir`,
+        });
+      }
+      seen.set(key, name);
+    }
+  })
+  .describe('snapkeep configuration');
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

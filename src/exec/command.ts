@@ -1,0 +1,227 @@
+// The one module that spawns processes (DESIGN.md: "only exec/ spawns").
+// Commands are data: a file and an argv array, never a shell string. Secrets reach children only
+// through the environment or files, and every message built here masks known secret values.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+
+export interface CommandSpec {
+  readonly file: string;
+  readonly args: readonly string[];
+  /** Extra environment variables (merged over process.env). Values here may be secrets. */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+  /** Text written to stdin (then closed). */
+  readonly input?: string;
+  readonly timeoutMs?: number;
+}
+
+export interface CommandResult {
+  readonly spec: CommandSpec;
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly durationMs: number;
+}
+
+/** Values that must never appear in messages; registered by whoever resolves secrets. */
+const knownSecrets = new Set<string>();
+
+export function registerSecret(value: string): void {
+  // Very short values would mask ordinary words; secrets that short are refused at config level.
+  if (value.length >= 4) knownSecrets.add(value);
+}
+
+export function maskSecrets(text: string): string {
+  let masked = text;
+  for (const secret of knownSecrets) masked = masked.split(secret).join('***');
+  return masked;
+}
+
+/** Quote one argument for display only (never executed). */
+function quoteForDisplay(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export function formatCommand(spec: CommandSpec): string {
+  return maskSecrets([spec.file, ...spec.args].map(quoteForDisplay).join(' '));
+}
+
+export class CommandError extends Error {
+  constructor(
+    readonly result: CommandResult,
+    summary?: string,
+  ) {
+    const detail = lastLines(result.stderr) || lastLines(result.stdout);
+    const status = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
+    super(maskSecrets(summary ?? `${formatCommand(result.spec)} ${status}${detail ? `: ${detail}` : ''}`));
+    this.name = 'CommandError';
+  }
+}
+
+function lastLines(text: string, count = 3): string {
+  return text.trim().split('\n').slice(-count).join(' | ');
+}
+
+// Children alive right now, so an interrupt (SIGINT/SIGTERM) can stop them before we exit 130.
+const liveChildren = new Set<ChildProcess>();
+
+export function terminateAllChildren(signal: NodeJS.Signals = 'SIGTERM'): void {
+  for (const child of liveChildren) child.kill(signal);
+}
+
+function track(child: ChildProcess): void {
+  liveChildren.add(child);
+  child.once('close', () => liveChildren.delete(child));
+}
+
+function environmentFor(spec: CommandSpec): NodeJS.ProcessEnv {
+  // LC_ALL=C: we parse tool output, so it must not be translated.
+  return { ...process.env, LC_ALL: 'C', ...spec.env };
+}
+
+function collect(child: ChildProcess, spec: CommandSpec, startedAt: number): Promise<CommandResult> {
+  const stdoutChunks: Buffer[] = [];
+  const stderrChunks: Buffer[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => stdoutChunks.push(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => stderrChunks.push(chunk));
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    if (spec.timeoutMs) timer = setTimeout(() => child.kill('SIGKILL'), spec.timeoutMs);
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      if (timer) clearTimeout(timer);
+      reject(
+        new Error(
+          error.code === 'ENOENT'
+            ? `${spec.file}: command not found (is it installed? run scripts/install-deps.sh)`
+            : maskSecrets(`${spec.file}: ${error.message}`),
+        ),
+      );
+    });
+    child.once('close', (exitCode, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({
+        spec,
+        exitCode,
+        signal,
+        stdout: Buffer.concat(stdoutChunks).toString('utf8'),
+        stderr: Buffer.concat(stderrChunks).toString('utf8'),
+        durationMs: Date.now() - startedAt,
+      });
+    });
+  });
+}
+
+/** Run a command to completion; a non-zero exit is a result, not an exception. */
+export function runCommand(spec: CommandSpec): Promise<CommandResult> {
+  const startedAt = Date.now();
+  const child = spawn(spec.file, [...spec.args], {
+    cwd: spec.cwd,
+    env: environmentFor(spec),
+    stdio: [spec.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  });
+  track(child);
+  if (spec.input !== undefined) child.stdin?.end(spec.input);
+  return collect(child, spec, startedAt);
+}
+
+/** Run a command and throw a CommandError (masked, with the tail of stderr) unless it exits 0. */
+export async function runChecked(spec: CommandSpec): Promise<CommandResult> {
+  const result = await runCommand(spec);
+  if (result.exitCode !== 0) throw new CommandError(result);
+  return result;
+}
+
+export interface PipeProgress {
+  readonly bytes: number;
+  readonly elapsedMs: number;
+}
+
+export interface PipelineResult {
+  readonly producer: CommandResult;
+  readonly consumer: CommandResult;
+  readonly bytes: number;
+}
+
+export interface PipelineOptions {
+  readonly onProgress?: (progress: PipeProgress) => void;
+  readonly progressIntervalMs?: number;
+  /** Aborting kills both processes (used for interrupts and tests). */
+  readonly signal?: AbortSignal;
+}
+
+/** Bytes a process has written so far, from /proc (Linux). Lets us report progress without
+ *  putting Node in the data path. */
+async function bytesWritten(pid: number | undefined): Promise<number | undefined> {
+  if (pid === undefined) return undefined;
+  try {
+    const io = await readFile(`/proc/${pid}/io`, 'utf8');
+    const match = /^wchar:\s*(\d+)/m.exec(io);
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * producer | consumer, joined at the file-descriptor level: the bulk data never passes through
+ * Node, so a pipeline costs what the shell's pipe costs. If either side fails, the other is
+ * killed so a half-written stream is never mistaken for a complete one.
+ */
+export async function runPipeline(
+  producerSpec: CommandSpec,
+  consumerSpec: CommandSpec,
+  options: PipelineOptions = {},
+): Promise<PipelineResult> {
+  const startedAt = Date.now();
+  const producer = spawn(producerSpec.file, [...producerSpec.args], {
+    cwd: producerSpec.cwd,
+    env: environmentFor(producerSpec),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  track(producer);
+  const consumer = spawn(consumerSpec.file, [...consumerSpec.args], {
+    cwd: consumerSpec.cwd,
+    env: environmentFor(consumerSpec),
+    stdio: [producer.stdout ?? 'ignore', 'pipe', 'pipe'],
+  });
+  track(consumer);
+  // The consumer owns the read end now; closing ours makes EOF/EPIPE propagate as in a shell pipe.
+  producer.stdout?.destroy();
+
+  let lastBytes = 0;
+  let timer: NodeJS.Timeout | undefined;
+  if (options.onProgress) {
+    const report = options.onProgress;
+    timer = setInterval(() => {
+      void bytesWritten(producer.pid).then((bytes) => {
+        if (bytes !== undefined) {
+          lastBytes = bytes;
+          report({ bytes, elapsedMs: Date.now() - startedAt });
+        }
+      });
+    }, options.progressIntervalMs ?? 500);
+  }
+  const onAbort = (): void => {
+    producer.kill('SIGTERM');
+    consumer.kill('SIGTERM');
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const producerDone = collect(producer, producerSpec, startedAt).then((result) => {
+    // A failed producer must not let the consumer finish on a truncated stream quietly.
+    if (result.exitCode !== 0) consumer.kill('SIGTERM');
+    return result;
+  });
+  const consumerDone = collect(consumer, consumerSpec, startedAt).then((result) => {
+    if (result.exitCode !== 0) producer.kill('SIGTERM');
+    return result;
+  });
+  try {
+    const [producerResult, consumerResult] = await Promise.all([producerDone, consumerDone]);
+    return { producer: producerResult, consumer: consumerResult, bytes: lastBytes };
+  } finally {
+    if (timer) clearInterval(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}
