@@ -1,4 +1,182 @@
-// Stub: implemented in a following commit.
-export function runEngineCommand(..._args: unknown[]): Promise<number> {
-  return Promise.reject(new Error('not implemented yet'));
+// `run`, `snapshot`, `resume`, `prune`, `clean`: load the config, take the lock (not for
+// --dry-run, which changes nothing), plan, print, apply, journal, and summarise as an exit code.
+import { runBtrfs, type EngineCommandName, type JobResult, type RunReporter } from '../btrfs/btrfs-run.js';
+import type { SendProgress } from '../btrfs/apply-steps.js';
+import { loadConfig } from '../config/load-config.js';
+import { ExitCode } from '../errors.js';
+import type { Step, SubvolumePlan } from '../plan/btrfs-plan.js';
+import { Journal, newRunId } from '../state/journal.js';
+import { acquireLock } from '../state/lock.js';
+import { TransferStateFile } from '../state/transfer-state.js';
+import { createOutput, type Output } from './output.js';
+
+export interface EngineCommandOptions {
+  readonly config?: string;
+  readonly json: boolean;
+  readonly dryRun: boolean;
+  readonly only: readonly string[];
+  /** For tests and previews: the clock the plan uses. */
+  readonly now?: Date;
+}
+
+export function describeStep(step: Step): string {
+  switch (step.kind) {
+    case 'delete-garbage':
+      return `${step.subvolume} → ${step.target}: delete garbage ${step.path} (${step.reason})`;
+    case 'create-snapshot':
+      return `${step.subvolume}: snapshot ${step.source} → ${step.path} (${step.reason})`;
+    case 'send':
+      return `${step.subvolume} → ${step.target}: send ${step.name} ${
+        step.parent ? `incremental from ${step.parent.name} [${step.parent.reason}]` : 'full'
+      } (${step.reason})`;
+    case 'delete-snapshot':
+      return `${step.subvolume}: delete snapshot ${step.name} (${step.reason})`;
+    case 'delete-copy':
+      return `${step.subvolume} → ${step.target}: delete copy ${step.name} (${step.reason})`;
+  }
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  if (seconds < 60) return `${Math.round(seconds)}s`;
+  return `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
+}
+
+function reporterFor(output: Output, dryRun: boolean, transfers: TransferStateFile): RunReporter {
+  const isTty = process.stderr.isTTY && !output.json;
+  let progressShown = false;
+  const clearProgress = (): void => {
+    if (progressShown) process.stderr.write('\r\x1b[K');
+    progressShown = false;
+  };
+  return {
+    plan(plan: SubvolumePlan, phase) {
+      output.event('plan', {
+        subvolume: plan.subvolume,
+        phase,
+        dryRun,
+        steps: plan.steps,
+        notes: plan.notes,
+      });
+      if (output.json) return;
+      const prefix = dryRun ? 'would ' : '';
+      for (const note of plan.notes)
+        output.text(
+          `${note.level === 'info' ? '  ' : `${note.level.toUpperCase()}: `}${note.subvolume}${note.target ? ` → ${note.target}` : ''}: ${note.message}`,
+        );
+      if (dryRun || phase === 'prune')
+        for (const step of plan.steps) output.text(`${prefix}${describeStep(step)}`);
+    },
+    outcome(outcome) {
+      clearProgress();
+      output.event('step', {
+        ok: outcome.ok,
+        error: outcome.error,
+        durationMs: outcome.durationMs,
+        bytes: outcome.bytes,
+        step: outcome.step,
+      });
+      const mark = outcome.ok ? 'ok  ' : 'FAIL';
+      const size = outcome.bytes ? `, ${formatBytes(outcome.bytes)}` : '';
+      output.text(
+        `${mark} ${describeStep(outcome.step)} [${(outcome.durationMs / 1000).toFixed(2)}s${size}]`,
+      );
+      if (!outcome.ok && outcome.error) output.warn(`ERROR: ${outcome.error}`);
+    },
+    progress(progress: SendProgress) {
+      const record = transfers.get(progress.step.subvolume, progress.step.target);
+      const expected = progress.step.parent ? record.lastIncrementalBytes : record.lastFullBytes;
+      const rate = progress.bytes / Math.max(progress.elapsedMs / 1000, 0.001);
+      const eta = expected && expected > progress.bytes ? (expected - progress.bytes) / rate : undefined;
+      output.event('progress', {
+        subvolume: progress.step.subvolume,
+        target: progress.step.target,
+        name: progress.step.name,
+        bytes: progress.bytes,
+        bytesPerSecond: Math.round(rate),
+        expectedBytes: expected,
+        etaSeconds: eta === undefined ? undefined : Math.round(eta),
+      });
+      if (!isTty) return;
+      progressShown = true;
+      process.stderr.write(
+        `\r\x1b[K${progress.step.subvolume} → ${progress.step.target}: ${formatBytes(progress.bytes)} at ${formatBytes(rate)}/s${
+          eta === undefined ? '' : `, ETA ${formatDuration(eta)}`
+        }`,
+      );
+    },
+  };
+}
+
+/** Summarise job results as the documented exit code. */
+export function exitCodeFor(jobs: readonly JobResult[]): number {
+  const failed = jobs.filter((job) => job.status === 'failed');
+  const unreachable = jobs.filter((job) => job.status === 'unreachable');
+  if (failed.length === 0 && unreachable.length === 0) return ExitCode.ok;
+  if (failed.length === 0) return ExitCode.targetUnreachable;
+  return ExitCode.partial;
+}
+
+export async function runEngineCommand(
+  command: EngineCommandName,
+  options: EngineCommandOptions,
+): Promise<number> {
+  const output = createOutput(options.json);
+  const { resolved, path } = await loadConfig(options.config);
+  const now = options.now ?? new Date();
+  const lock = options.dryRun ? undefined : await acquireLock(resolved.stateDir, command);
+  try {
+    const runId = newRunId(now);
+    const journal = options.dryRun ? undefined : new Journal(resolved.stateDir, runId);
+    const transfers = await TransferStateFile.load(resolved.stateDir);
+    await journal?.append('run-start', { command, config: path, only: options.only });
+    const summary = await runBtrfs(resolved, {
+      command,
+      dryRun: options.dryRun,
+      only: options.only,
+      now,
+      reporter: reporterFor(output, options.dryRun, transfers),
+      journal,
+      transfers,
+    });
+    const exitCode = exitCodeFor(summary.jobs);
+    if (!options.dryRun) await transfers.save();
+    const problems = summary.jobs.filter((job) => job.status !== 'ok');
+    await journal?.append('run-end', { command, exitCode, jobs: summary.jobs });
+    output.event('summary', {
+      command,
+      dryRun: options.dryRun,
+      exitCode,
+      jobs: summary.jobs,
+      steps: summary.outcomes.length,
+    });
+    for (const job of problems) {
+      output.warn(
+        `${job.status === 'unreachable' ? 'UNREACHABLE' : 'FAILED'}: ${job.subvolume}${job.target ? ` → ${job.target}` : ''}: ${job.message ?? ''}`,
+      );
+    }
+    if (options.dryRun) {
+      const count = summary.plans.reduce((total, plan) => total + plan.steps.length, 0);
+      output.text(`dry run: ${count} step(s) planned, nothing changed`);
+    } else {
+      const failedSteps = summary.outcomes.filter((outcome) => !outcome.ok).length;
+      output.text(
+        `${command}: ${summary.outcomes.length - failedSteps} step(s) done, ${failedSteps} failed; ${problems.length === 0 ? 'all jobs ok' : `${problems.length} job(s) with problems`} (exit ${exitCode})`,
+      );
+    }
+    return exitCode;
+  } finally {
+    await lock?.release();
+  }
 }

@@ -1,4 +1,172 @@
-// Stub: implemented in a following commit.
-export function runList(..._args: unknown[]): Promise<number> {
-  return Promise.reject(new Error('not implemented yet'));
+// `list`: snapshots, their copies on every target and how they relate (which copy belongs to
+// which snapshot, the latest common pair per target). Reads each filesystem once.
+import { Inventory, type DatedSubvolume } from '../btrfs/inventory.js';
+import { observeSubvolume } from '../btrfs/observe.js';
+import { selectSubvolumes } from '../btrfs/btrfs-run.js';
+import { loadConfig } from '../config/load-config.js';
+import { ExitCode } from '../errors.js';
+import { isCopyOf, type ObservedSubvolume } from '../plan/btrfs-plan.js';
+import { TransferStateFile } from '../state/transfer-state.js';
+import { createOutput, formatTable } from './output.js';
+
+export interface ListOptions {
+  readonly config?: string;
+  readonly json: boolean;
+  readonly what: string;
+  readonly only: readonly string[];
+}
+
+const formatDate = (snapshot: DatedSubvolume): string => {
+  const date = new Date(snapshot.date.epochSeconds * 1000);
+  const pad = (value: number): string => String(value).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
+};
+
+const byDate = (a: DatedSubvolume, b: DatedSubvolume): number =>
+  a.date.epochSeconds - b.date.epochSeconds || a.date.sequence - b.date.sequence;
+
+export async function runList(options: ListOptions): Promise<number> {
+  const output = createOutput(options.json);
+  const { resolved } = await loadConfig(options.config);
+  const subvolumes = selectSubvolumes(resolved, options.only);
+  const transfers = await TransferStateFile.load(resolved.stateDir);
+  const inventory = new Inventory();
+  const results = await Promise.allSettled(
+    subvolumes.map((subvolume) =>
+      observeSubvolume(inventory, subvolume, (target) => transfers.get(subvolume.name, target).lastSent),
+    ),
+  );
+  let exitCode: number = ExitCode.ok;
+  const rows: string[][] = [];
+  const targetNames = [
+    ...new Set(subvolumes.flatMap((subvolume) => subvolume.targets.map((target) => target.name))),
+  ];
+  results.forEach((result, index) => {
+    const subvolume = subvolumes[index]!;
+    if (result.status === 'rejected') {
+      output.warn(`ERROR: ${result.reason instanceof Error ? result.reason.message : String(result.reason)}`);
+      output.event('error', { subvolume: subvolume.name, message: String(result.reason) });
+      exitCode = ExitCode.partial;
+      return;
+    }
+    const observed = result.value;
+    for (const target of observed.targets) {
+      if (!target.reachable) {
+        output.warn(`UNREACHABLE: ${subvolume.name} → ${target.target.name}: ${target.error}`);
+        if (exitCode === ExitCode.ok) exitCode = ExitCode.targetUnreachable;
+      }
+    }
+    rows.push(...describe(observed, options.what, output, targetNames));
+  });
+  if (!options.json) {
+    if (options.what === 'backups')
+      output.text(formatTable(['SUBVOLUME', 'TARGET', 'COPY', 'DATE', 'SOURCE SNAPSHOT'], rows));
+    else if (options.what === 'latest') output.text(formatTable(['SUBVOLUME', 'WHAT', 'NAME', 'DATE'], rows));
+    else
+      output.text(
+        formatTable(
+          ['SUBVOLUME', 'SNAPSHOT', 'DATE', ...targetNames.map((name) => name.toUpperCase())],
+          rows,
+        ),
+      );
+  }
+  return exitCode;
+}
+
+function describe(
+  observed: ObservedSubvolume,
+  what: string,
+  output: ReturnType<typeof createOutput>,
+  targetNames: readonly string[],
+): string[][] {
+  const rows: string[][] = [];
+  const name = observed.subvolume.name;
+  const snapshots = [...observed.snapshots].sort(byDate);
+  const reachable = observed.targets.flatMap((target) => (target.reachable ? [target] : []));
+  const latestCommon = new Map<string, DatedSubvolume>();
+  for (const target of reachable) {
+    const common = [...snapshots]
+      .reverse()
+      .find((snapshot) => target.copies.some((copy) => isCopyOf(copy, snapshot)));
+    if (common) latestCommon.set(target.target.name, common);
+  }
+  if (what === 'all' || what === 'snapshots') {
+    for (const snapshot of snapshots) {
+      const copies: Record<string, string | null> = {};
+      for (const target of reachable) {
+        copies[target.target.name] = target.copies.find((copy) => isCopyOf(copy, snapshot))?.name ?? null;
+      }
+      output.event('snapshot', {
+        subvolume: name,
+        name: snapshot.name,
+        path: snapshot.path,
+        date: new Date(snapshot.date.epochSeconds * 1000).toISOString(),
+        uuid: snapshot.uuid,
+        copies,
+      });
+      const cells = targetNames.map((targetName) => {
+        if (!observed.targets.some((target) => target.target.name === targetName)) return '';
+        if (!(targetName in copies)) return '?';
+        const common = latestCommon.get(targetName) === snapshot ? ' (latest common)' : '';
+        return copies[targetName] ? `yes${common}` : '-';
+      });
+      rows.push([name, snapshot.name, formatDate(snapshot), ...cells]);
+    }
+  }
+  if (what === 'all' || what === 'backups') {
+    for (const target of reachable) {
+      for (const copy of [...target.copies].sort(byDate)) {
+        const source = snapshots.find((snapshot) => isCopyOf(copy, snapshot));
+        output.event('backup', {
+          subvolume: name,
+          target: target.target.name,
+          name: copy.name,
+          path: copy.path,
+          date: new Date(copy.date.epochSeconds * 1000).toISOString(),
+          receivedUuid: copy.receivedUuid,
+          sourceSnapshot: source?.name ?? null,
+        });
+        if (what === 'backups')
+          rows.push([
+            name,
+            target.target.name,
+            copy.name,
+            formatDate(copy),
+            source?.name ?? '(snapshot deleted)',
+          ]);
+      }
+      for (const garbage of target.garbage) {
+        output.event('garbage', { subvolume: name, target: target.target.name, path: garbage.path });
+        if (what === 'backups')
+          rows.push([
+            name,
+            target.target.name,
+            garbage.name,
+            '',
+            'GARBAGE (interrupted receive; snapkeep clean)',
+          ]);
+      }
+    }
+  }
+  if (what === 'latest') {
+    const latest = snapshots.at(-1);
+    output.event('latest', {
+      subvolume: name,
+      snapshot: latest?.name ?? null,
+      latestCommon: Object.fromEntries(
+        [...latestCommon].map(([target, snapshot]) => [target, snapshot.name]),
+      ),
+    });
+    rows.push([name, 'latest snapshot', latest?.name ?? '(none)', latest ? formatDate(latest) : '']);
+    for (const target of observed.targets) {
+      const common = latestCommon.get(target.target.name);
+      rows.push([
+        name,
+        `latest on ${target.target.name}`,
+        common?.name ?? (target.reachable ? '(none)' : '(unreachable)'),
+        common ? formatDate(common) : '',
+      ]);
+    }
+  }
+  return rows;
 }

@@ -1,4 +1,55 @@
-// Stub: implemented in a following commit.
-export function runStatus(..._args: unknown[]): Promise<number> {
-  return Promise.reject(new Error('not implemented yet'));
+// `status`: what the last runs did and when each subvolume last reached each target — read from
+// the journal and the transfer state, never by touching btrfs (so it is instant and safe).
+import { loadConfig } from '../config/load-config.js';
+import { ExitCode } from '../errors.js';
+import { readJournal } from '../state/journal.js';
+import { TransferStateFile } from '../state/transfer-state.js';
+import { createOutput, formatTable } from './output.js';
+
+export interface StatusOptions {
+  readonly config?: string;
+  readonly json: boolean;
+}
+
+function age(iso: string | undefined, now: number): string {
+  if (!iso) return 'never';
+  const hours = (now - Date.parse(iso)) / 3_600_000;
+  if (hours < 1) return `${Math.round(hours * 60)} min ago`;
+  if (hours < 48) return `${hours.toFixed(1)} h ago`;
+  return `${(hours / 24).toFixed(1)} days ago`;
+}
+
+export async function runStatus(options: StatusOptions): Promise<number> {
+  const output = createOutput(options.json);
+  const { resolved } = await loadConfig(options.config);
+  const [journal, transfers] = await Promise.all([
+    readJournal(resolved.stateDir),
+    TransferStateFile.load(resolved.stateDir),
+  ]);
+  const now = Date.now();
+  const runEnds = journal.filter((entry) => entry.event === 'run-end');
+  const lastRun = runEnds.at(-1);
+  output.event('status', {
+    stateDir: resolved.stateDir,
+    lastRun: lastRun ?? null,
+    runs: runEnds.length,
+  });
+  if (lastRun) {
+    output.text(
+      `last run: ${lastRun.time} (${age(lastRun.time, now)}), snapkeep ${String(lastRun.command)}, exit ${String(lastRun.exitCode)}`,
+    );
+  } else {
+    output.text(`no runs recorded yet in ${resolved.stateDir} (run: snapkeep run)`);
+  }
+  const rows: string[][] = [];
+  for (const subvolume of resolved.subvolumes) {
+    for (const target of subvolume.targets) {
+      const record = transfers.get(subvolume.name, target.name);
+      output.event('target-status', { subvolume: subvolume.name, target: target.name, ...record });
+      rows.push([subvolume.name, target.name, record.lastSent ?? '-', age(record.lastSentAt, now)]);
+    }
+  }
+  if (rows.length > 0) output.text(formatTable(['SUBVOLUME', 'TARGET', 'LAST SENT', 'WHEN'], rows));
+  const lastExit = typeof lastRun?.exitCode === 'number' ? lastRun.exitCode : ExitCode.ok;
+  return lastExit === ExitCode.ok ? ExitCode.ok : ExitCode.partial;
 }

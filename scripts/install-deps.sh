@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what snapkeep needs on Debian/Ubuntu, only what is missing, then the npm packages and
+# the build. Usage: scripts/install-deps.sh [--runtime | --test]   (default --runtime)
+#   --runtime  btrfs-progs, restic, ssh client, mount tools: enough for `snapkeep quickstart`
+#   --test     also what the test suite and benchmarks exercise for real: btrbk (the oracle),
+#              faketime, openssh-server, sudo, rclone, pv, cron, hyperfine
+set -euo pipefail
+mode="${1:---runtime}"
+case "$mode" in --runtime|--test) ;; *) echo "usage: $0 [--runtime|--test]" >&2; exit 2 ;; esac
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (it installs Debian packages and snapkeep mounts loop devices)" >&2
+  exit 2
+fi
+
+# command-name:package pairs; a package is installed only if its command is missing.
+runtime=(btrfs:btrfs-progs mkfs.btrfs:btrfs-progs restic:restic ssh:openssh-client losetup:mount truncate:coreutils)
+testing=(btrbk:btrbk faketime:faketime sshd:openssh-server sudo:sudo rclone:rclone pv:pv cron:cron hyperfine:hyperfine)
+wanted=("${runtime[@]}")
+[ "$mode" = --test ] && wanted+=("${testing[@]}")
+
+missing=()
+for pair in "${wanted[@]}"; do
+  command="${pair%%:*}" package="${pair##*:}"
+  if ! command -v "$command" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$command" ]; then
+    [[ " ${missing[*]-} " == *" $package "* ]] || missing+=("$package")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Node.js 20+ is required (Debian 12's own nodejs package is 18, too old).
+if ! command -v node >/dev/null 2>&1; then
+  echo "install-deps: Node.js 20 or newer is required and not installed" >&2
+  exit 1
+fi
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+  echo "install-deps: Node.js 20 or newer is required, found $(node --version)" >&2
+  exit 1
+fi
+
+# btrfs needs its kernel module for loop-mounted images.
+modprobe btrfs 2>/dev/null || true
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build
+chmod +x dist/cli/main.js

@@ -1,0 +1,41 @@
+// btrfs-progs argv builders (pure). Every path that reaches argv is checked first: absolute, no
+// `..`, no control characters — and because each is absolute it can never be read as an option.
+import type { CommandSpec } from '../exec/command.js';
+
+export function assertSafePath(path: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!path.startsWith('/') || path.split('/').includes('..') || /[\u0000-\u001f\u007f]/.test(path)) {
+    throw new Error(
+      `refusing unsafe path ${JSON.stringify(path)}: expected an absolute path without ".." or control characters`,
+    );
+  }
+  return path;
+}
+
+const btrfs = (...args: string[]): CommandSpec => ({ file: 'btrfs', args });
+
+/** All subvolumes of the filesystem containing `mountPoint`, with uuids and generations. */
+export const listSubvolumes = (mountPoint: string): CommandSpec =>
+  btrfs('subvolume', 'list', '-u', '-q', '-R', '-c', '-g', assertSafePath(mountPoint));
+
+/** Only the read-only subvolumes (the list output has no flags column). */
+export const listReadonlySubvolumes = (mountPoint: string): CommandSpec =>
+  btrfs('subvolume', 'list', '-r', assertSafePath(mountPoint));
+
+export const showSubvolume = (path: string): CommandSpec => btrfs('subvolume', 'show', assertSafePath(path));
+
+export const createReadonlySnapshot = (source: string, destination: string): CommandSpec =>
+  btrfs('subvolume', 'snapshot', '-r', assertSafePath(source), assertSafePath(destination));
+
+export const sendSnapshot = (snapshot: string, parent?: string): CommandSpec =>
+  parent === undefined
+    ? btrfs('send', '-q', assertSafePath(snapshot))
+    : btrfs('send', '-q', '-p', assertSafePath(parent), assertSafePath(snapshot));
+
+export const receiveInto = (directory: string): CommandSpec => btrfs('receive', assertSafePath(directory));
+
+export const deleteSubvolumes = (paths: readonly string[]): CommandSpec =>
+  btrfs('subvolume', 'delete', ...paths.map(assertSafePath));
+
+export const filesystemUsage = (path: string): CommandSpec =>
+  btrfs('filesystem', 'usage', '-b', assertSafePath(path));

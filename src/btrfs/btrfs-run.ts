@@ -1,0 +1,248 @@
+// The btrfs job runner: observe every subvolume, plan, and (unless dry-run) apply. Independent
+// transfers overlap up to `parallel`; a subvolume's sends to one target stay in order because
+// each becomes the next one's parent. One job's failure never stops the others.
+import type { ResolvedConfig, ResolvedSubvolume } from '../config/resolve.js';
+import { UsageError } from '../errors.js';
+import {
+  planSubvolume,
+  type Note,
+  type PlanPhases,
+  type Step,
+  type SubvolumePlan,
+} from '../plan/btrfs-plan.js';
+import type { Journal } from '../state/journal.js';
+import type { TransferStateFile } from '../state/transfer-state.js';
+import { StepExecutor, type SendProgress, type StepOutcome } from './apply-steps.js';
+import { Inventory } from './inventory.js';
+import { messageOf, observeSubvolume } from './observe.js';
+
+export type EngineCommandName = 'run' | 'snapshot' | 'resume' | 'prune' | 'clean';
+
+export const phasesFor: Record<EngineCommandName, PlanPhases> = {
+  run: { clean: true, snapshot: true, send: true, prune: true },
+  snapshot: { clean: false, snapshot: true, send: false, prune: false },
+  resume: { clean: true, snapshot: false, send: true, prune: false },
+  prune: { clean: false, snapshot: false, send: false, prune: true },
+  clean: { clean: true, snapshot: false, send: false, prune: false },
+};
+
+export interface RunReporter {
+  plan(plan: SubvolumePlan, phase: 'initial' | 'prune'): void;
+  outcome(outcome: StepOutcome): void;
+  progress(progress: SendProgress): void;
+}
+
+export interface JobResult {
+  readonly subvolume: string;
+  readonly target?: string;
+  readonly status: 'ok' | 'failed' | 'unreachable';
+  readonly message?: string;
+}
+
+export interface RunOptions {
+  readonly command: EngineCommandName;
+  readonly dryRun: boolean;
+  readonly only: readonly string[];
+  readonly now: Date;
+  readonly reporter: RunReporter;
+  readonly journal?: Journal;
+  readonly transfers: TransferStateFile;
+}
+
+export interface RunSummary {
+  readonly plans: readonly SubvolumePlan[];
+  readonly outcomes: readonly StepOutcome[];
+  readonly jobs: readonly JobResult[];
+}
+
+/** At most `limit` tasks at once. */
+function createPool(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+export function selectSubvolumes(config: ResolvedConfig, only: readonly string[]): ResolvedSubvolume[] {
+  const unknown = only.filter((name) => !config.subvolumes.some((subvolume) => subvolume.name === name));
+  if (unknown.length > 0) {
+    const known = config.subvolumes.map((subvolume) => subvolume.name);
+    throw new UsageError(
+      `unknown subvolume ${unknown.map((name) => `"${name}"`).join(', ')}; the config defines: ${known.join(', ') || '(none)'}`,
+    );
+  }
+  return only.length === 0
+    ? [...config.subvolumes]
+    : config.subvolumes.filter((subvolume) => only.includes(subvolume.name));
+}
+
+export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Promise<RunSummary> {
+  const subvolumes = selectSubvolumes(config, options.only);
+  const phases = phasesFor[options.command];
+  const inventory = new Inventory();
+  const plans: SubvolumePlan[] = [];
+  const outcomes: StepOutcome[] = [];
+  const jobs: JobResult[] = [];
+  const pool = createPool(config.parallel);
+  const executor = new StepExecutor(undefined, (progress) => options.reporter.progress(progress));
+  const lastSent = (subvolume: string) => (target: string) =>
+    options.transfers.get(subvolume, target).lastSent;
+
+  const execute = async (step: Step): Promise<StepOutcome> => {
+    const outcome = await executor.execute(step);
+    outcomes.push(outcome);
+    options.reporter.outcome(outcome);
+    await options.journal?.append('step', {
+      ...step,
+      ok: outcome.ok,
+      error: outcome.error,
+      durationMs: outcome.durationMs,
+      bytes: outcome.bytes,
+    });
+    if (outcome.ok && step.kind === 'send') {
+      const isFull = step.parent === undefined;
+      options.transfers.update(step.subvolume, step.target, {
+        lastSent: step.name,
+        lastSentAt: new Date().toISOString(),
+        ...(isFull ? { lastFullBytes: outcome.bytes } : { lastIncrementalBytes: outcome.bytes }),
+      });
+    }
+    return outcome;
+  };
+
+  const runOne = async (subvolume: ResolvedSubvolume): Promise<void> => {
+    let observed;
+    try {
+      observed = await observeSubvolume(inventory, subvolume, lastSent(subvolume.name));
+    } catch (error) {
+      jobs.push({ subvolume: subvolume.name, status: 'failed', message: messageOf(error) });
+      plans.push({
+        subvolume: subvolume.name,
+        steps: [],
+        notes: [{ subvolume: subvolume.name, level: 'error', message: messageOf(error) }],
+      });
+      return;
+    }
+    const plan = planSubvolume(observed, options.now, phases);
+    plans.push(plan);
+    options.reporter.plan(plan, 'initial');
+    const failedTargets = new Map<string, string>();
+    for (const observedTarget of observed.targets) {
+      if (!observedTarget.reachable) {
+        jobs.push({
+          subvolume: subvolume.name,
+          target: observedTarget.target.name,
+          status: 'unreachable',
+          message: observedTarget.error,
+        });
+      }
+    }
+    const unreachable = new Set(
+      jobs
+        .filter((job) => job.subvolume === subvolume.name && job.status === 'unreachable')
+        .map((job) => job.target),
+    );
+    // Errors the planner found on a reachable target (a foreign subvolume in the way) fail that job.
+    const plannedErrors = plan.notes.filter(
+      (note) => note.level === 'error' && note.target && !unreachable.has(note.target),
+    );
+    if (options.dryRun) return;
+    for (const note of plannedErrors) failedTargets.set(note.target!, note.message);
+    const blockedTargets = new Set<string>();
+
+    let changed = false;
+    // Garbage first (per target), then the snapshot.
+    for (const step of plan.steps.filter((candidate) => candidate.kind === 'delete-garbage')) {
+      const outcome = await execute(step);
+      changed = true;
+      if (!outcome.ok) {
+        failedTargets.set(step.target, outcome.error ?? 'garbage could not be deleted');
+        blockedTargets.add(step.target);
+      }
+    }
+    const snapshotStep = plan.steps.find((candidate) => candidate.kind === 'create-snapshot');
+    if (snapshotStep) {
+      const outcome = await execute(snapshotStep);
+      changed = true;
+      if (!outcome.ok) {
+        jobs.push({ subvolume: subvolume.name, status: 'failed', message: outcome.error });
+        return; // its sends would refer to a snapshot that does not exist; pruning waits too
+      }
+    }
+    // Sends: one ordered chain per target, chains overlap through the pool.
+    const sendsByTarget = new Map<string, Extract<Step, { kind: 'send' }>[]>();
+    for (const step of plan.steps) {
+      if (step.kind !== 'send' || blockedTargets.has(step.target)) continue;
+      sendsByTarget.set(step.target, [...(sendsByTarget.get(step.target) ?? []), step]);
+    }
+    await Promise.all(
+      [...sendsByTarget].map(([target, chain]) =>
+        pool(async () => {
+          for (const step of chain) {
+            const outcome = await execute(step);
+            changed = true;
+            if (!outcome.ok) {
+              failedTargets.set(target, outcome.error ?? 'send failed');
+              return; // later snapshots would need this one as their parent
+            }
+          }
+        }),
+      ),
+    );
+    for (const [target, message] of failedTargets)
+      jobs.push({ subvolume: subvolume.name, target, status: 'failed', message });
+
+    if (phases.prune) {
+      let prunePlan: SubvolumePlan = plan;
+      if (changed) {
+        // Decide deletions on what is really there now, not on what the plan expected.
+        await Promise.all(
+          [subvolume.snapshotDir, ...subvolume.targets.map((target) => target.path)].map((path) =>
+            inventory.invalidate(path),
+          ),
+        );
+        try {
+          const fresh = await observeSubvolume(inventory, subvolume, lastSent(subvolume.name));
+          prunePlan = planSubvolume(fresh, options.now, phasesFor.prune);
+          options.reporter.plan(prunePlan, 'prune');
+        } catch (error) {
+          jobs.push({
+            subvolume: subvolume.name,
+            status: 'failed',
+            message: `pruning skipped: ${messageOf(error)}`,
+          });
+          return;
+        }
+      }
+      for (const step of prunePlan.steps) {
+        if (step.kind !== 'delete-snapshot' && step.kind !== 'delete-copy') continue;
+        const outcome = await execute(step);
+        if (!outcome.ok)
+          jobs.push({
+            subvolume: subvolume.name,
+            target: step.kind === 'delete-copy' ? step.target : undefined,
+            status: 'failed',
+            message: outcome.error,
+          });
+      }
+    }
+    if (!jobs.some((job) => job.subvolume === subvolume.name && job.status !== 'ok'))
+      jobs.push({ subvolume: subvolume.name, status: 'ok' });
+  };
+
+  await Promise.all(subvolumes.map(runOne));
+  // Keep the report in config order regardless of which subvolume finished first.
+  const order = (name: string): number => subvolumes.findIndex((subvolume) => subvolume.name === name);
+  plans.sort((a, b) => order(a.subvolume) - order(b.subvolume));
+  return { plans, outcomes, jobs };
+}
+
+export type { Note };

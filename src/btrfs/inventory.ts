@@ -1,0 +1,175 @@
+// What exists on btrfs: subvolumes with uuids, relations and flags. Each filesystem is listed once
+// per run (two `btrfs subvolume list` calls) however many snapshots it holds; callers invalidate
+// after they change it. Local only for now; the Host seam is where SSH plugs in.
+import { readFile, realpath } from 'node:fs/promises';
+import { basename, dirname, join, posix } from 'node:path';
+import { runCommand, type CommandResult, type CommandSpec } from '../exec/command.js';
+import { listReadonlySubvolumes, listSubvolumes } from './btrfs-commands.js';
+import {
+  findMount,
+  parseMountinfo,
+  parseReadonlyIds,
+  parseSubvolumeList,
+  type MountEntry,
+} from './btrfs-parse.js';
+import { parseSnapshotName, type SnapshotDate } from './snapshot-name.js';
+
+export interface Subvolume {
+  readonly id: number;
+  readonly uuid: string;
+  readonly parentUuid?: string;
+  readonly receivedUuid?: string;
+  readonly readonly: boolean;
+  readonly generation: number;
+  readonly creationGeneration: number;
+  /** Absolute path on its host. */
+  readonly path: string;
+  readonly name: string;
+}
+
+export interface DatedSubvolume extends Subvolume {
+  readonly date: SnapshotDate;
+}
+
+/** Where commands run. Local today; an SSH host implements the same seam. */
+export interface Host {
+  readonly label: string;
+  run(spec: CommandSpec): Promise<CommandResult>;
+  realpath(path: string): Promise<string>;
+  mountinfo(): Promise<string>;
+}
+
+export const localHost: Host = {
+  label: 'local',
+  run: runCommand,
+  realpath: (path) => realpath(path),
+  mountinfo: () => readFile('/proc/self/mountinfo', 'utf8'),
+};
+
+export class NotBtrfsError extends Error {}
+
+interface FilesystemListing {
+  readonly mount: MountEntry;
+  readonly subvolumes: readonly Subvolume[];
+}
+
+export class Inventory {
+  private mounts: Promise<MountEntry[]> | undefined;
+  private readonly listings = new Map<string, Promise<FilesystemListing>>();
+
+  constructor(readonly host: Host = localHost) {}
+
+  private mountEntries(): Promise<MountEntry[]> {
+    this.mounts ??= this.host.mountinfo().then(parseMountinfo);
+    return this.mounts;
+  }
+
+  /** The btrfs mount holding `path` (resolved through symlinks). */
+  async mountOf(path: string): Promise<{ mount: MountEntry; resolvedPath: string }> {
+    const resolvedPath = await this.host.realpath(path);
+    const mount = findMount(await this.mountEntries(), resolvedPath);
+    if (!mount || mount.fsType !== 'btrfs') {
+      throw new NotBtrfsError(
+        `${path} is not on a btrfs filesystem${mount ? ` (it is on ${mount.fsType} mounted at ${mount.mountPoint})` : ''}`,
+      );
+    }
+    return { mount, resolvedPath };
+  }
+
+  private listing(mount: MountEntry): Promise<FilesystemListing> {
+    let listing = this.listings.get(mount.mountPoint);
+    if (!listing) {
+      listing = this.readListing(mount);
+      this.listings.set(mount.mountPoint, listing);
+      // A failed read must not be cached: the next caller tries again.
+      listing.catch(() => this.listings.delete(mount.mountPoint));
+    }
+    return listing;
+  }
+
+  private async readListing(mount: MountEntry): Promise<FilesystemListing> {
+    const [all, readonlyOnes] = await Promise.all([
+      this.host.run(listSubvolumes(mount.mountPoint)).then(checked),
+      this.host.run(listReadonlySubvolumes(mount.mountPoint)).then(checked),
+    ]);
+    const readonlyIds = parseReadonlyIds(readonlyOnes.stdout);
+    const mountRoot = mount.root.replace(/^\/+/, '');
+    const subvolumes: Subvolume[] = [];
+    for (const listed of parseSubvolumeList(all.stdout)) {
+      // Map the top-level-relative path into this mount; subvolumes outside it are not reachable here.
+      let relative: string;
+      if (mountRoot === '') relative = listed.path;
+      else if (listed.path.startsWith(`${mountRoot}/`)) relative = listed.path.slice(mountRoot.length + 1);
+      else continue;
+      const path = posix.join(mount.mountPoint, relative);
+      subvolumes.push({
+        id: listed.id,
+        uuid: listed.uuid,
+        parentUuid: listed.parentUuid,
+        receivedUuid: listed.receivedUuid,
+        readonly: readonlyIds.has(listed.id),
+        generation: listed.generation,
+        creationGeneration: listed.creationGeneration,
+        path,
+        name: basename(path),
+      });
+    }
+    return { mount, subvolumes };
+  }
+
+  /** Subvolumes directly inside `directory`. */
+  async subvolumesIn(directory: string): Promise<Subvolume[]> {
+    const { mount, resolvedPath } = await this.mountOf(directory);
+    const listing = await this.listing(mount);
+    return listing.subvolumes
+      .filter((subvolume) => dirname(subvolume.path) === resolvedPath)
+      .map((subvolume) => ({ ...subvolume, path: join(directory, subvolume.name) }));
+  }
+
+  /** The subvolume at exactly `path`, or an error saying what is there instead. */
+  async subvolumeAt(path: string): Promise<Subvolume> {
+    const { mount, resolvedPath } = await this.mountOf(path);
+    const listing = await this.listing(mount);
+    if (resolvedPath === mount.mountPoint) {
+      // The mounted subvolume itself is not in the list output when it is the top level.
+      const found = listing.subvolumes.find((subvolume) => subvolume.path === resolvedPath);
+      if (found) return { ...found, path };
+      throw new NotBtrfsError(
+        `${path} is the top level of a btrfs filesystem; snapkeep snapshots subvolumes, create one (btrfs subvolume create) and move the data into it`,
+      );
+    }
+    const found = listing.subvolumes.find((subvolume) => subvolume.path === resolvedPath);
+    if (!found) throw new NotBtrfsError(`${path} is a directory on btrfs but not a subvolume`);
+    return { ...found, path };
+  }
+
+  /** Forget what was read about the filesystem holding `path` (after changing it). */
+  async invalidate(path: string): Promise<void> {
+    try {
+      const { mount } = await this.mountOf(path);
+      this.listings.delete(mount.mountPoint);
+    } catch {
+      this.listings.clear();
+    }
+  }
+}
+
+function checked(result: CommandResult): CommandResult {
+  if (result.exitCode !== 0) {
+    throw new Error(`${result.spec.file} ${result.spec.args.join(' ')} failed: ${result.stderr.trim()}`);
+  }
+  return result;
+}
+
+/** Subvolumes whose names are `<basename>.<timestamp>[_N]`, with their dates. */
+export function datedSubvolumes(
+  subvolumes: readonly Subvolume[],
+  snapshotBasename: string,
+): DatedSubvolume[] {
+  const dated: DatedSubvolume[] = [];
+  for (const subvolume of subvolumes) {
+    const parsed = parseSnapshotName(subvolume.name);
+    if (parsed && parsed.basename === snapshotBasename) dated.push({ ...subvolume, date: parsed.date });
+  }
+  return dated;
+}

@@ -1,0 +1,84 @@
+// Reads the state a plan needs for one subvolume: the source, its snapshots, and per target the
+// copies and the garbage. A target that cannot be read is "unreachable" for this run only.
+import { access } from 'node:fs/promises';
+import type { ResolvedSubvolume } from '../config/resolve.js';
+import type { ObservedSubvolume, ObservedTarget } from '../plan/btrfs-plan.js';
+import { datedSubvolumes, NotBtrfsError, type Inventory } from './inventory.js';
+
+export class SourceError extends Error {}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function observeSubvolume(
+  inventory: Inventory,
+  subvolume: ResolvedSubvolume,
+  lastSent: (target: string) => string | undefined,
+): Promise<ObservedSubvolume> {
+  const [source, snapshots, targets] = await Promise.all([
+    inventory.subvolumeAt(subvolume.path).catch((error: unknown) => {
+      throw new SourceError(`subvolume ${subvolume.name}: ${messageOf(error)}`);
+    }),
+    observeSnapshots(inventory, subvolume),
+    Promise.all(subvolume.targets.map((target) => observeTarget(inventory, subvolume, target, lastSent))),
+  ]);
+  return { subvolume, source, snapshots, targets };
+}
+
+async function observeSnapshots(inventory: Inventory, subvolume: ResolvedSubvolume) {
+  if (!(await exists(subvolume.snapshotDir))) return []; // created with the first snapshot
+  const { mount: sourceMount } = await inventory.mountOf(subvolume.path).catch((error: unknown) => {
+    throw new SourceError(`subvolume ${subvolume.name}: ${messageOf(error)}`);
+  });
+  const { mount } = await inventory.mountOf(subvolume.snapshotDir);
+  if (mount.majorMinor !== sourceMount.majorMinor) {
+    throw new SourceError(
+      `subvolume ${subvolume.name}: snapshot_dir ${subvolume.snapshotDir} is on another filesystem than ${subvolume.path}; snapshots must be on the same btrfs filesystem`,
+    );
+  }
+  const inDirectory = await inventory.subvolumesIn(subvolume.snapshotDir);
+  return datedSubvolumes(inDirectory, subvolume.snapshotName).filter((snapshot) => snapshot.readonly);
+}
+
+async function observeTarget(
+  inventory: Inventory,
+  subvolume: ResolvedSubvolume,
+  target: ResolvedSubvolume['targets'][number],
+  lastSent: (target: string) => string | undefined,
+): Promise<ObservedTarget> {
+  if (!(await exists(target.path))) {
+    return {
+      target,
+      reachable: false,
+      error: `${target.path} does not exist (is the disk mounted? create the directory if it is)`,
+      lastSent: lastSent(target.name),
+    };
+  }
+  try {
+    const dated = datedSubvolumes(await inventory.subvolumesIn(target.path), subvolume.snapshotName);
+    return {
+      target,
+      reachable: true,
+      copies: dated.filter((copy) => copy.readonly && copy.receivedUuid !== undefined),
+      garbage: dated.filter((copy) => !copy.readonly || copy.receivedUuid === undefined),
+    };
+  } catch (error) {
+    return {
+      target,
+      reachable: false,
+      error:
+        error instanceof NotBtrfsError ? error.message : `cannot read ${target.path}: ${messageOf(error)}`,
+      lastSent: lastSent(target.name),
+    };
+  }
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,410 @@
+// The btrfs planner (pure): (resolved config, observed state, now) → ordered steps, each with the
+// reason it exists. --dry-run prints these steps; apply executes them. Semantics follow btrbk
+// 0.32.5 (FACTS.md §1): the target policy decides what is sent; the best parent is the nearest
+// snapshot with a copy on the target; the latest common snapshot/copy pair is never deleted.
+import type { ResolvedSubvolume, ResolvedTarget } from '../config/resolve.js';
+import type { DatedSubvolume, Subvolume } from '../btrfs/inventory.js';
+import { compareSnapshotDates, nextSnapshotName, parseSnapshotName } from '../btrfs/snapshot-name.js';
+import { schedule, type ScheduleEntry } from '../retention/btrbk-schedule.js';
+import { join } from 'node:path';
+
+export interface ParentChoice {
+  readonly name: string;
+  readonly path: string;
+  /** The parent's copy on the target (the receive side finds it by received UUID). */
+  readonly copyName: string;
+  readonly reason: string;
+}
+
+export type Step =
+  | {
+      readonly kind: 'delete-garbage';
+      readonly subvolume: string;
+      readonly target: string;
+      readonly path: string;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: 'create-snapshot';
+      readonly subvolume: string;
+      readonly source: string;
+      readonly path: string;
+      readonly name: string;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: 'send';
+      readonly subvolume: string;
+      readonly target: string;
+      readonly name: string;
+      readonly snapshotPath: string;
+      readonly targetDirectory: string;
+      readonly parent?: ParentChoice;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: 'delete-snapshot';
+      readonly subvolume: string;
+      readonly path: string;
+      readonly name: string;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: 'delete-copy';
+      readonly subvolume: string;
+      readonly target: string;
+      readonly path: string;
+      readonly name: string;
+      readonly reason: string;
+    };
+
+/** Things the plan decided not to do, or could not, with why (shown in the plan, journaled). */
+export interface Note {
+  readonly subvolume: string;
+  readonly target?: string;
+  readonly level: 'info' | 'warning' | 'error';
+  readonly message: string;
+}
+
+export type ObservedTarget =
+  | {
+      readonly target: ResolvedTarget;
+      readonly reachable: true;
+      /** Read-only subvolumes with a received UUID, named like this subvolume's snapshots. */
+      readonly copies: readonly DatedSubvolume[];
+      /** Writable or without received UUID: left by an interrupted receive. */
+      readonly garbage: readonly Subvolume[];
+    }
+  | {
+      readonly target: ResolvedTarget;
+      readonly reachable: false;
+      readonly error: string;
+      readonly lastSent?: string;
+    };
+
+export interface ObservedSubvolume {
+  readonly subvolume: ResolvedSubvolume;
+  readonly source: Subvolume;
+  /** Read-only snapshots in the snapshot directory with this subvolume's basename. */
+  readonly snapshots: readonly DatedSubvolume[];
+  readonly targets: readonly ObservedTarget[];
+}
+
+export interface SubvolumePlan {
+  readonly subvolume: string;
+  readonly steps: readonly Step[];
+  readonly notes: readonly Note[];
+}
+
+export interface PlanPhases {
+  readonly clean: boolean;
+  readonly snapshot: boolean;
+  readonly send: boolean;
+  readonly prune: boolean;
+}
+
+/** A copy on a target belongs to a snapshot when it was received from it (btrbk's "correlated"). */
+export function isCopyOf(copy: Subvolume, snapshot: Subvolume): boolean {
+  return (
+    copy.receivedUuid === snapshot.uuid ||
+    (snapshot.receivedUuid !== undefined && copy.receivedUuid === snapshot.receivedUuid) ||
+    (snapshot.receivedUuid !== undefined && copy.uuid === snapshot.receivedUuid)
+  );
+}
+
+function related(a: Subvolume, b: Subvolume): boolean {
+  return (
+    (a.parentUuid !== undefined && a.parentUuid === b.parentUuid) ||
+    a.parentUuid === b.uuid ||
+    b.parentUuid === a.uuid
+  );
+}
+
+const byDate = (a: DatedSubvolume, b: DatedSubvolume): number => compareSnapshotDates(a.date, b.date);
+
+/**
+ * The best parent for sending `snapshot` to a target, btrbk's default preference order within
+ * the snapshot directory: nearest older related, nearest newer related, nearest older, nearest
+ * newer — each needing a copy on the target.
+ */
+export function chooseParent(
+  snapshot: DatedSubvolume,
+  snapshots: readonly DatedSubvolume[],
+  hasCopy: (candidate: DatedSubvolume) => string | undefined,
+  targetName: string,
+): ParentChoice | undefined {
+  const older = snapshots.filter((candidate) => byDate(candidate, snapshot) < 0).sort((a, b) => byDate(b, a));
+  const newer = snapshots.filter((candidate) => byDate(candidate, snapshot) > 0).sort(byDate);
+  const searches: [readonly DatedSubvolume[], boolean, string][] = [
+    [older, true, 'nearest older snapshot'],
+    [newer, true, 'nearest newer snapshot'],
+    [older, false, 'nearest older snapshot (not related by parent UUID)'],
+    [newer, false, 'nearest newer snapshot (not related by parent UUID)'],
+  ];
+  for (const [candidates, needRelated, description] of searches) {
+    for (const candidate of candidates) {
+      if (needRelated && !related(candidate, snapshot)) continue;
+      const copyName = hasCopy(candidate);
+      if (copyName !== undefined) {
+        return {
+          name: candidate.name,
+          path: candidate.path,
+          copyName,
+          reason: `${description} that has a copy on ${targetName} (${copyName})`,
+        };
+      }
+    }
+  }
+  return undefined;
+}
+
+function latestWithCopy(
+  snapshots: readonly DatedSubvolume[],
+  copies: readonly DatedSubvolume[],
+): { snapshot: DatedSubvolume; copy: DatedSubvolume } | undefined {
+  const sorted = [...snapshots].sort((a, b) => byDate(b, a));
+  for (const snapshot of sorted) {
+    const copy = copies.find((candidate) => isCopyOf(candidate, snapshot));
+    if (copy) return { snapshot, copy };
+  }
+  return undefined;
+}
+
+/** A snapshot that does not exist yet but will be created by this plan. */
+function projectedSnapshot(source: Subvolume, path: string, name: string): DatedSubvolume {
+  const parsed = parseSnapshotName(name)!;
+  return {
+    id: -1,
+    uuid: `(new snapshot ${name})`,
+    parentUuid: source.uuid,
+    readonly: true,
+    generation: source.generation,
+    creationGeneration: Number.MAX_SAFE_INTEGER,
+    path,
+    name,
+    date: parsed.date,
+  };
+}
+
+function projectedCopy(snapshot: DatedSubvolume, directory: string): DatedSubvolume {
+  return {
+    ...snapshot,
+    id: -1,
+    uuid: `(copy of ${snapshot.name})`,
+    parentUuid: undefined,
+    receivedUuid: snapshot.uuid,
+    path: join(directory, snapshot.name),
+  };
+}
+
+export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: PlanPhases): SubvolumePlan {
+  const { subvolume, source } = observed;
+  const steps: Step[] = [];
+  const notes: Note[] = [];
+  const note = (level: Note['level'], message: string, target?: string): void => {
+    notes.push({ subvolume: subvolume.name, target, level, message });
+  };
+  let snapshots = [...observed.snapshots].sort(byDate);
+  const copiesByTarget = new Map<string, DatedSubvolume[]>();
+  for (const observedTarget of observed.targets) {
+    if (observedTarget.reachable) copiesByTarget.set(observedTarget.target.name, [...observedTarget.copies]);
+    else
+      note(
+        'error',
+        `target ${observedTarget.target.name} is unreachable: ${observedTarget.error}`,
+        observedTarget.target.name,
+      );
+  }
+
+  // 1. Garbage from interrupted receives goes first: its name would block the re-send.
+  if (phases.clean || phases.send) {
+    for (const observedTarget of observed.targets) {
+      if (!observedTarget.reachable) continue;
+      for (const garbage of observedTarget.garbage) {
+        steps.push({
+          kind: 'delete-garbage',
+          subvolume: subvolume.name,
+          target: observedTarget.target.name,
+          path: garbage.path,
+          reason: garbage.readonly
+            ? 'incomplete receive: no received UUID'
+            : 'incomplete receive: subvolume is still writable (the transfer was interrupted)',
+        });
+      }
+    }
+  }
+
+  // 2. The new snapshot.
+  if (phases.snapshot) {
+    const latest = [...snapshots].sort((a, b) => a.creationGeneration - b.creationGeneration).at(-1);
+    if (
+      subvolume.snapshotCreate === 'onchange' &&
+      latest &&
+      latest.creationGeneration === source.generation
+    ) {
+      note('info', `no snapshot: unchanged since ${latest.name} (snapshot_create: onchange)`);
+    } else {
+      const takenNames = [
+        ...snapshots.map((snapshot) => snapshot.name),
+        ...[...copiesByTarget.values()].flat().map((copy) => copy.name),
+      ];
+      const name = nextSnapshotName(subvolume.snapshotName, now, subvolume.timestampFormat, takenNames);
+      const path = join(subvolume.snapshotDir, name);
+      steps.push({
+        kind: 'create-snapshot',
+        subvolume: subvolume.name,
+        source: subvolume.path,
+        path,
+        name,
+        reason:
+          subvolume.snapshotCreate === 'always'
+            ? 'snapshot_create: always'
+            : latest
+              ? `changed since ${latest.name} (generation ${source.generation} > ${latest.creationGeneration})`
+              : 'no snapshot exists yet',
+      });
+      snapshots = [...snapshots, projectedSnapshot(source, path, name)].sort(byDate);
+    }
+  }
+
+  // 3. Sends: per target, the snapshots without a copy that the target policy would keep.
+  if (phases.send) {
+    for (const observedTarget of observed.targets) {
+      if (!observedTarget.reachable) continue;
+      const target = observedTarget.target;
+      const copies = copiesByTarget.get(target.name)!;
+      const missing = snapshots.filter((snapshot) => !copies.some((copy) => isCopyOf(copy, snapshot)));
+      if (missing.length === 0) continue;
+      const entries: ScheduleEntry<DatedSubvolume | undefined>[] = [
+        ...missing.map((snapshot) => ({ value: snapshot, date: snapshot.date })),
+        ...copies.map((copy) => ({ value: undefined, date: copy.date, informativeOnly: true })),
+      ];
+      const decisions = schedule(entries, target.policy, now);
+      const toSend = decisions
+        .filter((decision) => decision.action === 'keep' && decision.value !== undefined)
+        .map((decision) => ({ snapshot: decision.value!, reason: decision.reason }))
+        .sort((a, b) => a.snapshot.creationGeneration - b.snapshot.creationGeneration);
+      const skipped = missing.length - toSend.length;
+      if (skipped > 0) {
+        note(
+          'info',
+          `${skipped} snapshot(s) not sent: the retention of ${target.name} would not keep them`,
+          target.name,
+        );
+      }
+      for (const { snapshot, reason } of toSend) {
+        const occupying = copies.find((copy) => copy.name === snapshot.name);
+        if (occupying) {
+          note(
+            'error',
+            `not sending ${snapshot.name}: ${occupying.path} exists but was not received from it; move it away or delete it`,
+            target.name,
+          );
+          continue;
+        }
+        const parent = chooseParent(
+          snapshot,
+          snapshots,
+          (candidate) => copies.find((copy) => isCopyOf(copy, candidate))?.name,
+          target.name,
+        );
+        steps.push({
+          kind: 'send',
+          subvolume: subvolume.name,
+          target: target.name,
+          name: snapshot.name,
+          snapshotPath: snapshot.path,
+          targetDirectory: target.path,
+          parent,
+          reason: `${parent ? 'incremental' : `full (no snapshot has a copy on ${target.name} yet)`}; ${reason}`,
+        });
+        copies.push(projectedCopy(snapshot, target.path));
+      }
+    }
+  }
+
+  // 4. Pruning, on the state the previous steps will have produced.
+  if (phases.prune) steps.push(...planPrune(observed, snapshots, copiesByTarget, now, note));
+
+  return { subvolume: subvolume.name, steps, notes };
+}
+
+function planPrune(
+  observed: ObservedSubvolume,
+  snapshots: readonly DatedSubvolume[],
+  copiesByTarget: ReadonlyMap<string, readonly DatedSubvolume[]>,
+  now: Date,
+  note: (level: Note['level'], message: string, target?: string) => void,
+): Step[] {
+  const { subvolume } = observed;
+  const steps: Step[] = [];
+  const forced = new Map<DatedSubvolume, string>();
+  for (const observedTarget of observed.targets) {
+    const target = observedTarget.target;
+    if (!observedTarget.reachable) {
+      // Keep what that target still needs as a parent; prune the rest (btrbk blocks all pruning).
+      const needed = snapshots.find((snapshot) => snapshot.name === observedTarget.lastSent);
+      if (needed)
+        forced.set(needed, `preserve forced: last snapshot sent to unreachable target ${target.name}`);
+      else
+        note(
+          'warning',
+          `target ${target.name} is unreachable and no earlier transfer is recorded; keeping every snapshot`,
+          target.name,
+        );
+      continue;
+    }
+    const copies = copiesByTarget.get(target.name) ?? [];
+    const common = latestWithCopy(snapshots, copies);
+    if (common && !forced.has(common.snapshot)) {
+      forced.set(common.snapshot, `preserve forced: latest common snapshot with ${target.name}`);
+    }
+    const decisions = schedule(
+      copies.map((copy) => ({
+        value: copy,
+        date: copy.date,
+        forcePreserve: common && copy === common.copy ? 'preserve forced: latest common copy' : undefined,
+      })),
+      target.policy,
+      now,
+      { preserveFuture: true },
+    );
+    for (const decision of decisions) {
+      if (decision.action !== 'delete') continue;
+      steps.push({
+        kind: 'delete-copy',
+        subvolume: subvolume.name,
+        target: target.name,
+        path: decision.value.path,
+        name: decision.value.name,
+        reason: decision.reason,
+      });
+    }
+  }
+  const unreachableWithoutRecord = observed.targets.some(
+    (observedTarget) =>
+      !observedTarget.reachable && !snapshots.some((snapshot) => snapshot.name === observedTarget.lastSent),
+  );
+  if (unreachableWithoutRecord) return steps;
+  const decisions = schedule(
+    snapshots.map((snapshot) => ({
+      value: snapshot,
+      date: snapshot.date,
+      forcePreserve: forced.get(snapshot),
+    })),
+    subvolume.snapshotPolicy,
+    now,
+    { preserveFuture: true },
+  );
+  for (const decision of decisions) {
+    if (decision.action !== 'delete') continue;
+    steps.push({
+      kind: 'delete-snapshot',
+      subvolume: subvolume.name,
+      path: decision.value.path,
+      name: decision.value.name,
+      reason: decision.reason,
+    });
+  }
+  return steps;
+}

@@ -1,0 +1,56 @@
+// The append-only journal: one JSON object per line for every action and its outcome. `status`
+// (and later alerts, metrics and the dashboard) read it instead of re-running tools.
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { maskSecrets } from '../exec/command.js';
+
+export interface JournalEntry {
+  readonly time: string;
+  readonly run: string;
+  readonly event: string;
+  readonly [field: string]: unknown;
+}
+
+export class Journal {
+  readonly path: string;
+  private ready: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly stateDir: string,
+    readonly run: string,
+  ) {
+    this.path = join(stateDir, 'journal.ndjson');
+  }
+
+  async append(event: string, fields: Record<string, unknown> = {}): Promise<void> {
+    this.ready ??= mkdir(this.stateDir, { recursive: true });
+    await this.ready;
+    const entry = { time: new Date().toISOString(), run: this.run, event, ...fields };
+    // One write per line with O_APPEND: concurrent writers never interleave within a line.
+    await appendFile(this.path, `${maskSecrets(JSON.stringify(entry))}\n`);
+  }
+}
+
+export async function readJournal(stateDir: string): Promise<JournalEntry[]> {
+  let text: string;
+  try {
+    text = await readFile(join(stateDir, 'journal.ndjson'), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const entries: JournalEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      entries.push(JSON.parse(line) as JournalEntry);
+    } catch {
+      // A torn last line (power loss mid-write) must not hide the rest of the history.
+    }
+  }
+  return entries;
+}
+
+export function newRunId(now = new Date()): string {
+  return `${now.toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${process.pid}`;
+}
