@@ -27,8 +27,10 @@ export function describeStep(step: Step): string {
       return `${step.subvolume}: snapshot ${step.source} → ${step.path} (${step.reason})`;
     case 'send':
       return `${step.subvolume} → ${step.target}: send ${step.name} ${
-        step.parent ? `incremental from ${step.parent.name} [${step.parent.reason}]` : 'full'
-      } (${step.reason})`;
+        step.parent
+          ? `incremental from ${step.parent.name} (${step.parent.reason})`
+          : `full (no snapshot has a copy on ${step.target} yet)`
+      }; ${step.reason}`;
     case 'delete-snapshot':
       return `${step.subvolume}: delete snapshot ${step.name} (${step.reason})`;
     case 'delete-copy':
@@ -69,14 +71,15 @@ function reporterFor(output: Output, dryRun: boolean, transfers: TransferStateFi
         steps: plan.steps,
         notes: plan.notes,
       });
-      if (output.json) return;
+      // The prune re-plan's notes repeat the initial plan's; its steps print with their outcomes.
+      if (output.json || phase === 'prune') return;
       const prefix = dryRun ? 'would ' : '';
       for (const note of plan.notes)
         output.text(
           `${note.level === 'info' ? '  ' : `${note.level.toUpperCase()}: `}${note.subvolume}${note.target ? ` → ${note.target}` : ''}: ${note.message}`,
         );
-      if (dryRun || phase === 'prune')
-        for (const step of plan.steps) output.text(`${prefix}${describeStep(step)}`);
+      // When applying, each step is printed once, with its outcome.
+      if (dryRun) for (const step of plan.steps) output.text(`${prefix}${describeStep(step)}`);
     },
     outcome(outcome) {
       clearProgress();

@@ -316,7 +316,7 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
           snapshotPath: snapshot.path,
           targetDirectory: target.path,
           parent,
-          reason: `${parent ? 'incremental' : `full (no snapshot has a copy on ${target.name} yet)`}; ${reason}`,
+          reason: `kept by the retention of ${target.name}: ${reason}`,
         });
         copies.push(projectedCopy(snapshot, target.path));
       }

@@ -85,7 +85,7 @@ describe('planSubvolume', () => {
     expect(kinds(plan.steps)).toEqual(['create-snapshot:home.20261123T1200', 'send:home.20261123T1200']);
     const send = plan.steps[1] as Extract<Step, { kind: 'send' }>;
     expect(send.parent).toBeUndefined();
-    expect(send.reason).toMatch(/^full \(no snapshot has a copy on usb yet\)/);
+    expect(send.reason).toMatch(/^kept by the retention of usb: /);
   });
 
   it('sends the new snapshot incrementally from the nearest older snapshot with a copy', () => {

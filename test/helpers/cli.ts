@@ -1,0 +1,29 @@
+// Runs the built CLI (dist/, built once by test/global-setup.ts) as a user would.
+import { fileURLToPath } from 'node:url';
+import { runCommand, type CommandResult } from '../../src/exec/command.js';
+
+export const cliPath = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+export function snapkeep(
+  args: readonly string[],
+  options: { env?: Record<string, string>; input?: string } = {},
+): Promise<CommandResult> {
+  return runCommand({
+    file: process.execPath,
+    args: [cliPath, ...args],
+    env: options.env,
+    input: options.input,
+  });
+}
+
+/** Parse NDJSON stdout; every line must be JSON with a type (the --json contract). */
+export function events(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      if (typeof parsed.type !== 'string') throw new Error(`NDJSON line without a type: ${line}`);
+      return parsed;
+    });
+}

@@ -1,0 +1,342 @@
+// The btrfs engine against real loop-mounted btrfs filesystems, through the built CLI.
+import { readFile, readdir, writeFile, appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runChecked, runCommand } from '../../src/exec/command.js';
+import { snapkeep, events } from '../helpers/cli.js';
+import { createLoopBtrfs, makeTempDir, requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
+import { createSubvolume, show, snapshotAs, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+beforeAll(async () => {
+  await requireTools(['btrfs', 'mkfs.btrfs', 'btrbk']);
+});
+
+interface World {
+  source: LoopBtrfs;
+  targets: LoopBtrfs[];
+  configPath: string;
+  stateDir: string;
+  writeConfig(yaml: string): Promise<void>;
+}
+
+async function makeWorld(options: { targetSizesMiB?: number[]; sourceMiB?: number } = {}): Promise<World> {
+  const source = await createLoopBtrfs('src', options.sourceMiB ?? 512);
+  cleanups.push(() => source.cleanup());
+  const targets: LoopBtrfs[] = [];
+  for (const [index, size] of (options.targetSizesMiB ?? [512]).entries()) {
+    const target = await createLoopBtrfs(`tgt${index}`, size);
+    cleanups.push(() => target.cleanup());
+    targets.push(target);
+  }
+  const base = await makeTempDir('engine');
+  const configPath = join(base, 'snapkeep.yaml');
+  const stateDir = join(base, 'state');
+  cleanups.push(async () => {
+    await runCommand({ file: 'rm', args: ['-rf', base] });
+  });
+  return {
+    source,
+    targets,
+    configPath,
+    stateDir,
+    writeConfig: (yaml) => writeFile(configPath, `state_dir: ${stateDir}\n${yaml}`),
+  };
+}
+
+/** One subvolume `data` on the source, sent to target 0. */
+async function simpleWorld(extra = '', options: Parameters<typeof makeWorld>[0] = {}): Promise<World> {
+  const world = await makeWorld(options);
+  await createSubvolume(join(world.source.mountPoint, 'data'));
+  await runCommand({ file: 'mkdir', args: ['-p', join(world.targets[0]!.mountPoint, 'backups')] });
+  await world.writeConfig(`targets:
+  disk:
+    path: ${join(world.targets[0]!.mountPoint, 'backups')}
+subvolumes:
+  data:
+    path: ${join(world.source.mountPoint, 'data')}
+    snapshot_dir: ${join(world.source.mountPoint, 'snapshots')}
+    targets: [disk]
+${extra}`);
+  return world;
+}
+
+const stepEvents = (stdout: string) =>
+  events(stdout).filter((event) => event.type === 'step') as {
+    ok: boolean;
+    error?: string;
+    step: Record<string, unknown>;
+  }[];
+
+async function subvolumeNames(directory: string): Promise<string[]> {
+  return (await readdir(directory)).sort();
+}
+
+describe('btrfs engine on loop devices', () => {
+  it('full then incremental transfer: read-only copies with received UUIDs, parent = previous common snapshot, identical files', async () => {
+    const world = await simpleWorld();
+    const data = join(world.source.mountPoint, 'data');
+    const targetDir = join(world.targets[0]!.mountPoint, 'backups');
+    await writeRandomData(data, 24);
+
+    const first = await snapkeep(['run', '--config', world.configPath, '--json']);
+    expect(first.stderr).toBe('');
+    expect(first.exitCode).toBe(0);
+    const firstSend = stepEvents(first.stdout).find((event) => event.step.kind === 'send')!;
+    expect(firstSend.ok).toBe(true);
+    expect(firstSend.step.parent).toBeUndefined();
+    const firstName = firstSend.step.name as string;
+
+    await writeRandomData(join(data, 'more'), 4, 'changed');
+    await appendFile(join(data, 'file-0.bin'), 'appended');
+    const second = await snapkeep(['run', '--config', world.configPath, '--json']);
+    expect(second.exitCode).toBe(0);
+    const secondSend = stepEvents(second.stdout).find((event) => event.step.kind === 'send')!;
+    expect(secondSend.ok).toBe(true);
+    expect((secondSend.step.parent as { name: string }).name).toBe(firstName);
+    const secondName = secondSend.step.name as string;
+
+    const snapshot = await show(join(world.source.mountPoint, 'snapshots', secondName));
+    const copy = await show(join(targetDir, secondName));
+    const parentCopy = await show(join(targetDir, firstName));
+    expect(copy.readonly).toBe(true);
+    expect(copy.receivedUuid).toBe(snapshot.uuid);
+    expect(copy.parentUuid).toBe(parentCopy.uuid);
+    expect(await treeChecksums(join(targetDir, secondName))).toEqual(await treeChecksums(data));
+  });
+
+  it('retention deletes exactly what the dry-run plan printed', async () => {
+    const world = await simpleWorld(`    snapshot_retention: { preserve_min: latest, preserve: "3d 2w" }
+    target_retention: { preserve_min: latest, preserve: "2d" }
+`);
+    const data = join(world.source.mountPoint, 'data');
+    const snapshots = join(world.source.mountPoint, 'snapshots');
+    await writeRandomData(data, 1);
+    // A history: one snapshot every 12 hours for 20 days before "now".
+    const now = new Date();
+    for (let hours = 20 * 24; hours >= 12; hours -= 12) {
+      const date = new Date(now.getTime() - hours * 3_600_000);
+      const pad = (value: number): string => String(value).padStart(2, '0');
+      const stamp = `${date.getFullYear()}${pad(date.getMonth() + 1)}${pad(date.getDate())}T${pad(date.getHours())}${pad(date.getMinutes())}`;
+      await snapshotAs(data, join(snapshots, `data.${stamp}`));
+    }
+    // Send everything the target keeps so pruning has copies to consider too.
+    expect((await snapkeep(['resume', '--config', world.configPath])).exitCode).toBe(0);
+
+    const before = await subvolumeNames(snapshots);
+    const plan = await snapkeep(['prune', '--config', world.configPath, '--dry-run', '--json']);
+    expect(plan.exitCode).toBe(0);
+    const planned = events(plan.stdout)
+      .filter((event) => event.type === 'plan')
+      .flatMap((event) => event.steps as { kind: string; name: string; target?: string }[])
+      .map((step) => `${step.kind}:${step.target ?? ''}:${step.name}`)
+      .sort();
+    expect(planned.length).toBeGreaterThan(5);
+    expect(await subvolumeNames(snapshots)).toEqual(before); // the dry run touched nothing
+
+    const applied = await snapkeep(['prune', '--config', world.configPath, '--json']);
+    expect(applied.exitCode).toBe(0);
+    const done = stepEvents(applied.stdout)
+      .filter((event) => event.ok)
+      .map(
+        (event) =>
+          `${event.step.kind as string}:${(event.step.target as string | undefined) ?? ''}:${event.step.name as string}`,
+      )
+      .sort();
+    expect(done).toEqual(planned);
+    const deletedSnapshots = planned
+      .filter((entry) => entry.startsWith('delete-snapshot'))
+      .map((entry) => entry.split(':')[2]);
+    expect(await subvolumeNames(snapshots)).toEqual(
+      before.filter((name) => !deletedSnapshots.includes(name)),
+    );
+  });
+
+  it('a receive killed mid-stream leaves garbage that the next run deletes before re-sending; the copy restores byte-identically', async () => {
+    const world = await simpleWorld('', { sourceMiB: 1024, targetSizesMiB: [1024] });
+    const data = join(world.source.mountPoint, 'data');
+    const targetDir = join(world.targets[0]!.mountPoint, 'backups');
+    await writeRandomData(data, 400);
+
+    const child = snapkeep(['run', '--config', world.configPath, '--json']);
+    // Wait for the receive to create its (still writable) subvolume, then kill the receiver.
+    let killed = false;
+    for (let attempt = 0; attempt < 200 && !killed; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      const entries = await readdir(targetDir);
+      if (entries.length > 0) {
+        const result = await runCommand({
+          file: 'pkill',
+          args: ['-KILL', '-f', `btrfs receive ${targetDir}`],
+        });
+        killed = result.exitCode === 0;
+      }
+    }
+    expect(killed).toBe(true);
+    const interrupted = await child;
+    expect(interrupted.exitCode).toBe(3);
+    expect(interrupted.stderr).toMatch(/sending data\.\S+ to disk failed/);
+
+    expect(interrupted.stderr).toMatch(/the partial copy \S+ was deleted/);
+    expect(await readdir(targetDir)).toEqual([]);
+
+    // Simulate the worst case too: a crash that could not clean up (garbage left behind).
+    const snapshotName = (await readdir(join(world.source.mountPoint, 'snapshots')))[0]!;
+    await runChecked({ file: 'btrfs', args: ['subvolume', 'create', join(targetDir, snapshotName)] });
+    expect((await show(join(targetDir, snapshotName))).readonly).toBe(false);
+
+    const listed = await snapkeep(['list', '--what', 'backups', '--config', world.configPath]);
+    expect(listed.stdout).toContain('GARBAGE');
+
+    const rerun = await snapkeep(['run', '--config', world.configPath, '--json']);
+    expect(rerun.exitCode).toBe(0);
+    const kinds = stepEvents(rerun.stdout).map((event) => `${event.step.kind as string}:${event.ok}`);
+    expect(kinds[0]).toBe('delete-garbage:true');
+    expect(kinds).toContain('send:true');
+    const newest = (await readdir(targetDir)).sort().at(-1)!;
+    expect(await treeChecksums(join(targetDir, newest))).toEqual(await treeChecksums(data));
+  });
+
+  it('a full target fails its job with a clear message; other jobs finish; the parent still needed is kept', async () => {
+    const world = await makeWorld({ sourceMiB: 1024, targetSizesMiB: [128, 512] });
+    const small = join(world.targets[0]!.mountPoint, 'backups');
+    const big = join(world.targets[1]!.mountPoint, 'backups');
+    await runCommand({ file: 'mkdir', args: ['-p', small, big] });
+    for (const name of ['alpha', 'beta']) await createSubvolume(join(world.source.mountPoint, name));
+    await world.writeConfig(`targets:
+  small: { path: ${small} }
+  big: { path: ${big} }
+defaults:
+  snapshot_retention: { preserve_min: latest, preserve: "no" }
+subvolumes:
+  alpha:
+    path: ${join(world.source.mountPoint, 'alpha')}
+    snapshot_dir: ${join(world.source.mountPoint, 'snapshots')}
+    targets: [small]
+  beta:
+    path: ${join(world.source.mountPoint, 'beta')}
+    snapshot_dir: ${join(world.source.mountPoint, 'snapshots')}
+    targets: [big]
+`);
+    await writeRandomData(join(world.source.mountPoint, 'alpha'), 2);
+    await writeRandomData(join(world.source.mountPoint, 'beta'), 2);
+    expect((await snapkeep(['run', '--config', world.configPath])).exitCode).toBe(0);
+    const firstAlpha = (await readdir(small))[0]!;
+
+    // Now alpha grows past what the small target can hold.
+    await writeRandomData(join(world.source.mountPoint, 'alpha', 'big'), 300);
+    await writeRandomData(join(world.source.mountPoint, 'beta', 'more'), 8);
+    const result = await snapkeep(['run', '--config', world.configPath]);
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toMatch(
+      /FAILED: alpha → small: sending alpha\.\S+ to small failed: target small is full \(No space left on device\)/,
+    );
+    // beta finished: its newest snapshot reached the big target.
+    const betaSnapshots = (await readdir(join(world.source.mountPoint, 'snapshots'))).filter((name) =>
+      name.startsWith('beta.'),
+    );
+    expect(await readdir(big)).toContain(betaSnapshots.sort().at(-1));
+    // alpha's latest common snapshot (the parent of the next attempt) survived pruning,
+    // and the small target holds no partial copy.
+    expect(await readdir(join(world.source.mountPoint, 'snapshots'))).toContain(firstAlpha);
+    expect(await readdir(small)).toEqual([firstAlpha]);
+  });
+
+  it('two concurrent runs: one exits 11 and names the holder', async () => {
+    const world = await simpleWorld('', { sourceMiB: 1024, targetSizesMiB: [1024] });
+    await writeRandomData(join(world.source.mountPoint, 'data'), 300);
+    const [a, b] = await Promise.all([
+      snapkeep(['run', '--config', world.configPath]),
+      new Promise((resolve) => setTimeout(resolve, 150)).then(() =>
+        snapkeep(['run', '--config', world.configPath]),
+      ),
+    ]);
+    const codes = [a.exitCode, b.exitCode].sort();
+    expect(codes).toEqual([0, 11]);
+    const refused = a.exitCode === 11 ? a : b;
+    expect(refused.stderr).toMatch(
+      /another snapkeep run holds the lock .*snapkeep\.lock: pid \d+ on \S+ \("snapkeep run"/,
+    );
+  });
+
+  it('takes over a subvolume btrbk has been backing up, without a full re-send', async () => {
+    const world = await simpleWorld();
+    const data = join(world.source.mountPoint, 'data');
+    const snapshots = join(world.source.mountPoint, 'snapshots');
+    const targetDir = join(world.targets[0]!.mountPoint, 'backups');
+    await runCommand({ file: 'mkdir', args: ['-p', snapshots] });
+    await writeRandomData(data, 8);
+    const btrbkConfig = join(world.stateDir, '..', 'btrbk.conf');
+    await writeFile(
+      btrbkConfig,
+      `snapshot_preserve_min all\ntarget_preserve_min all\nvolume ${world.source.mountPoint}\n  snapshot_dir snapshots\n  subvolume data\n    target ${targetDir}\n`,
+    );
+    const btrbk = await runCommand({ file: 'btrbk', args: ['-c', btrbkConfig, 'run'] });
+    expect(btrbk.exitCode, btrbk.stderr).toBe(0);
+    const btrbkSnapshot = (await readdir(snapshots))[0]!;
+    expect(await readdir(targetDir)).toEqual([btrbkSnapshot]);
+
+    await writeRandomData(join(data, 'new'), 2);
+    const plan = await snapkeep(['run', '--config', world.configPath, '--dry-run', '--json']);
+    const send = events(plan.stdout)
+      .filter((event) => event.type === 'plan')
+      .flatMap((event) => event.steps as { kind: string; parent?: { name: string } }[])
+      .find((step) => step.kind === 'send');
+    expect(send?.parent?.name).toBe(btrbkSnapshot);
+
+    const run = await snapkeep(['run', '--config', world.configPath, '--json']);
+    expect(run.exitCode).toBe(0);
+    const sent = stepEvents(run.stdout).find((event) => event.step.kind === 'send')!;
+    const copy = await show(join(targetDir, sent.step.name as string));
+    expect(copy.parentUuid).toBe((await show(join(targetDir, btrbkSnapshot))).uuid);
+    expect(await treeChecksums(join(targetDir, sent.step.name as string))).toEqual(await treeChecksums(data));
+  });
+
+  it('dry-run changes nothing and the journal records every action', async () => {
+    const world = await simpleWorld();
+    await writeRandomData(join(world.source.mountPoint, 'data'), 1);
+    const dry = await snapkeep(['run', '--config', world.configPath, '--dry-run']);
+    expect(dry.exitCode).toBe(0);
+    expect(dry.stdout).toMatch(/would data: snapshot /);
+    expect(dry.stdout).toMatch(
+      /would data → disk: send data\.\S+ full \(no snapshot has a copy on disk yet\)/,
+    );
+    expect(await readdir(join(world.targets[0]!.mountPoint, 'backups'))).toEqual([]);
+    await expect(readFile(join(world.stateDir, 'journal.ndjson'), 'utf8')).rejects.toThrow();
+
+    expect((await snapkeep(['run', '--config', world.configPath])).exitCode).toBe(0);
+    const journal = (await readFile(join(world.stateDir, 'journal.ndjson'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { event: string; kind?: string; ok?: boolean });
+    expect(journal.map((entry) => entry.event)).toEqual(['run-start', 'step', 'step', 'run-end']);
+    expect(journal.filter((entry) => entry.event === 'step').map((entry) => [entry.kind, entry.ok])).toEqual([
+      ['create-snapshot', true],
+      ['send', true],
+    ]);
+    const status = await snapkeep(['status', '--config', world.configPath]);
+    expect(status.exitCode).toBe(0);
+    expect(status.stdout).toMatch(/last run: .* snapkeep run, exit 0/);
+  });
+
+  it('an unreachable target aborts only its own job (exit 10) and local pruning continues', async () => {
+    const world = await simpleWorld(`    snapshot_retention: { preserve_min: latest, preserve: "no" }
+`);
+    await writeRandomData(join(world.source.mountPoint, 'data'), 1);
+    expect((await snapkeep(['run', '--config', world.configPath])).exitCode).toBe(0);
+    const sentFirst = (await readdir(join(world.targets[0]!.mountPoint, 'backups')))[0]!;
+    await world.targets[0]!.cleanup(); // the disk goes away
+    await snapkeep(['run', '--config', world.configPath]);
+    const third = await snapkeep(['run', '--config', world.configPath]);
+    expect(third.exitCode).toBe(10);
+    expect(third.stderr).toMatch(/UNREACHABLE: data → disk: .* does not exist \(is the disk mounted\?/);
+    const remaining = await readdir(join(world.source.mountPoint, 'snapshots'));
+    // The parent the disk needs is kept, the newest is kept, the one in between was pruned.
+    expect(remaining).toContain(sentFirst);
+    expect(remaining.length).toBe(2);
+  });
+});
