@@ -2,6 +2,8 @@
 // the committed JSON Schema (schema/snapkeep.schema.json) and `snapkeep config show`.
 // Top-level sections are named maps so later capabilities (ssh targets, restic repositories,
 // database sources, schedules, notifications) add sections without reshaping existing ones.
+// Validation messages read "<what is wrong>; expected <what is accepted>": the loader
+// (load-config.ts) prints them as `<file>:<line>:<col>: <key>: <what is wrong> (got <value>; expected …)`.
 import { z } from 'zod';
 import { snapshotBasenamePattern } from '../btrfs/snapshot-name.js';
 import { daysOfWeek, parsePreserveMatrix, parsePreserveMinimum } from '../retention/preserve-policy.js';
@@ -9,21 +11,41 @@ import { daysOfWeek, parsePreserveMatrix, parsePreserveMinimum } from '../retent
 /** Absolute path with no `..`, no control characters and no leading `-` (it reaches argv). */
 export const absolutePath = z
   .string()
-  .refine((value) => value.startsWith('/'), { message: 'must be an absolute path (starting with /)' })
-  .refine((value) => !value.split('/').includes('..'), { message: 'must not contain ".." components' })
+  .refine((value) => value.startsWith('/'), {
+    message: 'is not an absolute path; expected a path starting with /',
+  })
+  .refine((value) => !value.split('/').includes('..'), {
+    message: 'contains a ".." component; expected a path without ".."',
+  })
   // eslint-disable-next-line no-control-regex
   .refine((value) => !/[\u0000-\u001f\u007f]/.test(value), {
-    message: 'must not contain control characters',
+    message: 'contains a control character; expected printable characters only',
   });
+
+const withExpected = (message: string, expected: string): string =>
+  message.includes('; expected ') ? message : `${message}; expected ${expected}`;
 
 const preserveMatrix = z.string().superRefine((value, context) => {
   const parsed = parsePreserveMatrix(value);
-  if (!parsed.ok) context.addIssue({ code: 'custom', message: parsed.error });
+  if (!parsed.ok) {
+    context.addIssue({
+      code: 'custom',
+      message: withExpected(
+        parsed.error,
+        'a preserve matrix like "24h 7d 4w 6m 2y" with each unit at most once',
+      ),
+    });
+  }
 });
 
 const preserveMinimum = z.string().superRefine((value, context) => {
   const parsed = parsePreserveMinimum(value);
-  if (!parsed.ok) context.addIssue({ code: 'custom', message: parsed.error });
+  if (!parsed.ok) {
+    context.addIssue({
+      code: 'custom',
+      message: withExpected(parsed.error, 'all, latest, no, or a count and unit like 2d'),
+    });
+  }
 });
 
 const retentionFields = {
@@ -81,7 +103,10 @@ const defaultsSchema = z
 
 const targetName = z
   .string()
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'names may use letters, digits, "_", "." and "-"');
+  .regex(
+    /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/,
+    'is not a valid name; expected letters, digits, "_", "." and "-", starting with a letter or digit',
+  );
 
 export const targetSchema = z
   .strictObject({
@@ -99,7 +124,10 @@ export const subvolumeSchema = z
       .describe('Directory on the same filesystem for its read-only snapshots (default: <path>/.snapshots)'),
     snapshot_name: z
       .string()
-      .regex(snapshotBasenamePattern, 'may use letters, digits and _ @ + - .')
+      .regex(
+        snapshotBasenamePattern,
+        'is not a valid snapshot name; expected letters, digits and _ @ + - . (no "/", no spaces)',
+      )
       .optional()
       .describe(
         "Snapshot basename (default: the key of this entry); set it to btrbk's to take over its snapshots",
@@ -139,7 +167,7 @@ export const configSchema = z
           context.addIssue({
             code: 'custom',
             path: ['subvolumes', name, 'targets', index],
-            message: `unknown target "${target}"; ${known.length ? `defined targets: ${known.join(', ')}` : 'no targets are defined under "targets:"'}`,
+            message: `unknown target "${target}"; expected ${known.length ? `one of the targets defined under "targets:": ${known.join(', ')}` : 'a target defined under "targets:" (none are defined)'}`,
           });
         }
       });
@@ -153,7 +181,7 @@ export const configSchema = z
         context.addIssue({
           code: 'custom',
           path: ['subvolumes', name, 'snapshot_name'],
-          message: `subvolumes "${other}" and "${name}" would write snapshots with the same name into the same directory; give one a different snapshot_name or snapshot_dir`,
+          message: `subvolumes "${other}" and "${name}" would write snapshots with the same name into the same directory; expected a different snapshot_name or snapshot_dir for one of them`,
         });
       }
       seen.set(key, name);

@@ -1,0 +1,86 @@
+// `snapkeep config init`: a commented sample configuration that shows every key with its default.
+// The defaults are interpolated from the schema and builtInDefaults, so the sample cannot drift
+// from what snapkeep does; a unit test checks that it validates.
+import { builtInDefaults, configSchema } from './schema.js';
+
+export function sampleConfig(): string {
+  const top = configSchema.parse({});
+  const snap = builtInDefaults.snapshot_retention;
+  const copies = builtInDefaults.target_retention;
+  return `# snapkeep configuration (YAML).
+#   snapkeep config validate   check it (errors name file:line, the key and what is expected)
+#   snapkeep config show       print every effective value, defaults included
+#   snapkeep run --dry-run     print what a run would do, changing nothing
+#
+# Editor completion: the package ships schema/snapkeep.schema.json; with the YAML language server
+# put "# yaml-language-server: $schema=<path to it>" on the first line.
+#
+# Paths must be absolute, without ".." and without control characters. Names (of targets and
+# subvolumes) use letters, digits, "_", "." and "-". Keys shown commented out are optional.
+# Retention follows btrbk: first snapshot of each hour/day/week/month/year, times in local time.
+#
+# Further sections will come in later versions: ssh targets, restic repositories, databases
+# (e.g. PostgreSQL dumps), schedules and notifications.
+
+# Where the run journal, the lock and the quickstart sandbox live.
+state_dir: ${top.state_dir}
+
+# Transfers that may run at once (1-16); one subvolume's sends to one target always run in order.
+parallel: ${top.parallel}
+
+# Defaults for every subvolume and target; each subvolume or target may override any of them.
+defaults:
+  # Timestamp in snapshot names: short = YYYYMMDD, long = YYYYMMDDThhmm,
+  # long-iso = YYYYMMDDThhmmss±hhmm (records the UTC offset: unambiguous across DST changes).
+  timestamp_format: ${builtInDefaults.timestamp_format}
+  # always = a new snapshot every run; onchange = only if the subvolume changed since the newest one.
+  snapshot_create: ${builtInDefaults.snapshot_create}
+  # Retention of the local snapshots (in each subvolume's snapshot_dir).
+  snapshot_retention:
+    # Keep every snapshot this young, whatever the matrix says: all | latest | no | N[hdwmy].
+    preserve_min: ${snap.preserve_min}
+    # Then keep the first snapshot of each of the last N hours/days/weeks/months/years,
+    # e.g. "24h 7d 4w 6m 2y"; "*d" = every day forever; "no" = nothing beyond preserve_min.
+    preserve: ${snap.preserve}
+    # Weeks (and so months and years) start on this day.
+    preserve_day_of_week: ${snap.preserve_day_of_week}
+    # Days start at this hour (0-23): a snapshot at 02:00 belongs to the previous day if this is 3.
+    preserve_hour_of_day: ${snap.preserve_hour_of_day}
+  # Retention of the copies on targets (same keys; "latest" keeps the newest copy as the parent
+  # for the next incremental send).
+  target_retention:
+    preserve_min: ${copies.preserve_min}
+    preserve: ${copies.preserve}
+    preserve_day_of_week: ${copies.preserve_day_of_week}
+    preserve_hour_of_day: ${copies.preserve_hour_of_day}
+
+# Where snapshots are sent, by name: a directory on another btrfs filesystem (another disk).
+targets:
+  usb-disk:
+    path: /mnt/backup-disk/snapkeep
+    # Overrides defaults.target_retention for the copies on this target (any of its keys):
+    # retention:
+    #   preserve: 7d 4w 12m
+
+# What is snapshotted, by name. Snapshots are called <snapshot_name>.YYYYMMDDThhmm, like btrbk's;
+# the name of the entry is the snapshot_name unless one is given.
+subvolumes:
+  home:
+    # The btrfs subvolume to snapshot (with the top-level subvolume mounted, e.g. at /mnt/btrfs-root).
+    path: /mnt/btrfs-root/@home
+    # Directory on the same filesystem for the read-only snapshots. Default: <path>/.snapshots
+    snapshot_dir: /mnt/btrfs-root/.snapshots
+    # Snapshot basename. Default: the name of this entry ("home"). To take over existing btrbk
+    # snapshots, use btrbk's snapshot_dir and snapshot_name: snapkeep then keeps, prunes and sends them.
+    # snapshot_name: home
+    # Names of targets (above) this subvolume is sent to. Default: [] (local snapshots only).
+    targets: [usb-disk]
+    # Any of these override defaults: for this subvolume only:
+    # snapshot_create: onchange
+    # timestamp_format: long-iso
+    # snapshot_retention:
+    #   preserve: 48h 14d
+    # target_retention:        # its copies on every target (wins over the target's retention)
+    #   preserve: 14d 8w 12m 3y
+`;
+}

@@ -1,0 +1,225 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { renderResolvedYaml, runConfigShow, runConfigValidate } from '../../../src/cli/config-command.js';
+import { ConfigError, parseConfigText } from '../../../src/config/load-config.js';
+
+// Overrides win in this order (resolve.ts): for a subvolume's own settings
+//   the subvolume's value > defaults: > built-in default;
+// for the copies on a target
+//   subvolume.target_retention > targets.<name>.retention > defaults.target_retention > built-in.
+const text = `state_dir: /srv/state
+defaults:
+  timestamp_format: short
+  snapshot_retention:
+    preserve: 7d
+  target_retention:
+    preserve_min: 1d
+    preserve: 4w
+targets:
+  usb:
+    path: /mnt/usb
+    retention:
+      preserve: 12m
+      preserve_day_of_week: monday
+  nas:
+    path: /mnt/nas
+subvolumes:
+  home:
+    path: /home
+    snapshot_create: onchange
+    snapshot_retention:
+      preserve_hour_of_day: 3
+    target_retention:
+      preserve_day_of_week: friday
+    targets: [usb, nas]
+  data:
+    path: /data
+    snapshot_dir: /snaps
+    snapshot_name: data-btrbk
+    timestamp_format: long-iso
+`;
+
+const loaded = parseConfigText(text, '/etc/snapkeep/show.yaml');
+
+describe('resolution (what config show prints)', () => {
+  const [home, data] = loaded.resolved.subvolumes;
+
+  it('applies schema defaults and keeps file values', () => {
+    expect(loaded.resolved.stateDir).toBe('/srv/state');
+    expect(loaded.resolved.parallel).toBe(2);
+    expect(data).toMatchObject({
+      name: 'data',
+      snapshotDir: '/snaps',
+      snapshotName: 'data-btrbk',
+      snapshotCreate: 'always',
+      timestampFormat: 'long-iso',
+      targets: [],
+    });
+    expect(home).toMatchObject({
+      snapshotDir: '/home/.snapshots',
+      snapshotName: 'home',
+      snapshotCreate: 'onchange',
+      timestampFormat: 'short',
+    });
+  });
+
+  it('snapshot retention: subvolume > defaults: > built-in', () => {
+    expect(home!.snapshotRetention).toEqual({
+      preserve_min: '2d',
+      preserve: '7d',
+      preserve_day_of_week: 'sunday',
+      preserve_hour_of_day: 3,
+    });
+  });
+
+  it('target retention: subvolume.target_retention > target > defaults.target_retention > built-in', () => {
+    const [usb, nas] = home!.targets;
+    expect(usb!.retention).toEqual({
+      preserve_min: '1d',
+      preserve: '12m',
+      preserve_day_of_week: 'friday',
+      preserve_hour_of_day: 0,
+    });
+    expect(nas!.retention).toEqual({
+      preserve_min: '1d',
+      preserve: '4w',
+      preserve_day_of_week: 'friday',
+      preserve_hour_of_day: 0,
+    });
+  });
+});
+
+describe('renderResolvedYaml', () => {
+  const yaml = renderResolvedYaml(loaded);
+  const lines = yaml.split('\n').map((line) => line.trim());
+
+  it('is YAML holding exactly the resolved values, in the file’s key names', () => {
+    const parsed = parse(yaml) as {
+      state_dir: string;
+      parallel: number;
+      subvolumes: Record<string, Record<string, unknown>>;
+    };
+    expect(parsed.state_dir).toBe(loaded.resolved.stateDir);
+    expect(parsed.parallel).toBe(loaded.resolved.parallel);
+    for (const subvolume of loaded.resolved.subvolumes) {
+      expect(parsed.subvolumes[subvolume.name]).toEqual({
+        path: subvolume.path,
+        snapshot_dir: subvolume.snapshotDir,
+        snapshot_name: subvolume.snapshotName,
+        snapshot_create: subvolume.snapshotCreate,
+        timestamp_format: subvolume.timestampFormat,
+        snapshot_retention: subvolume.snapshotRetention,
+        targets: Object.fromEntries(
+          subvolume.targets.map((target) => [
+            target.name,
+            { path: target.path, retention: target.retention },
+          ]),
+        ),
+      });
+    }
+  });
+
+  it('marks where each inherited value comes from and leaves values set in place unmarked', () => {
+    expect(yaml.startsWith('# Resolved configuration from /etc/snapkeep/show.yaml\n')).toBe(true);
+    expect(lines).toContain('state_dir: /srv/state');
+    expect(lines).toContain('parallel: 2 # built-in default');
+    expect(lines).toContain('snapshot_dir: /home/.snapshots # default: <path>/.snapshots');
+    expect(lines).toContain('snapshot_name: home # default: the name of this entry');
+    expect(lines).toContain('snapshot_name: data-btrbk');
+    expect(lines).toContain('snapshot_create: onchange');
+    expect(lines).toContain('timestamp_format: short # from defaults:');
+    expect(lines).toContain('snapshot_create: always # built-in default');
+    expect(lines).toContain('preserve: 7d # from defaults.snapshot_retention');
+    expect(lines).toContain('preserve_hour_of_day: 3');
+    expect(lines).toContain('preserve_min: 2d # built-in default');
+    expect(lines).toContain('preserve: 12m # from targets.usb.retention');
+    expect(lines).toContain('preserve_day_of_week: friday # from subvolumes.home.target_retention');
+    expect(lines).toContain('preserve: 4w # from defaults.target_retention');
+    expect(lines).toContain('path: /mnt/usb # from targets.usb');
+  });
+});
+
+describe('runConfigShow / runConfigValidate', () => {
+  let dir: string;
+  let file: string;
+  let stdout: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'snapkeep-config-show-'));
+    file = join(dir, 'snapkeep.yaml');
+    await writeFile(file, text);
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const capture = (): void => {
+    stdout = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stdout += String(chunk);
+      return true;
+    });
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  };
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('show prints the YAML of renderResolvedYaml', async () => {
+    capture();
+    expect(await runConfigShow({ config: file, json: false })).toBe(0);
+    vi.restoreAllMocks();
+    expect(stdout).toBe(renderResolvedYaml({ ...loaded, path: file }));
+  });
+
+  it('show --json prints one config event with the resolved configuration', async () => {
+    capture();
+    expect(await runConfigShow({ config: file, json: true })).toBe(0);
+    vi.restoreAllMocks();
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse(stdout)).toEqual(
+      JSON.parse(JSON.stringify({ type: 'config', path: file, ...loaded.resolved })),
+    );
+  });
+
+  it('validate: text OK line with counts, no warnings when every target is used', async () => {
+    capture();
+    const stderr: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stderr.push(String(chunk));
+      return true;
+    });
+    expect(await runConfigValidate({ config: file, json: false })).toBe(0);
+    vi.restoreAllMocks();
+    expect(stdout).toBe(`OK: ${file}: 2 subvolumes, 2 targets\n`);
+    expect(stderr).toEqual([]);
+  });
+
+  it('validate: a bad file throws ConfigError in text mode; --json reports warnings of a valid file', async () => {
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(bad, 'parallel: 0\ntargets:\n  spare:\n    path: /x\n');
+    await expect(runConfigValidate({ config: bad, json: false })).rejects.toBeInstanceOf(ConfigError);
+    const unused = join(dir, 'unused.yaml');
+    await writeFile(unused, 'targets:\n  spare:\n    path: /x\n');
+    capture();
+    const stderr: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stderr.push(String(chunk));
+      return true;
+    });
+    expect(await runConfigValidate({ config: unused, json: true })).toBe(0);
+    vi.restoreAllMocks();
+    expect(JSON.parse(stdout)).toMatchObject({
+      type: 'config',
+      valid: true,
+      subvolumes: 0,
+      targets: 1,
+      warnings: [
+        'no subvolumes are configured: a run would do nothing',
+        'target "spare" is not used by any subvolume',
+      ],
+    });
+    expect(stderr.join('')).toContain('warning:');
+  });
+});
