@@ -48,6 +48,9 @@ fi
 # btrfs needs its kernel module for loop-mounted images.
 modprobe btrfs 2>/dev/null || true
 
+# package.json pins rollup (vitest's bundler) through "overrides" to a release whose 26 platform
+# packages all exist on the registry mirror this project is built from; with a newer rollup the
+# mirror lacks some, npm leaves them out of package-lock.json, and `npm ci` then refuses the lock.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
