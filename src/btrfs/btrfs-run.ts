@@ -92,7 +92,9 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
   const outcomes: StepOutcome[] = [];
   const jobs: JobResult[] = [];
   const pool = createPool(config.parallel);
-  const executor = new StepExecutor(undefined, (progress) => options.reporter.progress(progress));
+  const executor = new StepExecutor(undefined, (progress) => {
+    options.reporter.progress(progress);
+  });
   const lastSent = (subvolume: string) => (target: string) =>
     options.transfers.get(subvolume, target).lastSent;
 

@@ -35,7 +35,9 @@ function sha256(path: string): Promise<string> {
     const hash = createHash('sha256');
     createReadStream(path)
       .on('data', (chunk) => hash.update(chunk))
-      .on('end', () => resolve(hash.digest('hex')))
+      .on('end', () => {
+        resolve(hash.digest('hex'));
+      })
       .on('error', reject);
   });
 }
