@@ -27,3 +27,12 @@ export function events(stdout: string): Record<string, unknown>[] {
       return parsed;
     });
 }
+
+/** Assert an exit code, showing the command's output when it differs (a bare number says nothing). */
+export function expectExit(result: CommandResult, code: number): void {
+  if (result.exitCode !== code) {
+    throw new Error(
+      `expected exit ${code}, got ${result.exitCode}\n--- stdout ---\n${result.stdout.slice(-4000)}\n--- stderr ---\n${result.stderr.slice(-4000)}`,
+    );
+  }
+}

@@ -3,7 +3,7 @@ import { readFile, readdir, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runChecked, runCommand } from '../../src/exec/command.js';
-import { snapkeep, events } from '../helpers/cli.js';
+import { snapkeep, events, expectExit } from '../helpers/cli.js';
 import { createLoopBtrfs, makeTempDir, requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
 import { createSubvolume, show, snapshotAs, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
 
@@ -85,7 +85,7 @@ describe('btrfs engine on loop devices', () => {
 
     const first = await snapkeep(['run', '--config', world.configPath, '--json']);
     expect(first.stderr).toBe('');
-    expect(first.exitCode).toBe(0);
+    expectExit(first, 0);
     const firstSend = stepEvents(first.stdout).find((event) => event.step.kind === 'send')!;
     expect(firstSend.ok).toBe(true);
     expect(firstSend.step.parent).toBeUndefined();
@@ -94,7 +94,7 @@ describe('btrfs engine on loop devices', () => {
     await writeRandomData(join(data, 'more'), 4, 'changed');
     await appendFile(join(data, 'file-0.bin'), 'appended');
     const second = await snapkeep(['run', '--config', world.configPath, '--json']);
-    expect(second.exitCode).toBe(0);
+    expectExit(second, 0);
     const secondSend = stepEvents(second.stdout).find((event) => event.step.kind === 'send')!;
     expect(secondSend.ok).toBe(true);
     expect((secondSend.step.parent as { name: string }).name).toBe(firstName);
@@ -125,11 +125,11 @@ describe('btrfs engine on loop devices', () => {
       await snapshotAs(data, join(snapshots, `data.${stamp}`));
     }
     // Send everything the target keeps so pruning has copies to consider too.
-    expect((await snapkeep(['resume', '--config', world.configPath])).exitCode).toBe(0);
+    expectExit(await snapkeep(['resume', '--config', world.configPath]), 0);
 
     const before = await subvolumeNames(snapshots);
     const plan = await snapkeep(['prune', '--config', world.configPath, '--dry-run', '--json']);
-    expect(plan.exitCode).toBe(0);
+    expectExit(plan, 0);
     const planned = events(plan.stdout)
       .filter((event) => event.type === 'plan')
       .flatMap((event) => event.steps as { kind: string; name: string; target?: string }[])
@@ -139,7 +139,7 @@ describe('btrfs engine on loop devices', () => {
     expect(await subvolumeNames(snapshots)).toEqual(before); // the dry run touched nothing
 
     const applied = await snapkeep(['prune', '--config', world.configPath, '--json']);
-    expect(applied.exitCode).toBe(0);
+    expectExit(applied, 0);
     const done = stepEvents(applied.stdout)
       .filter((event) => event.ok)
       .map(
@@ -178,7 +178,7 @@ describe('btrfs engine on loop devices', () => {
     }
     expect(killed).toBe(true);
     const interrupted = await child;
-    expect(interrupted.exitCode).toBe(3);
+    expectExit(interrupted, 3);
     expect(interrupted.stderr).toMatch(/sending data\.\S+ to disk failed/);
 
     expect(interrupted.stderr).toMatch(/the partial copy \S+ was deleted/);
@@ -193,7 +193,7 @@ describe('btrfs engine on loop devices', () => {
     expect(listed.stdout).toContain('GARBAGE');
 
     const rerun = await snapkeep(['run', '--config', world.configPath, '--json']);
-    expect(rerun.exitCode).toBe(0);
+    expectExit(rerun, 0);
     const kinds = stepEvents(rerun.stdout).map((event) => `${event.step.kind as string}:${event.ok}`);
     expect(kinds[0]).toBe('delete-garbage:true');
     expect(kinds).toContain('send:true');
@@ -224,14 +224,14 @@ subvolumes:
 `);
     await writeRandomData(join(world.source.mountPoint, 'alpha'), 2);
     await writeRandomData(join(world.source.mountPoint, 'beta'), 2);
-    expect((await snapkeep(['run', '--config', world.configPath])).exitCode).toBe(0);
+    expectExit(await snapkeep(['run', '--config', world.configPath]), 0);
     const firstAlpha = (await readdir(small))[0]!;
 
     // Now alpha grows past what the small target can hold.
     await writeRandomData(join(world.source.mountPoint, 'alpha', 'big'), 300);
     await writeRandomData(join(world.source.mountPoint, 'beta', 'more'), 8);
     const result = await snapkeep(['run', '--config', world.configPath]);
-    expect(result.exitCode).toBe(3);
+    expectExit(result, 3);
     expect(result.stderr).toMatch(
       /FAILED: alpha → small: sending alpha\.\S+ to small failed: target small is full \(No space left on device\)/,
     );
@@ -289,7 +289,7 @@ subvolumes:
     expect(send?.parent?.name).toBe(btrbkSnapshot);
 
     const run = await snapkeep(['run', '--config', world.configPath, '--json']);
-    expect(run.exitCode).toBe(0);
+    expectExit(run, 0);
     const sent = stepEvents(run.stdout).find((event) => event.step.kind === 'send')!;
     const copy = await show(join(targetDir, sent.step.name as string));
     expect(copy.parentUuid).toBe((await show(join(targetDir, btrbkSnapshot))).uuid);
@@ -300,7 +300,7 @@ subvolumes:
     const world = await simpleWorld();
     await writeRandomData(join(world.source.mountPoint, 'data'), 1);
     const dry = await snapkeep(['run', '--config', world.configPath, '--dry-run']);
-    expect(dry.exitCode).toBe(0);
+    expectExit(dry, 0);
     expect(dry.stdout).toMatch(/would data: snapshot /);
     expect(dry.stdout).toMatch(
       /would data → disk: send data\.\S+ full \(no snapshot has a copy on disk yet\)/,
@@ -308,7 +308,7 @@ subvolumes:
     expect(await readdir(join(world.targets[0]!.mountPoint, 'backups'))).toEqual([]);
     await expect(readFile(join(world.stateDir, 'journal.ndjson'), 'utf8')).rejects.toThrow();
 
-    expect((await snapkeep(['run', '--config', world.configPath])).exitCode).toBe(0);
+    expectExit(await snapkeep(['run', '--config', world.configPath]), 0);
     const journal = (await readFile(join(world.stateDir, 'journal.ndjson'), 'utf8'))
       .trim()
       .split('\n')
@@ -319,7 +319,7 @@ subvolumes:
       ['send', true],
     ]);
     const status = await snapkeep(['status', '--config', world.configPath]);
-    expect(status.exitCode).toBe(0);
+    expectExit(status, 0);
     expect(status.stdout).toMatch(/last run: .* snapkeep run, exit 0/);
   });
 
@@ -327,12 +327,12 @@ subvolumes:
     const world = await simpleWorld(`    snapshot_retention: { preserve_min: latest, preserve: "no" }
 `);
     await writeRandomData(join(world.source.mountPoint, 'data'), 1);
-    expect((await snapkeep(['run', '--config', world.configPath])).exitCode).toBe(0);
+    expectExit(await snapkeep(['run', '--config', world.configPath]), 0);
     const sentFirst = (await readdir(join(world.targets[0]!.mountPoint, 'backups')))[0]!;
     await world.targets[0]!.cleanup(); // the disk goes away
     await snapkeep(['run', '--config', world.configPath]);
     const third = await snapkeep(['run', '--config', world.configPath]);
-    expect(third.exitCode).toBe(10);
+    expectExit(third, 10);
     expect(third.stderr).toMatch(/UNREACHABLE: data → disk: .* does not exist \(is the disk mounted\?/);
     const remaining = await readdir(join(world.source.mountPoint, 'snapshots'));
     // The parent the disk needs is kept, the newest is kept, the one in between was pruned.

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runChecked, runCommand, type CommandResult } from '../../src/exec/command.js';
+import { runCommand, type CommandResult } from '../../src/exec/command.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(repoRoot, 'dist', 'cli', 'main.js');
@@ -304,7 +304,7 @@ const cases: readonly Case[] = [
 let root: string;
 
 beforeAll(async () => {
-  await runChecked({ file: 'npm', args: ['run', 'build'], cwd: repoRoot, timeoutMs: 300_000 });
+  // dist/ is built once by test/global-setup.ts; rebuilding here raced with other files' CLI runs.
   root = await mkdtemp(join(tmpdir(), 'snapkeep-config-errors-'));
 });
 
