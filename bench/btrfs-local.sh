@@ -67,6 +67,14 @@ for cmd in btrfs btrbk hyperfine node mkfs.btrfs losetup; do
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
 
+# NODE_EXTRA_CA_CERTS makes Node parse a CA bundle at every start (~30 ms here). Some build
+# sandboxes set it for their npm proxy; a Debian machine running snapkeep from cron does not, and
+# snapkeep makes no TLS connection from Node in these scenarios. Unset, and said in the report.
+if [[ -n ${NODE_EXTRA_CA_CERTS:-} ]]; then
+  echo "bench: note: NODE_EXTRA_CA_CERTS was set; unset for the measurements (it costs every Node start ~30 ms)" >&2
+  unset NODE_EXTRA_CA_CERTS
+fi
+
 if [[ ${BENCH_BUILD:-0} == 1 ]]; then (cd "$REPO" && npm run build >&2); fi
 
 WORK=$(mktemp -d /tmp/snapkeep-bench-XXXX)
@@ -109,6 +117,9 @@ else
   ln -s "$REPO/node_modules" "$WORK/cli/node_modules"
   CLI=$WORK/cli/dist/cli/main.js
 fi
+# snapkeep's validated-config cache lives with this run (the first run of each config fills it,
+# as the first run after any config change does for a user).
+export SNAPKEEP_CACHE_DIR=$WORK/cache
 snapkeep() { node "$CLI" "$@"; }
 SNAPKEEP_VERSION=$(snapkeep --version)
 
@@ -298,18 +309,28 @@ run_main() { # TOOL
 }
 
 # =================================================================================================
-# 1. Full transfer: each run starts with no snapshot and no copy for that tool.
+# 1. Full transfer: each run starts with no snapshot and no copy of ANY tool: btrbk looks for a
+#    parent among all subvolumes related to the source on the filesystem, so another tool's
+#    snapshot and copy would turn its "full" run into an incremental one.
 # =================================================================================================
+wipe_main() {
+  local dirs=()
+  for tool in "${MAIN_TOOLS[@]}"; do dirs+=("$SRC/snaps/$tool" "$TGT/$tool"); done
+  wipe_dirs "${dirs[@]}"
+  raw_forget "$SRC/snaps/raw/data"
+}
 if has_scenario full; then
   log "scenario full: $RUNS runs x ${MAIN_TOOLS[*]}"
   for ((run = 1; run <= RUNS; run++)); do
     for tool in $(rotated "$run" "${MAIN_TOOLS[@]}"); do
-      wipe_dirs "$SRC/snaps/$tool" "$TGT/$tool"
-      [[ $tool == raw ]] && raw_forget "$SRC/snaps/raw/data"
+      wipe_main
       measure full "$tool" "$run" run_main "$tool"
     done
   done
-elif has_scenario incremental || has_scenario nochange; then
+  if grep -q '^>>>' "$WORK"/logs/full.btrbk.*.log; then die "btrbk made an incremental transfer in the full scenario (see logs)"; fi
+  wipe_main
+fi
+if has_scenario incremental || has_scenario nochange; then
   log "initial full transfers (not measured)"
   for tool in "${MAIN_TOOLS[@]}"; do run_main "$tool" >"$WORK/logs/initial.$tool.log" 2>&1; done
 fi

@@ -1,6 +1,15 @@
-// Build once before any test: integration tests run the real CLI from dist/.
+// Build once before any test: integration tests run the real CLI from dist/. The validated-config
+// cache goes to a directory of this test run (workers inherit the environment), not ~/.cache.
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
-export default function setup(): void {
+export default function setup(): () => void {
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  const cacheDirectory = mkdtempSync(join(tmpdir(), 'snapkeep-test-cache-'));
+  process.env.SNAPKEEP_CACHE_DIR = cacheDirectory;
+  return () => {
+    rmSync(cacheDirectory, { recursive: true, force: true });
+  };
 }

@@ -21,6 +21,12 @@ export interface StepOutcome {
   readonly error?: string;
   readonly durationMs: number;
   readonly bytes?: number;
+  /** The subvolume a create-snapshot or send step made, as `btrfs subvolume show` read it. */
+  readonly created?: CreatedSubvolume;
+}
+
+export interface CreatedSubvolume extends ShownSubvolume {
+  readonly path: string;
 }
 
 export interface SendProgress extends PipeProgress {
@@ -35,11 +41,15 @@ export class StepExecutor {
     private readonly onProgress?: (progress: SendProgress) => void,
   ) {}
 
+  /** Subvolumes this executor created, by path: a later send needs their UUIDs. */
+  private readonly created = new Map<string, CreatedSubvolume>();
+
   async execute(step: Step): Promise<StepOutcome> {
     const startedAt = Date.now();
     try {
-      const bytes = await this.perform(step);
-      return { step, ok: true, durationMs: Date.now() - startedAt, bytes };
+      const { bytes, created } = await this.perform(step);
+      if (created) this.created.set(created.path, created);
+      return { step, ok: true, durationMs: Date.now() - startedAt, bytes, created };
     } catch (error) {
       return {
         step,
@@ -50,17 +60,21 @@ export class StepExecutor {
     }
   }
 
-  private async perform(step: Step): Promise<number | undefined> {
+  private async perform(step: Step): Promise<{ bytes?: number; created?: CreatedSubvolume }> {
     switch (step.kind) {
-      case 'create-snapshot':
+      case 'create-snapshot': {
         await mkdir(dirname(step.path), { recursive: true });
         await this.checked(createReadonlySnapshot(step.source, step.path), `cannot snapshot ${step.source}`);
-        return undefined;
+        // Read back once: the sends need its UUID and the prune re-plan its generation.
+        const shown = await this.show(step.path);
+        if (!shown) throw new StepFailure(`the new snapshot ${step.path} cannot be read back`);
+        return { created: { ...shown, path: step.path } };
+      }
       case 'delete-garbage':
       case 'delete-snapshot':
       case 'delete-copy':
         await this.checked(deleteSubvolumes([step.path]), `cannot delete ${step.path}`);
-        return undefined;
+        return {};
       case 'send':
         return this.send(step);
     }
@@ -78,16 +92,25 @@ export class StepExecutor {
     return result.exitCode === 0 ? parseSubvolumeShow(result.stdout) : undefined;
   }
 
-  private async send(step: Extract<Step, { kind: 'send' }>): Promise<number> {
+  /** The UUID of `path`: from the plan, from a step of this run, or read now. */
+  private async uuidOf(path: string, fromPlan: string | undefined): Promise<string | undefined> {
+    return fromPlan ?? this.created.get(path)?.uuid ?? (await this.show(path))?.uuid;
+  }
+
+  private async send(
+    step: Extract<Step, { kind: 'send' }>,
+  ): Promise<{ bytes: number; created: CreatedSubvolume }> {
     const copyPath = join(step.targetDirectory, step.name);
-    const [snapshot, parentCopy] = await Promise.all([
-      this.show(step.snapshotPath),
-      step.parent ? this.show(join(step.targetDirectory, step.parent.copyName)) : Promise.resolve(undefined),
+    const parentCopyPath = step.parent ? join(step.targetDirectory, step.parent.copyName) : undefined;
+    // Known UUIDs come from the listing the plan was made from (this run holds the lock), so a
+    // send normally costs no extra `btrfs subvolume show` before it starts.
+    const [snapshotUuid, parentCopyUuid] = await Promise.all([
+      this.uuidOf(step.snapshotPath, step.snapshotUuid),
+      parentCopyPath ? this.uuidOf(parentCopyPath, step.parent?.copyUuid) : Promise.resolve(undefined),
     ]);
-    if (!snapshot) throw new StepFailure(`snapshot ${step.snapshotPath} is gone`);
-    if (step.parent && !parentCopy) {
-      throw new StepFailure(`the parent's copy ${join(step.targetDirectory, step.parent.copyName)} is gone`);
-    }
+    if (!snapshotUuid) throw new StepFailure(`snapshot ${step.snapshotPath} is gone`);
+    if (parentCopyPath && !parentCopyUuid)
+      throw new StepFailure(`the parent's copy ${parentCopyPath} is gone`);
     const onProgress = this.onProgress;
     const result = await runPipeline(
       sendSnapshot(step.snapshotPath, step.parent?.path),
@@ -114,16 +137,16 @@ export class StepExecutor {
       ? 'the received subvolume does not exist'
       : !copy.readonly
         ? 'the received subvolume is not read-only'
-        : copy.receivedUuid !== snapshot.uuid
-          ? `its received UUID ${copy.receivedUuid ?? '-'} is not the snapshot's UUID ${snapshot.uuid}`
-          : parentCopy && copy.parentUuid !== parentCopy.uuid
-            ? `its parent UUID ${copy.parentUuid ?? '-'} is not the UUID of ${step.parent?.copyName ?? ''} (${parentCopy.uuid})`
+        : copy.receivedUuid !== snapshotUuid
+          ? `its received UUID ${copy.receivedUuid ?? '-'} is not the snapshot's UUID ${snapshotUuid}`
+          : parentCopyUuid && copy.parentUuid !== parentCopyUuid
+            ? `its parent UUID ${copy.parentUuid ?? '-'} is not the UUID of ${step.parent?.copyName ?? ''} (${parentCopyUuid})`
             : undefined;
-    if (problem) {
+    if (problem || !copy) {
       if (copy) await this.host.run(deleteSubvolumes([copyPath]));
-      throw new StepFailure(`verifying ${copyPath} failed: ${problem}; the copy was deleted`);
+      throw new StepFailure(`verifying ${copyPath} failed: ${problem ?? ''}; the copy was deleted`);
     }
-    return result.bytes;
+    return { bytes: result.bytes, created: { ...copy, path: copyPath } };
   }
 
   /** Delete `path` if an interrupted receive left it (writable or without received UUID). */

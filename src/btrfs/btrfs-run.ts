@@ -14,7 +14,7 @@ import type { Journal } from '../state/journal.js';
 import type { TransferStateFile } from '../state/transfer-state.js';
 import { StepExecutor, type SendProgress, type StepOutcome } from './apply-steps.js';
 import { Inventory } from './inventory.js';
-import { messageOf, observeSubvolume } from './observe.js';
+import { messageOf, observeSubvolume, observedAfter } from './observe.js';
 
 export type EngineCommandName = 'run' | 'snapshot' | 'resume' | 'prune' | 'clean';
 
@@ -205,24 +205,9 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
     if (phases.prune) {
       let prunePlan: SubvolumePlan = plan;
       if (changed) {
-        // Decide deletions on what is really there now, not on what the plan expected.
-        await Promise.all(
-          [subvolume.snapshotDir, ...subvolume.targets.map((target) => target.path)].map((path) =>
-            inventory.invalidate(path),
-          ),
-        );
-        try {
-          const fresh = await observeSubvolume(inventory, subvolume, lastSent(subvolume.name));
-          prunePlan = planSubvolume(fresh, options.now, phasesFor.prune);
-          options.reporter.plan(prunePlan, 'prune');
-        } catch (error) {
-          jobs.push({
-            subvolume: subvolume.name,
-            status: 'failed',
-            message: `pruning skipped: ${messageOf(error)}`,
-          });
-          return;
-        }
+        // Decide deletions on what is there now (what this run really did), not on the projection.
+        prunePlan = planSubvolume(observedAfter(observed, outcomes), options.now, phasesFor.prune);
+        options.reporter.plan(prunePlan, 'prune');
       }
       for (const step of prunePlan.steps) {
         if (step.kind !== 'delete-snapshot' && step.kind !== 'delete-copy') continue;

@@ -1,9 +1,11 @@
 // Reads the state a plan needs for one subvolume: the source, its snapshots, and per target the
 // copies and the garbage. A target that cannot be read is "unreachable" for this run only.
 import { access } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { ResolvedSubvolume } from '../config/resolve.js';
-import type { ObservedSubvolume, ObservedTarget } from '../plan/btrfs-plan.js';
-import { datedSubvolumes, NotBtrfsError, type Inventory } from './inventory.js';
+import type { ObservedSubvolume, ObservedTarget, Step } from '../plan/btrfs-plan.js';
+import type { StepOutcome } from './apply-steps.js';
+import { datedSubvolumes, NotBtrfsError, type DatedSubvolume, type Inventory } from './inventory.js';
 
 export class SourceError extends Error {}
 
@@ -81,4 +83,55 @@ async function observeTarget(
 
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The observed state after this run's steps, without listing the filesystems again: the run
+ * holds the lock, so what changed is exactly what its successful steps did, and each created
+ * subvolume was read back by `btrfs subvolume show` when it was made (apply-steps.ts).
+ */
+export function observedAfter(
+  observed: ObservedSubvolume,
+  outcomes: readonly StepOutcome[],
+): ObservedSubvolume {
+  const succeeded = outcomes.filter(
+    (outcome) => outcome.ok && outcome.step.subvolume === observed.subvolume.name,
+  );
+  const deleted = new Set(
+    succeeded
+      .filter((outcome) => outcome.step.kind.startsWith('delete-'))
+      .map((outcome) => stepPath(outcome.step)),
+  );
+  const createdBy = (kind: Step['kind'], target?: string): DatedSubvolume[] =>
+    datedSubvolumes(
+      succeeded
+        .filter(
+          (outcome) =>
+            outcome.step.kind === kind &&
+            (target === undefined || (outcome.step.kind === 'send' && outcome.step.target === target)),
+        )
+        .flatMap((outcome) =>
+          outcome.created ? [{ ...outcome.created, name: basename(outcome.created.path) }] : [],
+        ),
+      observed.subvolume.snapshotName,
+    );
+  const kept = <T extends { path: string }>(list: readonly T[]): T[] =>
+    list.filter((entry) => !deleted.has(entry.path));
+  return {
+    ...observed,
+    snapshots: [...kept(observed.snapshots), ...createdBy('create-snapshot')],
+    targets: observed.targets.map((target) =>
+      target.reachable
+        ? {
+            ...target,
+            copies: [...kept(target.copies), ...createdBy('send', target.target.name)],
+            garbage: kept(target.garbage),
+          }
+        : target,
+    ),
+  };
+}
+
+function stepPath(step: Step): string {
+  return step.kind === 'send' ? join(step.targetDirectory, step.name) : step.path;
 }

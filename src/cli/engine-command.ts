@@ -2,7 +2,7 @@
 // --dry-run, which changes nothing), plan, print, apply, journal, and summarise as an exit code.
 import { runBtrfs, type EngineCommandName, type JobResult, type RunReporter } from '../btrfs/btrfs-run.js';
 import type { SendProgress } from '../btrfs/apply-steps.js';
-import { loadConfig } from '../config/load-config.js';
+import { loadResolvedConfig } from '../config/config-cache.js';
 import { ExitCode } from '../errors.js';
 import type { Step, SubvolumePlan } from '../plan/btrfs-plan.js';
 import { Journal, newRunId } from '../state/journal.js';
@@ -136,7 +136,7 @@ export async function runEngineCommand(
   options: EngineCommandOptions,
 ): Promise<number> {
   const output = createOutput(options.json);
-  const { resolved, path } = await loadConfig(options.config);
+  const { resolved, path } = await loadResolvedConfig(options.config);
   const now = options.now ?? new Date();
   const lock = options.dryRun ? undefined : await acquireLock(resolved.stateDir, command);
   try {

@@ -3,7 +3,7 @@
 import { Inventory, type DatedSubvolume } from '../btrfs/inventory.js';
 import { observeSubvolume } from '../btrfs/observe.js';
 import { selectSubvolumes } from '../btrfs/btrfs-run.js';
-import { loadConfig } from '../config/load-config.js';
+import { loadResolvedConfig } from '../config/config-cache.js';
 import { ExitCode } from '../errors.js';
 import { isCopyOf, type ObservedSubvolume } from '../plan/btrfs-plan.js';
 import { TransferStateFile } from '../state/transfer-state.js';
@@ -27,7 +27,7 @@ const byDate = (a: DatedSubvolume, b: DatedSubvolume): number =>
 
 export async function runList(options: ListOptions): Promise<number> {
   const output = createOutput(options.json);
-  const { resolved } = await loadConfig(options.config);
+  const { resolved } = await loadResolvedConfig(options.config);
   const subvolumes = selectSubvolumes(resolved, options.only);
   const transfers = await TransferStateFile.load(resolved.stateDir);
   const inventory = new Inventory();

@@ -1,6 +1,6 @@
 // `status`: what the last runs did and when each subvolume last reached each target — read from
 // the journal and the transfer state, never by touching btrfs (so it is instant and safe).
-import { loadConfig } from '../config/load-config.js';
+import { loadResolvedConfig } from '../config/config-cache.js';
 import { ExitCode } from '../errors.js';
 import { readJournal } from '../state/journal.js';
 import { TransferStateFile } from '../state/transfer-state.js';
@@ -21,7 +21,7 @@ function age(iso: string | undefined, now: number): string {
 
 export async function runStatus(options: StatusOptions): Promise<number> {
   const output = createOutput(options.json);
-  const { resolved } = await loadConfig(options.config);
+  const { resolved } = await loadResolvedConfig(options.config);
   const [journal, transfers] = await Promise.all([
     readJournal(resolved.stateDir),
     TransferStateFile.load(resolved.stateDir),

@@ -11,8 +11,6 @@
 // - Duplicate keys, YAML syntax errors, unresolved tags and aliases are errors (YAML would
 //   silently keep one of two duplicate keys).
 // - YAML 1.2 core schema: `yes`/`on` are strings, `<<` merge keys are not supported.
-import { readFile } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
 import {
   isAlias,
   isMap,
@@ -27,47 +25,18 @@ import {
   type YAMLError,
 } from 'yaml';
 import type { z } from 'zod';
-import { ExitCode, SnapkeepError } from '../errors.js';
+import { ConfigError, formatConfigIssue, readConfigText, type ConfigIssue } from './config-file.js';
 import { resolveConfig, type ResolvedConfig } from './resolve.js';
 import { configSchema, type Config } from './schema.js';
 import { configJsonSchema } from './write-json-schema.js';
 
-export const defaultConfigPath = '/etc/snapkeep/snapkeep.yaml';
-
-/** One problem in a configuration file. */
-export interface ConfigIssue {
-  readonly file: string;
-  /** 1-based; absent when the problem is not at a place in the file (e.g. it does not exist). */
-  readonly line?: number;
-  readonly column?: number;
-  /** Dotted key path like `subvolumes.home.targets[0]`; empty for the file or its top level. */
-  readonly path: string;
-  /** `<what is wrong> (got <value>; expected <...>)`. */
-  readonly message: string;
-}
-
-export function formatConfigIssue(issue: ConfigIssue): string {
-  const place = issue.line === undefined ? issue.file : `${issue.file}:${issue.line}:${issue.column ?? 1}`;
-  return `${place}: ${issue.path ? `${issue.path}: ` : ''}${issue.message}`;
-}
-
-/** The configuration cannot be used. Carries every problem, structured (for --json) and as text. */
-export class ConfigError extends SnapkeepError {
-  constructor(
-    readonly file: string,
-    readonly issues: readonly ConfigIssue[],
-  ) {
-    super(ConfigError.render(file, issues), ExitCode.usage);
-    this.name = 'ConfigError';
-  }
-
-  private static render(file: string, issues: readonly ConfigIssue[]): string {
-    const lines = issues.map(formatConfigIssue);
-    if (issues.length === 1 && issues[0]!.line === undefined) return lines[0]!;
-    const count = `${issues.length} problem${issues.length === 1 ? '' : 's'}`;
-    return [`invalid configuration ${file}: ${count} (nothing was changed)`, ...lines].join('\n');
-  }
-}
+export {
+  ConfigError,
+  defaultConfigPath,
+  formatConfigIssue,
+  resolveConfigPath,
+  type ConfigIssue,
+} from './config-file.js';
 
 export interface LoadedConfig {
   /** Absolute path of the file read. */
@@ -80,48 +49,9 @@ export interface LoadedConfig {
   readonly input: Record<string, unknown>;
 }
 
-/** `--config`, else $SNAPKEEP_CONFIG (when non-empty), else /etc/snapkeep/snapkeep.yaml; absolute. */
-export function resolveConfigPath(flag?: string): string {
-  if (flag !== undefined && flag.trim() === '') {
-    throw new ConfigError('(--config)', [
-      { file: '--config', path: '', message: 'is empty (expected the path of a YAML configuration file)' },
-    ]);
-  }
-  const fromEnv = process.env.SNAPKEEP_CONFIG;
-  const chosen = flag ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : defaultConfigPath);
-  return resolvePath(chosen);
-}
-
-function readProblem(path: string, flag: string | undefined, error: NodeJS.ErrnoException): string {
-  const how =
-    flag !== undefined
-      ? 'given with --config'
-      : process.env.SNAPKEEP_CONFIG
-        ? 'from $SNAPKEEP_CONFIG'
-        : 'the default location';
-  switch (error.code) {
-    case 'ENOENT':
-      return `configuration file not found (${how}); create one with: snapkeep config init --output ${path}  (or pass --config <file>, or set SNAPKEEP_CONFIG)`;
-    case 'EACCES':
-    case 'EPERM':
-      return `cannot read the configuration file: permission denied (${how}); run as a user that may read it`;
-    case 'EISDIR':
-      return `is a directory (${how}); expected a YAML configuration file`;
-    default:
-      return `cannot read the configuration file (${how}): ${error.message}`;
-  }
-}
-
 /** Read, parse, validate and resolve the configuration. Throws ConfigError (exit 2) on any problem. */
 export async function loadConfig(flag?: string): Promise<LoadedConfig> {
-  const path = resolveConfigPath(flag);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    const message = readProblem(path, flag, error as NodeJS.ErrnoException);
-    throw new ConfigError(path, [{ file: path, path: '', message }]);
-  }
+  const { path, text } = await readConfigText(flag);
   return parseConfigText(text, path);
 }
 

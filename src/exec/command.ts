@@ -63,6 +63,10 @@ function lastLines(text: string, count = 3): string {
   return text.trim().split('\n').slice(-count).join(' | ');
 }
 
+/** SNAPKEEP_DEBUG=1: every command on stderr with its start (ms since snapkeep started), outcome
+ *  and duration; arguments are masked like every other message. */
+const debug = Boolean(process.env.SNAPKEEP_DEBUG);
+
 // Children alive right now, so an interrupt (SIGINT/SIGTERM) can stop them before we exit 130.
 const liveChildren = new Set<ChildProcess>();
 
@@ -100,6 +104,12 @@ function collect(child: ChildProcess, spec: CommandSpec, startedAt: number): Pro
     });
     child.once('close', (exitCode, signal) => {
       if (timer) clearTimeout(timer);
+      if (debug) {
+        const at = performance.now();
+        process.stderr.write(
+          `snapkeep debug: +${(at - (Date.now() - startedAt)).toFixed(0)}ms ${formatCommand(spec)} → ${signal ?? `exit ${exitCode}`} in ${Date.now() - startedAt} ms\n`,
+        );
+      }
       resolve({
         spec,
         exitCode,

@@ -13,6 +13,8 @@ export interface ParentChoice {
   readonly path: string;
   /** The parent's copy on the target (the receive side finds it by received UUID). */
   readonly copyName: string;
+  /** UUID of that copy when it exists already (not when an earlier step of this plan sends it). */
+  readonly copyUuid?: string;
   readonly reason: string;
 }
 
@@ -38,6 +40,8 @@ export type Step =
       readonly target: string;
       readonly name: string;
       readonly snapshotPath: string;
+      /** Known when the snapshot exists already; a snapshot this plan creates is read after. */
+      readonly snapshotUuid?: string;
       readonly targetDirectory: string;
       readonly parent?: ParentChoice;
       readonly reason: string;
@@ -130,7 +134,7 @@ const byDate = (a: DatedSubvolume, b: DatedSubvolume): number => compareSnapshot
 export function chooseParent(
   snapshot: DatedSubvolume,
   snapshots: readonly DatedSubvolume[],
-  hasCopy: (candidate: DatedSubvolume) => string | undefined,
+  hasCopy: (candidate: DatedSubvolume) => DatedSubvolume | undefined,
   targetName: string,
 ): ParentChoice | undefined {
   const older = snapshots.filter((candidate) => byDate(candidate, snapshot) < 0).sort((a, b) => byDate(b, a));
@@ -144,13 +148,14 @@ export function chooseParent(
   for (const [candidates, needRelated, description] of searches) {
     for (const candidate of candidates) {
       if (needRelated && !related(candidate, snapshot)) continue;
-      const copyName = hasCopy(candidate);
-      if (copyName !== undefined) {
+      const copy = hasCopy(candidate);
+      if (copy !== undefined) {
         return {
           name: candidate.name,
           path: candidate.path,
-          copyName,
-          reason: `${description} that has a copy on ${targetName} (${copyName})`,
+          copyName: copy.name,
+          ...(copy.id === projectedId ? {} : { copyUuid: copy.uuid }),
+          reason: `${description} that has a copy on ${targetName} (${copy.name})`,
         };
       }
     }
@@ -170,11 +175,14 @@ function latestWithCopy(
   return undefined;
 }
 
+/** The id of subvolumes this plan projects (they do not exist yet). */
+const projectedId = -1;
+
 /** A snapshot that does not exist yet but will be created by this plan. */
 function projectedSnapshot(source: Subvolume, path: string, name: string): DatedSubvolume {
   const parsed = parseSnapshotName(name)!;
   return {
-    id: -1,
+    id: projectedId,
     uuid: `(new snapshot ${name})`,
     parentUuid: source.uuid,
     readonly: true,
@@ -189,7 +197,7 @@ function projectedSnapshot(source: Subvolume, path: string, name: string): Dated
 function projectedCopy(snapshot: DatedSubvolume, directory: string): DatedSubvolume {
   return {
     ...snapshot,
-    id: -1,
+    id: projectedId,
     uuid: `(copy of ${snapshot.name})`,
     parentUuid: undefined,
     receivedUuid: snapshot.uuid,
@@ -305,7 +313,7 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
         const parent = chooseParent(
           snapshot,
           snapshots,
-          (candidate) => copies.find((copy) => isCopyOf(copy, candidate))?.name,
+          (candidate) => copies.find((copy) => isCopyOf(copy, candidate)),
           target.name,
         );
         steps.push({
@@ -314,6 +322,7 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
           target: target.name,
           name: snapshot.name,
           snapshotPath: snapshot.path,
+          ...(snapshot.id === projectedId ? {} : { snapshotUuid: snapshot.uuid }),
           targetDirectory: target.path,
           parent,
           reason: `kept by the retention of ${target.name}: ${reason}`,

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../../src/config/resolve.js';
 import { configSchema } from '../../../src/config/schema.js';
 import type { DatedSubvolume, Subvolume } from '../../../src/btrfs/inventory.js';
+import type { StepOutcome } from '../../../src/btrfs/apply-steps.js';
+import { observedAfter } from '../../../src/btrfs/observe.js';
 import { parseSnapshotName } from '../../../src/btrfs/snapshot-name.js';
 import {
   planSubvolume,
@@ -210,5 +212,64 @@ describe('planSubvolume', () => {
       .filter((step) => step.kind === 'send')
       .map((step) => (step as { name: string }).name);
     expect(sent).toEqual(['home.20261121T0000', 'home.20261122T0000', 'home.20261122T2300']);
+  });
+
+  it('prune after a run plans on what the steps made (observedAfter), without listing again', () => {
+    const old = snapshot('home.20261101T1200', 50);
+    const previous = snapshot('home.20261123T1100', 90);
+    const garbage: DatedSubvolume = { ...copyOf(previous), readonly: false, receivedUuid: undefined };
+    const observed = observe(
+      [old, previous],
+      { copies: [copyOf(old)], garbage: [garbage] },
+      {
+        snapshot_retention: { preserve_min: 'latest', preserve: 'no' },
+        target_retention: { preserve_min: 'latest', preserve: 'no' },
+      },
+    );
+    const plan = planSubvolume(observed, now, all);
+    const created = (path: string, uuid: string, receivedUuid?: string) => ({
+      name: path.split('/').at(-1)!,
+      path,
+      uuid,
+      receivedUuid,
+      parentUuid: receivedUuid ? undefined : source.uuid,
+      readonly: true,
+      generation: 101,
+      creationGeneration: 101,
+      id: 900,
+    });
+    const outcomes: StepOutcome[] = plan.steps
+      .filter((step) => step.kind !== 'delete-snapshot' && step.kind !== 'delete-copy')
+      .map((step) => ({
+        step,
+        ok: true,
+        durationMs: 1,
+        created:
+          step.kind === 'create-snapshot'
+            ? created(step.path, 'new-uuid')
+            : step.kind === 'send' && step.name.startsWith('home.20261123T12')
+              ? created(`/mnt/usb/snapkeep/${step.name}`, 'new-copy', 'new-uuid')
+              : step.kind === 'send'
+                ? created(`/mnt/usb/snapkeep/${step.name}`, `copy-${step.name}`, `uuid-${step.name}`)
+                : undefined,
+      }));
+    const after = observedAfter(observed, outcomes);
+    const target = after.targets[0] as Extract<ObservedTarget, { reachable: true }>;
+    expect(target.garbage).toEqual([]);
+    expect(after.snapshots.map((entry) => entry.name)).toEqual([
+      'home.20261101T1200',
+      'home.20261123T1100',
+      'home.20261123T1200',
+    ]);
+    const prune = planSubvolume(after, now, { clean: false, snapshot: false, send: false, prune: true });
+    // Only the new snapshot was sent ("latest"); everything but it and its copy goes.
+    expect(kinds(plan.steps.filter((step) => step.kind === 'send'))).toEqual(['send:home.20261123T1200']);
+    expect(kinds(prune.steps).sort()).toEqual(
+      [
+        'delete-copy:home.20261101T1200',
+        'delete-snapshot:home.20261101T1200',
+        'delete-snapshot:home.20261123T1100',
+      ].sort(),
+    );
   });
 });
