@@ -16,14 +16,16 @@
 #   BENCH_BUILD=1             run `npm run build` first
 #
 # What it does (all under one `mktemp -d /tmp/snapkeep-bench-XXXX`, removed at the end, also on
-# failure or Ctrl-C): three sparse image files are formatted btrfs and loop-mounted: `src` (the
-# source filesystem), `tgt` and `tgt2` (two target filesystems). Every tool gets its own snapshot
-# directory on `src` and its own target directory on `tgt`/`tgt2`, with the same layout:
+# failure or Ctrl-C): sparse image files are formatted btrfs and loop-mounted: `src` (the source
+# filesystem) and, for every tool, its OWN target filesystems `tgt-<tool>` (and `tgt2-<tool>` for
+# the second target of the 4x2 scenario). Every tool gets its own snapshot directory on `src`:
 #     src/<subvolume>                         the data (shared by all tools: the SAME bytes)
 #     src/snaps/<tool>/<name>.<timestamp>     read-only snapshots
-#     tgt/<tool>/<name>.<timestamp>           received copies
+#     tgt-<tool>/main/<name>.<timestamp>      received copies
 # so each tool's chain of snapshots and parents is its own, and a change to the data is seen by
-# every tool as exactly the same delta.
+# every tool as exactly the same delta. Separate target filesystems matter: btrbk looks for a
+# parent among all snapshots of the source that have a copy anywhere on the target filesystem, so
+# on a shared one it would send only the difference to another tool's newer copy.
 #
 # Fairness rules (see also the final message this script prints):
 #  - Equivalent configuration: same snapshot/target layout, long timestamps, snapshot_create
@@ -125,8 +127,8 @@ SNAPKEEP_VERSION=$(snapkeep --version)
 
 # --- filesystems ---------------------------------------------------------------------------------
 SRC=$WORK/mnt/src
-TGT=$WORK/mnt/tgt
-TGT2=$WORK/mnt/tgt2
+tgt() { echo "$WORK/mnt/tgt-$1"; }   # a tool's first target filesystem
+tgt2() { echo "$WORK/mnt/tgt2-$1"; } # a tool's second target filesystem (4x2 scenario)
 make_fs() { # image size mountpoint
   truncate -s "$2" "$WORK/$1.img"
   mkfs.btrfs -q "$WORK/$1.img" >/dev/null 2>&1 || die "mkfs.btrfs $1 failed"
@@ -136,8 +138,8 @@ make_fs() { # image size mountpoint
 }
 log "work dir $WORK; snapkeep $SNAPKEEP_VERSION ($CLI); $(btrbk --version | head -1)"
 make_fs src 6G "$SRC"
-make_fs tgt 12G "$TGT"
-make_fs tgt2 5G "$TGT2"
+for tool in snapkeep btrbk raw snapkeep-p2 snapkeep-p4; do make_fs "tgt-$tool" 6G "$(tgt "$tool")"; done
+for tool in btrbk raw snapkeep-p2 snapkeep-p4; do make_fs "tgt2-$tool" 3G "$(tgt2 "$tool")"; done
 
 mkdir -p "$WORK/logs" "$WORK/conf" "$WORK/state" "$WORK/hyperfine"
 SAMPLES=$WORK/samples.tsv
@@ -186,9 +188,7 @@ wipe_dirs() {
     for entry in "$dir"/*; do [[ -e $entry ]] && victims+=("$entry"); done
   done
   if ((${#victims[@]})); then btrfs subvolume delete -c "${victims[@]}" >/dev/null; fi
-  btrfs subvolume sync "$SRC" >/dev/null
-  btrfs subvolume sync "$TGT" >/dev/null
-  btrfs subvolume sync "$TGT2" >/dev/null
+  for mount in "${MOUNTS[@]}"; do btrfs subvolume sync "$mount" >/dev/null; done
 }
 
 # --- the raw pipe --------------------------------------------------------------------------------
@@ -291,11 +291,11 @@ if has_scenario full || has_scenario incremental || has_scenario nochange; then
   log "populating $SRC/data with ~$DATA_MB MiB"
   btrfs subvolume create "$SRC/data" >/dev/null
   node "$BENCH/lib/data.mjs" populate "$SRC/data" "$DATA_MB" >"$WORK/populate-data.json"
-  for tool in snapkeep btrbk raw; do mkdir -p "$SRC/snaps/$tool" "$TGT/$tool"; done
-  snapkeep_config "$WORK/conf/snapkeep.yaml" "$WORK/state/snapkeep" 2 always "$SRC/snaps/snapkeep" data "$TGT/snapkeep"
+  for tool in snapkeep btrbk raw; do mkdir -p "$SRC/snaps/$tool" "$(tgt $tool)/main"; done
+  snapkeep_config "$WORK/conf/snapkeep.yaml" "$WORK/state/snapkeep" 2 always "$SRC/snaps/snapkeep" data "$(tgt snapkeep)/main"
   # Same snapshots and state, snapshot_create: onchange (the extra no-change line).
-  snapkeep_config "$WORK/conf/snapkeep-onchange.yaml" "$WORK/state/snapkeep" 2 onchange "$SRC/snaps/snapkeep" data "$TGT/snapkeep"
-  btrbk_config "$WORK/conf/btrbk.conf" snaps/btrbk data "$TGT/btrbk"
+  snapkeep_config "$WORK/conf/snapkeep-onchange.yaml" "$WORK/state/snapkeep" 2 onchange "$SRC/snaps/snapkeep" data "$(tgt snapkeep)/main"
+  btrbk_config "$WORK/conf/btrbk.conf" snaps/btrbk data "$(tgt btrbk)/main"
   sync
 fi
 MAIN_TOOLS=(snapkeep btrbk raw)
@@ -304,7 +304,7 @@ run_main() { # TOOL
     snapkeep) snapkeep run --json --config "$WORK/conf/snapkeep.yaml" ;;
     snapkeep-onchange) snapkeep run --json --config "$WORK/conf/snapkeep-onchange.yaml" ;;
     btrbk) btrbk -c "$WORK/conf/btrbk.conf" run ;;
-    raw) raw_cycle "$SRC/data" "$SRC/snaps/raw" data "$TGT/raw" ;;
+    raw) raw_cycle "$SRC/data" "$SRC/snaps/raw" data "$(tgt raw)/main" ;;
   esac
 }
 
@@ -314,8 +314,8 @@ run_main() { # TOOL
 #    snapshot and copy would turn its "full" run into an incremental one.
 # =================================================================================================
 wipe_main() {
-  local dirs=()
-  for tool in "${MAIN_TOOLS[@]}"; do dirs+=("$SRC/snaps/$tool" "$TGT/$tool"); done
+  local dirs=() each
+  for each in "${MAIN_TOOLS[@]}"; do dirs+=("$SRC/snaps/$each" "$(tgt "$each")/main"); done
   wipe_dirs "${dirs[@]}"
   raw_forget "$SRC/snaps/raw/data"
 }
@@ -383,7 +383,7 @@ run_multi() { # TOOL
     btrbk) btrbk -c "$WORK/conf/multi-btrbk.conf" run ;;
     raw) # sequential, like btrbk
       for sv in $MULTI_SUBVOLUMES; do
-        raw_cycle "$SRC/$sv" "$SRC/snaps/m-raw" "$sv" "$TGT/m-raw" "$TGT2/m-raw" || return
+        raw_cycle "$SRC/$sv" "$SRC/snaps/m-raw" "$sv" "$(tgt raw)/multi" "$(tgt2 raw)/multi" || return
       done
       ;;
   esac
@@ -394,12 +394,12 @@ if has_scenario multi; then
     btrfs subvolume create "$SRC/$sv" >/dev/null
     node "$BENCH/lib/data.mjs" populate "$SRC/$sv" "$MULTI_MB" >/dev/null
   done
-  for tool in "${MULTI_TOOLS[@]}"; do mkdir -p "$SRC/snaps/m-$tool" "$TGT/m-$tool" "$TGT2/m-$tool"; done
+  for tool in "${MULTI_TOOLS[@]}"; do mkdir -p "$SRC/snaps/m-$tool" "$(tgt "$tool")/multi" "$(tgt2 "$tool")/multi"; done
   for p in 2 4; do
     snapkeep_config "$WORK/conf/multi-snapkeep-p$p.yaml" "$WORK/state/multi-snapkeep-p$p" "$p" always \
-      "$SRC/snaps/m-snapkeep-p$p" "$MULTI_SUBVOLUMES" "$TGT/m-snapkeep-p$p" "$TGT2/m-snapkeep-p$p"
+      "$SRC/snaps/m-snapkeep-p$p" "$MULTI_SUBVOLUMES" "$(tgt "snapkeep-p$p")/multi" "$(tgt2 "snapkeep-p$p")/multi"
   done
-  btrbk_config "$WORK/conf/multi-btrbk.conf" snaps/m-btrbk "$MULTI_SUBVOLUMES" "$TGT/m-btrbk" "$TGT2/m-btrbk"
+  btrbk_config "$WORK/conf/multi-btrbk.conf" snaps/m-btrbk "$MULTI_SUBVOLUMES" "$(tgt btrbk)/multi" "$(tgt2 btrbk)/multi"
   log "initial full transfers of the 4 subvolumes (not measured)"
   for tool in "${MULTI_TOOLS[@]}"; do run_multi "$tool" >"$WORK/logs/multi-initial.$tool.log" 2>&1; done
   log "scenario multi: $RUNS runs x ${MULTI_TOOLS[*]}, $CHANGE_PERCENT % of each subvolume changed before each"
@@ -423,7 +423,7 @@ if has_scenario list; then
   log "creating $LIST_SNAPSHOTS snapshots for the list scenario"
   btrfs subvolume create "$SRC/many" >/dev/null
   node "$BENCH/lib/data.mjs" populate "$SRC/many" 1 >/dev/null
-  mkdir -p "$SRC/snaps/list" "$TGT/list"
+  mkdir -p "$SRC/snaps/list" "$(tgt snapkeep)/list"
   mapfile -t LIST_NAMES < <(node -e '
     const n = Number(process.argv[1]);
     const pad = (v) => String(v).padStart(2, "0");
@@ -438,15 +438,15 @@ if has_scenario list; then
   for ((i = 0; i < ${#LIST_NAMES[@]}; i += 50)); do
     name=${LIST_NAMES[i]}
     if [[ -n $prev ]]; then
-      btrfs send -q -p "$SRC/snaps/list/$prev" "$SRC/snaps/list/$name" | btrfs receive "$TGT/list" >/dev/null 2>&1
+      btrfs send -q -p "$SRC/snaps/list/$prev" "$SRC/snaps/list/$name" | btrfs receive "$(tgt snapkeep)/list" >/dev/null 2>&1
     else
-      btrfs send -q "$SRC/snaps/list/$name" | btrfs receive "$TGT/list" >/dev/null 2>&1
+      btrfs send -q "$SRC/snaps/list/$name" | btrfs receive "$(tgt snapkeep)/list" >/dev/null 2>&1
     fi
     prev=$name
     copies=$((copies + 1))
   done
-  snapkeep_config "$WORK/conf/list-snapkeep.yaml" "$WORK/state/list" 2 always "$SRC/snaps/list" many "$TGT/list"
-  btrbk_config "$WORK/conf/list-btrbk.conf" snaps/list many "$TGT/list"
+  snapkeep_config "$WORK/conf/list-snapkeep.yaml" "$WORK/state/list" 2 always "$SRC/snaps/list" many "$(tgt snapkeep)/list"
+  btrbk_config "$WORK/conf/list-btrbk.conf" snaps/list many "$(tgt snapkeep)/list"
   # Sanity: both see all snapshots.
   sk_lines=$(snapkeep list --config "$WORK/conf/list-snapkeep.yaml" | grep -c ' many\.' || true)
   bt_lines=$(btrbk -c "$WORK/conf/list-btrbk.conf" list snapshots | grep -c '/many\.' || true)
