@@ -7,6 +7,7 @@
 # Needs: root, btrfs-progs, btrbk, hyperfine, node, and a built snapkeep (`npm run build`).
 # Environment:
 #   BENCH_RUNS=5              measured runs per tool and scenario
+#   BENCH_FULL_RUNS=9         measured runs of the full scenario (default: max(9, BENCH_RUNS))
 #   BENCH_DATA_MB=1024        data in the main subvolume (scenarios full/incremental/nochange)
 #   BENCH_MULTI_MB=128        data in each of the 4 subvolumes of the "multi" scenario
 #   BENCH_CHANGE_PERCENT=5    how much of the data changes between incremental runs
@@ -47,6 +48,9 @@
 set -euo pipefail
 
 RUNS=${BENCH_RUNS:-5}
+# Full transfers write ~1 GiB through loop images onto the host disk, whose speed varies with
+# everything else on the machine: more runs make their median stable.
+FULL_RUNS=${BENCH_FULL_RUNS:-$((RUNS < 9 ? 9 : RUNS))}
 DATA_MB=${BENCH_DATA_MB:-1024}
 MULTI_MB=${BENCH_MULTI_MB:-128}
 CHANGE_PERCENT=${BENCH_CHANGE_PERCENT:-5}
@@ -320,8 +324,8 @@ wipe_main() {
   raw_forget "$SRC/snaps/raw/data"
 }
 if has_scenario full; then
-  log "scenario full: $RUNS runs x ${MAIN_TOOLS[*]}"
-  for ((run = 1; run <= RUNS; run++)); do
+  log "scenario full: $FULL_RUNS runs x ${MAIN_TOOLS[*]}"
+  for ((run = 1; run <= FULL_RUNS; run++)); do
     for tool in $(rotated "$run" "${MAIN_TOOLS[@]}"); do
       wipe_main
       measure full "$tool" "$run" run_main "$tool"
@@ -478,7 +482,7 @@ STAMP=$(date +%Y%m%dT%H%M%S)
   echo "  \"gitCommit\": \"$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)\","
   echo "  \"gitDirtyFiles\": $(git -C "$REPO" status --porcelain -- src 2>/dev/null | wc -l),"
   echo "  \"listSnapshots\": $LIST_SNAPSHOTS,"
-  echo "  \"runs\": $RUNS, \"dataMiB\": $DATA_MB, \"multiMiB\": $MULTI_MB, \"changePercent\": $CHANGE_PERCENT,"
+  echo "  \"runs\": $RUNS, \"fullRuns\": $FULL_RUNS, \"dataMiB\": $DATA_MB, \"multiMiB\": $MULTI_MB, \"changePercent\": $CHANGE_PERCENT,"
   echo "  \"scenarios\": \"$SCENARIOS\""
   echo "}"
 } >"$WORK/meta.json"

@@ -49,7 +49,7 @@ describe('resolution (what config show prints)', () => {
 
   it('applies schema defaults and keeps file values', () => {
     expect(loaded.resolved.stateDir).toBe('/srv/state');
-    expect(loaded.resolved.parallel).toBe(2);
+    expect(loaded.resolved.parallel).toBe(4);
     expect(data).toMatchObject({
       name: 'data',
       snapshotDir: '/snaps',
