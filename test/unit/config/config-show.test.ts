@@ -125,7 +125,7 @@ describe('renderResolvedYaml', () => {
   it('marks where each inherited value comes from and leaves values set in place unmarked', () => {
     expect(yaml.startsWith('# Resolved configuration from /etc/snapkeep/show.yaml\n')).toBe(true);
     expect(lines).toContain('state_dir: /srv/state');
-    expect(lines).toContain('parallel: 2 # built-in default');
+    expect(lines).toContain('parallel: 4 # built-in default');
     expect(lines).toContain('snapshot_dir: /home/.snapshots # default: <path>/.snapshots');
     expect(lines).toContain('snapshot_name: home # default: the name of this entry');
     expect(lines).toContain('snapshot_name: data-btrbk');

@@ -41,7 +41,7 @@ describe('parseConfigText', () => {
   it('accepts a valid configuration and resolves it', () => {
     const loaded = parseConfigText(minimal, file);
     expect(loaded.path).toBe(file);
-    expect(loaded.config.parallel).toBe(2);
+    expect(loaded.config.parallel).toBe(4);
     expect(loaded.input).toEqual({
       targets: { usb: { path: '/mnt/usb' } },
       subvolumes: { home: { path: '/mnt/root/@home', targets: ['usb'] } },
@@ -204,7 +204,7 @@ bogus: 1
 
   it('an explicit empty mapping is valid: all defaults, nothing to back up', () => {
     const loaded = parseConfigText('{}\n', file);
-    expect(loaded.resolved).toEqual({ stateDir: '/var/lib/snapkeep', parallel: 2, subvolumes: [] });
+    expect(loaded.resolved).toEqual({ stateDir: '/var/lib/snapkeep', parallel: 4, subvolumes: [] });
   });
 
   it('YAML 1.2: yes/on are strings, so they are rejected where booleans would be wrong', () => {
