@@ -1,9 +1,8 @@
 // Executes planned btrfs steps. A receive is verified before it counts (read-only, received UUID
 // equal to the snapshot's UUID, parent as planned); a failed one has its partial subvolume
 // deleted at once, and the next run's garbage check catches anything a crash left behind.
-import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { runPipeline, type PipeProgress } from '../exec/command.js';
+import { runPipeline, type CommandSpec, type PipeProgress } from '../exec/command.js';
 import type { Step } from '../plan/btrfs-plan.js';
 import {
   createReadonlySnapshot,
@@ -35,20 +34,23 @@ export interface SendProgress extends PipeProgress {
 
 export class StepFailure extends Error {}
 
+/** Which host a step's side runs on: the subvolume's (source) or a target's. */
+export type HostResolver = (place: { readonly subvolume: string; readonly target?: string }) => Host;
+
 export class StepExecutor {
   constructor(
-    private readonly host: Host = localHost,
+    private readonly hostFor: HostResolver = () => localHost,
     private readonly onProgress?: (progress: SendProgress) => void,
   ) {}
 
-  /** Subvolumes this executor created, by path: a later send needs their UUIDs. */
+  /** Subvolumes this executor created, by host and path: a later send needs their UUIDs. */
   private readonly created = new Map<string, CreatedSubvolume>();
 
   async execute(step: Step): Promise<StepOutcome> {
     const startedAt = Date.now();
     try {
       const { bytes, created } = await this.perform(step);
-      if (created) this.created.set(created.path, created);
+      if (created) this.created.set(this.createdKey(step, created.path), created);
       return { step, ok: true, durationMs: Date.now() - startedAt, bytes, created };
     } catch (error) {
       return {
@@ -60,41 +62,66 @@ export class StepExecutor {
     }
   }
 
+  private createdKey(step: Step, path: string): string {
+    const target =
+      step.kind === 'send' || step.kind === 'delete-copy' || step.kind === 'delete-garbage'
+        ? step.target
+        : undefined;
+    return `${this.hostFor({ subvolume: step.subvolume, target }).label}\u0000${path}`;
+  }
+
   private async perform(step: Step): Promise<{ bytes?: number; created?: CreatedSubvolume }> {
     switch (step.kind) {
       case 'create-snapshot': {
-        await mkdir(dirname(step.path), { recursive: true });
-        await this.checked(createReadonlySnapshot(step.source, step.path), `cannot snapshot ${step.source}`);
+        const host = this.hostFor({ subvolume: step.subvolume });
+        await host.makeDirectory(dirname(step.path));
+        await this.checked(
+          host,
+          createReadonlySnapshot(step.source, step.path),
+          `cannot snapshot ${step.source}`,
+        );
         // Read back once: the sends need its UUID and the prune re-plan its generation.
-        const shown = await this.show(step.path);
+        const shown = await this.show(host, step.path);
         if (!shown) throw new StepFailure(`the new snapshot ${step.path} cannot be read back`);
         return { created: { ...shown, path: step.path } };
       }
-      case 'delete-garbage':
       case 'delete-snapshot':
+        await this.checked(
+          this.hostFor({ subvolume: step.subvolume }),
+          deleteSubvolumes([step.path]),
+          `cannot delete ${step.path}`,
+        );
+        return {};
+      case 'delete-garbage':
       case 'delete-copy':
-        await this.checked(deleteSubvolumes([step.path]), `cannot delete ${step.path}`);
+        await this.checked(
+          this.hostFor({ subvolume: step.subvolume, target: step.target }),
+          deleteSubvolumes([step.path]),
+          `cannot delete ${step.path}`,
+        );
         return {};
       case 'send':
         return this.send(step);
     }
   }
 
-  private async checked(spec: Parameters<Host['run']>[0], what: string): Promise<string> {
-    const result = await this.host.run(spec);
+  private async checked(host: Host, spec: CommandSpec, what: string): Promise<string> {
+    const result = await host.run(spec);
     if (result.exitCode !== 0)
       throw new StepFailure(`${what}: ${result.stderr.trim() || `exit code ${result.exitCode}`}`);
     return result.stdout;
   }
 
-  private async show(path: string): Promise<ShownSubvolume | undefined> {
-    const result = await this.host.run(showSubvolume(path));
+  private async show(host: Host, path: string): Promise<ShownSubvolume | undefined> {
+    const result = await host.run(showSubvolume(path));
     return result.exitCode === 0 ? parseSubvolumeShow(result.stdout) : undefined;
   }
 
   /** The UUID of `path`: from the plan, from a step of this run, or read now. */
-  private async uuidOf(path: string, fromPlan: string | undefined): Promise<string | undefined> {
-    return fromPlan ?? this.created.get(path)?.uuid ?? (await this.show(path))?.uuid;
+  private async uuidOf(host: Host, path: string, fromPlan: string | undefined): Promise<string | undefined> {
+    return (
+      fromPlan ?? this.created.get(`${host.label}\u0000${path}`)?.uuid ?? (await this.show(host, path))?.uuid
+    );
   }
 
   private async send(
@@ -104,17 +131,21 @@ export class StepExecutor {
     const parentCopyPath = step.parent ? join(step.targetDirectory, step.parent.copyName) : undefined;
     // Known UUIDs come from the listing the plan was made from (this run holds the lock), so a
     // send normally costs no extra `btrfs subvolume show` before it starts.
+    const sourceHost = this.hostFor({ subvolume: step.subvolume });
+    const targetHost = this.hostFor({ subvolume: step.subvolume, target: step.target });
     const [snapshotUuid, parentCopyUuid] = await Promise.all([
-      this.uuidOf(step.snapshotPath, step.snapshotUuid),
-      parentCopyPath ? this.uuidOf(parentCopyPath, step.parent?.copyUuid) : Promise.resolve(undefined),
+      this.uuidOf(sourceHost, step.snapshotPath, step.snapshotUuid),
+      parentCopyPath
+        ? this.uuidOf(targetHost, parentCopyPath, step.parent?.copyUuid)
+        : Promise.resolve(undefined),
     ]);
     if (!snapshotUuid) throw new StepFailure(`snapshot ${step.snapshotPath} is gone`);
     if (parentCopyPath && !parentCopyUuid)
       throw new StepFailure(`the parent's copy ${parentCopyPath} is gone`);
     const onProgress = this.onProgress;
     const result = await runPipeline(
-      sendSnapshot(step.snapshotPath, step.parent?.path),
-      receiveInto(step.targetDirectory),
+      await sourceHost.prepare(sendSnapshot(step.snapshotPath, step.parent?.path)),
+      await targetHost.prepare(receiveInto(step.targetDirectory)),
       {
         // Always sampled: the journal records the stream size, which later runs use for ETAs.
         onProgress: (progress) => onProgress?.({ ...progress, step }),
@@ -122,7 +153,7 @@ export class StepExecutor {
       },
     );
     if (result.producer.exitCode !== 0 || result.consumer.exitCode !== 0) {
-      const removed = await this.removePartial(copyPath);
+      const removed = await this.removePartial(targetHost, copyPath);
       const stderr = `${result.consumer.stderr}\n${result.producer.stderr}`;
       const cause = /No space left on device/i.test(stderr)
         ? `target ${step.target} is full (No space left on device)`
@@ -132,7 +163,7 @@ export class StepExecutor {
         `sending ${step.name} to ${step.target} failed: ${cause}${removed ? `; the partial copy ${copyPath} was deleted` : ''}`,
       );
     }
-    const copy = await this.show(copyPath);
+    const copy = await this.show(targetHost, copyPath);
     const problem = !copy
       ? 'the received subvolume does not exist'
       : !copy.readonly
@@ -143,17 +174,17 @@ export class StepExecutor {
             ? `its parent UUID ${copy.parentUuid ?? '-'} is not the UUID of ${step.parent?.copyName ?? ''} (${parentCopyUuid})`
             : undefined;
     if (problem || !copy) {
-      if (copy) await this.host.run(deleteSubvolumes([copyPath]));
+      if (copy) await targetHost.run(deleteSubvolumes([copyPath]));
       throw new StepFailure(`verifying ${copyPath} failed: ${problem ?? ''}; the copy was deleted`);
     }
     return { bytes: result.bytes, created: { ...copy, path: copyPath } };
   }
 
   /** Delete `path` if an interrupted receive left it (writable or without received UUID). */
-  private async removePartial(path: string): Promise<boolean> {
-    const partial = await this.show(path);
+  private async removePartial(host: Host, path: string): Promise<boolean> {
+    const partial = await this.show(host, path).catch(() => undefined);
     if (!partial || (partial.readonly && partial.receivedUuid !== undefined)) return false;
-    const result = await this.host.run(deleteSubvolumes([path]));
+    const result = await host.run(deleteSubvolumes([path]));
     return result.exitCode === 0;
   }
 }

@@ -34,8 +34,14 @@ export const sendSnapshot = (snapshot: string, parent?: string): CommandSpec =>
 
 export const receiveInto = (directory: string): CommandSpec => btrfs('receive', assertSafePath(directory));
 
+/** -c: wait for the transaction commit, so a deletion reported done survives a crash. */
 export const deleteSubvolumes = (paths: readonly string[]): CommandSpec =>
-  btrfs('subvolume', 'delete', ...paths.map(assertSafePath));
+  btrfs('subvolume', 'delete', '-c', ...paths.map(assertSafePath));
+
+export const makeDirectory = (path: string): CommandSpec => ({
+  file: 'mkdir',
+  args: ['-p', assertSafePath(path)],
+});
 
 export const filesystemUsage = (path: string): CommandSpec =>
   btrfs('filesystem', 'usage', '-b', assertSafePath(path));

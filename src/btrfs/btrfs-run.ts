@@ -13,7 +13,7 @@ import {
 import type { Journal } from '../state/journal.js';
 import type { TransferStateFile } from '../state/transfer-state.js';
 import { StepExecutor, type SendProgress, type StepOutcome } from './apply-steps.js';
-import { Inventory } from './inventory.js';
+import { Hosts } from '../remote/hosts.js';
 import { messageOf, observeSubvolume, observedAfter } from './observe.js';
 
 export type EngineCommandName = 'run' | 'snapshot' | 'resume' | 'prune' | 'clean';
@@ -87,14 +87,21 @@ export function selectSubvolumes(config: ResolvedConfig, only: readonly string[]
 export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Promise<RunSummary> {
   const subvolumes = selectSubvolumes(config, options.only);
   const phases = phasesFor[options.command];
-  const inventory = new Inventory();
+  const hosts = new Hosts();
+  const targetsByName = new Map(
+    subvolumes.flatMap((subvolume) => subvolume.targets.map((target) => [target.name, target] as const)),
+  );
+  const targetNamed = (name?: string) => (name === undefined ? undefined : targetsByName.get(name));
   const plans: SubvolumePlan[] = [];
   const outcomes: StepOutcome[] = [];
   const jobs: JobResult[] = [];
   const pool = createPool(config.parallel);
-  const executor = new StepExecutor(undefined, (progress) => {
-    options.reporter.progress(progress);
-  });
+  const executor = new StepExecutor(
+    ({ target }) => hosts.hostOf(targetNamed(target)),
+    (progress) => {
+      options.reporter.progress(progress);
+    },
+  );
   const lastSent = (subvolume: string) => (target: string) =>
     options.transfers.get(subvolume, target).lastSent;
 
@@ -123,7 +130,11 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
   const runOne = async (subvolume: ResolvedSubvolume): Promise<void> => {
     let observed;
     try {
-      observed = await observeSubvolume(inventory, subvolume, lastSent(subvolume.name));
+      observed = await observeSubvolume(
+        (target) => hosts.inventoryOf(target),
+        subvolume,
+        lastSent(subvolume.name),
+      );
     } catch (error) {
       jobs.push({ subvolume: subvolume.name, status: 'failed', message: messageOf(error) });
       plans.push({
@@ -225,7 +236,11 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
       jobs.push({ subvolume: subvolume.name, status: 'ok' });
   };
 
-  await Promise.all(subvolumes.map(runOne));
+  try {
+    await Promise.all(subvolumes.map(runOne));
+  } finally {
+    await hosts.close();
+  }
   // Keep the report in config order regardless of which subvolume finished first.
   const order = (name: string): number => subvolumes.findIndex((subvolume) => subvolume.name === name);
   plans.sort((a, b) => order(a.subvolume) - order(b.subvolume));

@@ -1,7 +1,7 @@
 // What exists on btrfs: subvolumes with uuids, relations and flags. Each filesystem is listed once
 // per run (two `btrfs subvolume list` calls) however many snapshots it holds; callers invalidate
 // after they change it. Local only for now; the Host seam is where SSH plugs in.
-import { readFile, realpath } from 'node:fs/promises';
+import { access, mkdir, readFile, realpath } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import { runCommand, type CommandResult, type CommandSpec } from '../exec/command.js';
 import { listReadonlySubvolumes, listSubvolumes } from './btrfs-commands.js';
@@ -31,18 +31,32 @@ export interface DatedSubvolume extends Subvolume {
   readonly date: SnapshotDate;
 }
 
-/** Where commands run. Local today; an SSH host implements the same seam. */
+/** Where commands run: this machine, or a host over SSH (remote/ssh-host.ts). */
 export interface Host {
   readonly label: string;
+  /** The local process that runs `spec` there, once the host is ready (see prepare). */
+  prepare(spec: CommandSpec): Promise<CommandSpec>;
   run(spec: CommandSpec): Promise<CommandResult>;
   realpath(path: string): Promise<string>;
+  exists(path: string): Promise<boolean>;
+  /** mkdir -p */
+  makeDirectory(path: string): Promise<void>;
   mountinfo(): Promise<string>;
 }
 
 export const localHost: Host = {
   label: 'local',
+  prepare: (spec) => Promise.resolve(spec),
   run: runCommand,
   realpath: (path) => realpath(path),
+  exists: (path) =>
+    access(path).then(
+      () => true,
+      () => false,
+    ),
+  makeDirectory: async (path) => {
+    await mkdir(path, { recursive: true });
+  },
   mountinfo: () => readFile('/proc/self/mountinfo', 'utf8'),
 };
 

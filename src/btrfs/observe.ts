@@ -1,40 +1,37 @@
 // Reads the state a plan needs for one subvolume: the source, its snapshots, and per target the
 // copies and the garbage. A target that cannot be read is "unreachable" for this run only.
-import { access } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { ResolvedSubvolume } from '../config/resolve.js';
+import type { ResolvedSubvolume, ResolvedTarget } from '../config/resolve.js';
+import { HostUnreachableError } from '../remote/ssh-host.js';
 import type { ObservedSubvolume, ObservedTarget, Step } from '../plan/btrfs-plan.js';
 import type { StepOutcome } from './apply-steps.js';
 import { datedSubvolumes, NotBtrfsError, type DatedSubvolume, type Inventory } from './inventory.js';
 
 export class SourceError extends Error {}
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** The inventory of the host a target lives on (the local one for local targets). */
+export type InventoryFor = (target?: ResolvedTarget) => Inventory;
 
 export async function observeSubvolume(
-  inventory: Inventory,
+  inventoryFor: InventoryFor,
   subvolume: ResolvedSubvolume,
   lastSent: (target: string) => string | undefined,
 ): Promise<ObservedSubvolume> {
+  const inventory = inventoryFor();
   const [source, snapshots, targets] = await Promise.all([
     inventory.subvolumeAt(subvolume.path).catch((error: unknown) => {
       throw new SourceError(`subvolume ${subvolume.name}: ${messageOf(error)}`);
     }),
     observeSnapshots(inventory, subvolume),
-    Promise.all(subvolume.targets.map((target) => observeTarget(inventory, subvolume, target, lastSent))),
+    Promise.all(
+      subvolume.targets.map((target) => observeTarget(inventoryFor(target), subvolume, target, lastSent)),
+    ),
   ]);
   return { subvolume, source, snapshots, targets };
 }
 
 async function observeSnapshots(inventory: Inventory, subvolume: ResolvedSubvolume) {
-  if (!(await exists(subvolume.snapshotDir))) return []; // created with the first snapshot
+  if (!(await inventory.host.exists(subvolume.snapshotDir))) return []; // created with the first snapshot
   const { mount: sourceMount } = await inventory.mountOf(subvolume.path).catch((error: unknown) => {
     throw new SourceError(`subvolume ${subvolume.name}: ${messageOf(error)}`);
   });
@@ -51,18 +48,20 @@ async function observeSnapshots(inventory: Inventory, subvolume: ResolvedSubvolu
 async function observeTarget(
   inventory: Inventory,
   subvolume: ResolvedSubvolume,
-  target: ResolvedSubvolume['targets'][number],
+  target: ResolvedTarget,
   lastSent: (target: string) => string | undefined,
 ): Promise<ObservedTarget> {
-  if (!(await exists(target.path))) {
-    return {
-      target,
-      reachable: false,
-      error: `${target.path} does not exist (is the disk mounted? create the directory if it is)`,
-      lastSent: lastSent(target.name),
-    };
-  }
+  const unreachable = (error: string): ObservedTarget => ({
+    target,
+    reachable: false,
+    error,
+    lastSent: lastSent(target.name),
+  });
+  const where = target.ssh ? `${target.path} on ${inventory.host.label}` : target.path;
   try {
+    if (!(await inventory.host.exists(target.path))) {
+      return unreachable(`${where} does not exist (is the disk mounted? create the directory if it is)`);
+    }
     const dated = datedSubvolumes(await inventory.subvolumesIn(target.path), subvolume.snapshotName);
     return {
       target,
@@ -71,13 +70,11 @@ async function observeTarget(
       garbage: dated.filter((copy) => !copy.readonly || copy.receivedUuid === undefined),
     };
   } catch (error) {
-    return {
-      target,
-      reachable: false,
-      error:
-        error instanceof NotBtrfsError ? error.message : `cannot read ${target.path}: ${messageOf(error)}`,
-      lastSent: lastSent(target.name),
-    };
+    return unreachable(
+      error instanceof NotBtrfsError || error instanceof HostUnreachableError
+        ? error.message
+        : `cannot read ${where}: ${messageOf(error)}`,
+    );
   }
 }
 

@@ -1,12 +1,13 @@
 // `list`: snapshots, their copies on every target and how they relate (which copy belongs to
 // which snapshot, the latest common pair per target). Reads each filesystem once.
-import { Inventory, type DatedSubvolume } from '../btrfs/inventory.js';
+import type { DatedSubvolume } from '../btrfs/inventory.js';
 import { observeSubvolume } from '../btrfs/observe.js';
 import { selectSubvolumes } from '../btrfs/btrfs-run.js';
 import { loadResolvedConfig } from '../config/config-cache.js';
 import { ExitCode } from '../errors.js';
 import { isCopyOf, type ObservedSubvolume } from '../plan/btrfs-plan.js';
 import { TransferStateFile } from '../state/transfer-state.js';
+import { Hosts } from '../remote/hosts.js';
 import { createOutput, formatTable } from './output.js';
 
 export interface ListOptions {
@@ -30,12 +31,16 @@ export async function runList(options: ListOptions): Promise<number> {
   const { resolved } = await loadResolvedConfig(options.config);
   const subvolumes = selectSubvolumes(resolved, options.only);
   const transfers = await TransferStateFile.load(resolved.stateDir);
-  const inventory = new Inventory();
+  const hosts = new Hosts();
   const results = await Promise.allSettled(
     subvolumes.map((subvolume) =>
-      observeSubvolume(inventory, subvolume, (target) => transfers.get(subvolume.name, target).lastSent),
+      observeSubvolume(
+        (target) => hosts.inventoryOf(target),
+        subvolume,
+        (target) => transfers.get(subvolume.name, target).lastSent,
+      ),
     ),
-  );
+  ).finally(() => hosts.close());
   let exitCode: number = ExitCode.ok;
   const rows: string[][] = [];
   const targetNames = [

@@ -162,6 +162,96 @@ export async function runCli(argv: readonly string[], version: string): Promise<
       },
     );
 
+  const remote = program
+    .command('remote')
+    .description('prepare an ssh backup host (filter, authorized_keys, sudoers) and verify it');
+  remote
+    .command('filter')
+    .description(
+      "the target-side command filter (POSIX sh): the forced command of snapkeep's key on a backup host.\nRun as: <script> --root DIR [--root DIR …] [--no-delete] [--no-send] [--no-snapshot] [--no-sudo] [--log FILE],\nwith the request in SSH_ORIGINAL_COMMAND; a rejected request exits 126, says why on stderr and runs nothing.",
+    )
+    .requiredOption('--print', 'write the script to stdout')
+    .action(() => {
+      defer(async () => {
+        const { runRemoteFilterPrint } = await import('./remote-command.js');
+        return runRemoteFilterPrint();
+      });
+    });
+  remote
+    .command('setup')
+    .description(
+      'print (default) or install (--install, on the backup host as root) what the host needs:\nthe filter, the authorized_keys line (command=…,restrict) and a sudoers rule naming exact commands',
+    )
+    .option(
+      '--root <dir>',
+      'directory the key may touch (repeatable)',
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    )
+    .option('--user <name>', 'the account snapkeep logs in as on the host', 'snapkeep')
+    .option('--public-key <file>', "the client key's .pub file")
+    .option(
+      '--no-delete',
+      'append-only: the key cannot delete (retention on the host is then up to its admin)',
+    )
+    .option('--no-send', 'push-only: the key cannot read snapshots back (no restores from this host)')
+    .option('--no-snapshot', 'the key cannot create snapshots (needed only where a backup server pulls from)')
+    .option('--log <file>', 'filter log file on the host (default: syslog)')
+    .option(
+      '--filter-path <path>',
+      'where the filter is installed on the host',
+      '/usr/local/bin/snapkeep-target-filter',
+    )
+    .option('--install', 'install on THIS host (run it on the backup host, as root)')
+    .option('-y, --yes', 'do not ask before installing')
+    .addOption(jsonOption())
+    .action(
+      (options: {
+        root: string[];
+        user: string;
+        publicKey?: string;
+        delete: boolean;
+        send: boolean;
+        snapshot: boolean;
+        log?: string;
+        filterPath: string;
+        install?: boolean;
+        yes?: boolean;
+        json?: boolean;
+      }) => {
+        defer(async () => {
+          const { runRemoteSetup } = await import('./remote-command.js');
+          return runRemoteSetup({
+            roots: options.root,
+            user: options.user,
+            publicKey: options.publicKey,
+            noDelete: !options.delete,
+            noSend: !options.send,
+            noSnapshot: !options.snapshot,
+            log: options.log,
+            filterPath: options.filterPath,
+            install: options.install ?? false,
+            yes: options.yes ?? false,
+            json: options.json ?? false,
+          });
+        });
+      },
+    );
+  remote
+    .command('verify')
+    .description(
+      'connect to an ssh target and check that allowed requests work and forbidden ones are refused',
+    )
+    .argument('<target>', 'target name from the configuration')
+    .addOption(configOption())
+    .addOption(jsonOption())
+    .action((target: string, options: { config?: string; json?: boolean }) => {
+      defer(async () => {
+        const { runRemoteVerify } = await import('./remote-command.js');
+        return runRemoteVerify({ target, config: options.config, json: options.json ?? false });
+      });
+    });
+
   program
     .command('quickstart')
     .description(

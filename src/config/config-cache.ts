@@ -28,6 +28,7 @@ const decidingModules = [
   './resolve.js',
   './config-file.js',
   '../retention/preserve-policy.js',
+  '../remote/ssh-url.js',
 ];
 
 interface CacheEntry {

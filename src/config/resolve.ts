@@ -8,7 +8,9 @@ import {
   type DayOfWeek,
   type PreservePolicy,
 } from '../retention/preserve-policy.js';
-import { builtInDefaults, type Config, type RetentionConfig } from './schema.js';
+import { isSshUrl, parseSshUrl } from '../remote/ssh-url.js';
+import type { SshSettings } from '../remote/ssh-host.js';
+import { builtInDefaults, type Config, type RetentionConfig, type SshConfig } from './schema.js';
 
 export interface ResolvedRetention {
   readonly preserve_min: string;
@@ -19,7 +21,10 @@ export interface ResolvedRetention {
 
 export interface ResolvedTarget {
   readonly name: string;
+  /** The directory on its host. */
   readonly path: string;
+  /** Set for ssh:// targets: how to reach the host. */
+  readonly ssh?: SshSettings;
   readonly retention: ResolvedRetention;
   readonly policy: PreservePolicy;
 }
@@ -65,6 +70,28 @@ export function toPreservePolicy(retention: ResolvedRetention): PreservePolicy {
   };
 }
 
+function resolveLocation(path: string, ssh: SshConfig): { path: string; ssh?: SshSettings } {
+  if (!isSshUrl(path)) return { path };
+  const parsed = parseSshUrl(path);
+  // The schema validated the URL; a failure here is a programming error.
+  if (!parsed.ok) throw new Error(`invalid ssh URL reached resolve: ${path}`);
+  const { path: remotePath, ...location } = parsed.value;
+  return {
+    path: remotePath,
+    ssh: {
+      location,
+      ...(ssh.identity_file ? { identityFile: ssh.identity_file } : {}),
+      ...(ssh.known_hosts ? { knownHostsFile: ssh.known_hosts } : {}),
+      ...(ssh.cipher ? { cipher: ssh.cipher } : {}),
+      strictHostKeyChecking: 'yes',
+      options: ssh.options ?? [],
+      sudo: ssh.sudo ?? location.user !== 'root',
+      connectTimeoutSeconds: ssh.connect_timeout ?? 10,
+      compression: ssh.compression ?? 'none',
+    },
+  };
+}
+
 export function resolveConfig(config: Config): ResolvedConfig {
   const defaults = config.defaults;
   const subvolumes = Object.entries(config.subvolumes).map(([name, subvolume]): ResolvedSubvolume => {
@@ -81,7 +108,8 @@ export function resolveConfig(config: Config): ResolvedConfig {
         defaults.target_retention,
         builtInDefaults.target_retention,
       );
-      return { name: targetName, path: target.path, retention, policy: toPreservePolicy(retention) };
+      const location = resolveLocation(target.path, { ...config.ssh, ...target.ssh });
+      return { name: targetName, ...location, retention, policy: toPreservePolicy(retention) };
     });
     return {
       name,

@@ -19,8 +19,8 @@ export function sampleConfig(): string {
 # subvolumes) use letters, digits, "_", "." and "-". Keys shown commented out are optional.
 # Retention follows btrbk: first snapshot of each hour/day/week/month/year, times in local time.
 #
-# Further sections will come in later versions: ssh targets, restic repositories, databases
-# (e.g. PostgreSQL dumps), schedules and notifications.
+# Further sections will come in later versions: restic repositories, databases (e.g. PostgreSQL
+# dumps), schedules and notifications.
 
 # Where the run journal, the lock and the quickstart sandbox live.
 state_dir: ${top.state_dir}
@@ -54,13 +54,31 @@ defaults:
     preserve_day_of_week: ${copies.preserve_day_of_week}
     preserve_hour_of_day: ${copies.preserve_hour_of_day}
 
-# Where snapshots are sent, by name: a directory on another btrfs filesystem (another disk).
+# How snapkeep reaches ssh:// targets (each target may override any key under its own ssh:).
+# It opens one connection per host per run and never prompts (BatchMode): the key needs no
+# passphrase or an agent, and the host key must be known. Prepare a host with
+# "snapkeep remote setup" and check it with "snapkeep remote verify <target>".
+# ssh:
+#   identity_file: /root/.ssh/snapkeep_ed25519
+#   known_hosts: /etc/snapkeep/known_hosts
+#   cipher: aes128-gcm@openssh.com
+#   options: [ServerAliveInterval=15]
+#   sudo: true                 # btrfs through sudo -n on the host (default: true unless user is root)
+#   connect_timeout: 10
+#   compression: none          # zstd: compress streams on both ends (slow links)
+
+# Where snapshots are sent, by name: a directory on another btrfs filesystem (another disk),
+# or on another machine as ssh://user@host[:port]/path.
 targets:
   usb-disk:
     path: /mnt/backup-disk/snapkeep
     # Overrides defaults.target_retention for the copies on this target (any of its keys):
     # retention:
     #   preserve: 7d 4w 12m
+  # offsite:
+  #   path: ssh://snapkeep@backup.example.org/mnt/backup/laptop
+  #   ssh:
+  #     identity_file: /root/.ssh/snapkeep_ed25519
 
 # What is snapshotted, by name. Snapshots are called <snapshot_name>.YYYYMMDDThhmm, like btrbk's;
 # the name of the entry is the snapshot_name unless one is given.

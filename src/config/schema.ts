@@ -6,6 +6,7 @@
 // (load-config.ts) prints them as `<file>:<line>:<col>: <key>: <what is wrong> (got <value>; expected …)`.
 import { z } from 'zod';
 import { snapshotBasenamePattern } from '../btrfs/snapshot-name.js';
+import { isSshUrl, parseSshUrl } from '../remote/ssh-url.js';
 import { daysOfWeek, parsePreserveMatrix, parsePreserveMinimum } from '../retention/preserve-policy.js';
 
 /** Absolute path with no `..`, no control characters and no leading `-` (it reaches argv). */
@@ -108,9 +109,69 @@ const targetName = z
     'is not a valid name; expected letters, digits, "_", "." and "-", starting with a letter or digit',
   );
 
+/** A local absolute path, or ssh://user@host[:port]/path for a directory on another machine. */
+const targetPath = z.string().superRefine((value, context) => {
+  if (isSshUrl(value)) {
+    const parsed = parseSshUrl(value);
+    if (!parsed.ok) context.addIssue({ code: 'custom', message: parsed.error });
+    return;
+  }
+  const result = absolutePath.safeParse(value);
+  if (!result.success)
+    for (const issue of result.error.issues)
+      context.addIssue({
+        code: 'custom',
+        message: withExpected(issue.message, 'an absolute path or ssh://user@host[:port]/path'),
+      });
+});
+
+export const sshSchema = z
+  .strictObject({
+    identity_file: absolutePath.optional().describe("Private key for this host (ssh -i); default: ssh's own"),
+    known_hosts: absolutePath
+      .optional()
+      .describe('known_hosts file holding the host key (default: ~/.ssh/known_hosts); unknown keys fail'),
+    cipher: z
+      .string()
+      .regex(/^[a-z0-9@.,-]+$/, 'is not a cipher name; expected e.g. aes128-gcm@openssh.com')
+      .optional()
+      .describe('ssh -c cipher (aes128-gcm@openssh.com is fastest on most CPUs)'),
+    options: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^[A-Za-z]+=[^\s]+$/,
+            'is not an ssh option; expected Key=Value without spaces, e.g. ServerAliveInterval=15',
+          ),
+      )
+      .optional()
+      .describe('Extra ssh -o options as Key=Value'),
+    sudo: z
+      .boolean()
+      .optional()
+      .describe('Run btrfs through sudo -n on the host (default: true unless the user is root)'),
+    connect_timeout: z
+      .number()
+      .int()
+      .min(1)
+      .max(600)
+      .optional()
+      .describe('Seconds to wait for a connection (default 10)'),
+    compression: z
+      .enum(['none', 'zstd'])
+      .optional()
+      .describe('Compress send streams with zstd on both ends (for slow links; needs zstd on both hosts)'),
+  })
+  .describe('How snapkeep connects to ssh:// hosts');
+export type SshConfig = z.infer<typeof sshSchema>;
+
 export const targetSchema = z
   .strictObject({
-    path: absolutePath.describe('Directory on another btrfs filesystem that receives the copies'),
+    path: targetPath.describe(
+      'Directory on another btrfs filesystem that receives the copies: /local/path or ssh://user@host[:port]/path',
+    ),
+    ssh: sshSchema.optional().describe('SSH settings for this target (override the top-level ssh:)'),
     retention: retentionSchema.optional().describe('Retention of copies on this target (overrides defaults)'),
   })
   .describe('A place snapshots are sent to');
@@ -158,6 +219,9 @@ export const configSchema = z
       .default(4)
       .describe("Transfers that may run at once (a subvolume's sends to one target are always in order)"),
     defaults: defaultsSchema.default({}),
+    ssh: sshSchema
+      .optional()
+      .describe('SSH settings for every ssh:// target (each target may override them)'),
     targets: z.record(targetName, targetSchema).default({}).describe('Where snapshots go, by name'),
     subvolumes: z.record(targetName, subvolumeSchema).default({}).describe('What is snapshotted, by name'),
   })

@@ -42,6 +42,14 @@ describe('sampleConfig', () => {
       'preserve',
       'preserve_day_of_week',
       'preserve_hour_of_day',
+      'ssh',
+      'identity_file',
+      'known_hosts',
+      'cipher',
+      'options',
+      'sudo',
+      'connect_timeout',
+      'compression',
       'targets',
       'retention',
       'subvolumes',
@@ -52,7 +60,7 @@ describe('sampleConfig', () => {
     for (const key of keys) expect(text).toMatch(new RegExp(`^\\s*#?\\s*${key}:`, 'm'));
     for (const key of Object.keys(configSchema.shape)) expect(keys).toContain(key);
     expect(text).toContain('btrbk');
-    for (const future of ['ssh targets', 'restic repositories', 'databases', 'schedules', 'notifications'])
+    for (const future of ['ssh://', 'restic repositories', 'databases', 'schedules', 'notifications'])
       expect(text).toContain(future);
   });
 
@@ -67,5 +75,8 @@ describe('sampleConfig', () => {
     expect(home.snapshot_name).toBe('home');
     expect(home.snapshot_create).toBe('onchange');
     expect(loaded.config.targets['usb-disk']!.retention).toEqual({ preserve: '7d 4w 12m' });
+    expect(loaded.resolved.subvolumes).toHaveLength(1);
+    expect(loaded.config.targets.offsite!.path).toBe('ssh://snapkeep@backup.example.org/mnt/backup/laptop');
+    expect(loaded.config.ssh?.compression).toBe('none');
   });
 });
