@@ -162,24 +162,25 @@ check_path() {
 
 # under_root PATH [exact]: PATH is a root or below one (with "exact": PATH is a root).
 under_root() {
-  old_ifs=${IFS-}
-  IFS='
-'
-  for root in $roots; do
+  found=1
+  while IFS= read -r root; do
+    [ -n "$root" ] || continue
     case $1 in
       "$root")
-        IFS=$old_ifs
-        return 0
+        found=0
+        break
         ;;
       "$root"/*)
-        IFS=$old_ifs
-        [ "${2-}" = exact ] && continue
-        return 0
+        if [ "${2-}" != exact ]; then
+          found=0
+          break
+        fi
         ;;
     esac
-  done
-  IFS=$old_ifs
-  return 1
+  done <<ROOTS
+$roots
+ROOTS
+  return $found
 }
 
 btrfs_cmd() {
@@ -278,6 +279,7 @@ case $words in
       targets="$targets $checked"
     done
     accept
+    IFS=' '
     # shellcheck disable=SC2086 # each checked path is one word: spaces are not allowed in paths
     btrfs_cmd subvolume delete -c $targets
     exit

@@ -14,13 +14,13 @@ export function assertSafePath(path: string): string {
 
 const btrfs = (...args: string[]): CommandSpec => ({ file: 'btrfs', args });
 
-/** All subvolumes of the filesystem containing `mountPoint`, with uuids and generations. */
-export const listSubvolumes = (mountPoint: string): CommandSpec =>
-  btrfs('subvolume', 'list', '-u', '-q', '-R', '-c', '-g', assertSafePath(mountPoint));
+/** All subvolumes of the filesystem containing `path`, with uuids and generations. */
+export const listSubvolumes = (path: string): CommandSpec =>
+  btrfs('subvolume', 'list', '-u', '-q', '-R', '-c', '-g', assertSafePath(path));
 
 /** Only the read-only subvolumes (the list output has no flags column). */
-export const listReadonlySubvolumes = (mountPoint: string): CommandSpec =>
-  btrfs('subvolume', 'list', '-r', assertSafePath(mountPoint));
+export const listReadonlySubvolumes = (path: string): CommandSpec =>
+  btrfs('subvolume', 'list', '-r', assertSafePath(path));
 
 export const showSubvolume = (path: string): CommandSpec => btrfs('subvolume', 'show', assertSafePath(path));
 

@@ -90,10 +90,15 @@ export class Inventory {
     return { mount, resolvedPath };
   }
 
-  private listing(mount: MountEntry): Promise<FilesystemListing> {
+  /**
+   * The subvolumes of the filesystem at `mount`, listed through `path` (any path on it gives the
+   * whole filesystem; listing through the path asked about keeps a target filter that confines
+   * requests to its roots satisfied).
+   */
+  private listing(mount: MountEntry, path: string): Promise<FilesystemListing> {
     let listing = this.listings.get(mount.mountPoint);
     if (!listing) {
-      listing = this.readListing(mount);
+      listing = this.readListing(mount, path);
       this.listings.set(mount.mountPoint, listing);
       // A failed read must not be cached: the next caller tries again.
       listing.catch(() => this.listings.delete(mount.mountPoint));
@@ -101,10 +106,10 @@ export class Inventory {
     return listing;
   }
 
-  private async readListing(mount: MountEntry): Promise<FilesystemListing> {
+  private async readListing(mount: MountEntry, path: string): Promise<FilesystemListing> {
     const [all, readonlyOnes] = await Promise.all([
-      this.host.run(listSubvolumes(mount.mountPoint)).then(checked),
-      this.host.run(listReadonlySubvolumes(mount.mountPoint)).then(checked),
+      this.host.run(listSubvolumes(path)).then(checked),
+      this.host.run(listReadonlySubvolumes(path)).then(checked),
     ]);
     const readonlyIds = parseReadonlyIds(readonlyOnes.stdout);
     const mountRoot = mount.root.replace(/^\/+/, '');
@@ -134,7 +139,7 @@ export class Inventory {
   /** Subvolumes directly inside `directory`. */
   async subvolumesIn(directory: string): Promise<Subvolume[]> {
     const { mount, resolvedPath } = await this.mountOf(directory);
-    const listing = await this.listing(mount);
+    const listing = await this.listing(mount, resolvedPath);
     return listing.subvolumes
       .filter((subvolume) => dirname(subvolume.path) === resolvedPath)
       .map((subvolume) => ({ ...subvolume, path: join(directory, subvolume.name) }));
@@ -143,7 +148,7 @@ export class Inventory {
   /** The subvolume at exactly `path`, or an error saying what is there instead. */
   async subvolumeAt(path: string): Promise<Subvolume> {
     const { mount, resolvedPath } = await this.mountOf(path);
-    const listing = await this.listing(mount);
+    const listing = await this.listing(mount, resolvedPath);
     if (resolvedPath === mount.mountPoint) {
       // The mounted subvolume itself is not in the list output when it is the top level.
       const found = listing.subvolumes.find((subvolume) => subvolume.path === resolvedPath);

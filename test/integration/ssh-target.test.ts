@@ -1,0 +1,121 @@
+// Push to a real remote host over SSH: own sshd on 127.0.0.1 in its own mount namespace, own user,
+// snapkeep's generated filter, authorized_keys line and sudoers rule (test/helpers/remote-host.ts).
+import { appendFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../../src/exec/command.js';
+import { snapkeep, events, expectExit } from '../helpers/cli.js';
+import { createLoopBtrfs, makeTempDir, requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
+import { createSubvolume, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
+import { startRemoteHost, type RemoteHost } from '../helpers/remote-host.js';
+
+let remote: RemoteHost;
+let source: LoopBtrfs;
+let base: string;
+let configPath: string;
+
+beforeAll(async () => {
+  await requireTools(['btrfs', 'mkfs.btrfs', 'sshd', 'ssh', 'unshare', 'nsenter', 'sudo', 'visudo']);
+  remote = await startRemoteHost();
+  source = await createLoopBtrfs('ssh-src', 512);
+  base = await makeTempDir('ssh');
+  configPath = join(base, 'snapkeep.yaml');
+});
+
+afterAll(async () => {
+  await source?.cleanup();
+  await remote?.stop();
+  if (base) await runCommand({ file: 'rm', args: ['-rf', base] });
+});
+
+/** sha256 of every file under a directory on the remote host. */
+async function remoteChecksums(directory: string): Promise<Record<string, string>> {
+  const result = await remote.run([
+    'sh',
+    '-c',
+    'cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum',
+    'x',
+    directory,
+  ]);
+  expect(result.exitCode, result.stderr).toBe(0);
+  const sums: Record<string, string> = {};
+  for (const line of result.stdout.trim().split('\n').filter(Boolean)) {
+    const [sum, name] = line.split(/\s+/, 2) as [string, string];
+    sums[name.replace(/^\.\//, '')] = sum;
+  }
+  return sums;
+}
+
+describe('ssh target', () => {
+  it('full then incremental push; copies are read-only received subvolumes with identical files', async () => {
+    const data = join(source.mountPoint, 'data');
+    await createSubvolume(data);
+    await writeRandomData(data, 8);
+    await runCommand({ file: 'mkdir', args: ['-p', join(base, 'state')] });
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(
+      configPath,
+      `state_dir: ${join(base, 'state')}
+ssh:
+  identity_file: ${remote.identityFile}
+  known_hosts: ${remote.knownHostsFile}
+targets:
+  offsite:
+    path: ssh://${remote.user}@127.0.0.1:${remote.port}${remote.root}/laptop
+subvolumes:
+  data:
+    path: ${data}
+    snapshot_dir: ${join(source.mountPoint, 'snapshots')}
+    targets: [offsite]
+`,
+    );
+    // The target directory is made by the admin (or remote setup); create it through the filter.
+    const first = await snapkeep(['run', '--config', configPath, '--json']);
+    expectExit(first, 10); // the directory does not exist yet: unreachable, clear message
+    expect(first.stderr).toMatch(/laptop.*does not exist/);
+    await remote.run(['mkdir', '-p', `${remote.root}/laptop`]);
+    const verify = await snapkeep(['remote', 'verify', 'offsite', '--config', configPath]);
+    expectExit(verify, 0);
+    expect(verify.stdout).toMatch(/OK {3}a command outside the grammar is refused/);
+
+    const full = await snapkeep(['run', '--config', configPath, '--json']);
+    expectExit(full, 0);
+    const sends = events(full.stdout).filter(
+      (event) => event.type === 'step' && (event.step as { kind: string }).kind === 'send',
+    );
+    // The snapshot of the unreachable run and this run's: a full send, then an incremental one.
+    expect(sends.map((event) => event.ok)).toEqual([true, true]);
+    const [fullStep, secondStep] = sends.map(
+      (event) => event.step as { name: string; parent?: { name: string } },
+    );
+    expect(fullStep!.parent).toBeUndefined();
+    expect(secondStep!.parent?.name).toBe(fullStep!.name);
+    const firstName = secondStep!.name;
+    expect(await remoteChecksums(`${remote.root}/laptop/${firstName}`)).toEqual(await treeChecksums(data));
+
+    await appendFile(join(data, 'file-0.bin'), 'changed on the laptop');
+    const incremental = await snapkeep(['run', '--config', configPath, '--json']);
+    expectExit(incremental, 0);
+    const send = events(incremental.stdout).find(
+      (event) => event.type === 'step' && (event.step as { kind: string }).kind === 'send',
+    )!;
+    const step = send.step as { name: string; parent?: { name: string } };
+    expect(step.parent?.name).toBe(firstName);
+    expect(await remoteChecksums(`${remote.root}/laptop/${step.name}`)).toEqual(await treeChecksums(data));
+    const shown = await remote.run(['btrfs', 'subvolume', 'show', `${remote.root}/laptop/${step.name}`]);
+    expect(shown.stdout).toMatch(/Flags:\s+readonly/);
+    expect(shown.stdout).toMatch(/Received UUID:\s+[0-9a-f-]{36}/);
+
+    // Every request snapkeep made was accepted by the filter.
+    const log = await readFile(remote.filterLog, 'utf8');
+    expect(log).toMatch(/ACCEPT: sudo -n btrfs receive/);
+    expect(
+      log
+        .split('\n')
+        .filter(
+          (line) =>
+            line.includes('REJECT') && !line.includes('subvolume list -r /') && !line.includes(': id'),
+        ),
+    ).toEqual([]);
+  });
+});
