@@ -294,7 +294,7 @@ describe('target filter', () => {
     expect(accepted).toEqual([]);
     const log = await readFile(filterLog, 'utf8');
     expect(log.split('\n').filter((line) => line.includes('REJECT')).length).toBe(corpus.length);
-    expect(log).not.toMatch(/\r|\u0000/);
+    expect(log.includes('\r') || log.includes('\u0000')).toBe(false);
   }, 300_000);
 
   it('accepts every request snapkeep sends and runs exactly it', async () => {
