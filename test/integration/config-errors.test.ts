@@ -70,7 +70,7 @@ const cases: readonly Case[] = [
     path: 'snapshotdir',
     says: [
       'unknown key "snapshotdir"',
-      'expected one of: state_dir, parallel, defaults, targets, subvolumes',
+      'expected one of: state_dir, parallel, defaults, ssh, targets, subvolumes',
     ],
   },
   {

@@ -118,4 +118,76 @@ subvolumes:
         ),
     ).toEqual([]);
   });
+
+  it('an unreachable host aborts only its own jobs (exit 10, clear message); the local target gets its copy', async () => {
+    const local = await createLoopBtrfs('ssh-local', 512);
+    try {
+      await runCommand({ file: 'mkdir', args: ['-p', join(local.mountPoint, 'copies')] });
+      const text = await readFile(configPath, 'utf8');
+      const twoTargets = text
+        .replace('targets:\n', `targets:\n  disk:\n    path: ${join(local.mountPoint, 'copies')}\n`)
+        .replace('targets: [offsite]', 'targets: [offsite, disk]');
+      const { writeFile } = await import('node:fs/promises');
+      const twoPath = join(base, 'two.yaml');
+      await writeFile(twoPath, twoTargets);
+      await remote.stopSshd();
+      const result = await snapkeep(['run', '--config', twoPath, '--json']);
+      expectExit(result, 10);
+      expect(result.stderr).toMatch(
+        /UNREACHABLE: data → offsite: cannot connect to .*Connection refused \(is sshd running/,
+      );
+      const steps = events(result.stdout).filter((event) => event.type === 'step');
+      expect(steps.some((event) => (event.step as { target?: string }).target === 'disk' && event.ok)).toBe(
+        true,
+      );
+      expect(steps.every((event) => (event.step as { target?: string }).target !== 'offsite')).toBe(true);
+    } finally {
+      await remote.startSshd();
+      await local.cleanup();
+    }
+  });
+
+  for (const interruption of ['ssh killed', 'sshd stopped'] as const) {
+    it(`${interruption} mid-transfer: the run fails clearly, the next run cleans up and completes byte-identically`, async () => {
+      const data = join(source.mountPoint, 'data');
+      await writeRandomData(data, 160, `big-${interruption.replace(' ', '-')}`);
+      const running = snapkeep(['run', '--config', configPath, '--json']);
+      // Wait until the stream is flowing, then cut it.
+      const deadline = Date.now() + 20_000;
+      let cut = false;
+      while (!cut && Date.now() < deadline) {
+        const ps = await runCommand({ file: 'ps', args: ['-eo', 'pid=,args='] });
+        const sshReceive = ps.stdout
+          .split('\n')
+          .find(
+            (line) => line.includes('ssh ') && line.includes('btrfs receive') && line.includes(remote.root),
+          );
+        if (sshReceive) {
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          if (interruption === 'ssh killed')
+            process.kill(Number(sshReceive.trim().split(/\s+/)[0]), 'SIGKILL');
+          else await remote.stopSshd();
+          cut = true;
+        } else await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(cut).toBe(true);
+      const failed = await running;
+      expect([3, 10]).toContain(failed.exitCode);
+      expect(failed.stderr).toMatch(/offsite/);
+      if (interruption === 'sshd stopped') await remote.startSshd();
+
+      const next = await snapkeep(['run', '--config', configPath, '--json']);
+      expectExit(next, 0);
+      const sends = events(next.stdout).filter(
+        (event) => event.type === 'step' && (event.step as { kind: string }).kind === 'send',
+      );
+      expect(sends.length).toBeGreaterThan(0);
+      const last = sends.at(-1)!.step as { name: string };
+      expect(await remoteChecksums(`${remote.root}/laptop/${last.name}`)).toEqual(await treeChecksums(data));
+      // Nothing writable or without a received UUID is left on the target.
+      const listed = await remote.run(['btrfs', 'subvolume', 'list', '-o', `${remote.root}/laptop`]);
+      const readonly = await remote.run(['btrfs', 'subvolume', 'list', '-r', '-o', `${remote.root}/laptop`]);
+      expect(listed.stdout.trim().split('\n').length).toBe(readonly.stdout.trim().split('\n').length);
+    });
+  }
 });
