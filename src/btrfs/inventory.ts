@@ -1,6 +1,7 @@
 // What exists on btrfs: subvolumes with uuids, relations and flags. Each filesystem is listed once
-// per run (two `btrfs subvolume list` calls) however many snapshots it holds; callers invalidate
-// after they change it. Local only for now; the Host seam is where SSH plugs in.
+// per run (two `btrfs subvolume list` calls) however many snapshots it holds; after a run's
+// changes, observe.ts derives the new state from the steps instead of listing again. A Host is
+// this machine or an SSH host (remote/ssh-host.ts).
 import { access, mkdir, readFile, realpath } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import { runCommand, type CommandResult, type CommandSpec } from '../exec/command.js';
@@ -160,16 +161,6 @@ export class Inventory {
     const found = listing.subvolumes.find((subvolume) => subvolume.path === resolvedPath);
     if (!found) throw new NotBtrfsError(`${path} is a directory on btrfs but not a subvolume`);
     return { ...found, path };
-  }
-
-  /** Forget what was read about the filesystem holding `path` (after changing it). */
-  async invalidate(path: string): Promise<void> {
-    try {
-      const { mount } = await this.mountOf(path);
-      this.listings.delete(mount.mountPoint);
-    } catch {
-      this.listings.clear();
-    }
   }
 }
 
