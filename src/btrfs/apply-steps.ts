@@ -12,7 +12,7 @@ import {
   showSubvolume,
 } from './btrfs-commands.js';
 import { parseSubvolumeShow, type ShownSubvolume } from './btrfs-parse.js';
-import { localHost, type Host } from './inventory.js';
+import { localHost, type Host, type Subvolume } from './inventory.js';
 
 export interface StepOutcome {
   readonly step: Step;
@@ -21,11 +21,7 @@ export interface StepOutcome {
   readonly durationMs: number;
   readonly bytes?: number;
   /** The subvolume a create-snapshot or send step made, as `btrfs subvolume show` read it. */
-  readonly created?: CreatedSubvolume;
-}
-
-export interface CreatedSubvolume extends ShownSubvolume {
-  readonly path: string;
+  readonly created?: Subvolume;
 }
 
 export interface SendProgress extends PipeProgress {
@@ -44,7 +40,7 @@ export class StepExecutor {
   ) {}
 
   /** Subvolumes this executor created, by host and path: a later send needs their UUIDs. */
-  private readonly created = new Map<string, CreatedSubvolume>();
+  private readonly created = new Map<string, Subvolume>();
 
   async execute(step: Step): Promise<StepOutcome> {
     const startedAt = Date.now();
@@ -70,7 +66,7 @@ export class StepExecutor {
     return `${this.hostFor({ subvolume: step.subvolume, target }).label}\u0000${path}`;
   }
 
-  private async perform(step: Step): Promise<{ bytes?: number; created?: CreatedSubvolume }> {
+  private async perform(step: Step): Promise<{ bytes?: number; created?: Subvolume }> {
     switch (step.kind) {
       case 'create-snapshot': {
         const host = this.hostFor({ subvolume: step.subvolume });
@@ -124,9 +120,7 @@ export class StepExecutor {
     );
   }
 
-  private async send(
-    step: Extract<Step, { kind: 'send' }>,
-  ): Promise<{ bytes: number; created: CreatedSubvolume }> {
+  private async send(step: Extract<Step, { kind: 'send' }>): Promise<{ bytes: number; created: Subvolume }> {
     const copyPath = join(step.targetDirectory, step.name);
     const parentCopyPath = step.parent ? join(step.targetDirectory, step.parent.copyName) : undefined;
     // Known UUIDs come from the listing the plan was made from (this run holds the lock), so a

@@ -12,20 +12,14 @@ import {
   parseReadonlyIds,
   parseSubvolumeList,
   type MountEntry,
+  type ShownSubvolume,
 } from './btrfs-parse.js';
 import { parseSnapshotName, type SnapshotDate } from './snapshot-name.js';
 
-export interface Subvolume {
-  readonly id: number;
-  readonly uuid: string;
-  readonly parentUuid?: string;
-  readonly receivedUuid?: string;
-  readonly readonly: boolean;
-  readonly generation: number;
-  readonly creationGeneration: number;
+/** A subvolume as listed or shown, and where it is. */
+export interface Subvolume extends ShownSubvolume {
   /** Absolute path on its host. */
   readonly path: string;
-  readonly name: string;
 }
 
 export interface DatedSubvolume extends Subvolume {

@@ -1,6 +1,6 @@
 // Reads the state a plan needs for one subvolume: the source, its snapshots, and per target the
 // copies and the garbage. A target that cannot be read is "unreachable" for this run only.
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import type { ResolvedSubvolume, ResolvedTarget } from '../config/resolve.js';
 import { HostUnreachableError } from '../remote/ssh-host.js';
 import type { ObservedSubvolume, ObservedTarget, Step } from '../plan/btrfs-plan.js';
@@ -94,11 +94,19 @@ export function observedAfter(
   const succeeded = outcomes.filter(
     (outcome) => outcome.ok && outcome.step.subvolume === observed.subvolume.name,
   );
-  const deleted = new Set(
-    succeeded
-      .filter((outcome) => outcome.step.kind.startsWith('delete-'))
-      .map((outcome) => stepPath(outcome.step)),
+  // Deletions by where they happened: the snapshot directory, or one target.
+  const steps = succeeded.map((outcome) => outcome.step);
+  const deletedSnapshots = new Set(
+    steps.flatMap((step) => (step.kind === 'delete-snapshot' ? [step.path] : [])),
   );
+  const deletedOn = (target: string): Set<string> =>
+    new Set(
+      steps.flatMap((step) =>
+        (step.kind === 'delete-copy' || step.kind === 'delete-garbage') && step.target === target
+          ? [step.path]
+          : [],
+      ),
+    );
   const createdBy = (kind: Step['kind'], target?: string): DatedSubvolume[] =>
     datedSubvolumes(
       succeeded
@@ -112,23 +120,19 @@ export function observedAfter(
         ),
       observed.subvolume.snapshotName,
     );
-  const kept = <T extends { path: string }>(list: readonly T[]): T[] =>
+  const kept = <T extends { path: string }>(list: readonly T[], deleted: Set<string>): T[] =>
     list.filter((entry) => !deleted.has(entry.path));
   return {
     ...observed,
-    snapshots: [...kept(observed.snapshots), ...createdBy('create-snapshot')],
-    targets: observed.targets.map((target) =>
-      target.reachable
-        ? {
-            ...target,
-            copies: [...kept(target.copies), ...createdBy('send', target.target.name)],
-            garbage: kept(target.garbage),
-          }
-        : target,
-    ),
+    snapshots: [...kept(observed.snapshots, deletedSnapshots), ...createdBy('create-snapshot')],
+    targets: observed.targets.map((target) => {
+      if (!target.reachable) return target;
+      const deleted = deletedOn(target.target.name);
+      return {
+        ...target,
+        copies: [...kept(target.copies, deleted), ...createdBy('send', target.target.name)],
+        garbage: kept(target.garbage, deleted),
+      };
+    }),
   };
-}
-
-function stepPath(step: Step): string {
-  return step.kind === 'send' ? join(step.targetDirectory, step.name) : step.path;
 }

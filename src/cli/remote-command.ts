@@ -12,7 +12,6 @@ import { runCommand } from '../exec/command.js';
 import { SshHost } from '../remote/ssh-host.js';
 import {
   authorizedKeysLine,
-  defaultFilterPath,
   filterCommand,
   filterScript,
   sudoersRule,
@@ -213,5 +212,3 @@ export async function runRemoteVerify(options: RemoteVerifyOptions): Promise<num
   output.text(failures === 0 ? `${options.target}: ready` : `${options.target}: ${failures} check(s) failed`);
   return failures === 0 ? ExitCode.ok : ExitCode.targetUnreachable;
 }
-
-export { defaultFilterPath };

@@ -57,6 +57,10 @@ export class SshHost implements Host {
     return join(this.controlDirectory!, 'master');
   }
 
+  private get sshCommand(): string {
+    return this.settings.sshCommand ?? 'ssh';
+  }
+
   /** Options shared by the master and every command. */
   private baseOptions(): string[] {
     const { settings } = this;
@@ -81,6 +85,11 @@ export class SshHost implements Host {
     return options;
   }
 
+  /** The master connection (`yes`) or a channel on it (`no`). */
+  private controlOptions(master: 'yes' | 'no'): string[] {
+    return ['-o', `ControlMaster=${master}`, '-o', `ControlPath=${this.controlPath}`];
+  }
+
   private connect(): Promise<void> {
     this.connecting ??= this.startMaster();
     return this.connecting;
@@ -93,13 +102,10 @@ export class SshHost implements Host {
     // has failed. -E: its messages go to a file, because the backgrounded master would keep a
     // stderr pipe open. ControlPersist bounds its life if we die without closing it.
     const result = await runCommand({
-      file: this.settings.sshCommand ?? 'ssh',
+      file: this.sshCommand,
       args: [
         ...this.baseOptions(),
-        '-o',
-        'ControlMaster=yes',
-        '-o',
-        `ControlPath=${this.controlPath}`,
+        ...this.controlOptions('yes'),
         '-o',
         'ControlPersist=120',
         '-E',
@@ -124,13 +130,10 @@ export class SshHost implements Host {
   command(spec: CommandSpec): CommandSpec {
     if (!this.controlDirectory) throw new Error(`${this.label}: not connected`);
     return {
-      file: this.settings.sshCommand ?? 'ssh',
+      file: this.sshCommand,
       args: [
         ...this.baseOptions(),
-        '-o',
-        'ControlMaster=no',
-        '-o',
-        `ControlPath=${this.controlPath}`,
+        ...this.controlOptions('no'),
         '--',
         this.settings.location.host,
         remoteRequest(spec, { sudo: this.settings.sudo }),
@@ -197,7 +200,7 @@ export class SshHost implements Host {
     this.connecting = undefined;
     this.controlDirectory = undefined;
     await runCommand({
-      file: this.settings.sshCommand ?? 'ssh',
+      file: this.sshCommand,
       args: [
         '-o',
         `ControlPath=${join(directory, 'master')}`,
