@@ -23,7 +23,7 @@
 #   cat /proc/self/mountinfo
 #   readlink -e PATH
 #   mkdir -p PATH
-#   btrfs subvolume list -u -q -R -c -g PATH
+#   btrfs subvolume list -a -u -q -R -c -g PATH
 #   btrfs subvolume list -r PATH
 #   btrfs subvolume show PATH
 #   btrfs subvolume snapshot -r PATH PATH
@@ -230,11 +230,11 @@ case $# in
 esac
 
 case $words in
-  'btrfs subvolume list -u -q -R -c -g '*)
-    [ $# -eq 9 ] || reject 'btrfs subvolume list takes one path'
-    check_path "$9"
+  'btrfs subvolume list -a -u -q -R -c -g '*)
+    [ $# -eq 10 ] || reject 'btrfs subvolume list takes one path'
+    check_path "${10}"
     accept
-    btrfs_cmd subvolume list -u -q -R -c -g "$checked"
+    btrfs_cmd subvolume list -a -u -q -R -c -g "$checked"
     exit
     ;;
   'btrfs subvolume list -r '*)

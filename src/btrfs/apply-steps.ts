@@ -3,7 +3,7 @@
 // deleted at once, and the next run's garbage check catches anything a crash left behind.
 import { dirname, join } from 'node:path';
 import { runPipeline, type CommandSpec, type PipeProgress } from '../exec/command.js';
-import type { Step } from '../plan/btrfs-plan.js';
+import { streamUuidOf, type Step } from '../plan/btrfs-plan.js';
 import {
   createReadonlySnapshot,
   deleteSubvolumes,
@@ -113,11 +113,9 @@ export class StepExecutor {
     return result.exitCode === 0 ? parseSubvolumeShow(result.stdout) : undefined;
   }
 
-  /** The UUID of `path`: from the plan, from a step of this run, or read now. */
-  private async uuidOf(host: Host, path: string, fromPlan: string | undefined): Promise<string | undefined> {
-    return (
-      fromPlan ?? this.created.get(`${host.label}\u0000${path}`)?.uuid ?? (await this.show(host, path))?.uuid
-    );
+  /** The subvolume at `path` as this run knows it (made by a step) or as read now. */
+  private async known(host: Host, path: string): Promise<ShownSubvolume | undefined> {
+    return this.created.get(`${host.label}\u0000${path}`) ?? (await this.show(host, path));
   }
 
   private async send(step: Extract<Step, { kind: 'send' }>): Promise<{ bytes: number; created: Subvolume }> {
@@ -127,13 +125,14 @@ export class StepExecutor {
     // send normally costs no extra `btrfs subvolume show` before it starts.
     const sourceHost = this.hostFor({ subvolume: step.subvolume });
     const targetHost = this.hostFor({ subvolume: step.subvolume, target: step.target });
-    const [snapshotUuid, parentCopyUuid] = await Promise.all([
-      this.uuidOf(sourceHost, step.snapshotPath, step.snapshotUuid),
+    const [streamUuid, parentCopyUuid] = await Promise.all([
+      step.streamUuid ??
+        this.known(sourceHost, step.snapshotPath).then((shown) => shown && streamUuidOf(shown)),
       parentCopyPath
-        ? this.uuidOf(targetHost, parentCopyPath, step.parent?.copyUuid)
-        : Promise.resolve(undefined),
+        ? (step.parent?.copyUuid ?? this.known(targetHost, parentCopyPath).then((shown) => shown?.uuid))
+        : undefined,
     ]);
-    if (!snapshotUuid) throw new StepFailure(`snapshot ${step.snapshotPath} is gone`);
+    if (!streamUuid) throw new StepFailure(`snapshot ${step.snapshotPath} is gone`);
     if (parentCopyPath && !parentCopyUuid)
       throw new StepFailure(`the parent's copy ${parentCopyPath} is gone`);
     const onProgress = this.onProgress;
@@ -144,6 +143,7 @@ export class StepExecutor {
         // Always sampled: the journal records the stream size, which later runs use for ETAs.
         onProgress: (progress) => onProgress?.({ ...progress, step }),
         progressIntervalMs: 250,
+        measure: sourceHost !== localHost && targetHost === localHost ? 'consumer' : 'producer',
       },
     );
     if (result.producer.exitCode !== 0 || result.consumer.exitCode !== 0) {
@@ -162,14 +162,14 @@ export class StepExecutor {
       ? 'the received subvolume does not exist'
       : !copy.readonly
         ? 'the received subvolume is not read-only'
-        : copy.receivedUuid !== snapshotUuid
-          ? `its received UUID ${copy.receivedUuid ?? '-'} is not the snapshot's UUID ${snapshotUuid}`
+        : copy.receivedUuid !== streamUuid
+          ? `its received UUID ${copy.receivedUuid ?? '-'} is not the UUID the stream carried (${streamUuid})`
           : parentCopyUuid && copy.parentUuid !== parentCopyUuid
             ? `its parent UUID ${copy.parentUuid ?? '-'} is not the UUID of ${step.parent?.copyName ?? ''} (${parentCopyUuid})`
             : undefined;
     if (problem || !copy) {
       if (copy) await targetHost.run(deleteSubvolumes([copyPath]));
-      throw new StepFailure(`verifying ${copyPath} failed: ${problem ?? ''}; the copy was deleted`);
+      throw new StepFailure(`verifying ${copyPath} failed: ${problem ?? ''}${copy ? '; the copy was deleted' : ''}`);
     }
     return { bytes: result.bytes, created: { ...copy, path: copyPath } };
   }

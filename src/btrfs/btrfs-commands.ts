@@ -14,9 +14,13 @@ export function assertSafePath(path: string): string {
 
 const btrfs = (...args: string[]): CommandSpec => ({ file: 'btrfs', args });
 
-/** All subvolumes of the filesystem containing `path`, with uuids and generations. */
+/**
+ * All subvolumes of the filesystem containing `path`, with uuids and generations. -a: every path
+ * relative to the top level (without it, subvolumes nested below `path` are printed relative to
+ * `path`, e.g. the default `<subvolume>/.snapshots`).
+ */
 export const listSubvolumes = (path: string): CommandSpec =>
-  btrfs('subvolume', 'list', '-u', '-q', '-R', '-c', '-g', assertSafePath(path));
+  btrfs('subvolume', 'list', '-a', '-u', '-q', '-R', '-c', '-g', assertSafePath(path));
 
 /** Only the read-only subvolumes (the list output has no flags column). */
 export const listReadonlySubvolumes = (path: string): CommandSpec =>
@@ -26,6 +30,10 @@ export const showSubvolume = (path: string): CommandSpec => btrfs('subvolume', '
 
 export const createReadonlySnapshot = (source: string, destination: string): CommandSpec =>
   btrfs('subvolume', 'snapshot', '-r', assertSafePath(source), assertSafePath(destination));
+
+/** A writable snapshot: how a restored snapshot becomes a subvolume to work in again. */
+export const createWritableSnapshot = (source: string, destination: string): CommandSpec =>
+  btrfs('subvolume', 'snapshot', assertSafePath(source), assertSafePath(destination));
 
 export const sendSnapshot = (snapshot: string, parent?: string): CommandSpec =>
   parent === undefined

@@ -15,7 +15,7 @@ export interface ListedSubvolume {
 const listLine =
   /^ID (\d+) gen (\d+) cgen (\d+) top level \d+ parent_uuid (\S+)\s+received_uuid (\S+)\s+uuid (\S+) path (.*)$/;
 
-/** `btrfs subvolume list -u -q -R -c -g` */
+/** `btrfs subvolume list -a -u -q -R -c -g` */
 export function parseSubvolumeList(output: string): ListedSubvolume[] {
   const subvolumes: ListedSubvolume[] = [];
   for (const line of output.split('\n')) {

@@ -45,7 +45,7 @@ async function observeSnapshots(inventory: Inventory, subvolume: ResolvedSubvolu
   return datedSubvolumes(inDirectory, subvolume.snapshotName).filter((snapshot) => snapshot.readonly);
 }
 
-async function observeTarget(
+export async function observeTarget(
   inventory: Inventory,
   subvolume: ResolvedSubvolume,
   target: ResolvedTarget,
@@ -76,6 +76,21 @@ async function observeTarget(
         : `cannot read ${where}: ${messageOf(error)}`,
     );
   }
+}
+
+/**
+ * Read-only snapshots named `<basename>.<timestamp>` in `directory`, without needing the
+ * subvolume they were taken of (restore runs where it may be gone); none if the directory is.
+ */
+export async function snapshotsIn(
+  inventory: Inventory,
+  directory: string,
+  basename: string,
+): Promise<DatedSubvolume[]> {
+  if (!(await inventory.host.exists(directory))) return [];
+  return datedSubvolumes(await inventory.subvolumesIn(directory), basename).filter(
+    (snapshot) => snapshot.readonly,
+  );
 }
 
 export function messageOf(error: unknown): string {

@@ -9,6 +9,7 @@ import { Journal, newRunId } from '../state/journal.js';
 import { acquireLock } from '../state/lock.js';
 import { TransferStateFile } from '../state/transfer-state.js';
 import { createOutput, type Output } from './output.js';
+import { createProgressLine, formatBytes } from './progress.js';
 
 export interface EngineCommandOptions {
   readonly config?: string;
@@ -38,30 +39,8 @@ export function describeStep(step: Step): string {
   }
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
-
-function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  if (seconds < 60) return `${Math.round(seconds)}s`;
-  return `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
-}
-
 function reporterFor(output: Output, dryRun: boolean, transfers: TransferStateFile): RunReporter {
-  const isTty = process.stderr.isTTY && !output.json;
-  let progressShown = false;
-  const clearProgress = (): void => {
-    if (progressShown) process.stderr.write('\r\x1b[K');
-    progressShown = false;
-  };
+  const progressLine = createProgressLine(output);
   return {
     plan(plan: SubvolumePlan, phase) {
       output.event('plan', {
@@ -82,7 +61,7 @@ function reporterFor(output: Output, dryRun: boolean, transfers: TransferStateFi
       if (dryRun) for (const step of plan.steps) output.text(`${prefix}${describeStep(step)}`);
     },
     outcome(outcome) {
-      clearProgress();
+      progressLine.clear();
       output.event('step', {
         ok: outcome.ok,
         error: outcome.error,
@@ -99,25 +78,17 @@ function reporterFor(output: Output, dryRun: boolean, transfers: TransferStateFi
     },
     progress(progress: SendProgress) {
       const record = transfers.get(progress.step.subvolume, progress.step.target);
-      const expected = progress.step.parent ? record.lastIncrementalBytes : record.lastFullBytes;
-      const rate = progress.bytes / Math.max(progress.elapsedMs / 1000, 0.001);
-      const eta = expected && expected > progress.bytes ? (expected - progress.bytes) / rate : undefined;
-      output.event('progress', {
-        subvolume: progress.step.subvolume,
-        target: progress.step.target,
-        name: progress.step.name,
+      progressLine.show({
+        fields: {
+          subvolume: progress.step.subvolume,
+          target: progress.step.target,
+          name: progress.step.name,
+        },
+        label: `${progress.step.subvolume} → ${progress.step.target}`,
         bytes: progress.bytes,
-        bytesPerSecond: Math.round(rate),
-        expectedBytes: expected,
-        etaSeconds: eta === undefined ? undefined : Math.round(eta),
+        elapsedMs: progress.elapsedMs,
+        expectedBytes: progress.step.parent ? record.lastIncrementalBytes : record.lastFullBytes,
       });
-      if (!isTty) return;
-      progressShown = true;
-      process.stderr.write(
-        `\r\x1b[K${progress.step.subvolume} → ${progress.step.target}: ${formatBytes(progress.bytes)} at ${formatBytes(rate)}/s${
-          eta === undefined ? '' : `, ETA ${formatDuration(eta)}`
-        }`,
-      );
     },
   };
 }

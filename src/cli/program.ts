@@ -253,6 +253,113 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     });
 
   program
+    .command('restore')
+    .description(
+      'without a snapshot: list what can be restored (local snapshots and the copies on every target,\nwith dates and sizes). With one (a name or "latest"): bring it back as a writable subvolume at\n--to (default: the subvolume\'s own path). A copy on a target is received into the snapshot\ndirectory first, incrementally when a snapshot here has a copy there, and stays as a snapshot\nso the next run continues incrementally. An existing --to is never overwritten: --force moves\nit aside to <to>.before-restore.<time>.',
+    )
+    .argument('[subvolume]', 'subvolume name from the config (default: all, for listing)')
+    .argument('[snapshot]', 'snapshot name or "latest"')
+    .option(
+      '--from <where>',
+      '"snapshots" (the local snapshot directory) or a target name; default: the snapshot directory if it has it, else the first target that does',
+    )
+    .option('--to <path>', "where the writable subvolume goes (default: the subvolume's path)")
+    .option('--read-only', 'only bring the read-only snapshot back into the snapshot directory')
+    .option('--force', 'if --to exists, move it aside (never deleted) and restore')
+    .addOption(configOption())
+    .addOption(jsonOption())
+    .addOption(dryRunOption())
+    .action(
+      (
+        subvolume: string | undefined,
+        snapshot: string | undefined,
+        options: {
+          from?: string;
+          to?: string;
+          readOnly?: boolean;
+          force?: boolean;
+          config?: string;
+          json?: boolean;
+          dryRun?: boolean;
+        },
+      ) => {
+        defer(async () => {
+          const { runRestore } = await import('./restore-command.js');
+          return runRestore({
+            config: options.config,
+            json: options.json ?? false,
+            dryRun: options.dryRun ?? false,
+            subvolume,
+            snapshot,
+            from: options.from,
+            to: options.to,
+            readOnly: options.readOnly ?? false,
+            force: options.force ?? false,
+          });
+        });
+      },
+    );
+
+  program
+    .command('pull')
+    .description(
+      "fetch another device's snapshot (default: the newest) from a shared target onto this machine:\nthe new-machine and second-device case. Pulled snapshots stay in --into (the newest is the next\npull's incremental parent); --checkout also makes a writable subvolume from it.",
+    )
+    .argument(
+      '<from>',
+      'a target name from the config, an ssh://user@host[:port]/dir URL, or a local directory',
+    )
+    .argument('<name>', "the snapshot basename there (the other device's subvolume, e.g. home)")
+    .requiredOption(
+      '--into <dir>',
+      'local btrfs directory that keeps the pulled snapshots (created if missing)',
+    )
+    .option('--snapshot <name>', 'a snapshot name instead of the newest')
+    .option('--checkout <path>', 'also create a writable subvolume at <path> from the pulled snapshot')
+    .option('--force', 'if --checkout exists, move it aside (never deleted) first')
+    .option(
+      '--keep <n>',
+      'pulled snapshots of <name> to keep in --into (at least 1)',
+      (value: string) => Number(value),
+      3,
+    )
+    .addOption(configOption())
+    .addOption(jsonOption())
+    .addOption(dryRunOption())
+    .action(
+      (
+        from: string,
+        name: string,
+        options: {
+          into: string;
+          snapshot?: string;
+          checkout?: string;
+          force?: boolean;
+          keep: number;
+          config?: string;
+          json?: boolean;
+          dryRun?: boolean;
+        },
+      ) => {
+        defer(async () => {
+          const { runPull } = await import('./pull-command.js');
+          return runPull({
+            config: options.config,
+            json: options.json ?? false,
+            dryRun: options.dryRun ?? false,
+            from,
+            name,
+            snapshot: options.snapshot,
+            into: options.into,
+            checkout: options.checkout,
+            keep: options.keep,
+            force: options.force ?? false,
+          });
+        });
+      },
+    );
+
+  program
     .command('quickstart')
     .description(
       'build a sandbox (loop-mounted btrfs images under the state directory) and run the whole cycle:\nsnapshot, full send, change, incremental send, prune, restore a file and verify it',

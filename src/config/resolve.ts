@@ -44,6 +44,8 @@ export interface ResolvedSubvolume {
 export interface ResolvedConfig {
   readonly stateDir: string;
   readonly parallel: number;
+  /** The top-level `ssh:` settings, for locations given on the command line (pull). */
+  readonly ssh: SshConfig;
   readonly subvolumes: readonly ResolvedSubvolume[];
 }
 
@@ -70,7 +72,7 @@ export function toPreservePolicy(retention: ResolvedRetention): PreservePolicy {
   };
 }
 
-function resolveLocation(path: string, ssh: SshConfig): { path: string; ssh?: SshSettings } {
+export function resolveLocation(path: string, ssh: SshConfig): { path: string; ssh?: SshSettings } {
   if (!isSshUrl(path)) return { path };
   const parsed = parseSshUrl(path);
   // The schema validated the URL; a failure here is a programming error.
@@ -125,5 +127,5 @@ export function resolveConfig(config: Config): ResolvedConfig {
       targets,
     };
   });
-  return { stateDir: config.state_dir, parallel: config.parallel, subvolumes };
+  return { stateDir: config.state_dir, parallel: config.parallel, ssh: config.ssh ?? {}, subvolumes };
 }

@@ -156,17 +156,23 @@ export interface PipelineResult {
 export interface PipelineOptions {
   readonly onProgress?: (progress: PipeProgress) => void;
   readonly progressIntervalMs?: number;
+  /**
+   * Which side counts the stream: the producer's bytes written (default) or the consumer's bytes
+   * read. Count on the side that runs the btrfs command here: an ssh client's counters would
+   * include its own traffic.
+   */
+  readonly measure?: 'producer' | 'consumer';
   /** Aborting kills both processes (used for interrupts and tests). */
   readonly signal?: AbortSignal;
 }
 
-/** Bytes a process has written so far, from /proc (Linux). Lets us report progress without
- *  putting Node in the data path. */
-async function bytesWritten(pid: number | undefined): Promise<number | undefined> {
+/** Bytes a process has written (wchar) or read (rchar) so far, from /proc (Linux). Lets us report
+ *  progress without putting Node in the data path. */
+async function bytesMoved(pid: number | undefined, counter: 'wchar' | 'rchar'): Promise<number | undefined> {
   if (pid === undefined) return undefined;
   try {
     const io = await readFile(`/proc/${pid}/io`, 'utf8');
-    const match = /^wchar:\s*(\d+)/m.exec(io);
+    const match = new RegExp(`^${counter}:\\s*(\\d+)`, 'm').exec(io);
     return match ? Number(match[1]) : undefined;
   } catch {
     return undefined;
@@ -201,16 +207,27 @@ export async function runPipeline(
 
   let lastBytes = 0;
   let timer: NodeJS.Timeout | undefined;
+  let finished = false;
   if (options.onProgress) {
     const report = options.onProgress;
-    timer = setInterval(() => {
-      void bytesWritten(producer.pid).then((bytes) => {
-        if (bytes !== undefined) {
-          lastBytes = bytes;
-          report({ bytes, elapsedMs: Date.now() - startedAt });
+    const interval = options.progressIntervalMs ?? 500;
+    // Early samples too: a short stream is over before the first regular one, and its size is
+    // what later ETAs and the restore list show (still a lower bound: the tail is not sampled).
+    const delays = [20, 60, 150].filter((delay) => delay < interval);
+    const sample = (): void => {
+      const counted =
+        options.measure === 'consumer'
+          ? bytesMoved(consumer.pid, 'rchar')
+          : bytesMoved(producer.pid, 'wchar');
+      void counted.then((bytes) => {
+        if (bytes !== undefined && !finished) {
+          lastBytes = Math.max(lastBytes, bytes);
+          report({ bytes: lastBytes, elapsedMs: Date.now() - startedAt });
         }
       });
-    }, options.progressIntervalMs ?? 500);
+      if (!finished) timer = setTimeout(sample, delays.shift() ?? interval);
+    };
+    timer = setTimeout(sample, delays.shift() ?? interval);
   }
   const onAbort = (): void => {
     producer.kill('SIGTERM');
@@ -231,7 +248,8 @@ export async function runPipeline(
     const [producerResult, consumerResult] = await Promise.all([producerDone, consumerDone]);
     return { producer: producerResult, consumer: consumerResult, bytes: lastBytes };
   } finally {
-    if (timer) clearInterval(timer);
+    finished = true;
+    if (timer) clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
   }
 }

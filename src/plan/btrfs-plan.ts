@@ -40,8 +40,12 @@ export type Step =
       readonly target: string;
       readonly name: string;
       readonly snapshotPath: string;
-      /** Known when the snapshot exists already; a snapshot this plan creates is read after. */
-      readonly snapshotUuid?: string;
+      /**
+       * The UUID the stream carries, which the copy gets as its received UUID: the snapshot's
+       * received UUID when it was itself received (restored or pulled), else its UUID. Known when
+       * the snapshot exists already; a snapshot this plan creates is read after.
+       */
+      readonly streamUuid?: string;
       readonly targetDirectory: string;
       readonly parent?: ParentChoice;
       readonly reason: string;
@@ -114,6 +118,11 @@ export function isCopyOf(copy: Subvolume, snapshot: Subvolume): boolean {
     (snapshot.receivedUuid !== undefined && copy.receivedUuid === snapshot.receivedUuid) ||
     (snapshot.receivedUuid !== undefined && copy.uuid === snapshot.receivedUuid)
   );
+}
+
+/** btrfs send puts a subvolume's received UUID in the stream when it has one, else its UUID. */
+export function streamUuidOf(subvolume: Pick<Subvolume, 'uuid' | 'receivedUuid'>): string {
+  return subvolume.receivedUuid ?? subvolume.uuid;
 }
 
 function related(a: Subvolume, b: Subvolume): boolean {
@@ -200,7 +209,7 @@ function projectedCopy(snapshot: DatedSubvolume, directory: string): DatedSubvol
     id: projectedId,
     uuid: `(copy of ${snapshot.name})`,
     parentUuid: undefined,
-    receivedUuid: snapshot.uuid,
+    receivedUuid: streamUuidOf(snapshot),
     path: join(directory, snapshot.name),
   };
 }
@@ -322,7 +331,7 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
           target: target.name,
           name: snapshot.name,
           snapshotPath: snapshot.path,
-          ...(snapshot.id === projectedId ? {} : { snapshotUuid: snapshot.uuid }),
+          ...(snapshot.id === projectedId ? {} : { streamUuid: streamUuidOf(snapshot) }),
           targetDirectory: target.path,
           parent,
           reason: `kept by the retention of ${target.name}: ${reason}`,

@@ -83,7 +83,7 @@ export function sudoersRule(options: SudoersOptions): string {
   for (const root of checkedRoots(options.roots)) {
     const under = `${root}*`;
     commands.push(
-      `${btrfs} subvolume list -u -q -R -c -g ${under}`,
+      `${btrfs} subvolume list -a -u -q -R -c -g ${under}`,
       `${btrfs} subvolume list -r ${under}`,
       `${btrfs} subvolume show ${under}`,
       `${btrfs} filesystem usage -b ${under}`,

@@ -204,7 +204,7 @@ bogus: 1
 
   it('an explicit empty mapping is valid: all defaults, nothing to back up', () => {
     const loaded = parseConfigText('{}\n', file);
-    expect(loaded.resolved).toEqual({ stateDir: '/var/lib/snapkeep', parallel: 4, subvolumes: [] });
+    expect(loaded.resolved).toEqual({ stateDir: '/var/lib/snapkeep', parallel: 4, ssh: {}, subvolumes: [] });
   });
 
   it('YAML 1.2: yes/on are strings, so they are rejected where booleans would be wrong', () => {

@@ -1,0 +1,346 @@
+// `restore`: list what can be restored (local snapshots and every target's copies, with dates
+// and the size each was sent with), and bring one back as a writable subvolume. A copy on a target
+// is received into the snapshot directory first — incrementally when a snapshot here has a copy
+// there — and stays there as a snapshot, so the next `run` continues incrementally from it.
+import { basename, dirname, join } from 'node:path';
+import {
+  applyCheckout,
+  applyFetch,
+  nearestExisting,
+  planCheckout,
+  type CheckoutPlan,
+} from '../btrfs/fetch.js';
+import {
+  datedSubvolumes,
+  localHost,
+  type DatedSubvolume,
+  type Host,
+  type Inventory,
+} from '../btrfs/inventory.js';
+import { messageOf, observeTarget, snapshotsIn } from '../btrfs/observe.js';
+import { selectSubvolumes } from '../btrfs/btrfs-run.js';
+import { compareSnapshotDates } from '../btrfs/snapshot-name.js';
+import { loadResolvedConfig } from '../config/config-cache.js';
+import type { ResolvedSubvolume } from '../config/resolve.js';
+import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
+import { planFetch, pickCopy, type FetchPlan } from '../plan/fetch-plan.js';
+import { Hosts } from '../remote/hosts.js';
+import { Journal, newRunId, readJournal } from '../state/journal.js';
+import { acquireLock } from '../state/lock.js';
+import { TransferStateFile } from '../state/transfer-state.js';
+import { describeFetch, reportFetchOutcome } from './fetch-output.js';
+import { createOutput, formatTable, type Output } from './output.js';
+import { createProgressLine, formatBytes } from './progress.js';
+
+export interface RestoreOptions {
+  readonly config?: string;
+  readonly json: boolean;
+  readonly dryRun: boolean;
+  readonly subvolume?: string;
+  /** A snapshot name or "latest"; without it, list. */
+  readonly snapshot?: string;
+  /** "snapshots" or a target name. */
+  readonly from?: string;
+  readonly to?: string;
+  readonly readOnly: boolean;
+  readonly force: boolean;
+  readonly now?: Date;
+}
+
+/** Where restore points are kept: the snapshot directory, or one target. */
+interface Location {
+  readonly name: string;
+  readonly host: Host;
+  readonly inventory: Inventory;
+  readonly points: readonly DatedSubvolume[];
+  readonly error?: string;
+}
+
+const snapshotsLocation = 'snapshots';
+
+async function locationsOf(subvolume: ResolvedSubvolume, hosts: Hosts): Promise<Location[]> {
+  const inventory = hosts.inventoryOf();
+  const local: Promise<Location> = snapshotsIn(inventory, subvolume.snapshotDir, subvolume.snapshotName).then(
+    (points) => ({ name: snapshotsLocation, host: localHost, inventory, points }),
+    (error: unknown) => ({
+      name: snapshotsLocation,
+      host: localHost,
+      inventory,
+      points: [],
+      error: messageOf(error),
+    }),
+  );
+  const targets = subvolume.targets.map(async (target): Promise<Location> => {
+    const targetInventory = hosts.inventoryOf(target);
+    const observed = await observeTarget(targetInventory, subvolume, target, () => undefined);
+    return {
+      name: target.name,
+      host: targetInventory.host,
+      inventory: targetInventory,
+      points: observed.reachable ? observed.copies : [],
+      ...(observed.reachable ? {} : { error: observed.error }),
+    };
+  });
+  return Promise.all([local, ...targets]);
+}
+
+/** Stream sizes from the journal: what each copy cost to send, and whether it was a full send. */
+async function sentSizes(stateDir: string): Promise<Map<string, { bytes: number; full: boolean }>> {
+  const sizes = new Map<string, { bytes: number; full: boolean }>();
+  for (const entry of await readJournal(stateDir)) {
+    if (entry.event !== 'step' || entry.kind !== 'send' || entry.ok !== true) continue;
+    if (typeof entry.bytes !== 'number' || entry.bytes <= 0) continue;
+    sizes.set(`${String(entry.subvolume)}\u0000${String(entry.target)}\u0000${String(entry.name)}`, {
+      bytes: entry.bytes,
+      full: entry.parent === undefined || entry.parent === null,
+    });
+  }
+  return sizes;
+}
+
+const formatDate = (point: DatedSubvolume): string => {
+  const date = new Date(point.date.epochSeconds * 1000);
+  const pad = (value: number): string => String(value).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
+};
+
+async function listRestorePoints(
+  subvolumes: readonly ResolvedSubvolume[],
+  stateDir: string,
+  output: Output,
+): Promise<number> {
+  const hosts = new Hosts();
+  let exitCode: number = ExitCode.ok;
+  const sizes = await sentSizes(stateDir);
+  const rows: string[][] = [];
+  try {
+    const all = await Promise.all(subvolumes.map((subvolume) => locationsOf(subvolume, hosts)));
+    subvolumes.forEach((subvolume, index) => {
+      for (const location of all[index]!) {
+        if (location.error) {
+          output.warn(`UNREACHABLE: ${subvolume.name} → ${location.name}: ${location.error}`);
+          output.event('unreachable', {
+            subvolume: subvolume.name,
+            location: location.name,
+            error: location.error,
+          });
+          exitCode = ExitCode.targetUnreachable;
+        }
+        const points = [...location.points].sort((a, b) => compareSnapshotDates(b.date, a.date));
+        for (const point of points) {
+          const size = sizes.get(`${subvolume.name}\u0000${location.name}\u0000${point.name}`);
+          output.event('restore-point', {
+            subvolume: subvolume.name,
+            name: point.name,
+            date: new Date(point.date.epochSeconds * 1000).toISOString(),
+            location: location.name,
+            host: location.host.label,
+            path: point.path,
+            sentBytes: size?.bytes,
+            sentAs: size ? (size.full ? 'full' : 'incremental') : undefined,
+          });
+          rows.push([
+            subvolume.name,
+            point.name,
+            formatDate(point),
+            location.name === snapshotsLocation
+              ? 'snapshots (local)'
+              : `${location.name} (${location.host.label})`,
+            size ? `${formatBytes(size.bytes)} sent ${size.full ? 'full' : 'incremental'}` : '-',
+          ]);
+        }
+      }
+    });
+  } finally {
+    await hosts.close();
+  }
+  output.text(formatTable(['SUBVOLUME', 'SNAPSHOT', 'DATE', 'WHERE', 'SIZE'], rows));
+  if (rows.length > 0)
+    output.text(
+      '\nRestore one with: snapkeep restore <subvolume> <snapshot|latest> [--from WHERE] [--to PATH]',
+    );
+  return exitCode;
+}
+
+/** The location and copy to restore: by name or newest, preferring local snapshots, then targets in config order. */
+function chooseSource(
+  locations: readonly Location[],
+  subvolume: ResolvedSubvolume,
+  snapshot: string,
+  from: string | undefined,
+): { location: Location; point: DatedSubvolume } {
+  if (from !== undefined && !locations.some((location) => location.name === from))
+    throw new UsageError(
+      `--from ${from}: not a place ${subvolume.name} is kept; expected one of: ${locations.map((location) => location.name).join(', ')}`,
+    );
+  const candidates = locations.filter((location) => from === undefined || location.name === from);
+  const wantedName =
+    snapshot === 'latest'
+      ? [...candidates.flatMap((location) => location.points)].sort((a, b) =>
+          compareSnapshotDates(b.date, a.date),
+        )[0]?.name
+      : snapshot;
+  for (const location of candidates) {
+    const point = wantedName === undefined ? undefined : pickCopy(location.points, wantedName);
+    if (point) return { location, point };
+  }
+  const unreachable = candidates.filter((location) => location.error);
+  const where = from ?? 'the snapshot directory or any target';
+  throw new SnapkeepError(
+    `${snapshot === 'latest' ? `no snapshot of ${subvolume.name}` : `no snapshot named ${snapshot}`} in ${where}${
+      unreachable.length > 0
+        ? ` (unreachable: ${unreachable.map((location) => `${location.name}: ${location.error ?? ''}`).join('; ')})`
+        : ''
+    }; run "snapkeep restore ${subvolume.name}" to list what there is`,
+    unreachable.length > 0 ? ExitCode.targetUnreachable : ExitCode.usage,
+  );
+}
+
+export async function runRestore(options: RestoreOptions): Promise<number> {
+  const output = createOutput(options.json);
+  const { resolved } = await loadResolvedConfig(options.config);
+  const subvolumes = selectSubvolumes(resolved, options.subvolume ? [options.subvolume] : []);
+  if (options.snapshot === undefined) return listRestorePoints(subvolumes, resolved.stateDir, output);
+  const subvolume = subvolumes[0]!;
+  const now = options.now ?? new Date();
+  const to = options.to ?? subvolume.path;
+  if (!to.startsWith('/')) throw new UsageError(`--to ${to}: expected an absolute path`);
+
+  const hosts = new Hosts();
+  try {
+    const locations = await locationsOf(subvolume, hosts);
+    const { location, point } = chooseSource(locations, subvolume, options.snapshot, options.from);
+    const local = hosts.inventoryOf();
+
+    // Where the read-only snapshot lands: the snapshot directory, unless a writable snapshot could
+    // not be made from there (another filesystem than --to), or the directory lives inside a --to
+    // that does not exist yet — then next to --to, and the checkout carries it into place.
+    const toExists = await local.host.exists(to);
+    const { mount: toMount } = await local.mountOf(await nearestExisting(dirname(to)));
+    const { mount: snapshotMount } = await local.mountOf(await nearestExisting(subvolume.snapshotDir));
+    const snapshotDirInside = subvolume.snapshotDir.startsWith(`${to}/`);
+    const receiveDirectory =
+      options.readOnly ||
+      (snapshotMount.majorMinor === toMount.majorMinor && (toExists || !snapshotDirInside))
+        ? subvolume.snapshotDir
+        : dirname(to);
+    if (receiveDirectory !== subvolume.snapshotDir && !snapshotDirInside)
+      output.warn(
+        `note: ${to} is on another filesystem than ${subvolume.snapshotDir}; the read-only snapshot goes to ${receiveDirectory}`,
+      );
+
+    let fetch: FetchPlan | undefined;
+    let snapshotPath = point.path;
+    if (location.name !== snapshotsLocation) {
+      const here = (await local.host.exists(receiveDirectory))
+        ? datedSubvolumes(await local.subvolumesIn(receiveDirectory), subvolume.snapshotName)
+        : [];
+      fetch = planFetch({
+        label: subvolume.name,
+        from: location.name,
+        wanted: point,
+        sourceCopies: location.points,
+        localDirectory: receiveDirectory,
+        local: here,
+      });
+      if (fetch.kind === 'blocked') throw new SnapkeepError(`cannot restore ${point.name}: ${fetch.reason}`);
+      snapshotPath = fetch.kind === 'present' ? fetch.local.path : join(receiveDirectory, point.name);
+    }
+    let checkout: CheckoutPlan | undefined;
+    if (!options.readOnly) {
+      const decision = await planCheckout({
+        snapshot: snapshotPath,
+        path: to,
+        snapshotDir: subvolume.snapshotDir,
+        force: options.force,
+        now,
+      });
+      if (!decision.ok) throw new UsageError(decision.error);
+      checkout = decision.plan;
+    }
+
+    const prefix = options.dryRun ? 'would ' : '';
+    output.event('plan', {
+      subvolume: subvolume.name,
+      dryRun: options.dryRun,
+      from: location.name,
+      snapshot: point.name,
+      fetch,
+      checkout,
+    });
+    if (fetch) output.text(`${prefix}${describeFetch(fetch, location.name)}`);
+    if (checkout?.aside) output.text(`${prefix}move ${checkout.path} aside to ${checkout.aside}`);
+    if (checkout) output.text(`${prefix}create writable ${checkout.path} from ${checkout.snapshot}`);
+    if (checkout?.rehome)
+      output.text(
+        `${prefix}place ${basename(checkout.snapshot)} in ${checkout.rehome.into} (the snapshot directory inside ${checkout.path}), so the next run is incremental`,
+      );
+    if (options.dryRun) {
+      output.text('dry run: nothing changed');
+      return ExitCode.ok;
+    }
+
+    const lock = await acquireLock(resolved.stateDir, 'restore');
+    try {
+      const journal = new Journal(resolved.stateDir, newRunId(now));
+      const transfers = await TransferStateFile.load(resolved.stateDir);
+      await journal.append('restore-start', {
+        subvolume: subvolume.name,
+        from: location.name,
+        snapshot: point.name,
+        to,
+      });
+      if (fetch?.kind === 'receive') {
+        await local.host.makeDirectory(receiveDirectory);
+        const record = transfers.get(subvolume.name, location.name);
+        const progressLine = createProgressLine(output);
+        const outcome = await applyFetch(fetch, location.host, (progress) => {
+          progressLine.show({
+            fields: { subvolume: subvolume.name, from: location.name, name: point.name },
+            label: `${location.name} → ${receiveDirectory}`,
+            bytes: progress.bytes,
+            elapsedMs: progress.elapsedMs,
+            expectedBytes: fetch.step.parent ? undefined : record.lastFullBytes,
+          });
+        });
+        progressLine.clear();
+        await journal.append('step', {
+          ...outcome.step,
+          ok: outcome.ok,
+          error: outcome.error,
+          durationMs: outcome.durationMs,
+          bytes: outcome.bytes,
+          restore: true,
+        });
+        reportFetchOutcome(output, outcome, fetch.step, location.name);
+        if (!outcome.ok) {
+          await journal.append('restore-end', { ok: false, error: outcome.error });
+          return ExitCode.fatal;
+        }
+      }
+      if (checkout) await applyCheckout(checkout);
+      await journal.append('restore-end', {
+        ok: true,
+        snapshot: snapshotPath,
+        to: checkout?.path,
+        aside: checkout?.aside,
+      });
+      output.event('restored', {
+        subvolume: subvolume.name,
+        snapshot: snapshotPath,
+        path: checkout?.path,
+        aside: checkout?.aside,
+      });
+      output.text(
+        checkout
+          ? `restored ${point.name} from ${location.name}: ${checkout.path} is a writable subvolume${checkout.aside ? `; the previous one is at ${checkout.aside}` : ''}`
+          : `restored ${point.name} from ${location.name}: read-only snapshot at ${snapshotPath}`,
+      );
+      return ExitCode.ok;
+    } finally {
+      await lock.release();
+    }
+  } finally {
+    await hosts.close();
+  }
+}
