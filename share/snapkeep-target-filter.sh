@@ -187,6 +187,9 @@ btrfs_cmd() {
   if [ "$use_sudo" = 1 ]; then sudo -n btrfs "$@"; else btrfs "$@"; fi
 }
 mkdir_cmd() {
+  # 755, not the filter's 077: the filter resolves paths as the login user, who must be able to
+  # traverse what it made through sudo (e.g. a pull-mode snapshot directory).
+  umask 022
   if [ "$use_sudo" = 1 ]; then sudo -n mkdir -p -- "$1"; else mkdir -p -- "$1"; fi
 }
 

@@ -169,7 +169,9 @@ export class StepExecutor {
             : undefined;
     if (problem || !copy) {
       if (copy) await targetHost.run(deleteSubvolumes([copyPath]));
-      throw new StepFailure(`verifying ${copyPath} failed: ${problem ?? ''}${copy ? '; the copy was deleted' : ''}`);
+      throw new StepFailure(
+        `verifying ${copyPath} failed: ${problem ?? ''}${copy ? '; the copy was deleted' : ''}`,
+      );
     }
     return { bytes: result.bytes, created: { ...copy, path: copyPath } };
   }

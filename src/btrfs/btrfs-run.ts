@@ -14,6 +14,7 @@ import type { Journal } from '../state/journal.js';
 import type { TransferStateFile } from '../state/transfer-state.js';
 import { StepExecutor, type SendProgress, type StepOutcome } from './apply-steps.js';
 import { Hosts } from '../remote/hosts.js';
+import { HostUnreachableError } from '../remote/ssh-host.js';
 import { messageOf, observeSubvolume, observedAfter } from './observe.js';
 
 export type EngineCommandName = 'run' | 'snapshot' | 'resume' | 'prune' | 'clean';
@@ -91,13 +92,15 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
   const targetsByName = new Map(
     subvolumes.flatMap((subvolume) => subvolume.targets.map((target) => [target.name, target] as const)),
   );
+  const subvolumesByName = new Map(subvolumes.map((subvolume) => [subvolume.name, subvolume] as const));
   const targetNamed = (name?: string) => (name === undefined ? undefined : targetsByName.get(name));
   const plans: SubvolumePlan[] = [];
   const outcomes: StepOutcome[] = [];
   const jobs: JobResult[] = [];
   const pool = createPool(config.parallel);
   const executor = new StepExecutor(
-    ({ target }) => hosts.hostOf(targetNamed(target)),
+    ({ subvolume, target }) =>
+      hosts.hostOf(target === undefined ? subvolumesByName.get(subvolume) : targetNamed(target)),
     (progress) => {
       options.reporter.progress(progress);
     },
@@ -131,12 +134,17 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
     let observed;
     try {
       observed = await observeSubvolume(
-        (target) => hosts.inventoryOf(target),
+        (target) => hosts.inventoryOf(target ?? subvolume),
         subvolume,
         lastSent(subvolume.name),
       );
     } catch (error) {
-      jobs.push({ subvolume: subvolume.name, status: 'failed', message: messageOf(error) });
+      jobs.push({
+        subvolume: subvolume.name,
+        // A subvolume on an unreachable host (pull mode) is as absent as an unreachable target.
+        status: error instanceof HostUnreachableError ? 'unreachable' : 'failed',
+        message: messageOf(error),
+      });
       plans.push({
         subvolume: subvolume.name,
         steps: [],

@@ -9,7 +9,7 @@ import { datedSubvolumes, NotBtrfsError, type DatedSubvolume, type Inventory } f
 
 export class SourceError extends Error {}
 
-/** The inventory of the host a target lives on (the local one for local targets). */
+/** The inventory of the host a target lives on; without a target, the subvolume's host. */
 export type InventoryFor = (target?: ResolvedTarget) => Inventory;
 
 export async function observeSubvolume(
@@ -20,6 +20,7 @@ export async function observeSubvolume(
   const inventory = inventoryFor();
   const [source, snapshots, targets] = await Promise.all([
     inventory.subvolumeAt(subvolume.path).catch((error: unknown) => {
+      if (error instanceof HostUnreachableError) throw error;
       throw new SourceError(`subvolume ${subvolume.name}: ${messageOf(error)}`);
     }),
     observeSnapshots(inventory, subvolume),

@@ -35,7 +35,7 @@ export async function runList(options: ListOptions): Promise<number> {
   const results = await Promise.allSettled(
     subvolumes.map((subvolume) =>
       observeSubvolume(
-        (target) => hosts.inventoryOf(target),
+        (target) => hosts.inventoryOf(target ?? subvolume),
         subvolume,
         (target) => transfers.get(subvolume.name, target).lastSent,
       ),

@@ -59,7 +59,7 @@ interface Location {
 const snapshotsLocation = 'snapshots';
 
 async function locationsOf(subvolume: ResolvedSubvolume, hosts: Hosts): Promise<Location[]> {
-  const inventory = hosts.inventoryOf();
+  const inventory = hosts.inventoryOf(subvolume);
   const local: Promise<Location> = snapshotsIn(inventory, subvolume.snapshotDir, subvolume.snapshotName).then(
     (points) => ({ name: snapshotsLocation, host: localHost, inventory, points }),
     (error: unknown) => ({
@@ -202,6 +202,10 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
   const subvolumes = selectSubvolumes(resolved, options.subvolume ? [options.subvolume] : []);
   if (options.snapshot === undefined) return listRestorePoints(subvolumes, resolved.stateDir, output);
   const subvolume = subvolumes[0]!;
+  if (subvolume.ssh)
+    throw new UsageError(
+      `${subvolume.name} lives on ${subvolume.ssh.location.host} (pull mode): restore it there, or bring its snapshot here with "snapkeep pull"`,
+    );
   const now = options.now ?? new Date();
   const to = options.to ?? subvolume.path;
   if (!to.startsWith('/')) throw new UsageError(`--to ${to}: expected an absolute path`);

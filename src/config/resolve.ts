@@ -31,7 +31,10 @@ export interface ResolvedTarget {
 
 export interface ResolvedSubvolume {
   readonly name: string;
+  /** The subvolume on its host. */
   readonly path: string;
+  /** Set for ssh:// subvolumes (pull mode): how to reach the host they and their snapshots are on. */
+  readonly ssh?: SshSettings;
   readonly snapshotDir: string;
   readonly snapshotName: string;
   readonly snapshotCreate: 'always' | 'onchange';
@@ -113,10 +116,11 @@ export function resolveConfig(config: Config): ResolvedConfig {
       const location = resolveLocation(target.path, { ...config.ssh, ...target.ssh });
       return { name: targetName, ...location, retention, policy: toPreservePolicy(retention) };
     });
+    const location = resolveLocation(subvolume.path, { ...config.ssh, ...subvolume.ssh });
     return {
       name,
-      path: subvolume.path,
-      snapshotDir: subvolume.snapshot_dir ?? join(subvolume.path, '.snapshots'),
+      ...location,
+      snapshotDir: subvolume.snapshot_dir ?? join(location.path, '.snapshots'),
       snapshotName: subvolume.snapshot_name ?? name,
       snapshotCreate:
         subvolume.snapshot_create ?? defaults.snapshot_create ?? builtInDefaults.snapshot_create,

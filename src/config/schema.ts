@@ -6,7 +6,7 @@
 // (load-config.ts) prints them as `<file>:<line>:<col>: <key>: <what is wrong> (got <value>; expected …)`.
 import { z } from 'zod';
 import { snapshotBasenamePattern } from '../btrfs/snapshot-name.js';
-import { isSshUrl, parseSshUrl } from '../remote/ssh-url.js';
+import { isSshUrl, parseSshUrl, remotePathProblem } from '../remote/ssh-url.js';
 import { daysOfWeek, parsePreserveMatrix, parsePreserveMinimum } from '../retention/preserve-policy.js';
 
 /** Absolute path with no `..`, no control characters and no leading `-` (it reaches argv). */
@@ -110,7 +110,7 @@ const targetName = z
   );
 
 /** A local absolute path, or ssh://user@host[:port]/path for a directory on another machine. */
-const targetPath = z.string().superRefine((value, context) => {
+const locationPath = z.string().superRefine((value, context) => {
   if (isSshUrl(value)) {
     const parsed = parseSshUrl(value);
     if (!parsed.ok) context.addIssue({ code: 'custom', message: parsed.error });
@@ -168,7 +168,7 @@ export type SshConfig = z.infer<typeof sshSchema>;
 
 export const targetSchema = z
   .strictObject({
-    path: targetPath.describe(
+    path: locationPath.describe(
       'Directory on another btrfs filesystem that receives the copies: /local/path or ssh://user@host[:port]/path',
     ),
     ssh: sshSchema.optional().describe('SSH settings for this target (override the top-level ssh:)'),
@@ -179,10 +179,14 @@ export type TargetConfig = z.infer<typeof targetSchema>;
 
 export const subvolumeSchema = z
   .strictObject({
-    path: absolutePath.describe('The btrfs subvolume to snapshot'),
+    path: locationPath.describe(
+      'The btrfs subvolume to snapshot (/local/path, or ssh://user@host[:port]/path to pull from another machine)',
+    ),
     snapshot_dir: absolutePath
       .optional()
-      .describe('Directory on the same filesystem for its read-only snapshots (default: <path>/.snapshots)'),
+      .describe(
+        'Directory on the same filesystem (and host) for its read-only snapshots (default: <path>/.snapshots)',
+      ),
     snapshot_name: z
       .string()
       .regex(
@@ -200,6 +204,7 @@ export const subvolumeSchema = z
     target_retention: retentionSchema
       .optional()
       .describe("Retention of this subvolume's copies on its targets"),
+    ssh: sshSchema.optional().describe('SSH settings for an ssh:// subvolume (override the top-level ssh:)'),
   })
   .describe('A btrfs subvolume that snapkeep snapshots and sends');
 export type SubvolumeConfig = z.infer<typeof subvolumeSchema>;
@@ -237,6 +242,19 @@ export const configSchema = z
           });
         }
       });
+    }
+    for (const [name, subvolume] of Object.entries(config.subvolumes)) {
+      // On another host the snapshot directory reaches the target filter's grammar unquoted.
+      const problem =
+        isSshUrl(subvolume.path) && subvolume.snapshot_dir !== undefined
+          ? remotePathProblem(subvolume.snapshot_dir)
+          : undefined;
+      if (problem)
+        context.addIssue({
+          code: 'custom',
+          path: ['subvolumes', name, 'snapshot_dir'],
+          message: `${problem} (the subvolume is on another host)`,
+        });
     }
     // Two subvolumes writing the same basename into the same directory would prune each other.
     const seen = new Map<string, string>();

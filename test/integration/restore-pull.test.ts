@@ -61,8 +61,7 @@ const sendSteps = (stdout: string): StepEvent[] =>
 /** Checksums of the live data, without the nested snapshot directory. */
 async function dataChecksums(path: string): Promise<Record<string, string>> {
   const sums = await treeChecksums(path);
-  for (const key of Object.keys(sums)) if (key.startsWith('.snapshots/')) delete sums[key];
-  return sums;
+  return Object.fromEntries(Object.entries(sums).filter(([key]) => !key.startsWith('.snapshots/')));
 }
 
 async function run(): Promise<StepEvent[]> {

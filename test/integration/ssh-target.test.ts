@@ -190,4 +190,67 @@ subvolumes:
       expect(listed.stdout.trim().split('\n').length).toBe(readonly.stdout.trim().split('\n').length);
     });
   }
+
+  it('pull mode: a subvolume on the remote host is snapshotted there and fetched here, full then incremental', async () => {
+    const machine = `${remote.root}/machine`;
+    await remote.run(['mkdir', '-p', machine]);
+    expect((await remote.run(['btrfs', 'subvolume', 'create', `${machine}/data`])).exitCode).toBe(0);
+    await remote.run([
+      'sh',
+      '-c',
+      'head -c 3000000 /dev/urandom > "$1/a.bin" && echo one > "$1/b.txt"',
+      'x',
+      `${machine}/data`,
+    ]);
+    const copies = join(source.mountPoint, 'from-machine');
+    await runCommand({ file: 'mkdir', args: ['-p', copies] });
+    const { writeFile } = await import('node:fs/promises');
+    const pullConfig = join(base, 'pull.yaml');
+    await writeFile(
+      pullConfig,
+      `state_dir: ${join(base, 'pull-state')}
+ssh:
+  identity_file: ${remote.identityFile}
+  known_hosts: ${remote.knownHostsFile}
+targets:
+  here:
+    path: ${copies}
+subvolumes:
+  machine-data:
+    path: ssh://${remote.user}@127.0.0.1:${remote.port}${machine}/data
+    snapshot_dir: ${machine}/snapshots
+    targets: [here]
+`,
+    );
+    const first = await snapkeep(['run', '--config', pullConfig, '--json']);
+    expectExit(first, 0);
+    const [full] = events(first.stdout)
+      .filter((event) => event.type === 'step' && (event.step as { kind: string }).kind === 'send')
+      .map((event) => event.step as { name: string; parent?: { name: string } });
+    expect(full!.parent).toBeUndefined();
+    expect(
+      (await remote.run(['btrfs', 'subvolume', 'show', `${machine}/snapshots/${full!.name}`])).stdout,
+    ).toMatch(/Flags:\s+readonly/);
+    expect(await treeChecksums(join(copies, full!.name))).toEqual(await remoteChecksums(`${machine}/data`));
+
+    await remote.run(['sh', '-c', 'echo two >> "$1/b.txt"', 'x', `${machine}/data`]);
+    const second = await snapkeep(['run', '--config', pullConfig, '--json']);
+    expectExit(second, 0);
+    const [incremental] = events(second.stdout)
+      .filter((event) => event.type === 'step' && (event.step as { kind: string }).kind === 'send')
+      .map((event) => event.step as { name: string; parent?: { name: string } });
+    expect(incremental!.parent?.name).toBe(full!.name);
+    expect(await treeChecksums(join(copies, incremental!.name))).toEqual(
+      await remoteChecksums(`${machine}/data`),
+    );
+
+    await remote.stopSshd();
+    try {
+      const unreachable = await snapkeep(['run', '--config', pullConfig]);
+      expectExit(unreachable, 10);
+      expect(unreachable.stderr).toMatch(/UNREACHABLE: machine-data: cannot connect to .*Connection refused/);
+    } finally {
+      await remote.startSshd();
+    }
+  });
 });

@@ -106,7 +106,7 @@ bogus: 1
     const [issue] = errorFor('subvolumes:\n  home:\n    targets: []\n').issues;
     expect(issue).toMatchObject({ line: 2, column: 3, path: 'subvolumes.home.path' });
     expect(issue!.message).toBe(
-      'required key "path" is missing (expected a value: The btrfs subvolume to snapshot)',
+      'required key "path" is missing (expected a value: The btrfs subvolume to snapshot (/local/path, or ssh://user@host[:port]/path to pull from another machine))',
     );
   });
 

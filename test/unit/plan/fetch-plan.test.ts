@@ -89,19 +89,17 @@ describe('planFetch', () => {
 
   it('fetches nothing when the snapshot is here already (original or received)', () => {
     expect(fetch(b, [local(b.name, 'original')]).kind).toBe('present');
-    expect(fetch(b, [local(b.name, 'received')])).toMatchObject({
-      kind: 'present',
-      reason: expect.stringMatching(/received/),
-    });
+    const present = fetch(b, [local(b.name, 'received')]);
+    expect(present.kind === 'present' && present.reason).toMatch(/received/);
   });
 
   it('deletes a partial receive in the way first, and refuses a complete foreign subvolume', () => {
     const partial = local(c.name, 'partial');
     expect(fetch(c, [partial])).toMatchObject({ kind: 'receive', garbage: { path: partial.path } });
-    expect(fetch(c, [local(c.name, 'foreign')])).toMatchObject({
-      kind: 'blocked',
-      reason: expect.stringMatching(/exists but is not a copy of home\.20261103T1000 on offsite/),
-    });
+    const blocked = fetch(c, [local(c.name, 'foreign')]);
+    expect(blocked.kind === 'blocked' && blocked.reason).toMatch(
+      /exists but is not a copy of home\.20261103T1000 on offsite/,
+    );
   });
 });
 
