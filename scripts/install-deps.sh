@@ -15,7 +15,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # command-name:package pairs; a package is installed only if its command is missing.
-runtime=(btrfs:btrfs-progs mkfs.btrfs:btrfs-progs restic:restic ssh:openssh-client losetup:mount truncate:coreutils)
+runtime=(btrfs:btrfs-progs mkfs.btrfs:btrfs-progs restic:restic ssh:openssh-client zstd:zstd losetup:mount truncate:coreutils)
 testing=(btrbk:btrbk faketime:faketime sshd:openssh-server sudo:sudo rclone:rclone pv:pv cron:cron hyperfine:hyperfine)
 wanted=("${runtime[@]}")
 [ "$mode" = --test ] && wanted+=("${testing[@]}")

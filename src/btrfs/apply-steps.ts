@@ -10,6 +10,8 @@ import {
   receiveInto,
   sendSnapshot,
   showSubvolume,
+  zstdCompress,
+  zstdDecompress,
 } from './btrfs-commands.js';
 import { parseSubvolumeShow, type ShownSubvolume } from './btrfs-parse.js';
 import { localHost, type Host, type Subvolume } from './inventory.js';
@@ -29,6 +31,28 @@ export interface SendProgress extends PipeProgress {
 }
 
 export class StepFailure extends Error {}
+
+/**
+ * The processes of one transfer: send on the source host, receive on the target host, with zstd
+ * on both ends when either host asks for compression (the remote end inside its ssh request).
+ */
+export async function streamStages(
+  sourceHost: Host,
+  send: CommandSpec,
+  targetHost: Host,
+  receive: CommandSpec,
+): Promise<CommandSpec[]> {
+  const compressed = sourceHost.compression === 'zstd' || targetHost.compression === 'zstd';
+  const sending =
+    sourceHost === localHost
+      ? [send, ...(compressed ? [zstdCompress] : [])]
+      : [await sourceHost.prepare(send, compressed ? 'compress-output' : undefined)];
+  const receiving =
+    targetHost === localHost
+      ? [...(compressed ? [zstdDecompress] : []), receive]
+      : [await targetHost.prepare(receive, compressed ? 'decompress-input' : undefined)];
+  return [...sending, ...receiving];
+}
 
 /** Which host a step's side runs on: the subvolume's (source) or a target's. */
 export type HostResolver = (place: { readonly subvolume: string; readonly target?: string }) => Host;
@@ -137,8 +161,12 @@ export class StepExecutor {
       throw new StepFailure(`the parent's copy ${parentCopyPath} is gone`);
     const onProgress = this.onProgress;
     const result = await runPipeline(
-      await sourceHost.prepare(sendSnapshot(step.snapshotPath, step.parent?.path)),
-      await targetHost.prepare(receiveInto(step.targetDirectory)),
+      await streamStages(
+        sourceHost,
+        sendSnapshot(step.snapshotPath, step.parent?.path),
+        targetHost,
+        receiveInto(step.targetDirectory),
+      ),
       {
         // Always sampled: the journal records the stream size, which later runs use for ETAs.
         onProgress: (progress) => onProgress?.({ ...progress, step }),
@@ -146,13 +174,19 @@ export class StepExecutor {
         measure: sourceHost !== localHost && targetHost === localHost ? 'consumer' : 'producer',
       },
     );
-    if (result.producer.exitCode !== 0 || result.consumer.exitCode !== 0) {
+    const failed = result.stages.some((stage) => stage.exitCode !== 0);
+    if (failed) {
       const removed = await this.removePartial(targetHost, copyPath);
-      const stderr = `${result.consumer.stderr}\n${result.producer.stderr}`;
+      const stderr = [...result.stages]
+        .reverse()
+        .map((stage) => stage.stderr)
+        .join('\n');
+      const exits = result.stages
+        .map((stage) => `${stage.spec.file} exited ${stage.exitCode ?? stage.signal ?? '?'}`)
+        .join(', ');
       const cause = /No space left on device/i.test(stderr)
         ? `target ${step.target} is full (No space left on device)`
-        : stderr.trim().split('\n').filter(Boolean).slice(-2).join(' | ') ||
-          `btrfs send exited ${result.producer.exitCode ?? result.producer.signal}, btrfs receive exited ${result.consumer.exitCode ?? result.consumer.signal}`;
+        : stderr.trim().split('\n').filter(Boolean).slice(-2).join(' | ') || exits;
       throw new StepFailure(
         `sending ${step.name} to ${step.target} failed: ${cause}${removed ? `; the partial copy ${copyPath} was deleted` : ''}`,
       );

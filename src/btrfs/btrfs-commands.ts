@@ -53,3 +53,7 @@ export const makeDirectory = (path: string): CommandSpec => ({
 
 export const filesystemUsage = (path: string): CommandSpec =>
   btrfs('filesystem', 'usage', '-b', assertSafePath(path));
+
+/** The local ends of a compressed stream (the remote ends are in remote-request.ts). */
+export const zstdCompress: CommandSpec = { file: 'zstd', args: ['-c', '-q'] };
+export const zstdDecompress: CommandSpec = { file: 'zstd', args: ['-d', '-c', '-q'] };

@@ -135,10 +135,13 @@ async function rehomeSnapshot(snapshot: string, directory: string): Promise<void
   if (made.exitCode !== 0)
     throw new StepFailure(`cannot snapshot ${snapshot} to place it in ${directory}: ${made.stderr.trim()}`);
   try {
-    const result = await runPipeline(sendSnapshot(snapshot, temporary), receiveInto(directory));
-    if (result.producer.exitCode !== 0 || result.consumer.exitCode !== 0)
+    const result = await runPipeline([sendSnapshot(snapshot, temporary), receiveInto(directory)]);
+    if (result.stages.some((stage) => stage.exitCode !== 0))
       throw new StepFailure(
-        `cannot place ${basename(snapshot)} in ${directory}: ${`${result.producer.stderr} ${result.consumer.stderr}`.trim()}`,
+        `cannot place ${basename(snapshot)} in ${directory}: ${result.stages
+          .map((stage) => stage.stderr.trim())
+          .join(' ')
+          .trim()}`,
       );
   } finally {
     await localHost.run(deleteSubvolumes([temporary]));

@@ -5,6 +5,7 @@
 import { access, mkdir, readFile, realpath } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import { runCommand, type CommandResult, type CommandSpec } from '../exec/command.js';
+import type { StreamCompression } from '../remote/remote-request.js';
 import { listReadonlySubvolumes, listSubvolumes } from './btrfs-commands.js';
 import {
   findMount,
@@ -29,8 +30,13 @@ export interface DatedSubvolume extends Subvolume {
 /** Where commands run: this machine, or a host over SSH (remote/ssh-host.ts). */
 export interface Host {
   readonly label: string;
-  /** The local process that runs `spec` there, once the host is ready (see prepare). */
-  prepare(spec: CommandSpec): Promise<CommandSpec>;
+  /**
+   * The local process that runs `spec` there, once the host is ready. With `compression`, the
+   * remote end compresses what `spec` writes or decompresses what it reads (remote hosts only).
+   */
+  prepare(spec: CommandSpec, compression?: StreamCompression): Promise<CommandSpec>;
+  /** zstd on streams to and from this host (set per SSH host; never for this machine). */
+  readonly compression: 'none' | 'zstd';
   run(spec: CommandSpec): Promise<CommandResult>;
   realpath(path: string): Promise<string>;
   exists(path: string): Promise<boolean>;
@@ -41,6 +47,7 @@ export interface Host {
 
 export const localHost: Host = {
   label: 'local',
+  compression: 'none',
   prepare: (spec) => Promise.resolve(spec),
   run: runCommand,
   realpath: (path) => realpath(path),

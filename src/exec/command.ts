@@ -148,8 +148,8 @@ export interface PipeProgress {
 }
 
 export interface PipelineResult {
-  readonly producer: CommandResult;
-  readonly consumer: CommandResult;
+  /** One result per stage, in pipeline order. */
+  readonly stages: readonly CommandResult[];
   readonly bytes: number;
 }
 
@@ -157,12 +157,12 @@ export interface PipelineOptions {
   readonly onProgress?: (progress: PipeProgress) => void;
   readonly progressIntervalMs?: number;
   /**
-   * Which side counts the stream: the producer's bytes written (default) or the consumer's bytes
-   * read. Count on the side that runs the btrfs command here: an ssh client's counters would
-   * include its own traffic.
+   * Which end counts the stream: the first stage's bytes written (default) or the last stage's
+   * bytes read. Count at the end that runs the btrfs command here: an ssh client's counters would
+   * include its own traffic, a zstd's the compressed size.
    */
   readonly measure?: 'producer' | 'consumer';
-  /** Aborting kills both processes (used for interrupts and tests). */
+  /** Aborting kills every stage (used for interrupts and tests). */
   readonly signal?: AbortSignal;
 }
 
@@ -180,30 +180,31 @@ async function bytesMoved(pid: number | undefined, counter: 'wchar' | 'rchar'): 
 }
 
 /**
- * producer | consumer, joined at the file-descriptor level: the bulk data never passes through
- * Node, so a pipeline costs what the shell's pipe costs. If either side fails, the other is
+ * stage | stage | …, joined at the file-descriptor level: the bulk data never passes through
+ * Node, so a pipeline costs what the shell's pipe costs. If any stage fails, the others are
  * killed so a half-written stream is never mistaken for a complete one.
  */
 export async function runPipeline(
-  producerSpec: CommandSpec,
-  consumerSpec: CommandSpec,
+  specs: readonly CommandSpec[],
   options: PipelineOptions = {},
 ): Promise<PipelineResult> {
+  if (specs.length < 2) throw new Error('a pipeline needs at least two stages');
   const startedAt = Date.now();
-  const producer = spawn(producerSpec.file, [...producerSpec.args], {
-    cwd: producerSpec.cwd,
-    env: environmentFor(producerSpec),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  track(producer);
-  const consumer = spawn(consumerSpec.file, [...consumerSpec.args], {
-    cwd: consumerSpec.cwd,
-    env: environmentFor(consumerSpec),
-    stdio: [producer.stdout ?? 'ignore', 'pipe', 'pipe'],
-  });
-  track(consumer);
-  // The consumer owns the read end now; closing ours makes EOF/EPIPE propagate as in a shell pipe.
-  producer.stdout?.destroy();
+  const children: ChildProcess[] = [];
+  for (const spec of specs) {
+    const previous = children.at(-1);
+    const child = spawn(spec.file, [...spec.args], {
+      cwd: spec.cwd,
+      env: environmentFor(spec),
+      stdio: [previous?.stdout ?? 'ignore', 'pipe', 'pipe'],
+    });
+    track(child);
+    // The next stage owns the read end now; closing ours makes EOF/EPIPE propagate as in a shell.
+    previous?.stdout?.destroy();
+    children.push(child);
+  }
+  const first = children[0]!;
+  const last = children.at(-1)!;
 
   let lastBytes = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -216,9 +217,7 @@ export async function runPipeline(
     const delays = [20, 60, 150].filter((delay) => delay < interval);
     const sample = (): void => {
       const counted =
-        options.measure === 'consumer'
-          ? bytesMoved(consumer.pid, 'rchar')
-          : bytesMoved(producer.pid, 'wchar');
+        options.measure === 'consumer' ? bytesMoved(last.pid, 'rchar') : bytesMoved(first.pid, 'wchar');
       void counted.then((bytes) => {
         if (bytes !== undefined && !finished) {
           lastBytes = Math.max(lastBytes, bytes);
@@ -229,27 +228,23 @@ export async function runPipeline(
     };
     timer = setTimeout(sample, delays.shift() ?? interval);
   }
-  const onAbort = (): void => {
-    producer.kill('SIGTERM');
-    consumer.kill('SIGTERM');
+  const killAll = (): void => {
+    for (const child of children) child.kill('SIGTERM');
   };
-  options.signal?.addEventListener('abort', onAbort, { once: true });
+  options.signal?.addEventListener('abort', killAll, { once: true });
 
-  const producerDone = collect(producer, producerSpec, startedAt).then((result) => {
-    // A failed producer must not let the consumer finish on a truncated stream quietly.
-    if (result.exitCode !== 0) consumer.kill('SIGTERM');
-    return result;
-  });
-  const consumerDone = collect(consumer, consumerSpec, startedAt).then((result) => {
-    if (result.exitCode !== 0) producer.kill('SIGTERM');
-    return result;
-  });
+  const done = children.map((child, index) =>
+    collect(child, specs[index]!, startedAt).then((result) => {
+      // A failed stage must not let the others finish on a truncated stream quietly.
+      if (result.exitCode !== 0) killAll();
+      return result;
+    }),
+  );
   try {
-    const [producerResult, consumerResult] = await Promise.all([producerDone, consumerDone]);
-    return { producer: producerResult, consumer: consumerResult, bytes: lastBytes };
+    return { stages: await Promise.all(done), bytes: lastBytes };
   } finally {
     finished = true;
     if (timer) clearTimeout(timer);
-    options.signal?.removeEventListener('abort', onAbort);
+    options.signal?.removeEventListener('abort', killAll);
   }
 }

@@ -27,3 +27,17 @@ export function remoteRequest(spec: CommandSpec, options: { sudo: boolean }): st
   const prefix = options.sudo && privileged.has(spec.file) ? ['sudo', '-n'] : [];
   return [...prefix, ...words].join(' ');
 }
+
+/** Which end of a compressed stream a remote command is: `send | zstd -c` or `zstd -d -c | receive`. */
+export type StreamCompression = 'compress-output' | 'decompress-input';
+
+/** The filter's compressed-stream forms (share/snapkeep-target-filter.sh). */
+export function remoteStreamRequest(
+  spec: CommandSpec,
+  options: { sudo: boolean; compression?: StreamCompression },
+): string {
+  const request = remoteRequest(spec, options);
+  if (options.compression === 'compress-output') return `${request} | zstd -c`;
+  if (options.compression === 'decompress-input') return `zstd -d -c | ${request}`;
+  return request;
+}

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { runCommand, type CommandResult, type CommandSpec } from '../exec/command.js';
 import { makeDirectory } from '../btrfs/btrfs-commands.js';
 import type { Host } from '../btrfs/inventory.js';
-import { remoteRequest } from './remote-request.js';
+import { remoteStreamRequest, type StreamCompression } from './remote-request.js';
 import { formatSshUrl, type SshLocation } from './ssh-url.js';
 
 export interface SshSettings {
@@ -127,7 +127,7 @@ export class SshHost implements Host {
   }
 
   /** The local ssh process that runs `spec` on this host over the master connection. */
-  command(spec: CommandSpec): CommandSpec {
+  command(spec: CommandSpec, compression?: StreamCompression): CommandSpec {
     if (!this.controlDirectory) throw new Error(`${this.label}: not connected`);
     return {
       file: this.sshCommand,
@@ -136,7 +136,7 @@ export class SshHost implements Host {
         ...this.controlOptions('no'),
         '--',
         this.settings.location.host,
-        remoteRequest(spec, { sudo: this.settings.sudo }),
+        remoteStreamRequest(spec, { sudo: this.settings.sudo, compression }),
       ],
       timeoutMs: spec.timeoutMs,
       input: spec.input,
@@ -144,9 +144,13 @@ export class SshHost implements Host {
   }
 
   /** Like command(), after making sure the connection is up (use before building pipelines). */
-  async prepare(spec: CommandSpec): Promise<CommandSpec> {
+  async prepare(spec: CommandSpec, compression?: StreamCompression): Promise<CommandSpec> {
     await this.connect();
-    return this.command(spec);
+    return this.command(spec, compression);
+  }
+
+  get compression(): 'none' | 'zstd' {
+    return this.settings.compression;
   }
 
   async run(spec: CommandSpec): Promise<CommandResult> {

@@ -253,4 +253,55 @@ subvolumes:
       await remote.startSshd();
     }
   });
+
+  it('compression: zstd on both ends, push and pull back byte-identically', async () => {
+    const zdata = join(source.mountPoint, 'zdata');
+    await createSubvolume(zdata);
+    await writeRandomData(zdata, 4);
+    const { writeFile } = await import('node:fs/promises');
+    // Compressible too: zstd must really be in the path for the stream to shrink.
+    await writeFile(join(zdata, 'text.txt'), 'snapkeep '.repeat(200_000));
+    await remote.run(['mkdir', '-p', `${remote.root}/zipped`]);
+    const zconfig = join(base, 'zstd.yaml');
+    await writeFile(
+      zconfig,
+      `state_dir: ${join(base, 'zstd-state')}
+ssh:
+  identity_file: ${remote.identityFile}
+  known_hosts: ${remote.knownHostsFile}
+  compression: zstd
+targets:
+  offsite:
+    path: ssh://${remote.user}@127.0.0.1:${remote.port}${remote.root}/zipped
+subvolumes:
+  zdata:
+    path: ${zdata}
+    snapshot_dir: ${join(source.mountPoint, 'zsnapshots')}
+    targets: [offsite]
+`,
+    );
+    const pushed = await snapkeep(['run', '--config', zconfig, '--json']);
+    expectExit(pushed, 0);
+    const send = events(pushed.stdout).find(
+      (event) => event.type === 'step' && (event.step as { kind: string }).kind === 'send',
+    )!;
+    const name = (send.step as { name: string }).name;
+    expect(await remoteChecksums(`${remote.root}/zipped/${name}`)).toEqual(await treeChecksums(zdata));
+    const pulled = await snapkeep([
+      'pull',
+      'offsite',
+      'zdata',
+      '--into',
+      join(source.mountPoint, 'zpulled'),
+      '--config',
+      zconfig,
+    ]);
+    expectExit(pulled, 0);
+    expect(await treeChecksums(join(source.mountPoint, 'zpulled', name))).toEqual(await treeChecksums(zdata));
+    const log = await readFile(remote.filterLog, 'utf8');
+    expect(log).toMatch(/ACCEPT: zstd -d -c \| sudo -n btrfs receive \S+\/zipped/);
+    expect(log).toMatch(
+      new RegExp(`ACCEPT: sudo -n btrfs send -q \\S+/zipped/${name.replace(/\./g, '\\.')} \\| zstd -c`),
+    );
+  });
 });

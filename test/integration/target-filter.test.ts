@@ -21,7 +21,7 @@ import {
   showSubvolume,
 } from '../../src/btrfs/btrfs-commands.js';
 import { runCommand } from '../../src/exec/command.js';
-import { remoteRequest } from '../../src/remote/remote-request.js';
+import { remoteRequest, remoteStreamRequest } from '../../src/remote/remote-request.js';
 import { filterScript } from '../../src/remote/remote-setup.js';
 
 let base: string;
@@ -329,8 +329,20 @@ describe('target filter', () => {
     expect(realpath.stdout.trim()).toBe(`${root}/laptop`);
     const mounts = await runFilter('cat /proc/self/mountinfo');
     expect(mounts.ran).toEqual(['cat /proc/self/mountinfo']);
-    const compressed = await runFilter(`zstd -d -c | btrfs receive ${root}/laptop`);
-    expect(compressed.ran.sort()).toEqual(['sudo -n btrfs receive ' + `${root}/laptop`, 'zstd -d -c'].sort());
+    // Compressed streams, exactly as SshHost asks for them (with and without sudo inside).
+    for (const sudo of [true, false]) {
+      const push = remoteStreamRequest(receiveInto(`${root}/laptop`), {
+        sudo,
+        compression: 'decompress-input',
+      });
+      const pushed = await runFilter(push);
+      expect(pushed.exitCode, `${push}: ${pushed.stderr}`).toBe(0);
+      expect(pushed.ran.sort()).toEqual([`sudo -n btrfs receive ${root}/laptop`, 'zstd -d -c'].sort());
+      const pull = remoteStreamRequest(sendSnapshot(snapshot), { sudo, compression: 'compress-output' });
+      const pulled = await runFilter(pull);
+      expect(pulled.exitCode, `${pull}: ${pulled.stderr}`).toBe(0);
+      expect(pulled.ran.sort()).toEqual([`sudo -n btrfs send -q ${snapshot}`, 'zstd -c'].sort());
+    }
     const withoutSudo = await runFilter(`btrfs receive ${root}/laptop`, ['--no-sudo']);
     expect(withoutSudo.ran).toEqual([`btrfs receive ${root}/laptop`]);
   });
