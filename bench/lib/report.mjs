@@ -70,8 +70,9 @@ for (const scenario of Object.values(stepBreakdown)) {
   }
 }
 
-// Rows: [scenario label, snapkeep tool, btrbk tool, raw tool, compare with, goal ratio or absolute]
-const rows = [
+// Rows: scenario id, label, snapkeep's tool name, what the goal compares with, the goal (a ratio,
+// or seconds for "absolute"). Another bench script (btrfs-ssh.sh) puts its own in WORK/rows.json.
+const rows = readJson(join(work, 'rows.json'), undefined) ?? [
   { id: 'full', label: '1 full transfer', sk: 'snapkeep', vs: 'raw', goal: 1.03 },
   { id: 'full', label: '  (full vs btrbk)', sk: 'snapkeep', vs: 'btrbk', goal: undefined },
   { id: 'incremental', label: '2 incremental 5%', sk: 'snapkeep', vs: 'btrbk', goal: 0.8 },

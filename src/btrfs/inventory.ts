@@ -77,13 +77,36 @@ export class Inventory {
 
   private mountEntries(): Promise<MountEntry[]> {
     this.mounts ??= this.host.mountinfo().then(parseMountinfo);
+    // A failed read is not kept: the next caller tries again.
+    this.mounts.catch(() => (this.mounts = undefined));
     return this.mounts;
+  }
+
+  /** Listings started before the mount of their path was known, by that path (see prefetch). */
+  private readonly early = new Map<string, Promise<[CommandResult, CommandResult]>>();
+
+  /**
+   * Start reading what `directory` needs now: the mount table and the listing of its filesystem
+   * (through `directory` itself, which gives the same whole-filesystem listing). Over SSH each is
+   * a round trip; started together they cost one instead of three in a row.
+   */
+  prefetch(directory: string): void {
+    this.mountEntries().catch(() => undefined);
+    if (!this.early.has(directory)) {
+      const reads = Promise.all([
+        this.host.run(listSubvolumes(directory)),
+        this.host.run(listReadonlySubvolumes(directory)),
+      ]);
+      reads.catch(() => this.early.delete(directory));
+      this.early.set(directory, reads);
+    }
   }
 
   /** The btrfs mount holding `path` (resolved through symlinks). */
   async mountOf(path: string): Promise<{ mount: MountEntry; resolvedPath: string }> {
-    const resolvedPath = await this.host.realpath(path);
-    const mount = findMount(await this.mountEntries(), resolvedPath);
+    // Both at once: over SSH each is a round trip.
+    const [resolvedPath, entries] = await Promise.all([this.host.realpath(path), this.mountEntries()]);
+    const mount = findMount(entries, resolvedPath);
     if (!mount || mount.fsType !== 'btrfs') {
       throw new NotBtrfsError(
         `${path} is not on a btrfs filesystem${mount ? ` (it is on ${mount.fsType} mounted at ${mount.mountPoint})` : ''}`,
@@ -97,10 +120,10 @@ export class Inventory {
    * whole filesystem; listing through the path asked about keeps a target filter that confines
    * requests to its roots satisfied).
    */
-  private listing(mount: MountEntry, path: string): Promise<FilesystemListing> {
+  private listing(mount: MountEntry, path: string, asked = path): Promise<FilesystemListing> {
     let listing = this.listings.get(mount.mountPoint);
     if (!listing) {
-      listing = this.readListing(mount, path);
+      listing = this.readListing(mount, path, this.early.get(asked));
       this.listings.set(mount.mountPoint, listing);
       // A failed read must not be cached: the next caller tries again.
       listing.catch(() => this.listings.delete(mount.mountPoint));
@@ -108,11 +131,17 @@ export class Inventory {
     return listing;
   }
 
-  private async readListing(mount: MountEntry, path: string): Promise<FilesystemListing> {
-    const [all, readonlyOnes] = await Promise.all([
-      this.host.run(listSubvolumes(path)).then(checked),
-      this.host.run(listReadonlySubvolumes(path)).then(checked),
-    ]);
+  private async readListing(
+    mount: MountEntry,
+    path: string,
+    early?: Promise<[CommandResult, CommandResult]>,
+  ): Promise<FilesystemListing> {
+    const fresh = (): Promise<CommandResult[]> =>
+      Promise.all([this.host.run(listSubvolumes(path)), this.host.run(listReadonlySubvolumes(path))]);
+    let results: CommandResult[] = early ? await early : await fresh();
+    // An early read that failed (the directory was created since) is read again.
+    if (early && results.some((result) => result.exitCode !== 0)) results = await fresh();
+    const [all, readonlyOnes] = results.map(checked) as [CommandResult, CommandResult];
     const readonlyIds = parseReadonlyIds(readonlyOnes.stdout);
     const mountRoot = mount.root.replace(/^\/+/, '');
     const subvolumes: Subvolume[] = [];
@@ -141,7 +170,7 @@ export class Inventory {
   /** Subvolumes directly inside `directory`. */
   async subvolumesIn(directory: string): Promise<Subvolume[]> {
     const { mount, resolvedPath } = await this.mountOf(directory);
-    const listing = await this.listing(mount, resolvedPath);
+    const listing = await this.listing(mount, resolvedPath, directory);
     return listing.subvolumes
       .filter((subvolume) => dirname(subvolume.path) === resolvedPath)
       .map((subvolume) => ({ ...subvolume, path: join(directory, subvolume.name) }));

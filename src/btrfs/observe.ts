@@ -60,6 +60,7 @@ export async function observeTarget(
   });
   const where = target.ssh ? `${target.path} on ${inventory.host.label}` : target.path;
   try {
+    inventory.prefetch(target.path);
     if (!(await inventory.host.exists(target.path))) {
       return unreachable(`${where} does not exist (is the disk mounted? create the directory if it is)`);
     }

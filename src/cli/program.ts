@@ -395,7 +395,10 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   const onSignal = (): void => {
     terminateAllChildren();
     process.stderr.write('snapkeep: interrupted\n');
-    process.exit(ExitCode.interrupted);
+    // Close SSH master connections (they would otherwise linger for ControlPersist), briefly.
+    const exit = (): never => process.exit(ExitCode.interrupted);
+    setTimeout(exit, 1000).unref();
+    void import('../remote/ssh-host.js').then(({ closeAllSshHosts }) => closeAllSshHosts()).finally(exit);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

@@ -164,14 +164,27 @@ export class SshHost implements Host {
     return { ...result, spec };
   }
 
-  async realpath(path: string): Promise<string> {
-    const result = await this.run({ file: 'readlink', args: ['-e', path] });
-    if (result.exitCode !== 0) {
-      const error = new Error(`${path} does not exist on ${this.label}`) as NodeJS.ErrnoException;
-      error.code = 'ENOENT';
-      throw error;
+  /**
+   * Resolved paths, one round trip each per run: `exists` and then `mountOf` ask for the same
+   * path. Only successes are kept; a path that does not exist yet is asked again after mkdir.
+   */
+  private readonly resolved = new Map<string, Promise<string>>();
+
+  realpath(path: string): Promise<string> {
+    let resolved = this.resolved.get(path);
+    if (!resolved) {
+      resolved = this.run({ file: 'readlink', args: ['-e', path] }).then((result) => {
+        if (result.exitCode !== 0) {
+          const error = new Error(`${path} does not exist on ${this.label}`) as NodeJS.ErrnoException;
+          error.code = 'ENOENT';
+          throw error;
+        }
+        return result.stdout.trim();
+      });
+      this.resolved.set(path, resolved);
+      resolved.catch(() => this.resolved.delete(path));
     }
-    return result.stdout.trim();
+    return resolved;
   }
 
   async exists(path: string): Promise<boolean> {
