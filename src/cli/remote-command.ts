@@ -16,6 +16,7 @@ import {
   filterScript,
   sudoersRule,
   type FilterOptions,
+  sudoersFileName,
 } from '../remote/remote-setup.js';
 import { createOutput } from './output.js';
 
@@ -79,7 +80,10 @@ export async function runRemoteSetup(options: RemoteSetupOptions): Promise<numbe
         `# 2. Append this line to ~${options.user}/.ssh/authorized_keys:`,
         keyLine,
         ...(sudoers
-          ? [`# 3. Put this rule in /etc/sudoers.d/snapkeep (check it with visudo -cf FILE):`, sudoers]
+          ? [
+              `# 3. Put this rule in /etc/sudoers.d/${sudoersFileName(options.user)} (check it with visudo -cf FILE):`,
+              sudoers,
+            ]
           : ['# 3. No sudoers rule: the user is root, the filter runs btrfs directly.']),
         '# 4. From the client: snapkeep remote verify <target>',
         '# Or run this command with --install on the backup host, as root.',
@@ -96,7 +100,7 @@ export async function runRemoteSetup(options: RemoteSetupOptions): Promise<numbe
   const home = await homeOf(options.user, root);
   const files = {
     filter: join(root, options.filterPath),
-    sudoers: join(root, 'etc/sudoers.d/snapkeep'),
+    sudoers: join(root, 'etc/sudoers.d', sudoersFileName(options.user)),
     authorizedKeys: join(root, home, '.ssh/authorized_keys'),
   };
   output.text(

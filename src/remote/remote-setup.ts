@@ -94,7 +94,9 @@ export function sudoersRule(options: SudoersOptions): string {
     if (!options.noSend) commands.push(`${btrfs} send -q ${under}`, `${btrfs} send -q -p ${under}`);
     if (!options.noSnapshot) commands.push(`${btrfs} subvolume snapshot -r ${under}`);
   }
-  const alias = 'SNAPKEEP_TARGET';
+  // Aliases are global across every file sudo reads: one per user, or a second setup on the same
+  // host (another user, another root) would break sudo for both ("Alias already defined").
+  const alias = `SNAPKEEP_TARGET_${options.user.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
   return [
     `# snapkeep: the commands its target filter runs as root for ${options.user}, and nothing else.`,
     `Cmnd_Alias ${alias} = ${commands.join(', \\\n    ')}`,
@@ -102,4 +104,9 @@ export function sudoersRule(options: SudoersOptions): string {
     `${options.user} ALL=(root) NOPASSWD: ${alias}`,
     '',
   ].join('\n');
+}
+
+/** One file per user (sudo skips files in sudoers.d whose names contain a dot). */
+export function sudoersFileName(user: string): string {
+  return `snapkeep-${user.replace(/\./g, '_')}`;
 }
