@@ -15,7 +15,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # command-name:package pairs; a package is installed only if its command is missing.
-runtime=(btrfs:btrfs-progs mkfs.btrfs:btrfs-progs restic:restic ssh:openssh-client zstd:zstd losetup:mount truncate:coreutils)
+runtime=(btrfs:btrfs-progs mkfs.btrfs:btrfs-progs restic:restic ssh:openssh-client zstd:zstd losetup:mount truncate:coreutils pg_dump:postgresql-client)
 testing=(btrbk:btrbk faketime:faketime sshd:openssh-server sudo:sudo rclone:rclone pv:pv cron:cron hyperfine:hyperfine)
 wanted=("${runtime[@]}")
 [ "$mode" = --test ] && wanted+=("${testing[@]}")
@@ -27,12 +27,18 @@ for pair in "${wanted[@]}"; do
     [[ " ${missing[*]-} " == *" $package "* ]] || missing+=("$package")
   fi
 done
+# The PostgreSQL server the tests start (its binaries are not on PATH: /usr/lib/postgresql/N/bin).
+if [ "$mode" = --test ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  missing+=(postgresql)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+# The tests also run against restic 0.18 (trixie's), kept in .cache/ so apt's sources stay as they are.
+[ "$mode" = --test ] && scripts/fetch-restic.sh
 
 # Node.js 20+ is required (Debian 12's own nodejs package is 18, too old).
 if ! command -v node >/dev/null 2>&1; then

@@ -253,19 +253,50 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     });
 
   program
+    .command('backup')
+    .description(
+      'back up application data into restic: every backup set (or the named ones) — directories and\nPostgreSQL dumps streamed into restic with no temporary file — then a manifest that makes the\nrun one restore point. A dump that fails leaves no snapshot. Repositories are created when missing.',
+    )
+    .argument('[sets...]', 'backup sets from the config (default: all)')
+    .addOption(configOption())
+    .addOption(jsonOption())
+    .addOption(dryRunOption())
+    .action((sets: string[], options: { config?: string; json?: boolean; dryRun?: boolean }) => {
+      defer(async () => {
+        const { runBackup } = await import('./backup-command.js');
+        return runBackup({
+          config: options.config,
+          json: options.json ?? false,
+          dryRun: options.dryRun ?? false,
+          sets,
+        });
+      });
+    });
+
+  program
     .command('restore')
     .description(
       'without a snapshot: list what can be restored (local snapshots and the copies on every target,\nwith dates and sizes). With one (a name or "latest"): bring it back as a writable subvolume at\n--to (default: the subvolume\'s own path). A copy on a target is received into the snapshot\ndirectory first, incrementally when a snapshot here has a copy there, and stays as a snapshot\nso the next run continues incrementally. An existing --to is never overwritten: --force moves\nit aside to <to>.before-restore.<time>.',
     )
-    .argument('[subvolume]', 'subvolume name from the config (default: all, for listing)')
-    .argument('[snapshot]', 'snapshot name or "latest"')
+    .argument('[name]', 'a subvolume or backup set from the config (default: all, for listing)')
+    .argument('[snapshot]', 'snapshot name, backup run id, or "latest"')
     .option(
       '--from <where>',
       '"snapshots" (the local snapshot directory) or a target name; default: the snapshot directory if it has it, else the first target that does',
     )
     .option('--to <path>', "where the writable subvolume goes (default: the subvolume's path)")
     .option('--read-only', 'only bring the read-only snapshot back into the snapshot directory')
-    .option('--force', 'if --to exists, move it aside (never deleted) and restore')
+    .option(
+      '--force',
+      'if --to exists, move it aside (never deleted) and restore; backup sets: restore over an existing database',
+    )
+    .option(
+      '--database <old=new>',
+      'backup sets: restore database OLD as NEW (repeatable; default: its own name, which must not exist unless --force)',
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    )
+    .option('-y, --yes', 'backup sets: overwrite files at their original paths without asking')
     .addOption(configOption())
     .addOption(jsonOption())
     .addOption(dryRunOption())
@@ -278,6 +309,8 @@ export async function runCli(argv: readonly string[], version: string): Promise<
           to?: string;
           readOnly?: boolean;
           force?: boolean;
+          database: string[];
+          yes?: boolean;
           config?: string;
           json?: boolean;
           dryRun?: boolean;
@@ -295,6 +328,8 @@ export async function runCli(argv: readonly string[], version: string): Promise<
             to: options.to,
             readOnly: options.readOnly ?? false,
             force: options.force ?? false,
+            databases: options.database,
+            yes: options.yes ?? false,
           });
         });
       },

@@ -44,6 +44,9 @@ export interface RestoreOptions {
   readonly to?: string;
   readonly readOnly: boolean;
   readonly force: boolean;
+  /** Backup sets: OLD=NEW database renames, and consent to overwrite files in place. */
+  readonly databases: readonly string[];
+  readonly yes: boolean;
   readonly now?: Date;
 }
 
@@ -199,8 +202,35 @@ function chooseSource(
 export async function runRestore(options: RestoreOptions): Promise<number> {
   const output = createOutput(options.json);
   const { resolved } = await loadResolvedConfig(options.config);
+  // Backup sets (restic) and subvolumes (btrfs) share one namespace (the schema keeps it so).
+  const set = resolved.backupSets.find((candidate) => candidate.name === options.subvolume);
+  if (set || (options.subvolume === undefined && resolved.subvolumes.length === 0)) {
+    const { listSetRestorePoints, restoreBackupSet } = await import('./set-restore-command.js');
+    if (!set) return listSetRestorePoints(resolved.backupSets, output);
+    if (options.snapshot === undefined) return listSetRestorePoints([set], output);
+    return restoreBackupSet(
+      set,
+      {
+        run: options.snapshot,
+        from: options.from,
+        to: options.to,
+        databases: options.databases,
+        force: options.force,
+        yes: options.yes,
+        dryRun: options.dryRun,
+        stateDir: resolved.stateDir,
+      },
+      output,
+    );
+  }
   const subvolumes = selectSubvolumes(resolved, options.subvolume ? [options.subvolume] : []);
-  if (options.snapshot === undefined) return listRestorePoints(subvolumes, resolved.stateDir, output);
+  if (options.snapshot === undefined) {
+    const exitCode = await listRestorePoints(subvolumes, resolved.stateDir, output);
+    if (options.subvolume !== undefined || resolved.backupSets.length === 0) return exitCode;
+    const { listSetRestorePoints } = await import('./set-restore-command.js');
+    output.text('');
+    return Math.max(exitCode, await listSetRestorePoints(resolved.backupSets, output));
+  }
   const subvolume = subvolumes[0]!;
   if (subvolume.ssh)
     throw new UsageError(

@@ -25,6 +25,7 @@ const entryFormat = 1;
 const decidingModules = [
   './load-config.js',
   './schema.js',
+  './restic-schema.js',
   './resolve.js',
   './config-file.js',
   '../retention/preserve-policy.js',

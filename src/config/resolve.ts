@@ -11,6 +11,7 @@ import {
 import { isSshUrl, parseSshUrl } from '../remote/ssh-url.js';
 import type { SshSettings } from '../remote/ssh-host.js';
 import { builtInDefaults, type Config, type RetentionConfig, type SshConfig } from './schema.js';
+import type { ResticRetentionConfig } from './restic-schema.js';
 
 export interface ResolvedRetention {
   readonly preserve_min: string;
@@ -44,12 +45,51 @@ export interface ResolvedSubvolume {
   readonly targets: readonly ResolvedTarget[];
 }
 
+export interface ResolvedRepository {
+  readonly name: string;
+  readonly url: string;
+  /** A secret reference (env:, file:, op://), resolved only when a command needs it. */
+  readonly password: string;
+  /** Backend environment: variable name → secret reference. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly cacert?: string;
+  readonly appendOnly: boolean;
+  readonly retention?: ResticRetentionConfig;
+}
+
+export type ResolvedSource =
+  | {
+      readonly name: string;
+      readonly type: 'directory';
+      readonly paths: readonly string[];
+      readonly exclude: readonly string[];
+    }
+  | {
+      readonly name: string;
+      readonly type: 'postgres';
+      readonly databases: readonly string[] | 'all';
+      readonly host?: string;
+      readonly port?: number;
+      readonly user?: string;
+      /** A secret reference. */
+      readonly password?: string;
+      readonly commandPrefix: readonly string[];
+    };
+
+export interface ResolvedBackupSet {
+  readonly name: string;
+  readonly sources: readonly ResolvedSource[];
+  readonly repository: ResolvedRepository;
+  readonly offsite: readonly ResolvedRepository[];
+}
+
 export interface ResolvedConfig {
   readonly stateDir: string;
   readonly parallel: number;
   /** The top-level `ssh:` settings, for locations given on the command line (pull). */
   readonly ssh: SshConfig;
   readonly subvolumes: readonly ResolvedSubvolume[];
+  readonly backupSets: readonly ResolvedBackupSet[];
 }
 
 function mergeRetention(...layers: (RetentionConfig | undefined)[]): ResolvedRetention {
@@ -131,5 +171,54 @@ export function resolveConfig(config: Config): ResolvedConfig {
       targets,
     };
   });
-  return { stateDir: config.state_dir, parallel: config.parallel, ssh: config.ssh ?? {}, subvolumes };
+  const repositories = new Map(
+    Object.entries(config.repositories).map(([name, repository]): [string, ResolvedRepository] => [
+      name,
+      {
+        name,
+        url: repository.url,
+        password: repository.password,
+        env: repository.env ?? {},
+        ...(repository.cacert ? { cacert: repository.cacert } : {}),
+        appendOnly: repository.append_only ?? false,
+        ...(repository.retention ? { retention: repository.retention } : {}),
+      },
+    ]),
+  );
+  const sources = new Map(
+    Object.entries(config.sources).map(([name, source]): [string, ResolvedSource] => [
+      name,
+      source.type === 'directory'
+        ? { name, type: 'directory', paths: source.paths, exclude: source.exclude ?? [] }
+        : {
+            name,
+            type: 'postgres',
+            databases: source.databases,
+            ...(source.host !== undefined ? { host: source.host } : {}),
+            ...(source.port !== undefined ? { port: source.port } : {}),
+            ...(source.user !== undefined ? { user: source.user } : {}),
+            ...(source.password !== undefined ? { password: source.password } : {}),
+            commandPrefix: source.command_prefix ?? [],
+          },
+    ]),
+  );
+  // The schema checked every reference; a miss here is a programming error.
+  const lookup = <T>(map: Map<string, T>, name: string): T => {
+    const found = map.get(name);
+    if (!found) throw new Error(`unresolved reference "${name}" reached resolve`);
+    return found;
+  };
+  const backupSets = Object.entries(config.backup_sets).map(([name, set]): ResolvedBackupSet => ({
+    name,
+    sources: set.sources.map((source) => lookup(sources, source)),
+    repository: lookup(repositories, set.repository),
+    offsite: set.offsite.map((repository) => lookup(repositories, repository)),
+  }));
+  return {
+    stateDir: config.state_dir,
+    parallel: config.parallel,
+    ssh: config.ssh ?? {},
+    subvolumes,
+    backupSets,
+  };
 }

@@ -19,8 +19,8 @@ export function sampleConfig(): string {
 # subvolumes) use letters, digits, "_", "." and "-". Keys shown commented out are optional.
 # Retention follows btrbk: first snapshot of each hour/day/week/month/year, times in local time.
 #
-# Further sections will come in later versions: restic repositories, databases (e.g. PostgreSQL
-# dumps), schedules and notifications.
+# Application data (restic repositories, PostgreSQL databases, folders) is configured below the
+# subvolumes; schedules and notifications will come in later versions.
 
 # Where the run journal, the lock and the quickstart sandbox live.
 state_dir: ${top.state_dir}
@@ -100,5 +100,38 @@ subvolumes:
     #   preserve: 48h 14d
     # target_retention:        # its copies on every target (wins over the target's retention)
     #   preserve: 14d 8w 12m 3y
+
+# --- Application data into restic (snapkeep backup / restore <set>) ----------------------------
+# restic repositories, by name. Passwords and credentials are references, never values: they
+# read env:NAME, file:/path (its first line) or op://vault/item/field (1Password CLI).
+# repositories:
+#   local:
+#     url: /var/backups/restic              # or s3:https://host/bucket/path, rest:https://…, sftp:…
+#     password: file:/etc/snapkeep/restic-password
+#   # offsite:
+#   #   url: s3:https://s3.example.org/backups/app
+#   #   password: env:RESTIC_OFFSITE_PASSWORD
+#   #   env: { AWS_ACCESS_KEY_ID: env:OFFSITE_KEY_ID, AWS_SECRET_ACCESS_KEY: env:OFFSITE_SECRET }
+#   #   append_only: true                   # the server refuses deletes; forget needs an admin identity
+
+# What to back up, by name: directories, or PostgreSQL databases dumped straight into restic
+# (pg_dump custom format, uncompressed: dedups between runs; restic compresses).
+# sources:
+#   database:
+#     type: postgres
+#     databases: [app]                      # or: all
+#     host: /var/run/postgresql             # a socket directory, or a host name
+#     user: postgres
+#   uploads:
+#     type: directory
+#     paths: [/srv/app/uploads]
+#     exclude: ["*.tmp"]
+
+# Backup sets: sources captured in one run and restored as one point (restore app latest brings
+# back the database AND the files of the same run).
+# backup_sets:
+#   app:
+#     sources: [database, uploads]
+#     repository: local
 `;
 }

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { snapshotBasenamePattern } from '../btrfs/snapshot-name.js';
 import { isSshUrl, parseSshUrl, remotePathProblem } from '../remote/ssh-url.js';
 import { daysOfWeek, parsePreserveMatrix, parsePreserveMinimum } from '../retention/preserve-policy.js';
+import { backupSetSchema, itemName, repositorySchema, sourceSchema } from './restic-schema.js';
 
 /** Absolute path with no `..`, no control characters and no leading `-` (it reaches argv). */
 export const absolutePath = z
@@ -229,6 +230,12 @@ export const configSchema = z
       .describe('SSH settings for every ssh:// target (each target may override them)'),
     targets: z.record(targetName, targetSchema).default({}).describe('Where snapshots go, by name'),
     subvolumes: z.record(targetName, subvolumeSchema).default({}).describe('What is snapshotted, by name'),
+    repositories: z.record(itemName, repositorySchema).default({}).describe('restic repositories, by name'),
+    sources: z.record(itemName, sourceSchema).default({}).describe('Application data to back up, by name'),
+    backup_sets: z
+      .record(itemName, backupSetSchema)
+      .default({})
+      .describe('Sources backed up together into restic and restored as one point, by name'),
   })
   .superRefine((config, context) => {
     for (const [name, subvolume] of Object.entries(config.subvolumes)) {
@@ -254,6 +261,44 @@ export const configSchema = z
           code: 'custom',
           path: ['subvolumes', name, 'snapshot_dir'],
           message: `${problem} (the subvolume is on another host)`,
+        });
+    }
+    for (const [name, set] of Object.entries(config.backup_sets)) {
+      const known = (map: Record<string, unknown>, what: string, under: string): string =>
+        Object.keys(map).length
+          ? `one of the ${what} defined under "${under}:": ${Object.keys(map).join(', ')}`
+          : `a ${what.replace(/s$/, '')} defined under "${under}:" (none are defined)`;
+      set.sources.forEach((source, index) => {
+        if (!(source in config.sources))
+          context.addIssue({
+            code: 'custom',
+            path: ['backup_sets', name, 'sources', index],
+            message: `unknown source "${source}"; expected ${known(config.sources, 'sources', 'sources')}`,
+          });
+      });
+      for (const [key, repository, index] of [
+        ['repository', set.repository, undefined] as const,
+        ...set.offsite.map((offsite, at) => ['offsite', offsite, at] as const),
+      ]) {
+        if (!(repository in config.repositories))
+          context.addIssue({
+            code: 'custom',
+            path: ['backup_sets', name, key, ...(index === undefined ? [] : [index])],
+            message: `unknown repository "${repository}"; expected ${known(config.repositories, 'repositories', 'repositories')}`,
+          });
+      }
+      if (set.offsite.includes(set.repository))
+        context.addIssue({
+          code: 'custom',
+          path: ['backup_sets', name, 'offsite'],
+          message: `"${set.repository}" is the set's own repository; expected other repositories to copy to`,
+        });
+      // `restore <name>` and `list` address subvolumes and backup sets by name alone.
+      if (name in config.subvolumes)
+        context.addIssue({
+          code: 'custom',
+          path: ['backup_sets', name],
+          message: `"${name}" is also a subvolume; expected a name no subvolume uses`,
         });
     }
     // Two subvolumes writing the same basename into the same directory would prune each other.

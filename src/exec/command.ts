@@ -248,3 +248,52 @@ export async function runPipeline(
     options.signal?.removeEventListener('abort', killAll);
   }
 }
+
+export interface GuardedPipeResult {
+  readonly producer: CommandResult;
+  readonly consumer: CommandResult;
+}
+
+/**
+ * producer | consumer where the consumer sees end-of-stream only if the producer succeeded. The
+ * producer writes straight into the consumer's stdin (fd level, no copy through Node), but this
+ * process keeps its own handle on that pipe open, so the producer exiting does not end the
+ * stream. Exit 0: the stream is closed and the consumer finishes. Anything else: the consumer is
+ * interrupted (SIGINT, then SIGKILL) while its input is still open — for `restic backup --stdin`
+ * this means no snapshot of a truncated dump (restic cannot see the producer's status itself).
+ */
+export async function runGuardedPipe(
+  producerSpec: CommandSpec,
+  consumerSpec: CommandSpec,
+): Promise<GuardedPipeResult> {
+  const startedAt = Date.now();
+  const consumer = spawn(consumerSpec.file, [...consumerSpec.args], {
+    cwd: consumerSpec.cwd,
+    env: environmentFor(consumerSpec),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  track(consumer);
+  const input = consumer.stdin;
+  if (!input) throw new Error('the consumer has no stdin');
+  input.on('error', () => undefined); // EPIPE when the consumer dies first: its result says why
+  const producer = spawn(producerSpec.file, [...producerSpec.args], {
+    cwd: producerSpec.cwd,
+    env: environmentFor(producerSpec),
+    stdio: ['ignore', input, 'pipe'],
+  });
+  track(producer);
+  const consumerDone = collect(consumer, consumerSpec, startedAt);
+  const producerResult = await collect(producer, producerSpec, startedAt);
+  if (producerResult.exitCode === 0) {
+    input.end();
+  } else {
+    consumer.kill('SIGINT');
+    const killer = setTimeout(() => consumer.kill('SIGKILL'), 5000);
+    void consumerDone.finally(() => {
+      clearTimeout(killer);
+    });
+  }
+  const consumerResult = await consumerDone;
+  input.destroy();
+  return { producer: producerResult, consumer: consumerResult };
+}

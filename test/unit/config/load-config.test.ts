@@ -188,7 +188,7 @@ bogus: 1
 
   it('a top level that is not a mapping is a clear error', () => {
     expect(errorFor('- a\n- b\n').issues[0]!.message).toBe(
-      'the top level must be a mapping of sections (got a list ["a","b"]; expected a mapping with keys state_dir, parallel, defaults, ssh, targets, subvolumes)',
+      'the top level must be a mapping of sections (got a list ["a","b"]; expected a mapping with keys state_dir, parallel, defaults, ssh, targets, subvolumes, repositories, sources, backup_sets)',
     );
     expect(errorFor('just text\n').issues[0]!.message).toContain('got the string "just text"');
   });
@@ -204,7 +204,13 @@ bogus: 1
 
   it('an explicit empty mapping is valid: all defaults, nothing to back up', () => {
     const loaded = parseConfigText('{}\n', file);
-    expect(loaded.resolved).toEqual({ stateDir: '/var/lib/snapkeep', parallel: 4, ssh: {}, subvolumes: [] });
+    expect(loaded.resolved).toEqual({
+      stateDir: '/var/lib/snapkeep',
+      parallel: 4,
+      ssh: {},
+      subvolumes: [],
+      backupSets: [],
+    });
   });
 
   it('YAML 1.2: yes/on are strings, so they are rejected where booleans would be wrong', () => {

@@ -56,11 +56,20 @@ describe('sampleConfig', () => {
       'path',
       'snapshot_dir',
       'snapshot_name',
+      'repositories',
+      'url',
+      'password',
+      'sources',
+      'type',
+      'databases',
+      'paths',
+      'backup_sets',
+      'repository',
     ];
     for (const key of keys) expect(text).toMatch(new RegExp(`^\\s*#?\\s*${key}:`, 'm'));
     for (const key of Object.keys(configSchema.shape)) expect(keys).toContain(key);
     expect(text).toContain('btrbk');
-    for (const future of ['ssh://', 'restic repositories', 'databases', 'schedules', 'notifications'])
+    for (const future of ['ssh://', 'restic', 'PostgreSQL', 'schedules', 'notifications'])
       expect(text).toContain(future);
   });
 

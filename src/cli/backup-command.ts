@@ -1,0 +1,100 @@
+// `backup`: every (or the named) backup set into its restic repository — directories and
+// streamed PostgreSQL dumps of one run, then the manifest that makes the run a restore point.
+import { loadResolvedConfig } from '../config/config-cache.js';
+import type { ResolvedBackupSet, ResolvedConfig } from '../config/resolve.js';
+import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
+import { backupSet, planItems, type SetOutcome } from '../restic/backup-set.js';
+import { Restic, ResticError } from '../restic/restic.js';
+import { Journal, newRunId } from '../state/journal.js';
+import { acquireLock } from '../state/lock.js';
+import { createOutput } from './output.js';
+
+export interface BackupOptions {
+  readonly config?: string;
+  readonly json: boolean;
+  readonly dryRun: boolean;
+  readonly sets: readonly string[];
+}
+
+export function selectSets(config: ResolvedConfig, names: readonly string[]): ResolvedBackupSet[] {
+  const unknown = names.filter((name) => !config.backupSets.some((set) => set.name === name));
+  if (unknown.length > 0)
+    throw new UsageError(
+      `unknown backup set ${unknown.map((name) => `"${name}"`).join(', ')}; the config defines: ${config.backupSets.map((set) => set.name).join(', ') || '(none)'}`,
+    );
+  return names.length === 0
+    ? [...config.backupSets]
+    : config.backupSets.filter((set) => names.includes(set.name));
+}
+
+export async function runBackup(options: BackupOptions): Promise<number> {
+  const output = createOutput(options.json);
+  const { resolved } = await loadResolvedConfig(options.config);
+  const sets = selectSets(resolved, options.sets);
+  if (sets.length === 0) throw new UsageError('no backup sets are defined (backup_sets: in the config)');
+  const restic = await Restic.detect();
+  const now = new Date();
+  if (options.dryRun) {
+    for (const set of sets) {
+      const items = await planItems(set);
+      output.event('plan', { set: set.name, repository: set.repository.name, dryRun: true, items });
+      const exists = await restic.exists(set.repository).catch((error: unknown) => {
+        if (error instanceof ResticError) return error.message;
+        throw error;
+      });
+      output.text(
+        `${set.name} → ${set.repository.name} (${set.repository.url}${exists === false ? ', would be created' : typeof exists === 'string' ? `: ${exists}` : ''}):`,
+      );
+      for (const item of items) output.text(`  would ${item.description} (source ${item.source})`);
+    }
+    output.text('dry run: nothing changed');
+    return ExitCode.ok;
+  }
+
+  const lock = await acquireLock(resolved.stateDir, 'backup');
+  try {
+    const run = newRunId(now);
+    const journal = new Journal(resolved.stateDir, run);
+    await journal.append('backup-start', { sets: sets.map((set) => set.name), restic: restic.version.text });
+    const outcomes: SetOutcome[] = [];
+    const codeOf = new Map<string, ExitCode>();
+    for (const set of sets) {
+      try {
+        const outcome = await backupSet(restic, set, run, (item) => {
+          output.event('item', { set: set.name, ...item });
+          output.text(
+            `${item.ok ? 'ok  ' : 'FAIL'} ${set.name}: ${item.what} [${(item.durationMs / 1000).toFixed(2)}s]${item.item ? ` snapshot ${item.item.snapshotId.slice(0, 8)}` : ''}`,
+          );
+          if (!item.ok && item.error) output.warn(`ERROR: ${set.name}: ${item.error}`);
+          void journal.append('item', { set: set.name, ...item });
+        });
+        outcomes.push(outcome);
+      } catch (error) {
+        if (!(error instanceof SnapkeepError)) throw error;
+        codeOf.set(set.name, error.exitCode);
+        outcomes.push({ set: set.name, run, ok: false, items: [], error: error.message });
+        output.warn(`ERROR: ${set.name}: ${error.message}`);
+      }
+    }
+    const failed = outcomes.filter((outcome) => !outcome.ok);
+    // One kind of failure everywhere (all unreachable, all a wrong password) keeps its own code.
+    const codes = new Set(failed.map((outcome) => codeOf.get(outcome.set) ?? ExitCode.partial));
+    const exitCode = failed.length === 0 ? ExitCode.ok : codes.size === 1 ? [...codes][0]! : ExitCode.partial;
+    await journal.append('backup-end', {
+      exitCode,
+      sets: outcomes.map(({ items: _items, ...rest }) => rest),
+    });
+    for (const outcome of outcomes) {
+      output.event('set', { ...outcome, items: undefined });
+      output.text(
+        outcome.ok
+          ? `${outcome.set}: restore point ${outcome.run} (manifest ${outcome.manifestId?.slice(0, 8) ?? '?'})`
+          : `${outcome.set}: FAILED: ${outcome.error ?? ''}`,
+      );
+    }
+    output.event('summary', { command: 'backup', exitCode, run });
+    return exitCode;
+  } finally {
+    await lock.release();
+  }
+}

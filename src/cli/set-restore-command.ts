@@ -1,0 +1,248 @@
+// `restore <set> [run|latest]`: list a backup set's restore points, or bring one back — every
+// directory and database of the same run. Files go to their original paths (existing files are
+// overwritten only with --yes) or under --to DIR (DIR + original path, for a rebuilt host);
+// databases into a new database (--database OLD=NEW) or over an existing one only with --force
+// (pg_restore --clean in one transaction, stopping at the first error).
+import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { runCommand } from '../exec/command.js';
+import type { ResolvedBackupSet } from '../config/resolve.js';
+import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
+import { readManifest, restorePoints, type RestorePoint } from '../restic/backup-set.js';
+import { createDatabase, databaseExists, restoreDatabase, type PostgresSource } from '../restic/postgres.js';
+import { Restic } from '../restic/restic.js';
+import { resolveSecret } from '../restic/secrets.js';
+import { Journal, newRunId } from '../state/journal.js';
+import { acquireLock } from '../state/lock.js';
+import { formatTable, type Output } from './output.js';
+
+export interface SetRestoreOptions {
+  readonly run?: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly databases: readonly string[];
+  readonly force: boolean;
+  readonly yes: boolean;
+  readonly dryRun: boolean;
+  readonly stateDir: string;
+}
+
+function repositoryOf(set: ResolvedBackupSet, from: string | undefined) {
+  if (from === undefined) return set.repository;
+  const found = [set.repository, ...set.offsite].find((repository) => repository.name === from);
+  if (!found)
+    throw new UsageError(
+      `--from ${from}: not a repository of ${set.name}; expected one of: ${[set.repository, ...set.offsite].map((repository) => repository.name).join(', ')}`,
+    );
+  return found;
+}
+
+export async function listSetRestorePoints(
+  sets: readonly ResolvedBackupSet[],
+  output: Output,
+): Promise<number> {
+  if (sets.length === 0) return ExitCode.ok;
+  const restic = await Restic.detect();
+  const rows: string[][] = [];
+  let exitCode: number = ExitCode.ok;
+  for (const set of sets) {
+    for (const repository of [set.repository, ...set.offsite]) {
+      let points: RestorePoint[];
+      try {
+        points = await restorePoints(restic, repository, set.name);
+      } catch (error) {
+        if (!(error instanceof SnapkeepError)) throw error;
+        output.warn(`UNREACHABLE: ${set.name} → ${repository.name}: ${error.message}`);
+        exitCode = error.exitCode;
+        continue;
+      }
+      for (const point of points) {
+        output.event('restore-point', {
+          set: set.name,
+          run: point.run,
+          date: point.time,
+          location: repository.name,
+          manifest: point.manifestId,
+        });
+        rows.push([set.name, point.run, point.time.slice(0, 19).replace('T', ' '), repository.name]);
+      }
+    }
+  }
+  output.text(formatTable(['BACKUP SET', 'RUN', 'DATE (UTC)', 'REPOSITORY'], rows));
+  if (rows.length > 0)
+    output.text('\nRestore one with: snapkeep restore <set> <run|latest> [--to DIR] [--database OLD=NEW]');
+  return exitCode;
+}
+
+function databaseMap(entries: readonly string[]): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const entry of entries) {
+    const match = /^([a-zA-Z0-9_.-]+)=([a-zA-Z0-9_.-]+)$/.exec(entry);
+    if (!match)
+      throw new UsageError(`--database ${entry}: expected OLD=NEW (database names: letters, digits, _ . -)`);
+    map.set(match[1]!, match[2]!);
+  }
+  return map;
+}
+
+async function nonEmpty(path: string): Promise<boolean> {
+  try {
+    return (await readdir(path)).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+export async function restoreBackupSet(
+  set: ResolvedBackupSet,
+  options: SetRestoreOptions,
+  output: Output,
+): Promise<number> {
+  const restic = await Restic.detect();
+  const repository = repositoryOf(set, options.from);
+  const points = await restorePoints(restic, repository, set.name);
+  const wanted =
+    options.run === undefined || options.run === 'latest'
+      ? points[0]
+      : points.find((point) => point.run === options.run);
+  if (!wanted)
+    throw new SnapkeepError(
+      `${options.run && options.run !== 'latest' ? `no complete run ${options.run}` : 'no complete run'} of ${set.name} in ${repository.name}${
+        points.length ? `; there are: ${points.map((point) => point.run).join(', ')}` : ''
+      }`,
+      ExitCode.usage,
+    );
+  const manifest = await readManifest(restic, repository, wanted);
+  const renames = databaseMap(options.databases);
+  const sourceOf = (name: string) => set.sources.find((source) => source.name === name);
+
+  // The plan: every step, checked before anything changes.
+  type Step =
+    | { kind: 'files'; snapshotId: string; path: string; target: string; overwrites: boolean }
+    | {
+        kind: 'database';
+        snapshotId: string;
+        filename: string;
+        source: PostgresSource;
+        from: string;
+        into: string;
+        exists: boolean;
+      };
+  const steps: Step[] = [];
+  for (const item of manifest.items) {
+    if (item.type === 'directory') {
+      for (const path of item.paths ?? []) {
+        const target = options.to ? join(options.to, path) : path;
+        steps.push({
+          kind: 'files',
+          snapshotId: item.snapshotId,
+          path,
+          target,
+          overwrites: await nonEmpty(target),
+        });
+      }
+    } else {
+      const source = sourceOf(item.source);
+      if (source?.type !== 'postgres')
+        throw new SnapkeepError(
+          `run ${manifest.run} has database ${item.database ?? '?'} from source ${item.source}, which the config no longer defines as a postgres source`,
+        );
+      const from = item.database ?? '';
+      const into = renames.get(from) ?? from;
+      const password =
+        source.password === undefined
+          ? undefined
+          : await resolveSecret(source.password, `sources.${source.name}.password`);
+      const exists = (await runCommand(databaseExists(source, into, password))).stdout.trim() === '1';
+      steps.push({
+        kind: 'database',
+        snapshotId: item.snapshotId,
+        filename: item.filename ?? '',
+        source,
+        from,
+        into,
+        exists,
+      });
+    }
+  }
+  const unknownRenames = [...renames.keys()].filter(
+    (name) => !steps.some((step) => step.kind === 'database' && step.from === name),
+  );
+  if (unknownRenames.length > 0)
+    throw new UsageError(`--database: run ${manifest.run} has no database ${unknownRenames.join(', ')}`);
+  const overwriting = steps.filter((step) => step.kind === 'files' && step.overwrites);
+  const existing = steps.filter((step) => step.kind === 'database' && step.exists);
+
+  output.event('plan', {
+    set: set.name,
+    run: manifest.run,
+    repository: repository.name,
+    dryRun: options.dryRun,
+    steps: steps.map(({ source: _s, ...step }: Step & { source?: unknown }) => step),
+  });
+  const prefix = options.dryRun ? 'would ' : '';
+  output.text(
+    `${set.name}: run ${manifest.run} from ${repository.name} (${manifest.items.length} item(s), ${manifest.time})`,
+  );
+  for (const step of steps)
+    output.text(
+      step.kind === 'files'
+        ? `  ${prefix}restore ${step.path} → ${step.target}${step.overwrites ? ' (overwrites files there)' : ''}`
+        : `  ${prefix}restore database ${step.from} → ${step.into}${step.exists ? ' (exists: --clean in one transaction)' : ' (new database)'}`,
+    );
+  if (existing.length > 0 && !options.force)
+    throw new UsageError(
+      `database ${existing.map((step) => (step.kind === 'database' ? step.into : '')).join(', ')} exists; restore into a new one with --database OLD=NEW, or over it with --force`,
+    );
+  if (overwriting.length > 0 && !options.yes && !options.dryRun)
+    throw new UsageError(
+      `${overwriting.map((step) => (step.kind === 'files' ? step.target : '')).join(', ')} is not empty; restic would overwrite files there. Use --to DIR to restore elsewhere, or --yes to overwrite`,
+    );
+  if (options.dryRun) {
+    output.text('dry run: nothing changed');
+    return ExitCode.ok;
+  }
+
+  const lock = await acquireLock(options.stateDir, 'restore');
+  try {
+    const journal = new Journal(options.stateDir, newRunId());
+    await journal.append('restore-start', { set: set.name, run: manifest.run, repository: repository.name });
+    for (const step of steps) {
+      const startedAt = Date.now();
+      if (step.kind === 'files') {
+        await restic.restorePath(repository, step.snapshotId, step.path, options.to ?? '/');
+      } else {
+        const password =
+          step.source.password === undefined
+            ? undefined
+            : await resolveSecret(step.source.password, `sources.${step.source.name}.password`);
+        if (!step.exists) {
+          const created = await runCommand(createDatabase(step.source, step.into, password));
+          if (created.exitCode !== 0)
+            throw new SnapkeepError(`cannot create database ${step.into}: ${created.stderr.trim()}`);
+        }
+        const { restic: dumped, consumer } = await restic.dumpInto(
+          repository,
+          step.snapshotId,
+          `/${step.filename}`,
+          restoreDatabase(step.source, step.into, { clean: step.exists }, password),
+        );
+        if (dumped.exitCode !== 0) throw restic.failure(repository, dumped, `reading ${step.filename}`);
+        if (consumer.exitCode !== 0)
+          throw new SnapkeepError(
+            `restoring database ${step.into} failed (nothing was committed: one transaction): ${consumer.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+          );
+      }
+      const done =
+        step.kind === 'files' ? `${step.path} → ${step.target}` : `database ${step.from} → ${step.into}`;
+      output.event('step', { ok: true, kind: step.kind, what: done, durationMs: Date.now() - startedAt });
+      output.text(`ok   restored ${done} [${((Date.now() - startedAt) / 1000).toFixed(2)}s]`);
+      await journal.append('step', { kind: `restore-${step.kind}`, what: done, ok: true });
+    }
+    await journal.append('restore-end', { set: set.name, run: manifest.run, ok: true });
+    output.text(`restored ${set.name} run ${manifest.run}`);
+    return ExitCode.ok;
+  } finally {
+    await lock.release();
+  }
+}

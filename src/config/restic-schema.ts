@@ -1,0 +1,143 @@
+// The application-data part of the configuration: restic repositories, the sources backed up
+// into them (directories, PostgreSQL databases) and backup sets (sources captured together in one
+// run and restored as one point). Secrets are never values here, only references to them.
+import { z } from 'zod';
+
+/** A name used as a map key and inside restic tags (`snapkeep-set=<name>`). */
+export const itemName = z
+  .string()
+  .regex(
+    /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/,
+    'is not a valid name; expected letters, digits, "_", "." and "-", starting with a letter or digit',
+  );
+
+/**
+ * Where a secret is, never the secret: `env:NAME` (an environment variable of the snapkeep
+ * process), `file:/path` (its first line), `op://vault/item/field` (the 1Password CLI).
+ */
+export const secretReference = z
+  .string()
+  .regex(
+    /^(?:env:[A-Za-z_][A-Za-z0-9_]*|file:\/[^\s]*|op:\/\/[^\s/]+\/[^\s/]+(?:\/[^\s/]+)+)$/,
+    'is not a secret reference; expected env:NAME, file:/absolute/path or op://vault/item/field (never the secret itself)',
+  );
+
+/** restic repository locations snapkeep supports (credentials never in the URL: use `env:`). */
+const repositoryUrl = z.string().superRefine((value, context) => {
+  const ok =
+    /^\/[^\s]*$/.test(value) ||
+    /^s3:https?:\/\/[^\s@]+$/.test(value) ||
+    /^rest:https?:\/\/[^\s@]+$/.test(value) ||
+    /^sftp:(?:\/\/)?[^\s]+$/.test(value);
+  if (!ok)
+    context.addIssue({
+      code: 'custom',
+      message:
+        'is not a supported repository; expected /absolute/path, s3:https://host/bucket/path, rest:https://host:port/path or sftp:user@host:/path, with no user:password in it (put credentials in env:)',
+    });
+});
+
+/** `--keep-within` style durations: 2d, 1y6m, 12h. */
+const resticDuration = z
+  .string()
+  .regex(/^(?:\d+[yYmwdh])+$/, 'is not a duration; expected a number and unit (y m w d h), e.g. 30d or 1y6m');
+
+const count = z.number().int().min(0);
+
+export const resticRetentionSchema = z
+  .strictObject({
+    keep_last: count.optional(),
+    keep_hourly: count.optional(),
+    keep_daily: count.optional(),
+    keep_weekly: count.optional(),
+    keep_monthly: count.optional(),
+    keep_yearly: count.optional(),
+    keep_within: resticDuration.optional().describe('Keep every backup within this span of the newest'),
+    keep_within_daily: resticDuration.optional(),
+    keep_within_weekly: resticDuration.optional(),
+    keep_within_monthly: resticDuration.optional(),
+  })
+  .describe('restic forget policy for this repository (per backup set)');
+export type ResticRetentionConfig = z.infer<typeof resticRetentionSchema>;
+
+export const repositorySchema = z
+  .strictObject({
+    url: repositoryUrl.describe('restic repository: /path, s3:https://…, rest:https://…, sftp:…'),
+    password: secretReference.describe(
+      'The repository password: env:NAME, file:/path or op://vault/item/field',
+    ),
+    env: z
+      .record(
+        z
+          .string()
+          .regex(
+            /^[A-Z_][A-Z0-9_]*$/,
+            'is not an environment variable name; expected e.g. AWS_ACCESS_KEY_ID',
+          ),
+        secretReference,
+      )
+      .optional()
+      .describe('Backend credentials as secret references, e.g. AWS_ACCESS_KEY_ID: env:OFFSITE_KEY_ID'),
+    cacert: z
+      .string()
+      .regex(/^\//, 'is not an absolute path; expected the path of a PEM file')
+      .optional()
+      .describe('CA certificate for a TLS endpoint with a private CA (restic --cacert)'),
+    append_only: z
+      .boolean()
+      .optional()
+      .describe(
+        'The server refuses deletes (rest-server/rclone --append-only, S3 Object Lock): no forget from this identity',
+      ),
+    retention: resticRetentionSchema.optional(),
+  })
+  .describe('A restic repository');
+
+const directorySourceSchema = z.strictObject({
+  type: z.literal('directory'),
+  paths: z
+    .array(
+      z
+        .string()
+        .regex(
+          /^\//,
+          'is not an absolute path; expected a path starting with / (restic records paths as given)',
+        ),
+    )
+    .min(1)
+    .describe('Absolute paths to back up'),
+  exclude: z.array(z.string()).optional().describe('restic --exclude patterns'),
+});
+
+const postgresSourceSchema = z.strictObject({
+  type: z.literal('postgres'),
+  databases: z
+    .union([z.literal('all'), z.array(itemName).min(1)])
+    .describe('Database names, or "all" (every database that accepts connections, templates excluded)'),
+  host: z.string().optional().describe('Host name, IP, or a socket directory (default: libpq default)'),
+  port: z.number().int().min(1).max(65535).optional(),
+  user: z.string().optional(),
+  password: secretReference.optional().describe('Passed as PGPASSWORD, never on argv'),
+  command_prefix: z
+    .array(z.string())
+    .optional()
+    .describe(
+      'Run pg_dump/psql through this, e.g. [docker, exec, -i, db] (the container must authenticate locally)',
+    ),
+});
+
+export const sourceSchema = z
+  .discriminatedUnion('type', [directorySourceSchema, postgresSourceSchema])
+  .describe('What a backup set captures: a directory tree or PostgreSQL databases');
+export type SourceConfig = z.infer<typeof sourceSchema>;
+
+export const backupSetSchema = z
+  .strictObject({
+    sources: z
+      .array(itemName)
+      .min(1)
+      .describe('Sources captured together in one run and restored as one point'),
+    repository: itemName.describe('The primary repository (backed up first, usually local)'),
+    offsite: z.array(itemName).default([]).describe('Repositories the run is copied to afterwards'),
+  })
+  .describe('A named group of sources backed up and restored as one point');

@@ -1,0 +1,327 @@
+// The restic client: one binary, its version and what that version can do, and the commands
+// snapkeep runs. The repository location and every credential travel in the child's environment
+// (RESTIC_REPOSITORY, RESTIC_PASSWORD, backend variables), never on argv; errors are classified
+// into what a person can act on (wrong password, no repository, unreachable, locked).
+import {
+  runCommand,
+  runGuardedPipe,
+  runPipeline,
+  type CommandResult,
+  type CommandSpec,
+} from '../exec/command.js';
+import type { ResolvedRepository } from '../config/resolve.js';
+import { ExitCode, SnapkeepError } from '../errors.js';
+import { resolveSecret } from './secrets.js';
+
+export interface ResticVersion {
+  readonly major: number;
+  readonly minor: number;
+  readonly patch: number;
+  readonly text: string;
+}
+
+export function parseResticVersion(output: string): ResticVersion | undefined {
+  const match = /restic (\d+)\.(\d+)\.(\d+)/.exec(output);
+  if (!match) return undefined;
+  return {
+    major: Number(match[1]),
+    minor: Number(match[2]),
+    patch: Number(match[3]),
+    text: `${match[1]}.${match[2]}.${match[3]}`,
+  };
+}
+
+const atLeast = (version: ResticVersion, minor: number): boolean =>
+  version.major > 0 || version.minor >= minor;
+
+/** Failures a person can act on, from restic's exit code (0.17+) or its messages (0.14+). */
+export type ResticProblem = 'wrong-password' | 'no-repository' | 'locked' | 'unreachable' | 'other';
+
+export function classifyResticFailure(result: CommandResult): ResticProblem {
+  const text = result.stderr;
+  if (result.exitCode === 12 || /wrong password or no key found/i.test(text)) return 'wrong-password';
+  if (
+    result.exitCode === 10 ||
+    /unable to open config file|Is there a repository at the following location|repository does not exist/i.test(
+      text,
+    )
+  )
+    return 'no-repository';
+  if (result.exitCode === 11 || /repository is already locked/i.test(text)) return 'locked';
+  if (
+    /connection refused|no such host|i\/o timeout|dial tcp|network is unreachable|x509|TLS handshake/i.test(
+      text,
+    )
+  )
+    return 'unreachable';
+  return 'other';
+}
+
+export class ResticError extends SnapkeepError {
+  constructor(
+    readonly problem: ResticProblem,
+    message: string,
+  ) {
+    super(
+      message,
+      problem === 'other'
+        ? ExitCode.fatal
+        : problem === 'locked'
+          ? ExitCode.locked
+          : problem === 'wrong-password'
+            ? ExitCode.usage // the configured secret is wrong: a configuration error
+            : ExitCode.targetUnreachable,
+    );
+    this.name = 'ResticError';
+  }
+}
+
+export interface SnapshotInfo {
+  readonly id: string;
+  readonly short_id?: string;
+  readonly time: string;
+  readonly paths: readonly string[];
+  readonly tags?: readonly string[];
+  readonly hostname?: string;
+}
+
+export class Restic {
+  private constructor(
+    readonly binary: string,
+    readonly version: ResticVersion,
+  ) {}
+
+  /** The restic to use: $SNAPKEEP_RESTIC, else `restic` from PATH; its version is read once. */
+  static async detect(binary = process.env.SNAPKEEP_RESTIC || 'restic'): Promise<Restic> {
+    const result = await runCommand({ file: binary, args: ['version'] }).catch((error: unknown) => {
+      throw new SnapkeepError(`cannot run restic (${binary}): ${(error as Error).message}`, ExitCode.fatal);
+    });
+    const version = parseResticVersion(result.stdout);
+    if (result.exitCode !== 0 || !version)
+      throw new SnapkeepError(`${binary} version did not report a restic version: ${result.stdout.trim()}`);
+    if (version.major === 0 && version.minor < 14)
+      throw new SnapkeepError(`restic ${version.text} is too old; snapkeep needs 0.14 or newer`);
+    return new Restic(binary, version);
+  }
+
+  /** 0.17+: restic runs the producer itself and sees its exit status. */
+  get hasStdinFromCommand(): boolean {
+    return atLeast(this.version, 17);
+  }
+
+  /** The environment that opens `repository`: location, password, backend credentials. */
+  async environment(repository: ResolvedRepository): Promise<Record<string, string>> {
+    const where = `repositories.${repository.name}`;
+    const env: Record<string, string> = {
+      RESTIC_REPOSITORY: repository.url,
+      RESTIC_PASSWORD: await resolveSecret(repository.password, `${where}.password`),
+    };
+    for (const [name, reference] of Object.entries(repository.env))
+      env[name] = await resolveSecret(reference, `${where}.env.${name}`);
+    return env;
+  }
+
+  private async spec(repository: ResolvedRepository, args: readonly string[]): Promise<CommandSpec> {
+    return {
+      file: this.binary,
+      // --cacert is a path, not a secret (0.14 has no RESTIC_CACERT variable).
+      args: [...(repository.cacert ? ['--cacert', repository.cacert] : []), ...args],
+      env: await this.environment(repository),
+    };
+  }
+
+  /** Run and throw a ResticError that says what to do, unless it exits 0. */
+  private async checked(
+    repository: ResolvedRepository,
+    args: readonly string[],
+    what: string,
+  ): Promise<CommandResult> {
+    const result = await runCommand(await this.spec(repository, args));
+    if (result.exitCode !== 0) throw this.failure(repository, result, what);
+    return result;
+  }
+
+  failure(repository: ResolvedRepository, result: CommandResult, what: string): ResticError {
+    const problem = classifyResticFailure(result);
+    const detail = result.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' | ');
+    const where = `repository ${repository.name} (${repository.url})`;
+    const message = {
+      'wrong-password': `${what}: wrong password for ${where}; check repositories.${repository.name}.password`,
+      'no-repository': `${what}: there is no restic repository at ${where}; create it with: snapkeep repo init ${repository.name}`,
+      locked: `${what}: ${where} is locked by another restic process: ${detail}`,
+      unreachable: `${what}: cannot reach ${where}: ${detail}`,
+      other: `${what}: restic failed on ${where}: ${detail || `exit ${result.exitCode ?? result.signal}`}`,
+    }[problem];
+    return new ResticError(problem, message);
+  }
+
+  /** True when the repository exists and opens with its password; throws for other problems. */
+  async exists(repository: ResolvedRepository): Promise<boolean> {
+    const result = await runCommand(await this.spec(repository, ['cat', 'config']));
+    if (result.exitCode === 0) return true;
+    const failure = this.failure(repository, result, 'opening the repository');
+    if (failure.problem === 'no-repository') return false;
+    throw failure;
+  }
+
+  async init(repository: ResolvedRepository, copyChunkerParamsFrom?: ResolvedRepository): Promise<void> {
+    const args = ['init'];
+    let env: Record<string, string> = {};
+    if (copyChunkerParamsFrom) {
+      // Offsite copies dedup only with the source's chunker parameters (FACTS.md §2).
+      const from = await this.environment(copyChunkerParamsFrom);
+      args.push('--copy-chunker-params');
+      env = { RESTIC_FROM_REPOSITORY: from.RESTIC_REPOSITORY!, RESTIC_FROM_PASSWORD: from.RESTIC_PASSWORD! };
+    }
+    const spec = await this.spec(repository, args);
+    const result = await runCommand({ ...spec, env: { ...spec.env, ...env } });
+    if (result.exitCode !== 0)
+      throw this.failure(repository, result, `creating repository ${repository.name}`);
+  }
+
+  /** Back up paths; the new snapshot's id. */
+  async backupPaths(
+    repository: ResolvedRepository,
+    paths: readonly string[],
+    options: { readonly exclude: readonly string[]; readonly tags: readonly string[] },
+  ): Promise<string> {
+    const result = await this.checked(
+      repository,
+      [
+        'backup',
+        '--json',
+        ...options.tags.flatMap((tag) => ['--tag', tag]),
+        ...options.exclude.flatMap((pattern) => ['--exclude', pattern]),
+        '--',
+        ...paths,
+      ],
+      `backing up ${paths.join(' ')}`,
+    );
+    return snapshotIdOf(result.stdout, `backing up ${paths.join(' ')}`);
+  }
+
+  /**
+   * Back up what `producer` writes, as `filename` in the snapshot. A producer that fails at any
+   * point leaves no snapshot: 0.17+ runs it with --stdin-from-command (restic checks its status);
+   * older versions get a guarded pipe that interrupts restic before it sees the end of the stream.
+   */
+  async backupStream(
+    repository: ResolvedRepository,
+    producer: CommandSpec,
+    options: { readonly filename: string; readonly tags: readonly string[]; readonly what: string },
+  ): Promise<string> {
+    const common = [
+      'backup',
+      '--json',
+      '--stdin-filename',
+      options.filename,
+      ...options.tags.flatMap((tag) => ['--tag', tag]),
+    ];
+    if (this.hasStdinFromCommand) {
+      const spec = await this.spec(repository, [
+        ...common,
+        '--stdin-from-command',
+        '--',
+        producer.file,
+        ...producer.args,
+      ]);
+      const result = await runCommand({ ...spec, env: { ...producer.env, ...spec.env } });
+      if (result.exitCode !== 0) {
+        const failure = this.failure(repository, result, options.what);
+        // restic reports the producer's failure in its own words; keep the producer's stderr too.
+        if (failure.problem === 'other')
+          throw new SnapkeepError(
+            `${options.what} failed: ${lastLines(result.stderr)}; no snapshot was kept`,
+          );
+        throw failure;
+      }
+      return snapshotIdOf(result.stdout, options.what);
+    }
+    const spec = await this.spec(repository, [...common, '--stdin']);
+    const { producer: produced, consumer } = await runGuardedPipe(producer, spec);
+    if (produced.exitCode !== 0)
+      throw new SnapkeepError(
+        `${options.what} failed (${produced.signal ? `killed by ${produced.signal}` : `exit ${produced.exitCode}`}): ${lastLines(produced.stderr) || 'no message'}; restic was stopped before the end of the stream, no snapshot was kept`,
+      );
+    if (consumer.exitCode !== 0) throw this.failure(repository, consumer, options.what);
+    return snapshotIdOf(consumer.stdout, options.what);
+  }
+
+  /** Back up a small text snapkeep made itself (a manifest) as `filename`. */
+  async backupText(
+    repository: ResolvedRepository,
+    text: string,
+    options: { readonly filename: string; readonly tags: readonly string[] },
+  ): Promise<string> {
+    const spec = await this.spec(repository, [
+      'backup',
+      '--json',
+      '--stdin',
+      '--stdin-filename',
+      options.filename,
+      ...options.tags.flatMap((tag) => ['--tag', tag]),
+    ]);
+    const result = await runCommand({ ...spec, input: text });
+    if (result.exitCode !== 0) throw this.failure(repository, result, `writing ${options.filename}`);
+    return snapshotIdOf(result.stdout, `writing ${options.filename}`);
+  }
+
+  async snapshots(repository: ResolvedRepository, tags: readonly string[]): Promise<SnapshotInfo[]> {
+    const result = await this.checked(
+      repository,
+      ['snapshots', '--json', ...(tags.length ? ['--tag', tags.join(',')] : [])],
+      'listing snapshots',
+    );
+    return (JSON.parse(result.stdout || '[]') as SnapshotInfo[] | null) ?? [];
+  }
+
+  /** Write one file of a snapshot to a consumer's stdin (a database restore). */
+  async dumpInto(
+    repository: ResolvedRepository,
+    snapshotId: string,
+    file: string,
+    consumer: CommandSpec,
+  ): Promise<{ restic: CommandResult; consumer: CommandResult }> {
+    const result = await runPipeline([await this.spec(repository, ['dump', snapshotId, file]), consumer]);
+    return { restic: result.stages[0]!, consumer: result.stages[1]! };
+  }
+
+  async dumpText(repository: ResolvedRepository, snapshotId: string, file: string): Promise<string> {
+    return (await this.checked(repository, ['dump', snapshotId, file], `reading ${file}`)).stdout;
+  }
+
+  /**
+   * Restore the directory `path` of a snapshot under `root`: it lands at root + path (root `/`:
+   * its original place). --include rather than `snapshot:subfolder`, which 0.14 lacks.
+   */
+  async restorePath(
+    repository: ResolvedRepository,
+    snapshotId: string,
+    path: string,
+    root: string,
+  ): Promise<void> {
+    await this.checked(
+      repository,
+      ['restore', snapshotId, '--target', root, '--include', path],
+      `restoring ${path}`,
+    );
+  }
+}
+
+function lastLines(text: string): string {
+  return text.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
+}
+
+/** The snapshot id from `restic backup --json` (its summary line). */
+export function snapshotIdOf(stdout: string, what: string): string {
+  for (const line of stdout.split('\n').reverse()) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const message = JSON.parse(line) as { message_type?: string; snapshot_id?: string };
+      if (message.message_type === 'summary' && message.snapshot_id) return message.snapshot_id;
+    } catch {
+      // progress lines may be cut; only the summary matters
+    }
+  }
+  throw new SnapkeepError(`${what}: restic did not report a snapshot id`);
+}

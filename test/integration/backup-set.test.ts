@@ -1,0 +1,223 @@
+// Backup sets into real restic (Debian's 0.14 and 0.18) from a real PostgreSQL on 127.0.0.1 and
+// an uploads folder: two runs, then `restore app latest` into a scratch database and directory
+// gives exactly the second run's rows, per-table checksums and files, and the first run by id
+// gives the first run's; pg_dump killed mid-stream leaves no snapshot and no restore point; a
+// wrong password is a clear configuration error.
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../../src/exec/command.js';
+import { snapkeep, events, expectExit } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/loop-btrfs.js';
+import { treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
+import { populateRealisticData, startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { resticBinaries, type ResticBinary } from '../helpers/restic-binaries.js';
+
+let postgres: PostgresServer;
+let base: string;
+let binaries: ResticBinary[];
+const password = 'correct horse battery staple 0x5eed';
+
+beforeAll(async () => {
+  binaries = await resticBinaries();
+  postgres = await startPostgres();
+  base = await makeTempDir('restic-set');
+});
+
+afterAll(async () => {
+  await postgres?.stop();
+  if (base) await rm(base, { recursive: true, force: true });
+});
+
+function config(directory: string, database: string, uploads: string, passwordFile: string): string {
+  return `state_dir: ${join(directory, 'state')}
+repositories:
+  local:
+    url: ${join(directory, 'repo')}
+    password: file:${passwordFile}
+sources:
+  database:
+    type: postgres
+    databases: [${database}]
+    host: 127.0.0.1
+    port: ${postgres.port}
+    user: postgres
+  uploads:
+    type: directory
+    paths: [${uploads}]
+backup_sets:
+  app:
+    sources: [database, uploads]
+    repository: local
+`;
+}
+
+describe.each([0, 1])('backup set with restic #%i', (index) => {
+  let binary: ResticBinary;
+  let directory: string;
+  let configPath: string;
+  let uploads: string;
+  let env: Record<string, string>;
+  let database: string;
+
+  beforeAll(async () => {
+    binary = binaries[index]!;
+    directory = join(base, `v${binary.version}`);
+    uploads = join(directory, 'srv', 'app', 'uploads');
+    database = `app_${binary.version.replace(/\./g, '_')}`;
+    await mkdir(join(uploads, 'nested', 'deeper'), { recursive: true });
+    await writeRandomData(uploads, 3, 'photo');
+    await writeFile(join(uploads, 'nested', 'deeper', 'note.txt'), 'hello\n');
+    await postgres.createDatabase(database);
+    await populateRealisticData(postgres, database, 5);
+    const passwordFile = join(directory, 'password');
+    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+    configPath = join(directory, 'snapkeep.yaml');
+    await writeFile(configPath, config(directory, database, uploads, passwordFile));
+    env = { SNAPKEEP_RESTIC: binary.path, SNAPKEEP_CACHE_DIR: join(directory, 'cache') };
+  });
+
+  it(`restic ${index === 0 ? '0.14' : '0.18'}: two runs; latest and a run by id restore exactly what each captured`, async () => {
+    expect(binary.version).toMatch(index === 0 ? /^0\.14\./ : /^0\.18\./);
+    const dry = await snapkeep(['backup', '--dry-run', '--config', configPath], { env });
+    expectExit(dry, 0);
+    expect(dry.stdout).toMatch(/would be created/);
+    expect(dry.stdout).toMatch(new RegExp(`would stream pg_dump of database ${database}`));
+
+    const first = await snapkeep(['backup', '--json', '--config', configPath], { env });
+    expectExit(first, 0);
+    const firstRun = events(first.stdout).find((event) => event.type === 'set')!.run as string;
+    const firstDigests = await postgres.tableDigests(database);
+    const firstFiles = await treeChecksums(uploads);
+
+    // Change both halves: a restore must bring back the database and files of ONE run.
+    await postgres.sql(
+      database,
+      "UPDATE users SET display_name = display_name || ' (edited)' WHERE id % 7 = 0; DELETE FROM comments WHERE id % 5 = 0;",
+    );
+    await appendFile(join(uploads, 'photo-0.bin'), 'changed after run one');
+    await writeFile(join(uploads, 'new.txt'), 'added in run two\n');
+    const second = await snapkeep(['backup', '--json', '--config', configPath], { env });
+    expectExit(second, 0);
+    const secondDigests = await postgres.tableDigests(database);
+    const secondFiles = await treeChecksums(uploads);
+    expect(secondDigests).not.toEqual(firstDigests);
+
+    const list = await snapkeep(['restore', 'app', '--json', '--config', configPath], { env });
+    expectExit(list, 0);
+    expect(events(list.stdout).filter((event) => event.type === 'restore-point')).toHaveLength(2);
+
+    const scratch = join(directory, 'scratch-latest');
+    const restored = await snapkeep(
+      [
+        'restore',
+        'app',
+        'latest',
+        '--to',
+        scratch,
+        '--database',
+        `${database}=${database}_latest`,
+        '--config',
+        configPath,
+      ],
+      { env },
+    );
+    expectExit(restored, 0);
+    expect(await postgres.tableDigests(`${database}_latest`)).toEqual(secondDigests);
+    expect(await treeChecksums(join(scratch, uploads))).toEqual(secondFiles);
+
+    const older = join(directory, 'scratch-first');
+    const byRun = await snapkeep(
+      [
+        'restore',
+        'app',
+        firstRun,
+        '--to',
+        older,
+        '--database',
+        `${database}=${database}_first`,
+        '--config',
+        configPath,
+      ],
+      { env },
+    );
+    expectExit(byRun, 0);
+    expect(await postgres.tableDigests(`${database}_first`)).toEqual(firstDigests);
+    expect(await treeChecksums(join(older, uploads))).toEqual(firstFiles);
+
+    // Never over an existing database without --force, and nothing changes.
+    const refused = await snapkeep(
+      ['restore', 'app', 'latest', '--to', join(directory, 'x'), '--config', configPath],
+      { env },
+    );
+    expectExit(refused, 2);
+    expect(refused.stderr).toMatch(
+      new RegExp(
+        `database ${database} exists; restore into a new one with --database OLD=NEW, or over it with --force`,
+      ),
+    );
+    expect(await postgres.tableDigests(database)).toEqual(secondDigests);
+  });
+
+  it('pg_dump killed mid-stream: no snapshot kept, no restore point, exit non-zero, the error names the database', async () => {
+    const big = `${database}_big`;
+    await postgres.createDatabase(big);
+    await populateRealisticData(postgres, big, 60);
+    const bigConfig = (await readFile(configPath, 'utf8')).replace(
+      `databases: [${database}]`,
+      `databases: [${big}]`,
+    );
+    const bigPath = join(directory, 'big.yaml');
+    await writeFile(bigPath, bigConfig);
+    const before = await snapkeep(['restore', 'app', '--json', '--config', bigPath], { env });
+    const pointsBefore = events(before.stdout).filter((event) => event.type === 'restore-point').length;
+
+    const running = snapkeep(['backup', '--json', '--config', bigPath], { env });
+    let killed = false;
+    const deadline = Date.now() + 30_000;
+    while (!killed && Date.now() < deadline) {
+      const ps = await runCommand({ file: 'ps', args: ['-eo', 'pid=,args='] });
+      const line = ps.stdout
+        .split('\n')
+        .find((entry) => entry.includes('pg_dump') && entry.includes(big) && !entry.includes('restic'));
+      if (line) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGKILL');
+        killed = true;
+      } else await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(killed).toBe(true);
+    const failed = await running;
+    expect(failed.exitCode).not.toBe(0);
+    expect(failed.stderr).toMatch(new RegExp(`pg_dump of database ${big}`));
+    expect(failed.stderr).toMatch(/no snapshot was kept/);
+
+    const snapshots = await runCommand({
+      file: binary.path,
+      args: ['snapshots', '--json', '--tag', 'snapkeep-source=database'],
+      env: { RESTIC_REPOSITORY: join(directory, 'repo'), RESTIC_PASSWORD: password },
+    });
+    expect(snapshots.exitCode, snapshots.stderr).toBe(0);
+    const paths = (JSON.parse(snapshots.stdout) as { paths: string[] }[]).flatMap(
+      (snapshot) => snapshot.paths,
+    );
+    expect(paths.some((path) => path.includes(`${big}.pgdump`))).toBe(false);
+    const after = await snapkeep(['restore', 'app', '--json', '--config', bigPath], { env });
+    expect(events(after.stdout).filter((event) => event.type === 'restore-point').length).toBe(pointsBefore);
+  });
+
+  it('a wrong password is a clear configuration error (exit 2) that names the key', async () => {
+    const wrong = join(directory, 'wrong-password');
+    await writeFile(wrong, 'not the password\n');
+    const wrongPath = join(directory, 'wrong.yaml');
+    await writeFile(
+      wrongPath,
+      (await readFile(configPath, 'utf8')).replace(/password: file:.*/, `password: file:${wrong}`),
+    );
+    const result = await snapkeep(['backup', '--config', wrongPath], { env });
+    expectExit(result, 2);
+    expect(result.stderr).toMatch(
+      /wrong password for repository local .*check repositories\.local\.password/,
+    );
+  });
+});
