@@ -157,6 +157,14 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
       ),
     );
     expect(await postgres.tableDigests(database)).toEqual(secondDigests);
+
+    // The password never shows: not in any output of these commands, not in the journal.
+    const journal = await readFile(join(directory, 'state', 'journal.ndjson'), 'utf8');
+    expect(journal).toMatch(/backup-end/);
+    for (const text of [dry, first, second, list, restored, byRun, refused]
+      .flatMap((result) => [result.stdout, result.stderr])
+      .concat(journal))
+      expect(text).not.toContain(password);
   });
 
   it('pg_dump killed mid-stream: no snapshot kept, no restore point, exit non-zero, the error names the database', async () => {
