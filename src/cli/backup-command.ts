@@ -60,14 +60,38 @@ export async function runBackup(options: BackupOptions): Promise<number> {
     const codeOf = new Map<string, ExitCode>();
     for (const set of sets) {
       try {
-        const outcome = await backupSet(restic, set, run, (item) => {
-          output.event('item', { set: set.name, ...item });
-          output.text(
-            `${item.ok ? 'ok  ' : 'FAIL'} ${set.name}: ${item.what} [${(item.durationMs / 1000).toFixed(2)}s]${item.item ? ` snapshot ${item.item.snapshotId.slice(0, 8)}` : ''}`,
+        const outcome = await backupSet(
+          restic,
+          set,
+          run,
+          (item) => {
+            output.event('item', { set: set.name, ...item });
+            output.text(
+              `${item.ok ? 'ok  ' : 'FAIL'} ${set.name}: ${item.what} [${(item.durationMs / 1000).toFixed(2)}s]${item.item ? ` snapshot ${item.item.snapshotId.slice(0, 8)}` : ''}`,
+            );
+            if (!item.ok && item.error) output.warn(`ERROR: ${set.name}: ${item.error}`);
+            void journal.append('item', { set: set.name, ...item });
+          },
+          (copy) => {
+            output.event('offsite', { set: set.name, ...copy });
+            output.text(
+              copy.ok
+                ? `ok   ${set.name} → ${copy.repository}: copied, all ${copy.present} snapshot(s) of this run are there [${(copy.durationMs / 1000).toFixed(2)}s]`
+                : `FAIL ${set.name} → ${copy.repository}: ${copy.error ?? ''}`,
+            );
+            if (!copy.ok)
+              output.warn(
+                `ERROR: ${set.name} → ${copy.repository}: ${copy.error ?? ''} (the local backup is kept)`,
+              );
+            void journal.append('offsite', { set: set.name, ...copy });
+          },
+        );
+        if (!outcome.ok && outcome.offsite?.some((copy) => !copy.ok)) {
+          const codes = new Set(
+            outcome.offsite.filter((copy) => !copy.ok).map((copy) => copy.exitCode ?? ExitCode.partial),
           );
-          if (!item.ok && item.error) output.warn(`ERROR: ${set.name}: ${item.error}`);
-          void journal.append('item', { set: set.name, ...item });
-        });
+          codeOf.set(set.name, codes.size === 1 ? ([...codes][0] as ExitCode) : ExitCode.partial);
+        }
         outcomes.push(outcome);
       } catch (error) {
         if (!(error instanceof SnapkeepError)) throw error;

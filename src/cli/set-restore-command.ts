@@ -113,6 +113,14 @@ export async function restoreBackupSet(
       ExitCode.usage,
     );
   const manifest = await readManifest(restic, repository, wanted);
+  // The manifest names the primary's snapshot ids; an offsite copy has its own ids and keeps the
+  // primary's as `original`.
+  const local = new Map<string, string>();
+  if (repository !== set.repository)
+    for (const snapshot of await restic.snapshots(repository, [`snapkeep-set=${set.name}`]))
+      if (snapshot.original) local.set(snapshot.original, snapshot.id);
+  // Prefix match: restic 0.14 reports short ids from backup; `original` holds the full one.
+  const idHere = (id: string): string => [...local].find(([original]) => original.startsWith(id))?.[1] ?? id;
   const renames = databaseMap(options.databases);
   const sourceOf = (name: string) => set.sources.find((source) => source.name === name);
 
@@ -135,7 +143,7 @@ export async function restoreBackupSet(
         const target = options.to ? join(options.to, path) : path;
         steps.push({
           kind: 'files',
-          snapshotId: item.snapshotId,
+          snapshotId: idHere(item.snapshotId),
           path,
           target,
           overwrites: await nonEmpty(target),
@@ -156,7 +164,7 @@ export async function restoreBackupSet(
       const exists = (await runCommand(databaseExists(source, into, password))).stdout.trim() === '1';
       steps.push({
         kind: 'database',
-        snapshotId: item.snapshotId,
+        snapshotId: idHere(item.snapshotId),
         filename: item.filename ?? '',
         source,
         from,

@@ -93,12 +93,26 @@ export interface ItemOutcome {
   readonly durationMs: number;
 }
 
+export interface OffsiteOutcome {
+  readonly repository: string;
+  readonly ok: boolean;
+  /** This run's snapshots (items and manifest) now present there. */
+  readonly present: number;
+  /** Source snapshot ids of this run that are not there after the copy. */
+  readonly missing: readonly string[];
+  readonly error?: string;
+  /** The exit code the failure implies (10: unreachable, 2: its password is wrong, …). */
+  readonly exitCode?: number;
+  readonly durationMs: number;
+}
+
 export interface SetOutcome {
   readonly set: string;
   readonly run: string;
   readonly ok: boolean;
   readonly items: readonly ItemOutcome[];
   readonly manifestId?: string;
+  readonly offsite?: readonly OffsiteOutcome[];
   readonly error?: string;
 }
 
@@ -108,6 +122,7 @@ export async function backupSet(
   set: ResolvedBackupSet,
   run: string,
   report: (outcome: ItemOutcome) => void,
+  reportOffsite?: (outcome: OffsiteOutcome) => void,
 ): Promise<SetOutcome> {
   const repository = set.repository;
   if (!(await restic.exists(repository))) await restic.init(repository);
@@ -179,7 +194,75 @@ export async function backupSet(
     filename: manifestFilename(set.name),
     tags: [tag.set(set.name), tag.run(run), tag.manifest],
   });
-  return { set: set.name, run, ok: true, items: outcomes, manifestId };
+  const runIds = [...manifest.items.map((item) => item.snapshotId), manifestId];
+  const offsite: OffsiteOutcome[] = [];
+  for (const target of set.offsite) {
+    const outcome = await copyOffsite(restic, set, target, runIds);
+    offsite.push(outcome);
+    reportOffsite?.(outcome);
+  }
+  const offsiteFailed = offsite.filter((outcome) => !outcome.ok);
+  return {
+    set: set.name,
+    run,
+    ok: offsiteFailed.length === 0,
+    items: outcomes,
+    manifestId,
+    offsite,
+    ...(offsiteFailed.length > 0
+      ? {
+          error: `the local backup is complete (a restore point), but ${offsiteFailed.map((outcome) => outcome.repository).join(', ')} did not get it`,
+        }
+      : {}),
+  };
+}
+
+/**
+ * Copy this run's snapshots to an offsite repository (created with the primary's chunker
+ * parameters when missing, so copies dedup), then compare: every source id must be there as a
+ * copy's `original`. A missing one is a failure, whatever restic said.
+ */
+async function copyOffsite(
+  restic: Restic,
+  set: ResolvedBackupSet,
+  target: ResolvedRepository,
+  runIds: readonly string[],
+): Promise<OffsiteOutcome> {
+  const startedAt = Date.now();
+  try {
+    if (!(await restic.exists(target))) await restic.init(target, set.repository);
+    await restic.copyFrom(target, set.repository, runIds);
+    const there = new Set(
+      (await restic.snapshots(target, [tag.set(set.name)])).flatMap((snapshot) =>
+        snapshot.original ? [snapshot.original, snapshot.id] : [snapshot.id],
+      ),
+    );
+    // 0.14 reports short ids from backup; copies record the full id as `original`.
+    const missing = runIds.filter((id) => ![...there].some((full) => full.startsWith(id)));
+    return {
+      repository: target.name,
+      ok: missing.length === 0,
+      present: runIds.length - missing.length,
+      missing,
+      ...(missing.length > 0
+        ? {
+            error: `${missing.length} snapshot(s) of this run are missing on ${target.name} after the copy`,
+            exitCode: 3,
+          }
+        : {}),
+      durationMs: Date.now() - startedAt,
+    };
+  } catch (error) {
+    return {
+      repository: target.name,
+      ok: false,
+      present: 0,
+      missing: [...runIds],
+      error: error instanceof Error ? error.message : String(error),
+      exitCode: error instanceof SnapkeepError ? error.exitCode : 1,
+      durationMs: Date.now() - startedAt,
+    };
+  }
 }
 
 type Job =

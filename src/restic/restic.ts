@@ -3,6 +3,7 @@
 // (RESTIC_REPOSITORY, RESTIC_PASSWORD, backend variables), never on argv; errors are classified
 // into what a person can act on (wrong password, no repository, unreachable, locked).
 import {
+  registerSecret,
   runCommand,
   runGuardedPipe,
   runPipeline,
@@ -11,6 +12,7 @@ import {
 } from '../exec/command.js';
 import type { ResolvedRepository } from '../config/resolve.js';
 import { ExitCode, SnapkeepError } from '../errors.js';
+import { endpointOf, probe } from './probe.js';
 import { resolveSecret } from './secrets.js';
 
 export interface ResticVersion {
@@ -40,6 +42,14 @@ export type ResticProblem = 'wrong-password' | 'no-repository' | 'locked' | 'unr
 export function classifyResticFailure(result: CommandResult): ResticProblem {
   const text = result.stderr;
   if (result.exitCode === 12 || /wrong password or no key found/i.test(text)) return 'wrong-password';
+  if (result.exitCode === 11 || /repository is already locked/i.test(text)) return 'locked';
+  // Before "no repository": 0.14 says "unable to open config file" for a refused connection too.
+  if (
+    /connection refused|no such host|i\/o timeout|dial tcp|network is unreachable|x509|TLS handshake|connection reset/i.test(
+      text,
+    )
+  )
+    return 'unreachable';
   if (
     result.exitCode === 10 ||
     /unable to open config file|Is there a repository at the following location|repository does not exist/i.test(
@@ -47,13 +57,6 @@ export function classifyResticFailure(result: CommandResult): ResticProblem {
     )
   )
     return 'no-repository';
-  if (result.exitCode === 11 || /repository is already locked/i.test(text)) return 'locked';
-  if (
-    /connection refused|no such host|i\/o timeout|dial tcp|network is unreachable|x509|TLS handshake/i.test(
-      text,
-    )
-  )
-    return 'unreachable';
   return 'other';
 }
 
@@ -78,6 +81,8 @@ export class ResticError extends SnapkeepError {
 
 export interface SnapshotInfo {
   readonly id: string;
+  /** Set on copies: the id of the snapshot in the repository it was copied from. */
+  readonly original?: string;
   readonly short_id?: string;
   readonly time: string;
   readonly paths: readonly string[];
@@ -117,11 +122,50 @@ export class Restic {
       RESTIC_PASSWORD: await resolveSecret(repository.password, `${where}.password`),
     };
     for (const [name, reference] of Object.entries(repository.env))
-      env[name] = await resolveSecret(reference, `${where}.env.${name}`);
+      env[name] = await resolveSecret(
+        reference,
+        `${where}.env.${name}`,
+        !/(?:USER|USERNAME|ACCESS_KEY_ID)$/.test(name),
+      );
+    // REST credentials: restic before 0.16 reads them only from the URL. The URL travels in the
+    // environment too, so putting them there never exposes them on argv (and they are masked).
+    const user = env.RESTIC_REST_USERNAME;
+    const password = env.RESTIC_REST_PASSWORD;
+    if (user !== undefined && password !== undefined && /^rest:https?:\/\//.test(repository.url)) {
+      const withCredentials = repository.url.replace(
+        /^rest:(https?):\/\//,
+        (_match, scheme: string) =>
+          `rest:${scheme}://${encodeURIComponent(user)}:${encodeURIComponent(password)}@`,
+      );
+      registerSecret(withCredentials);
+      env.RESTIC_REPOSITORY = withCredentials;
+    }
     return env;
   }
 
+  private readonly reachable = new Map<string, Promise<void>>();
+
+  /** Probe a network repository once per run before restic opens it (see probe.ts). */
+  private ensureReachable(repository: ResolvedRepository): Promise<void> {
+    let checked = this.reachable.get(repository.url);
+    if (!checked) {
+      const endpoint = endpointOf(repository.url);
+      checked = endpoint
+        ? probe(endpoint).then((problem) => {
+            if (problem)
+              throw new ResticError(
+                'unreachable',
+                `cannot reach repository ${repository.name} (${repository.url}): ${problem}`,
+              );
+          })
+        : Promise.resolve();
+      this.reachable.set(repository.url, checked);
+    }
+    return checked;
+  }
+
   private async spec(repository: ResolvedRepository, args: readonly string[]): Promise<CommandSpec> {
+    await this.ensureReachable(repository);
     return {
       file: this.binary,
       // --cacert is a path, not a secret (0.14 has no RESTIC_CACERT variable).
@@ -157,6 +201,13 @@ export class Restic {
 
   /** True when the repository exists and opens with its password; throws for other problems. */
   async exists(repository: ResolvedRepository): Promise<boolean> {
+    const endpoint = endpointOf(repository.url);
+    const problem = endpoint && (await probe(endpoint));
+    if (problem)
+      throw new ResticError(
+        'unreachable',
+        `cannot reach repository ${repository.name} (${repository.url}): ${problem}`,
+      );
     const result = await runCommand(await this.spec(repository, ['cat', 'config']));
     if (result.exitCode === 0) return true;
     const failure = this.failure(repository, result, 'opening the repository');
@@ -245,6 +296,25 @@ export class Restic {
       );
     if (consumer.exitCode !== 0) throw this.failure(repository, consumer, options.what);
     return snapshotIdOf(consumer.stdout, options.what);
+  }
+
+  /** Copy snapshots from `source` into `repository` (restic copy; copies get new ids, `original` = the source id). */
+  async copyFrom(
+    repository: ResolvedRepository,
+    source: ResolvedRepository,
+    snapshotIds: readonly string[],
+  ): Promise<void> {
+    const from = await this.environment(source);
+    const spec = await this.spec(repository, ['copy', ...snapshotIds]);
+    const result = await runCommand({
+      ...spec,
+      env: {
+        ...spec.env,
+        RESTIC_FROM_REPOSITORY: from.RESTIC_REPOSITORY!,
+        RESTIC_FROM_PASSWORD: from.RESTIC_PASSWORD!,
+      },
+    });
+    if (result.exitCode !== 0) throw this.failure(repository, result, `copying to ${repository.name}`);
   }
 
   /** Back up a small text snapkeep made itself (a manifest) as `filename`. */

@@ -7,12 +7,16 @@ import { ExitCode, SnapkeepError } from '../errors.js';
 
 const cache = new Map<string, Promise<string>>();
 
-/** `where` names the config key, for messages: "repositories.offsite.password". */
-export function resolveSecret(reference: string, where: string): Promise<string> {
+/**
+ * `where` names the config key, for messages: "repositories.offsite.password". `sensitive`
+ * false for identifiers kept beside secrets (a user name, an access key id): masking a word like
+ * "backup" in every message would help nobody.
+ */
+export function resolveSecret(reference: string, where: string, sensitive = true): Promise<string> {
   let value = cache.get(reference);
   if (!value) {
     value = read(reference, where).then((secret) => {
-      registerSecret(secret);
+      if (sensitive) registerSecret(secret);
       return secret;
     });
     cache.set(reference, value);

@@ -1,0 +1,151 @@
+// Offsite copies to an append-only REST server (`rclone serve restic --append-only`, basic auth)
+// with restic 0.14 and 0.18: the run is copied and compared snapshot by snapshot, restores from
+// the offsite copy are identical, and an offsite that is down fails with exit 10 while the local
+// backup is kept as a restore point. The REST password never shows in any output or the journal.
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { snapkeep, events, expectExit } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/loop-btrfs.js';
+import { treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
+import { populateRealisticData, startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { startRestServer, type RestServer } from '../helpers/rclone-rest.js';
+import { resticBinaries, type ResticBinary } from '../helpers/restic-binaries.js';
+
+let postgres: PostgresServer;
+let base: string;
+let binaries: ResticBinary[];
+
+beforeAll(async () => {
+  binaries = await resticBinaries();
+  postgres = await startPostgres();
+  base = await makeTempDir('offsite');
+});
+
+afterAll(async () => {
+  await postgres?.stop();
+  if (base) await rm(base, { recursive: true, force: true });
+});
+
+describe.each([0, 1])('offsite copy with restic #%i', (index) => {
+  let rest: RestServer;
+  let binary: ResticBinary;
+  let directory: string;
+  let configPath: string;
+  let uploads: string;
+  let database: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    binary = binaries[index]!;
+    rest = await startRestServer();
+    directory = join(base, `v${binary.version}`);
+    uploads = join(directory, 'uploads');
+    database = `shop_${binary.version.replace(/\./g, '_')}`;
+    await mkdir(uploads, { recursive: true });
+    await writeRandomData(uploads, 2, 'invoice');
+    await postgres.createDatabase(database);
+    await populateRealisticData(postgres, database, 2);
+    await writeFile(join(directory, 'password'), 'local repository password\n');
+    configPath = join(directory, 'snapkeep.yaml');
+    await writeFile(
+      configPath,
+      `state_dir: ${join(directory, 'state')}
+repositories:
+  local:
+    url: ${join(directory, 'repo')}
+    password: file:${join(directory, 'password')}
+  offsite:
+    url: ${rest.url}
+    password: env:TEST_OFFSITE_PASSWORD
+    env:
+      RESTIC_REST_USERNAME: env:TEST_REST_USER
+      RESTIC_REST_PASSWORD: env:TEST_REST_PASSWORD
+    append_only: true
+sources:
+  database:
+    type: postgres
+    databases: [${database}]
+    host: 127.0.0.1
+    port: ${postgres.port}
+    user: postgres
+  uploads:
+    type: directory
+    paths: [${uploads}]
+backup_sets:
+  shop:
+    sources: [database, uploads]
+    repository: local
+    offsite: [offsite]
+`,
+    );
+    env = {
+      SNAPKEEP_RESTIC: binary.path,
+      SNAPKEEP_CACHE_DIR: join(directory, 'cache'),
+      TEST_OFFSITE_PASSWORD: 'offsite repository password',
+      TEST_REST_USER: rest.user,
+      TEST_REST_PASSWORD: rest.password,
+    };
+  });
+
+  afterAll(async () => {
+    await rest?.cleanup();
+  });
+
+  it(`restic ${index === 0 ? '0.14' : '0.18'}: copies the run, every snapshot is there, and a restore from the copy is identical`, async () => {
+    const backup = await snapkeep(['backup', '--json', '--config', configPath], { env });
+    expectExit(backup, 0);
+    const offsite = events(backup.stdout).filter((event) => event.type === 'offsite');
+    expect(offsite).toHaveLength(1);
+    expect(offsite[0]).toMatchObject({ repository: 'offsite', ok: true, present: 3, missing: [] });
+
+    const digests = await postgres.tableDigests(database);
+    const files = await treeChecksums(uploads);
+    const scratch = join(directory, 'from-offsite');
+    const restored = await snapkeep(
+      [
+        'restore',
+        'shop',
+        'latest',
+        '--from',
+        'offsite',
+        '--to',
+        scratch,
+        '--database',
+        `${database}=${database}_offsite`,
+        '--config',
+        configPath,
+      ],
+      { env },
+    );
+    expectExit(restored, 0);
+    expect(await postgres.tableDigests(`${database}_offsite`)).toEqual(digests);
+    expect(await treeChecksums(join(scratch, uploads))).toEqual(files);
+
+    const journal = await readFile(join(directory, 'state', 'journal.ndjson'), 'utf8');
+    for (const text of [backup.stdout, backup.stderr, restored.stdout, restored.stderr, journal])
+      expect(text).not.toContain(rest.password);
+  });
+
+  it('an offsite that is down: exit 10, a clear message, and the local backup is still a restore point', async () => {
+    await rest.stop();
+    try {
+      const before = await snapkeep(['restore', 'shop', '--json', '--config', configPath], { env });
+      const localBefore = events(before.stdout).filter(
+        (event) => event.type === 'restore-point' && event.location === 'local',
+      ).length;
+      const backup = await snapkeep(['backup', '--config', configPath], { env });
+      expectExit(backup, 10);
+      expect(backup.stderr).toMatch(
+        /shop → offsite: .*cannot reach repository offsite .*\(the local backup is kept\)/,
+      );
+      const after = await snapkeep(['restore', 'shop', '--json', '--config', configPath], { env });
+      const localAfter = events(after.stdout).filter(
+        (event) => event.type === 'restore-point' && event.location === 'local',
+      ).length;
+      expect(localAfter).toBe(localBefore + 1);
+    } finally {
+      await rest.start();
+    }
+  });
+});
