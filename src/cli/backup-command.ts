@@ -1,5 +1,6 @@
 // `backup`: every (or the named) backup set into its restic repository — directories and
-// streamed PostgreSQL dumps of one run, then the manifest that makes the run a restore point.
+// streamed PostgreSQL dumps of one run, tagged so that only complete runs are restore points —
+// then copied to each offsite repository and compared.
 import { loadResolvedConfig } from '../config/config-cache.js';
 import type { ResolvedBackupSet, ResolvedConfig } from '../config/resolve.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
@@ -112,7 +113,7 @@ export async function runBackup(options: BackupOptions): Promise<number> {
       output.event('set', { ...outcome, items: undefined });
       output.text(
         outcome.ok
-          ? `${outcome.set}: restore point ${outcome.run} (manifest ${outcome.manifestId?.slice(0, 8) ?? '?'})`
+          ? `${outcome.set}: restore point ${outcome.run} (${outcome.items.length} item(s))`
           : `${outcome.set}: FAILED: ${outcome.error ?? ''}`,
       );
     }

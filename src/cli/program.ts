@@ -255,7 +255,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   program
     .command('backup')
     .description(
-      'back up application data into restic: every backup set (or the named ones) — directories and\nPostgreSQL dumps streamed into restic with no temporary file — then a manifest that makes the\nrun one restore point. A dump that fails leaves no snapshot. Repositories are created when missing.',
+      'back up application data into restic: every backup set (or the named ones) — directories and\nPostgreSQL dumps streamed into restic with no temporary file — as one run, restorable as one\npoint, then copied to the offsite repositories and compared. A dump that fails leaves no snapshot\nand the run is no restore point. Repositories are created when missing.',
     )
     .argument('[sets...]', 'backup sets from the config (default: all)')
     .addOption(configOption())

@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import { runCommand } from '../exec/command.js';
 import type { ResolvedBackupSet } from '../config/resolve.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
-import { readManifest, restorePoints, type RestorePoint } from '../restic/backup-set.js';
+import { restorePoints, type RestorePoint } from '../restic/backup-set.js';
 import { createDatabase, databaseExists, restoreDatabase, type PostgresSource } from '../restic/postgres.js';
 import { Restic } from '../restic/restic.js';
 import { resolveSecret } from '../restic/secrets.js';
@@ -62,7 +62,7 @@ export async function listSetRestorePoints(
           run: point.run,
           date: point.time,
           location: repository.name,
-          manifest: point.manifestId,
+          items: point.items.length,
         });
         rows.push([set.name, point.run, point.time.slice(0, 19).replace('T', ' '), repository.name]);
       }
@@ -112,15 +112,7 @@ export async function restoreBackupSet(
       }`,
       ExitCode.usage,
     );
-  const manifest = await readManifest(restic, repository, wanted);
-  // The manifest names the primary's snapshot ids; an offsite copy has its own ids and keeps the
-  // primary's as `original`.
-  const local = new Map<string, string>();
-  if (repository !== set.repository)
-    for (const snapshot of await restic.snapshots(repository, [`snapkeep-set=${set.name}`]))
-      if (snapshot.original) local.set(snapshot.original, snapshot.id);
-  // Prefix match: restic 0.14 reports short ids from backup; `original` holds the full one.
-  const idHere = (id: string): string => [...local].find(([original]) => original.startsWith(id))?.[1] ?? id;
+  const point = wanted; // the run's items, with this repository's snapshot ids
   const renames = databaseMap(options.databases);
   const sourceOf = (name: string) => set.sources.find((source) => source.name === name);
 
@@ -137,13 +129,13 @@ export async function restoreBackupSet(
         exists: boolean;
       };
   const steps: Step[] = [];
-  for (const item of manifest.items) {
+  for (const item of point.items) {
     if (item.type === 'directory') {
       for (const path of item.paths ?? []) {
         const target = options.to ? join(options.to, path) : path;
         steps.push({
           kind: 'files',
-          snapshotId: idHere(item.snapshotId),
+          snapshotId: item.snapshotId,
           path,
           target,
           overwrites: await nonEmpty(target),
@@ -153,7 +145,7 @@ export async function restoreBackupSet(
       const source = sourceOf(item.source);
       if (source?.type !== 'postgres')
         throw new SnapkeepError(
-          `run ${manifest.run} has database ${item.database ?? '?'} from source ${item.source}, which the config no longer defines as a postgres source`,
+          `run ${point.run} has database ${item.database ?? '?'} from source ${item.source}, which the config no longer defines as a postgres source`,
         );
       const from = item.database ?? '';
       const into = renames.get(from) ?? from;
@@ -164,7 +156,7 @@ export async function restoreBackupSet(
       const exists = (await runCommand(databaseExists(source, into, password))).stdout.trim() === '1';
       steps.push({
         kind: 'database',
-        snapshotId: idHere(item.snapshotId),
+        snapshotId: item.snapshotId,
         filename: item.filename ?? '',
         source,
         from,
@@ -177,20 +169,20 @@ export async function restoreBackupSet(
     (name) => !steps.some((step) => step.kind === 'database' && step.from === name),
   );
   if (unknownRenames.length > 0)
-    throw new UsageError(`--database: run ${manifest.run} has no database ${unknownRenames.join(', ')}`);
+    throw new UsageError(`--database: run ${point.run} has no database ${unknownRenames.join(', ')}`);
   const overwriting = steps.filter((step) => step.kind === 'files' && step.overwrites);
   const existing = steps.filter((step) => step.kind === 'database' && step.exists);
 
   output.event('plan', {
     set: set.name,
-    run: manifest.run,
+    run: point.run,
     repository: repository.name,
     dryRun: options.dryRun,
     steps: steps.map(({ source: _s, ...step }: Step & { source?: unknown }) => step),
   });
   const prefix = options.dryRun ? 'would ' : '';
   output.text(
-    `${set.name}: run ${manifest.run} from ${repository.name} (${manifest.items.length} item(s), ${manifest.time})`,
+    `${set.name}: run ${point.run} from ${repository.name} (${point.items.length} item(s), ${point.time})`,
   );
   for (const step of steps)
     output.text(
@@ -214,7 +206,7 @@ export async function restoreBackupSet(
   const lock = await acquireLock(options.stateDir, 'restore');
   try {
     const journal = new Journal(options.stateDir, newRunId());
-    await journal.append('restore-start', { set: set.name, run: manifest.run, repository: repository.name });
+    await journal.append('restore-start', { set: set.name, run: point.run, repository: repository.name });
     for (const step of steps) {
       const startedAt = Date.now();
       if (step.kind === 'files') {
@@ -232,7 +224,7 @@ export async function restoreBackupSet(
         const { restic: dumped, consumer } = await restic.dumpInto(
           repository,
           step.snapshotId,
-          `/${step.filename}`,
+          step.filename,
           restoreDatabase(step.source, step.into, { clean: step.exists }, password),
         );
         if (dumped.exitCode !== 0) throw restic.failure(repository, dumped, `reading ${step.filename}`);
@@ -247,8 +239,8 @@ export async function restoreBackupSet(
       output.text(`ok   restored ${done} [${((Date.now() - startedAt) / 1000).toFixed(2)}s]`);
       await journal.append('step', { kind: `restore-${step.kind}`, what: done, ok: true });
     }
-    await journal.append('restore-end', { set: set.name, run: manifest.run, ok: true });
-    output.text(`restored ${set.name} run ${manifest.run}`);
+    await journal.append('restore-end', { set: set.name, run: point.run, ok: true });
+    output.text(`restored ${set.name} run ${point.run}`);
     return ExitCode.ok;
   } finally {
     await lock.release();

@@ -1,14 +1,15 @@
-// A backup set in restic: every source of the set captured in one run (one restic snapshot per
-// directory source and per database, all tagged with the set and the run), then a small manifest
-// snapshot listing them. The manifest is written only when every item succeeded, so "the latest
-// restorable point" of a set is its newest manifest — never a mix of runs, and never a run with a
-// failed dump (seed 004's flaw). The manifest lives in the repository, so a rebuilt host with an
-// empty state directory restores from it just the same.
+// A backup set in restic: every source of the set captured in one run — one restic snapshot per
+// directory source and per database — each tagged with the set, the run, its source and the
+// number of items the run has. A run is a restore point only when all its items are there, so
+// "latest" never mixes runs and never offers a run whose dump failed (seed 004's flaw). The tags
+// live in the repository: a rebuilt host with an empty state directory finds the same points, and
+// offsite copies (which keep tags) are restore points of their own. No extra restic process per
+// run: each one costs a repository open (~0.75 s of key derivation).
 import { runCommand } from '../exec/command.js';
 import type { ResolvedBackupSet, ResolvedRepository, ResolvedSource } from '../config/resolve.js';
 import { SnapkeepError } from '../errors.js';
 import { dumpDatabase, listDatabases, type PostgresSource } from './postgres.js';
-import type { Restic, SnapshotInfo } from './restic.js';
+import { ResticError, type Restic, type SnapshotInfo } from './restic.js';
 import { resolveSecret } from './secrets.js';
 
 export interface SetItem {
@@ -22,24 +23,20 @@ export interface SetItem {
   readonly snapshotId: string;
 }
 
-export interface Manifest {
-  readonly format: 1;
-  readonly set: string;
-  readonly run: string;
-  readonly time: string;
-  readonly items: readonly SetItem[];
-}
-
 // Flat names: restic 0.17+ treats a "/" in --stdin-filename as directories it must find on disk.
-export const manifestFilename = (set: string): string => `snapkeep-${set}-manifest.json`;
 const dumpFilename = (set: string, source: string, database: string): string =>
   `snapkeep-${set}-${source}-${database}.pgdump`;
 const tag = {
   set: (set: string) => `snapkeep-set=${set}`,
   run: (run: string) => `snapkeep-run=${run}`,
   source: (source: string) => `snapkeep-source=${source}`,
-  manifest: 'snapkeep-manifest',
+  items: (count: number) => `snapkeep-items=${count}`,
+  database: (database: string) => `snapkeep-database=${database}`,
 };
+
+/** The value of `snapkeep-<key>=…` among a snapshot's tags. */
+const tagValue = (tags: readonly string[] | undefined, key: string): string | undefined =>
+  tags?.find((value) => value.startsWith(`snapkeep-${key}=`))?.slice(`snapkeep-${key}=`.length);
 
 /** What one run of a set will capture (for --dry-run and the plan event). */
 export interface PlannedItem {
@@ -111,12 +108,11 @@ export interface SetOutcome {
   readonly run: string;
   readonly ok: boolean;
   readonly items: readonly ItemOutcome[];
-  readonly manifestId?: string;
   readonly offsite?: readonly OffsiteOutcome[];
   readonly error?: string;
 }
 
-/** Back up every source of the set into its repository (created when missing), then the manifest. */
+/** Back up every source of the set into its repository (created when missing). */
 export async function backupSet(
   restic: Restic,
   set: ResolvedBackupSet,
@@ -125,53 +121,70 @@ export async function backupSet(
   reportOffsite?: (outcome: OffsiteOutcome) => void,
 ): Promise<SetOutcome> {
   const repository = set.repository;
-  if (!(await restic.exists(repository))) await restic.init(repository);
   const outcomes: ItemOutcome[] = [];
   const record = (outcome: ItemOutcome): void => {
     outcomes.push(outcome);
     report(outcome);
   };
-  const tags = (source: string): string[] => [tag.set(set.name), tag.run(run), tag.source(source)];
-  for (const source of set.sources) {
-    for (const job of await jobsOf(source, set.name)) {
-      const startedAt = Date.now();
-      try {
-        const snapshotId =
-          job.kind === 'paths'
-            ? await restic.backupPaths(repository, job.paths, {
-                exclude: job.exclude,
-                tags: tags(source.name),
-              })
-            : await restic.backupStream(repository, job.producer, {
-                filename: job.filename,
-                tags: tags(source.name),
-                what: `pg_dump of database ${job.database} (source ${source.name})`,
-              });
-        record({
-          source: source.name,
-          what: job.what,
-          ok: true,
-          durationMs: Date.now() - startedAt,
-          item:
-            job.kind === 'paths'
-              ? { source: source.name, type: 'directory', paths: job.paths, snapshotId }
-              : {
-                  source: source.name,
-                  type: 'postgres',
-                  database: job.database,
-                  filename: job.filename,
-                  snapshotId,
-                },
-        });
-      } catch (error) {
-        record({
-          source: source.name,
-          what: job.what,
-          ok: false,
-          error: error instanceof Error ? error.message : String(error),
-          durationMs: Date.now() - startedAt,
-        });
+  // Every job is known before the first starts: each item carries how many the run has.
+  const jobs = (await Promise.all(set.sources.map((source) => jobsOf(source, set.name)))).flat();
+  const tags = (job: Job): string[] => [
+    tag.set(set.name),
+    tag.run(run),
+    tag.source(job.source),
+    tag.items(jobs.length),
+    ...(job.kind === 'stream' ? [tag.database(job.database)] : []),
+  ];
+  let created = false;
+  const backup = async (job: Job): Promise<string> => {
+    try {
+      return job.kind === 'paths'
+        ? await restic.backupPaths(repository, job.paths, { exclude: job.exclude, tags: tags(job) })
+        : await restic.backupStream(repository, job.producer, {
+            filename: job.filename,
+            tags: tags(job),
+            what: `pg_dump of database ${job.database} (source ${job.source})`,
+          });
+    } catch (error) {
+      // Created when missing: found out by the first item, not by an extra repository open.
+      if (error instanceof ResticError && error.problem === 'no-repository' && !created) {
+        created = true;
+        await restic.init(repository);
+        return backup(job);
       }
+      throw error;
+    }
+  };
+  for (const job of jobs) {
+    const startedAt = Date.now();
+    try {
+      const snapshotId = await backup(job);
+      record({
+        source: job.source,
+        what: job.what,
+        ok: true,
+        durationMs: Date.now() - startedAt,
+        item:
+          job.kind === 'paths'
+            ? { source: job.source, type: 'directory', paths: job.paths, snapshotId }
+            : {
+                source: job.source,
+                type: 'postgres',
+                database: job.database,
+                filename: job.filename,
+                snapshotId,
+              },
+      });
+    } catch (error) {
+      // A repository problem ends the run: the other items would meet it too.
+      if (error instanceof ResticError && error.problem !== 'other') throw error;
+      record({
+        source: job.source,
+        what: job.what,
+        ok: false,
+        error: error instanceof Error ? error.message : String(error),
+        durationMs: Date.now() - startedAt,
+      });
     }
   }
   const failed = outcomes.filter((outcome) => !outcome.ok);
@@ -181,20 +194,9 @@ export async function backupSet(
       run,
       ok: false,
       items: outcomes,
-      error: `${failed.length} of ${outcomes.length} item(s) failed; no manifest was written, so this run is not a restore point`,
+      error: `${failed.length} of ${outcomes.length} item(s) failed, so this run is not a restore point`,
     };
-  const manifest: Manifest = {
-    format: 1,
-    set: set.name,
-    run,
-    time: new Date().toISOString(),
-    items: outcomes.flatMap((outcome) => (outcome.item ? [outcome.item] : [])),
-  };
-  const manifestId = await restic.backupText(repository, `${JSON.stringify(manifest, null, 2)}\n`, {
-    filename: manifestFilename(set.name),
-    tags: [tag.set(set.name), tag.run(run), tag.manifest],
-  });
-  const runIds = [...manifest.items.map((item) => item.snapshotId), manifestId];
+  const runIds = outcomes.flatMap((outcome) => (outcome.item ? [outcome.item.snapshotId] : []));
   const offsite: OffsiteOutcome[] = [];
   for (const target of set.offsite) {
     const outcome = await copyOffsite(restic, set, target, runIds);
@@ -207,7 +209,6 @@ export async function backupSet(
     run,
     ok: offsiteFailed.length === 0,
     items: outcomes,
-    manifestId,
     offsite,
     ...(offsiteFailed.length > 0
       ? {
@@ -268,12 +269,14 @@ async function copyOffsite(
 type Job =
   | {
       readonly kind: 'paths';
+      readonly source: string;
       readonly what: string;
       readonly paths: readonly string[];
       readonly exclude: readonly string[];
     }
   | {
       readonly kind: 'stream';
+      readonly source: string;
       readonly what: string;
       readonly database: string;
       readonly filename: string;
@@ -282,10 +285,19 @@ type Job =
 
 async function jobsOf(source: ResolvedSource, set: string): Promise<Job[]> {
   if (source.type === 'directory')
-    return [{ kind: 'paths', what: source.paths.join(' '), paths: source.paths, exclude: source.exclude }];
+    return [
+      {
+        kind: 'paths',
+        source: source.name,
+        what: source.paths.join(' '),
+        paths: source.paths,
+        exclude: source.exclude,
+      },
+    ];
   const password = await passwordOf(source);
   return (await databasesOf(source)).map((database) => ({
     kind: 'stream',
+    source: source.name,
     what: `database ${database}`,
     database,
     filename: dumpFilename(set, source.name, database),
@@ -296,40 +308,51 @@ async function jobsOf(source: ResolvedSource, set: string): Promise<Job[]> {
 export interface RestorePoint {
   readonly set: string;
   readonly run: string;
+  /** The newest item's time. */
   readonly time: string;
-  readonly manifestId: string;
   readonly repository: string;
+  /** With this repository's snapshot ids (a copy has its own). */
+  readonly items: readonly SetItem[];
 }
 
-/** The complete runs of a set in a repository (newest first), from the manifests' tags. */
+/** The complete runs of a set in a repository, newest first, from the snapshots' tags. */
 export async function restorePoints(
   restic: Restic,
   repository: ResolvedRepository,
   set: string,
 ): Promise<RestorePoint[]> {
-  const snapshots: SnapshotInfo[] = await restic.snapshots(repository, [tag.set(set), tag.manifest]);
-  return snapshots
-    .map((snapshot) => ({
+  const byRun = new Map<string, SnapshotInfo[]>();
+  for (const snapshot of await restic.snapshots(repository, [tag.set(set)])) {
+    const run = tagValue(snapshot.tags, 'run');
+    if (run !== undefined) byRun.set(run, [...(byRun.get(run) ?? []), snapshot]);
+  }
+  const points: RestorePoint[] = [];
+  for (const [run, snapshots] of byRun) {
+    const expected = Number(tagValue(snapshots[0]?.tags, 'items'));
+    if (!Number.isInteger(expected) || snapshots.length !== expected) continue; // incomplete run
+    points.push({
       set,
-      run:
-        (snapshot.tags ?? [])
-          .find((value) => value.startsWith('snapkeep-run='))
-          ?.slice('snapkeep-run='.length) ?? '?',
-      time: snapshot.time,
-      manifestId: snapshot.id,
+      run,
+      time:
+        snapshots
+          .map((snapshot) => snapshot.time)
+          .sort()
+          .at(-1) ?? '',
       repository: repository.name,
-    }))
-    .sort((a, b) => b.time.localeCompare(a.time));
-}
-
-export async function readManifest(
-  restic: Restic,
-  repository: ResolvedRepository,
-  point: RestorePoint,
-): Promise<Manifest> {
-  const text = await restic.dumpText(repository, point.manifestId, `/${manifestFilename(point.set)}`);
-  const manifest = JSON.parse(text) as Manifest;
-  if (manifest.format !== 1 || manifest.set !== point.set)
-    throw new SnapkeepError(`the manifest of run ${point.run} of ${point.set} is not one snapkeep can read`);
-  return manifest;
+      items: snapshots.map((snapshot): SetItem => {
+        const source = tagValue(snapshot.tags, 'source') ?? '?';
+        const database = tagValue(snapshot.tags, 'database');
+        return database === undefined
+          ? { source, type: 'directory', paths: snapshot.paths, snapshotId: snapshot.id }
+          : {
+              source,
+              type: 'postgres',
+              database,
+              filename: snapshot.paths[0] ?? '',
+              snapshotId: snapshot.id,
+            };
+      }),
+    });
+  }
+  return points.sort((a, b) => b.time.localeCompare(a.time));
 }

@@ -290,6 +290,12 @@ export class Restic {
     }
     const spec = await this.spec(repository, [...common, '--stdin']);
     const { producer: produced, consumer } = await runGuardedPipe(producer, spec);
+    // restic failing on the repository (missing, wrong password…) kills the producer with SIGPIPE:
+    // the repository is the cause to report.
+    if (consumer.exitCode !== 0 && consumer.signal === null) {
+      const failure = this.failure(repository, consumer, options.what);
+      if (failure.problem !== 'other') throw failure;
+    }
     if (produced.exitCode !== 0)
       throw new SnapkeepError(
         `${options.what} failed (${produced.signal ? `killed by ${produced.signal}` : `exit ${produced.exitCode}`}): ${lastLines(produced.stderr) || 'no message'}; restic was stopped before the end of the stream, no snapshot was kept`,
@@ -315,25 +321,6 @@ export class Restic {
       },
     });
     if (result.exitCode !== 0) throw this.failure(repository, result, `copying to ${repository.name}`);
-  }
-
-  /** Back up a small text snapkeep made itself (a manifest) as `filename`. */
-  async backupText(
-    repository: ResolvedRepository,
-    text: string,
-    options: { readonly filename: string; readonly tags: readonly string[] },
-  ): Promise<string> {
-    const spec = await this.spec(repository, [
-      'backup',
-      '--json',
-      '--stdin',
-      '--stdin-filename',
-      options.filename,
-      ...options.tags.flatMap((tag) => ['--tag', tag]),
-    ]);
-    const result = await runCommand({ ...spec, input: text });
-    if (result.exitCode !== 0) throw this.failure(repository, result, `writing ${options.filename}`);
-    return snapshotIdOf(result.stdout, `writing ${options.filename}`);
   }
 
   async snapshots(repository: ResolvedRepository, tags: readonly string[]): Promise<SnapshotInfo[]> {

@@ -97,7 +97,7 @@ backup_sets:
     expectExit(backup, 0);
     const offsite = events(backup.stdout).filter((event) => event.type === 'offsite');
     expect(offsite).toHaveLength(1);
-    expect(offsite[0]).toMatchObject({ repository: 'offsite', ok: true, present: 3, missing: [] });
+    expect(offsite[0]).toMatchObject({ repository: 'offsite', ok: true, present: 2, missing: [] });
 
     const digests = await postgres.tableDigests(database);
     const files = await treeChecksums(uploads);
