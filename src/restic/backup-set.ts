@@ -93,7 +93,7 @@ export interface ItemOutcome {
 export interface OffsiteOutcome {
   readonly repository: string;
   readonly ok: boolean;
-  /** This run's snapshots (items and manifest) now present there. */
+  /** This run's snapshots now present there. */
   readonly present: number;
   /** Source snapshot ids of this run that are not there after the copy. */
   readonly missing: readonly string[];
