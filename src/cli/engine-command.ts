@@ -18,6 +18,8 @@ export interface EngineCommandOptions {
   readonly only: readonly string[];
   /** For tests and previews: the clock the plan uses. */
   readonly now?: Date;
+  /** prune: subvolumes only (the backup sets are pruned by the caller). */
+  readonly subvolumesOnly?: boolean;
 }
 
 export function describeStep(step: Step): string {
@@ -107,7 +109,37 @@ export async function runEngineCommand(
   options: EngineCommandOptions,
 ): Promise<number> {
   const output = createOutput(options.json);
-  const { resolved, path } = await loadResolvedConfig(options.config);
+  const { resolved: loaded, path } = await loadResolvedConfig(options.config);
+  // `prune` also applies the retention of backup sets (restic); names may be sets or subvolumes.
+  const setNames = new Set(loaded.backupSets.map((set) => set.name));
+  const namedSets = options.only.filter((name) => setNames.has(name));
+  const onlySubvolumes = options.only.filter((name) => !setNames.has(name));
+  if (
+    command === 'prune' &&
+    !options.subvolumesOnly &&
+    (namedSets.length > 0 || (options.only.length === 0 && setNames.size > 0))
+  ) {
+    const sets =
+      namedSets.length > 0
+        ? loaded.backupSets.filter((set) => namedSets.includes(set.name))
+        : loaded.backupSets;
+    const subvolumeCode =
+      onlySubvolumes.length > 0 || (options.only.length === 0 && loaded.subvolumes.length > 0)
+        ? await runEngineCommand(command, { ...options, only: onlySubvolumes, subvolumesOnly: true })
+        : ExitCode.ok;
+    const lock = options.dryRun ? undefined : await acquireLock(loaded.stateDir, 'prune');
+    try {
+      const journal = options.dryRun ? undefined : new Journal(loaded.stateDir, newRunId());
+      const { pruneBackupSets } = await import('./set-prune-command.js');
+      return Math.max(
+        subvolumeCode,
+        await pruneBackupSets(sets, { dryRun: options.dryRun, journal }, output),
+      );
+    } finally {
+      await lock?.release();
+    }
+  }
+  const resolved = { ...loaded, backupSets: [] };
   const now = options.now ?? new Date();
   const lock = options.dryRun ? undefined : await acquireLock(resolved.stateDir, command);
   try {

@@ -315,29 +315,42 @@ export interface RestorePoint {
   readonly items: readonly SetItem[];
 }
 
-/** The complete runs of a set in a repository, newest first, from the snapshots' tags. */
-export async function restorePoints(
+/** Every run of a set in a repository (complete or not), from the snapshots' tags. */
+export async function runsOf(
   restic: Restic,
   repository: ResolvedRepository,
   set: string,
-): Promise<RestorePoint[]> {
+): Promise<{ run: string; complete: boolean; snapshots: SnapshotInfo[] }[]> {
   const byRun = new Map<string, SnapshotInfo[]>();
   for (const snapshot of await restic.snapshots(repository, [tag.set(set)])) {
     const run = tagValue(snapshot.tags, 'run');
     if (run !== undefined) byRun.set(run, [...(byRun.get(run) ?? []), snapshot]);
   }
-  const points: RestorePoint[] = [];
-  for (const [run, snapshots] of byRun) {
+  return [...byRun].map(([run, snapshots]) => {
     const expected = Number(tagValue(snapshots[0]?.tags, 'items'));
-    if (!Number.isInteger(expected) || snapshots.length !== expected) continue; // incomplete run
+    return { run, complete: Number.isInteger(expected) && snapshots.length === expected, snapshots };
+  });
+}
+
+export const runTime = (snapshots: readonly SnapshotInfo[]): string =>
+  snapshots
+    .map((snapshot) => snapshot.time)
+    .sort()
+    .at(-1) ?? '';
+
+/** The complete runs of a set in a repository, newest first. */
+export async function restorePoints(
+  restic: Restic,
+  repository: ResolvedRepository,
+  set: string,
+): Promise<RestorePoint[]> {
+  const points: RestorePoint[] = [];
+  for (const { run, complete, snapshots } of await runsOf(restic, repository, set)) {
+    if (!complete) continue;
     points.push({
       set,
       run,
-      time:
-        snapshots
-          .map((snapshot) => snapshot.time)
-          .sort()
-          .at(-1) ?? '',
+      time: runTime(snapshots),
       repository: repository.name,
       items: snapshots.map((snapshot): SetItem => {
         const source = tagValue(snapshot.tags, 'source') ?? '?';

@@ -323,6 +323,15 @@ export class Restic {
     if (result.exitCode !== 0) throw this.failure(repository, result, `copying to ${repository.name}`);
   }
 
+  /** Remove snapshots (not their data: that is `prune`). Append-only servers refuse this. */
+  async forget(repository: ResolvedRepository, snapshotIds: readonly string[]): Promise<CommandResult> {
+    return runCommand(await this.spec(repository, ['forget', ...snapshotIds]));
+  }
+
+  async prune(repository: ResolvedRepository): Promise<CommandResult> {
+    return runCommand(await this.spec(repository, ['prune']));
+  }
+
   async snapshots(repository: ResolvedRepository, tags: readonly string[]): Promise<SnapshotInfo[]> {
     const result = await this.checked(
       repository,

@@ -55,6 +55,7 @@ repositories:
   local:
     url: ${join(directory, 'repo')}
     password: file:${join(directory, 'password')}
+    retention: { keep_last: 1 }
   offsite:
     url: ${rest.url}
     password: env:TEST_OFFSITE_PASSWORD
@@ -62,6 +63,7 @@ repositories:
       RESTIC_REST_USERNAME: env:TEST_REST_USER
       RESTIC_REST_PASSWORD: env:TEST_REST_PASSWORD
     append_only: true
+    retention: { keep_within: 30d }
 sources:
   database:
     type: postgres
@@ -147,5 +149,25 @@ backup_sets:
     } finally {
       await rest.start();
     }
+  });
+
+  it('prune keeps whole runs by the repository policy, and leaves an append-only offsite to its admin', async () => {
+    const points = async (): Promise<number> =>
+      events((await snapkeep(['restore', 'shop', '--json', '--config', configPath], { env })).stdout).filter(
+        (event) => event.type === 'restore-point' && event.location === 'local',
+      ).length;
+    expect(await points()).toBe(2);
+    const dry = await snapkeep(['prune', '--dry-run', '--config', configPath], { env });
+    expectExit(dry, 0);
+    expect(dry.stdout).toMatch(/shop in local: would delete run \S+ \(no keep rule matched\)/);
+    expect(dry.stdout).toMatch(/shop in local: keep run \S+ \(keep_last 1 \(#1\)\)/);
+    expect(dry.stdout).toMatch(
+      /shop in offsite: append-only .*cannot delete\. Run instead:\n\s+RESTIC_REPOSITORY=rest:http:\/\/127\.0\.0\.1:\d+\/ restic forget --tag snapkeep-set=shop --keep-within 30d --prune/,
+    );
+    expect(await points()).toBe(2);
+    const pruned = await snapkeep(['prune', '--config', configPath], { env });
+    expectExit(pruned, 0);
+    expect(pruned.stdout).toMatch(/shop in local: deleted 1 run\(s\), unused data pruned/);
+    expect(await points()).toBe(1);
   });
 });
