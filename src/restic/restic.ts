@@ -323,6 +323,25 @@ export class Restic {
     if (result.exitCode !== 0) throw this.failure(repository, result, `copying to ${repository.name}`);
   }
 
+  /** Back up a small text snapkeep made itself (the permission canary) as `filename`. */
+  async backupSmall(
+    repository: ResolvedRepository,
+    text: string,
+    options: { readonly filename: string; readonly tags: readonly string[] },
+  ): Promise<string> {
+    const spec = await this.spec(repository, [
+      'backup',
+      '--json',
+      '--stdin',
+      '--stdin-filename',
+      options.filename,
+      ...options.tags.flatMap((tag) => ['--tag', tag]),
+    ]);
+    const result = await runCommand({ ...spec, input: text });
+    if (result.exitCode !== 0) throw this.failure(repository, result, `writing ${options.filename}`);
+    return snapshotIdOf(result.stdout, `writing ${options.filename}`);
+  }
+
   /** Remove snapshots (not their data: that is `prune`). Append-only servers refuse this. */
   async forget(repository: ResolvedRepository, snapshotIds: readonly string[]): Promise<CommandResult> {
     return runCommand(await this.spec(repository, ['forget', ...snapshotIds]));

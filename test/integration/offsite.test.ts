@@ -170,4 +170,28 @@ backup_sets:
     expect(pruned.stdout).toMatch(/shop in local: deleted 1 run\(s\), unused data pruned/);
     expect(await points()).toBe(1);
   });
+
+  it(
+    'repo check-permissions: the append-only offsite refuses to delete the canary; the local repository does not',
+    { timeout: 180_000 },
+    async () => {
+      // Both exist after the tests above; alone, this creates them (the offsite with local's chunker params).
+      const init = await snapkeep(['repo', 'init', '--config', configPath], { env });
+      expectExit(init, 0);
+      expect(init.stdout).toMatch(/offsite: (exists|created .*with the chunker parameters of local)/);
+      const offsite = await snapkeep(['repo', 'check-permissions', 'offsite', '--config', configPath], {
+        env,
+      });
+      expectExit(offsite, 0);
+      expect(offsite.stdout).toMatch(/OK {3}write: created the canary snapshot/);
+      expect(offsite.stdout).toMatch(/OK {3}read: the canary is listed/);
+      expect(offsite.stdout).toMatch(/OK {3}delete refused: the canary is still there after forget/);
+      const local = await snapkeep(['repo', 'check-permissions', 'local', '--config', configPath], { env });
+      expectExit(local, 3);
+      expect(local.stdout).toMatch(
+        /FAIL delete refused: this identity DELETED the canary: local is not append-only/,
+      );
+      for (const text of [offsite.stdout, offsite.stderr]) expect(text).not.toContain(rest.password);
+    },
+  );
 });
