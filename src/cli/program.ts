@@ -394,6 +394,27 @@ export async function runCli(argv: readonly string[], version: string): Promise<
       },
     );
 
+  program
+    .command('verify')
+    .description(
+      'restic check of every repository the backup sets use, reading a different 1/N of the data each\nrun (the part is remembered in the state directory), so all of it is read every N runs',
+    )
+    .argument('[sets...]', 'backup sets from the config (default: all)')
+    .option(
+      '--parts <n>',
+      'read 1/N of the pack data per run (1 = everything)',
+      (value: string) => Number(value),
+      12,
+    )
+    .addOption(configOption())
+    .addOption(jsonOption())
+    .action((sets: string[], options: { parts: number; config?: string; json?: boolean }) => {
+      defer(async () => {
+        const { runVerify } = await import('./verify-command.js');
+        return runVerify({ config: options.config, json: options.json ?? false, sets, parts: options.parts });
+      });
+    });
+
   const repo = program
     .command('repo')
     .description('restic repositories of the backup sets: create, check permissions');

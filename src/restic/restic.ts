@@ -164,6 +164,11 @@ export class Restic {
     return checked;
   }
 
+  /** The command that runs restic `args` on `repository` (for callers that judge the result). */
+  commandFor(repository: ResolvedRepository, args: readonly string[]): Promise<CommandSpec> {
+    return this.spec(repository, args);
+  }
+
   private async spec(repository: ResolvedRepository, args: readonly string[]): Promise<CommandSpec> {
     await this.ensureReachable(repository);
     return {

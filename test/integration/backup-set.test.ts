@@ -228,4 +228,34 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
       /wrong password for repository local .*check repositories\.local\.password/,
     );
   });
+
+  it('verify reads a different part each run, the whole over N runs; a damaged pack fails it', async () => {
+    const first = await snapkeep(['verify', '--parts', '2', '--json', '--config', configPath], { env });
+    expectExit(first, 0);
+    const second = await snapkeep(['verify', '--parts', '2', '--json', '--config', configPath], { env });
+    expectExit(second, 0);
+    const subsets = [first, second].map(
+      (result) => events(result.stdout).find((event) => event.type === 'check')!.subset,
+    );
+    expect(subsets).toEqual(['1/2', '2/2']);
+    const state = JSON.parse(await readFile(join(directory, 'state', 'verify.json'), 'utf8')) as Record<
+      string,
+      { nextPart: number; lastFullReadAt?: string }
+    >;
+    expect(state.local).toMatchObject({ nextPart: 1 });
+    expect(state.local!.lastFullReadAt).toBeDefined();
+
+    // Damage one data pack: cut it in half.
+    const packs = (
+      await runCommand({ file: 'find', args: [join(directory, 'repo', 'data'), '-type', 'f'] })
+    ).stdout
+      .trim()
+      .split('\n');
+    const victim = packs.sort()[0]!;
+    const { truncate, stat } = await import('node:fs/promises');
+    await truncate(victim, Math.floor((await stat(victim)).size / 2));
+    const damaged = await snapkeep(['verify', '--parts', '1', '--config', configPath], { env });
+    expectExit(damaged, 3);
+    expect(damaged.stdout).toMatch(/FAIL local: check: restic failed on repository local/);
+  });
 });
