@@ -17,6 +17,7 @@ let postgres: PostgresServer;
 let base: string;
 let binaries: ResticBinary[];
 const password = 'correct horse battery staple 0x5eed';
+const pgPassword = 'pg-secret-4f1d9a';
 
 beforeAll(async () => {
   binaries = await resticBinaries();
@@ -42,6 +43,7 @@ sources:
     host: 127.0.0.1
     port: ${postgres.port}
     user: postgres
+    password: env:TEST_PG_PASSWORD
   uploads:
     type: directory
     paths: [${uploads}]
@@ -74,7 +76,27 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
     await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
     configPath = join(directory, 'snapkeep.yaml');
     await writeFile(configPath, config(directory, database, uploads, passwordFile));
-    env = { SNAPKEEP_RESTIC: binary.path, SNAPKEEP_CACHE_DIR: join(directory, 'cache') };
+    // Every process snapkeep starts (restic, pg_dump, psql, createdb, pg_restore) goes through a
+    // wrapper that records its argv, so the test can show no secret ever reached a command line.
+    const wrappers = join(directory, 'bin');
+    await mkdir(wrappers, { recursive: true });
+    const wrap = async (name: string, real: string): Promise<void> => {
+      await writeFile(
+        join(wrappers, name),
+        `#!/bin/sh\nprintf '%s\\n' "${name} $*" >> '${join(wrappers, 'argv.log')}'\nexec '${real}' "$@"\n`,
+        { mode: 0o755 },
+      );
+    };
+    await wrap('restic', binary.path);
+    for (const tool of ['pg_dump', 'psql', 'createdb', 'pg_restore'])
+      await wrap(tool, (await runCommand({ file: 'sh', args: ['-c', `command -v ${tool}`] })).stdout.trim());
+    env = {
+      SNAPKEEP_RESTIC: join(wrappers, 'restic'),
+      SNAPKEEP_CACHE_DIR: join(directory, 'cache'),
+      PATH: `${wrappers}:${process.env.PATH ?? ''}`,
+      // The server trusts local connections; the password is configured to show it never leaks.
+      TEST_PG_PASSWORD: pgPassword,
+    };
   });
 
   it(`restic ${index === 0 ? '0.14' : '0.18'}: two runs; latest and a run by id restore exactly what each captured`, async () => {
@@ -158,13 +180,20 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
     );
     expect(await postgres.tableDigests(database)).toEqual(secondDigests);
 
-    // The password never shows: not in any output of these commands, not in the journal.
+    // The secrets never show: not in any output of these commands, not in the journal, not on the
+    // command line of any process snapkeep started (the wrappers recorded every argv).
     const journal = await readFile(join(directory, 'state', 'journal.ndjson'), 'utf8');
     expect(journal).toMatch(/backup-end/);
+    const argv = await readFile(join(directory, 'bin', 'argv.log'), 'utf8');
+    expect(argv).toMatch(/^restic .*backup/m);
+    expect(argv).toMatch(/^(pg_dump|restic .*--stdin-from-command .*pg_dump) /m);
+    expect(argv).toMatch(/^pg_restore /m);
     for (const text of [dry, first, second, list, restored, byRun, refused]
       .flatMap((result) => [result.stdout, result.stderr])
-      .concat(journal))
+      .concat(journal, argv)) {
       expect(text).not.toContain(password);
+      expect(text).not.toContain(pgPassword);
+    }
   });
 
   it('pg_dump killed mid-stream: no snapshot kept, no restore point, exit non-zero, the error names the database', async () => {
