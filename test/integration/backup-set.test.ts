@@ -167,6 +167,24 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
     expect(await postgres.tableDigests(`${database}_first`)).toEqual(firstDigests);
     expect(await treeChecksums(join(older, uploads))).toEqual(firstFiles);
 
+    // Over the live data, when asked: files in place need --yes, the database --force.
+    await writeFile(join(uploads, 'new.txt'), 'overwritten later\n');
+    await postgres.sql(database, 'DELETE FROM invoices;');
+    const inPlace = await snapkeep(['restore', 'app', 'latest', '--force', '--config', configPath], { env });
+    expectExit(inPlace, 2);
+    expect(inPlace.stderr).toMatch(
+      /is not empty; restic would overwrite files there\. Use --to DIR .* or --yes/,
+    );
+    const forced = await snapkeep(['restore', 'app', 'latest', '--force', '--yes', '--config', configPath], {
+      env,
+    });
+    expectExit(forced, 0);
+    expect(forced.stdout).toMatch(
+      new RegExp(`restore database ${database} → ${database} \\(exists: --clean in one transaction\\)`),
+    );
+    expect(await postgres.tableDigests(database)).toEqual(secondDigests);
+    expect(await treeChecksums(uploads)).toEqual(secondFiles);
+
     // Never over an existing database without --force, and nothing changes.
     const refused = await snapkeep(
       ['restore', 'app', 'latest', '--to', join(directory, 'x'), '--config', configPath],
@@ -188,7 +206,7 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
     expect(argv).toMatch(/^restic .*backup/m);
     expect(argv).toMatch(/^(pg_dump|restic .*--stdin-from-command .*pg_dump) /m);
     expect(argv).toMatch(/^pg_restore /m);
-    for (const text of [dry, first, second, list, restored, byRun, refused]
+    for (const text of [dry, first, second, list, restored, byRun, inPlace, forced, refused]
       .flatMap((result) => [result.stdout, result.stderr])
       .concat(journal, argv)) {
       expect(text).not.toContain(password);
