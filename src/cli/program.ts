@@ -23,7 +23,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   let pending: Action | undefined;
   const program = new Command('snapkeep')
     .description(
-      'btrfs snapshots with incremental send/receive to other disks, btrbk-compatible retention,\nplan-then-apply, a journal of every action.',
+      'btrfs snapshots sent incrementally to other disks and SSH hosts with btrbk-compatible retention, and application data (PostgreSQL, folders) in restic, local and offsite; plan-then-apply, a journal of every action.',
     )
     .version(version, '-V, --version')
     .addHelpText(
@@ -239,6 +239,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     );
   remote
     .command('verify')
+    .summary('check that allowed requests work on an ssh target and forbidden ones are refused')
     .description(
       'connect to an ssh target and check that allowed requests work and forbidden ones are refused',
     )
@@ -254,6 +255,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
 
   program
     .command('backup')
+    .summary('back up application data (directories, PostgreSQL) into restic, then offsite')
     .description(
       'back up application data into restic: every backup set (or the named ones) — directories and\nPostgreSQL dumps streamed into restic with no temporary file — as one run, restorable as one\npoint, then copied to the offsite repositories and compared. A dump that fails leaves no snapshot\nand the run is no restore point. Repositories are created when missing.',
     )
@@ -275,6 +277,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
 
   program
     .command('restore')
+    .summary('list restore points, or bring a snapshot or a backup-set run back')
     .description(
       'without a snapshot: list what can be restored (local snapshots and the copies on every target,\nwith dates and sizes). With one (a name or "latest"): bring it back as a writable subvolume at\n--to (default: the subvolume\'s own path). A copy on a target is received into the snapshot\ndirectory first, incrementally when a snapshot here has a copy there, and stays as a snapshot\nso the next run continues incrementally. An existing --to is never overwritten: --force moves\nit aside to <to>.before-restore.<time>.',
     )
@@ -337,6 +340,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
 
   program
     .command('pull')
+    .summary("fetch another device's latest snapshot from a shared target")
     .description(
       "fetch another device's snapshot (default: the newest) from a shared target onto this machine:\nthe new-machine and second-device case. Pulled snapshots stay in --into (the newest is the next\npull's incremental parent); --checkout also makes a writable subvolume from it.",
     )
@@ -396,6 +400,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
 
   program
     .command('verify')
+    .summary('restic check, reading a rotating part of the data each run')
     .description(
       'restic check of every repository the backup sets use, reading a different 1/N of the data each\nrun (the part is remembered in the state directory), so all of it is read every N runs',
     )
