@@ -30,10 +30,10 @@ export function selectSets(config: ResolvedConfig, names: readonly string[]): Re
 
 export async function runBackup(options: BackupOptions): Promise<number> {
   const output = createOutput(options.json);
-  const { resolved } = await loadResolvedConfig(options.config);
+  // Both at once: each is a process start or a file read, and every run pays for them.
+  const [{ resolved }, restic] = await Promise.all([loadResolvedConfig(options.config), Restic.detect()]);
   const sets = selectSets(resolved, options.sets);
   if (sets.length === 0) throw new UsageError('no backup sets are defined (backup_sets: in the config)');
-  const restic = await Restic.detect();
   const now = new Date();
   if (options.dryRun) {
     for (const set of sets) {

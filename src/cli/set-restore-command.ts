@@ -74,6 +74,16 @@ export async function listSetRestorePoints(
   return exitCode;
 }
 
+async function confirm(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await prompt.question(question)).trim());
+  } finally {
+    prompt.close();
+  }
+}
+
 function databaseMap(entries: readonly string[]): Map<string, string> {
   const map = new Map<string, string>();
   for (const entry of entries) {
@@ -194,10 +204,18 @@ export async function restoreBackupSet(
     throw new UsageError(
       `database ${existing.map((step) => (step.kind === 'database' ? step.into : '')).join(', ')} exists; restore into a new one with --database OLD=NEW, or over it with --force`,
     );
-  if (overwriting.length > 0 && !options.yes && !options.dryRun)
-    throw new UsageError(
-      `${overwriting.map((step) => (step.kind === 'files' ? step.target : '')).join(', ')} is not empty; restic would overwrite files there. Use --to DIR to restore elsewhere, or --yes to overwrite`,
-    );
+  if (overwriting.length > 0 && !options.yes && !options.dryRun) {
+    const where = overwriting.map((step) => (step.kind === 'files' ? step.target : '')).join(', ');
+    // Asked on a terminal; from scripts and cron only --yes overwrites.
+    const agreed =
+      process.stdin.isTTY && !output.json
+        ? await confirm(`${where} is not empty; restic will overwrite files there. Overwrite? [y/N] `)
+        : false;
+    if (!agreed)
+      throw new UsageError(
+        `${where} is not empty; restic would overwrite files there. Use --to DIR to restore elsewhere, or --yes to overwrite`,
+      );
+  }
   if (options.dryRun) {
     output.text('dry run: nothing changed');
     return ExitCode.ok;
