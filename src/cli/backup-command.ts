@@ -1,6 +1,8 @@
 // `backup`: every (or the named) backup set into its restic repository — directories and
 // streamed PostgreSQL dumps of one run, tagged so that only complete runs are restore points —
 // then copied to each offsite repository and compared.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { loadResolvedConfig } from '../config/config-cache.js';
 import type { ResolvedBackupSet, ResolvedConfig } from '../config/resolve.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
@@ -26,6 +28,24 @@ export function selectSets(config: ResolvedConfig, names: readonly string[]): Re
   return names.length === 0
     ? [...config.backupSets]
     : config.backupSets.filter((set) => names.includes(set.name));
+}
+
+/** Where a run's table checksums are kept for the restore drill (verify --drill). */
+export const checksumsPath = (stateDir: string, set: string, run: string): string =>
+  join(stateDir, 'checksums', set, `${run}.json`);
+
+async function recordChecksums(stateDir: string, outcome: SetOutcome): Promise<void> {
+  const byDatabase = Object.fromEntries(
+    outcome.items.flatMap((item) =>
+      item.item?.database !== undefined && item.item.checksums
+        ? [[item.item.database, item.item.checksums]]
+        : [],
+    ),
+  );
+  if (Object.keys(byDatabase).length === 0) return;
+  const path = checksumsPath(stateDir, outcome.set, outcome.run);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, `${JSON.stringify(byDatabase, null, 2)}\n`);
 }
 
 export async function runBackup(options: BackupOptions): Promise<number> {
@@ -94,6 +114,7 @@ export async function runBackup(options: BackupOptions): Promise<number> {
           codeOf.set(set.name, codes.size === 1 ? ([...codes][0] as ExitCode) : ExitCode.partial);
         }
         outcomes.push(outcome);
+        await recordChecksums(resolved.stateDir, outcome);
       } catch (error) {
         if (!(error instanceof SnapkeepError)) throw error;
         codeOf.set(set.name, error.exitCode);

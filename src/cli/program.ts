@@ -411,14 +411,26 @@ export async function runCli(argv: readonly string[], version: string): Promise<
       (value: string) => Number(value),
       12,
     )
+    .option(
+      '--drill',
+      'also restore the latest run of each set into a scratch directory and scratch databases and\ncompare every table (rows and checksums) with what was dumped; scratch data is removed after',
+    )
     .addOption(configOption())
     .addOption(jsonOption())
-    .action((sets: string[], options: { parts: number; config?: string; json?: boolean }) => {
-      defer(async () => {
-        const { runVerify } = await import('./verify-command.js');
-        return runVerify({ config: options.config, json: options.json ?? false, sets, parts: options.parts });
-      });
-    });
+    .action(
+      (sets: string[], options: { parts: number; drill?: boolean; config?: string; json?: boolean }) => {
+        defer(async () => {
+          const { runVerify } = await import('./verify-command.js');
+          return runVerify({
+            config: options.config,
+            json: options.json ?? false,
+            sets,
+            parts: options.parts,
+            drill: options.drill ?? false,
+          });
+        });
+      },
+    );
 
   const repo = program
     .command('repo')

@@ -297,3 +297,77 @@ export async function runGuardedPipe(
   input.destroy();
   return { producer: producerResult, consumer: consumerResult };
 }
+
+export interface Session {
+  /** Send `text`, then wait until the process has echoed `marker`; the lines printed before it. */
+  exchange(text: string, marker: string): Promise<string[]>;
+  /** Close stdin and wait for the process to end. */
+  close(): Promise<CommandResult>;
+}
+
+/**
+ * A long-lived process fed through stdin, read line by line (a psql session that holds a
+ * transaction open while other processes work). Each exchange ends at a marker line the caller
+ * makes the process print; an exit before it rejects with the process's stderr.
+ */
+export function openSession(spec: CommandSpec): Session {
+  const startedAt = Date.now();
+  const child = spawn(spec.file, [...spec.args], {
+    cwd: spec.cwd,
+    env: environmentFor(spec),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  track(child);
+  let buffered = '';
+  let stderr = '';
+  const lines: string[] = [];
+  let waiting:
+    { marker: string; resolve: (lines: string[]) => void; reject: (error: Error) => void } | undefined;
+  const settle = (): void => {
+    if (!waiting) return;
+    const at = lines.indexOf(waiting.marker);
+    if (at < 0) return;
+    const before = lines.splice(0, at + 1).slice(0, at);
+    const { resolve } = waiting;
+    waiting = undefined;
+    resolve(before);
+  };
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    const parts = buffered.split('\n');
+    buffered = parts.pop() ?? '';
+    lines.push(...parts);
+    settle();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const done = collect(child, spec, startedAt);
+  void done.then((result) => {
+    if (waiting) {
+      const { reject } = waiting;
+      waiting = undefined;
+      reject(
+        new Error(
+          maskSecrets(
+            `${spec.file} ended (exit ${result.exitCode ?? result.signal}): ${stderr.trim() || result.stderr.trim()}`,
+          ),
+        ),
+      );
+    }
+  });
+  child.stdin?.on('error', () => undefined);
+  return {
+    exchange(text, marker) {
+      return new Promise((resolve, reject) => {
+        waiting = { marker, resolve, reject };
+        child.stdin?.write(text);
+        settle();
+      });
+    },
+    async close() {
+      child.stdin?.end();
+      return done;
+    },
+  };
+}

@@ -9,6 +9,7 @@ import { runCommand } from '../exec/command.js';
 import type { ResolvedBackupSet, ResolvedRepository, ResolvedSource } from '../config/resolve.js';
 import { SnapkeepError } from '../errors.js';
 import { dumpDatabase, listDatabases, type PostgresSource } from './postgres.js';
+import { withDumpSnapshot, type TableChecksums } from './checksums.js';
 import { ResticError, type Restic, type SnapshotInfo } from './restic.js';
 import { resolveSecret } from './secrets.js';
 
@@ -21,6 +22,8 @@ export interface SetItem {
   readonly database?: string;
   readonly filename?: string;
   readonly snapshotId: string;
+  /** Database items, at backup time: row counts and checksums per table, as dumped. */
+  readonly checksums?: TableChecksums;
 }
 
 // Flat names: restic 0.17+ treats a "/" in --stdin-filename as directories it must find on disk.
@@ -136,15 +139,27 @@ export async function backupSet(
     ...(job.kind === 'stream' ? [tag.database(job.database)] : []),
   ];
   let created = false;
-  const backup = async (job: Job): Promise<string> => {
+  const backup = async (job: Job): Promise<{ snapshotId: string; checksums?: TableChecksums }> => {
     try {
-      return job.kind === 'paths'
-        ? await restic.backupPaths(repository, job.paths, { exclude: job.exclude, tags: tags(job) })
-        : await restic.backupStream(repository, job.producer, {
+      if (job.kind === 'paths')
+        return {
+          snapshotId: await restic.backupPaths(repository, job.paths, {
+            exclude: job.exclude,
+            tags: tags(job),
+          }),
+        };
+      const { result, checksums } = await withDumpSnapshot(
+        job.postgres,
+        job.database,
+        job.password,
+        (snapshot) =>
+          restic.backupStream(repository, dumpDatabase(job.postgres, job.database, job.password, snapshot), {
             filename: job.filename,
             tags: tags(job),
             what: `pg_dump of database ${job.database} (source ${job.source})`,
-          });
+          }),
+      );
+      return { snapshotId: result, checksums };
     } catch (error) {
       // Created when missing: found out by the first item, not by an extra repository open.
       if (error instanceof ResticError && error.problem === 'no-repository' && !created) {
@@ -158,7 +173,7 @@ export async function backupSet(
   for (const job of jobs) {
     const startedAt = Date.now();
     try {
-      const snapshotId = await backup(job);
+      const { snapshotId, checksums } = await backup(job);
       record({
         source: job.source,
         what: job.what,
@@ -173,6 +188,7 @@ export async function backupSet(
                 database: job.database,
                 filename: job.filename,
                 snapshotId,
+                ...(checksums ? { checksums } : {}),
               },
       });
     } catch (error) {
@@ -280,7 +296,8 @@ type Job =
       readonly what: string;
       readonly database: string;
       readonly filename: string;
-      readonly producer: ReturnType<typeof dumpDatabase>;
+      readonly postgres: PostgresSource;
+      readonly password: string | undefined;
     };
 
 async function jobsOf(source: ResolvedSource, set: string): Promise<Job[]> {
@@ -301,7 +318,8 @@ async function jobsOf(source: ResolvedSource, set: string): Promise<Job[]> {
     what: `database ${database}`,
     database,
     filename: dumpFilename(set, source.name, database),
-    producer: dumpDatabase(source, database, password),
+    postgres: source,
+    password,
   }));
 }
 

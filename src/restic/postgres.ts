@@ -47,11 +47,36 @@ export const listDatabases = (source: PostgresSource, password?: string): Comman
     password,
   );
 
-export const dumpDatabase = (source: PostgresSource, database: string, password?: string): CommandSpec =>
-  command(source, 'pg_dump', ['-w', '--format=custom', '--compress=0', '--dbname', database], password);
+/** `snapshot`: dump exactly what an exported snapshot sees (the checksums are taken in it too). */
+export const dumpDatabase = (
+  source: PostgresSource,
+  database: string,
+  password?: string,
+  snapshot?: string,
+): CommandSpec =>
+  command(
+    source,
+    'pg_dump',
+    [
+      '-w',
+      '--format=custom',
+      '--compress=0',
+      ...(snapshot ? [`--snapshot=${snapshot}`] : []),
+      '--dbname',
+      database,
+    ],
+    password,
+  );
+
+/** An interactive psql that stops at the first error (see checksums.ts). */
+export const psqlSession = (source: PostgresSource, database: string, password?: string): CommandSpec =>
+  command(source, 'psql', ['-X', '-w', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', database], password);
 
 export const createDatabase = (source: PostgresSource, database: string, password?: string): CommandSpec =>
   command(source, 'createdb', ['-w', '--', database], password);
+
+export const dropDatabase = (source: PostgresSource, database: string, password?: string): CommandSpec =>
+  command(source, 'dropdb', ['-w', '--if-exists', '--', database], password);
 
 /** One transaction, stop at the first error; `clean` drops existing objects first (--force). */
 export const restoreDatabase = (

@@ -3,7 +3,7 @@
 // gives exactly the second run's rows, per-table checksums and files, and the first run by id
 // gives the first run's; pg_dump killed mid-stream leaves no snapshot and no restore point; a
 // wrong password is a clear configuration error.
-import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/exec/command.js';
@@ -291,6 +291,38 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
     >;
     expect(state.local).toMatchObject({ nextPart: 1 });
     expect(state.local!.lastFullReadAt).toBeDefined();
+
+    // The drill: the latest run restored into scratch, every table equal to what was dumped.
+    const drill = await snapkeep(['verify', '--parts', '2', '--drill', '--config', configPath], { env });
+    expectExit(drill, 0);
+    expect(drill.stdout).toMatch(
+      new RegExp(
+        `ok {3}app: drill: database ${database} of run \\S+: \\d+ tables, \\d+ rows, every row count and checksum equal to the dump's`,
+      ),
+    );
+    expect(drill.stdout).toMatch(/ok {3}app: drill: \S+uploads restored under/);
+    expect(
+      await postgres.sql(
+        'postgres',
+        "SELECT count(*) FROM pg_database WHERE datname LIKE 'snapkeep_drill_%'",
+      ),
+    ).toBe('0');
+    // A recorded checksum that does not match what comes back fails the drill.
+    const recorded = (await readdir(join(directory, 'state', 'checksums', 'app'))).sort().at(-1)!;
+    const recordedPath = join(directory, 'state', 'checksums', 'app', recorded);
+    const checksums = JSON.parse(await readFile(recordedPath, 'utf8')) as Record<
+      string,
+      Record<string, { rows: number }>
+    >;
+    checksums[database]!['public.users']!.rows += 1;
+    await writeFile(recordedPath, JSON.stringify(checksums));
+    const mismatch = await snapkeep(['verify', '--parts', '2', '--drill', '--config', configPath], { env });
+    expectExit(mismatch, 3);
+    expect(mismatch.stdout).toMatch(
+      new RegExp(
+        `FAIL app: drill: database ${database} of run \\S+ differs from what was dumped in: public\\.users`,
+      ),
+    );
 
     // Damage one data pack: cut it in half.
     const packs = (
