@@ -74,6 +74,8 @@ export type ResolvedSource =
       /** A secret reference. */
       readonly password?: string;
       readonly commandPrefix: readonly string[];
+      /** Record table checksums while dumping (for the restore drill). */
+      readonly checksums: boolean;
     };
 
 export interface ResolvedBackupSet {
@@ -199,6 +201,7 @@ export function resolveConfig(config: Config): ResolvedConfig {
             ...(source.user !== undefined ? { user: source.user } : {}),
             ...(source.password !== undefined ? { password: source.password } : {}),
             commandPrefix: source.command_prefix ?? [],
+            checksums: source.checksums ?? true,
           },
     ]),
   );

@@ -118,6 +118,12 @@ const postgresSourceSchema = z.strictObject({
   port: z.number().int().min(1).max(65535).optional(),
   user: z.string().optional(),
   password: secretReference.optional().describe('Passed as PGPASSWORD, never on argv'),
+  checksums: z
+    .boolean()
+    .optional()
+    .describe(
+      'Record row counts and per-table checksums while dumping, for verify --drill (default true; costs one scan of every table alongside the dump)',
+    ),
   command_prefix: z
     .array(z.string())
     .optional()

@@ -148,6 +148,18 @@ export async function backupSet(
             tags: tags(job),
           }),
         };
+      if (!job.postgres.checksums)
+        return {
+          snapshotId: await restic.backupStream(
+            repository,
+            dumpDatabase(job.postgres, job.database, job.password),
+            {
+              filename: job.filename,
+              tags: tags(job),
+              what: `pg_dump of database ${job.database} (source ${job.source})`,
+            },
+          ),
+        };
       const { result, checksums } = await withDumpSnapshot(
         job.postgres,
         job.database,
