@@ -8,7 +8,7 @@ import { ExitCode } from '../errors.js';
 import { isCopyOf, type ObservedSubvolume } from '../plan/btrfs-plan.js';
 import { TransferStateFile } from '../state/transfer-state.js';
 import { Hosts } from '../remote/hosts.js';
-import { createOutput, formatTable } from './output.js';
+import { createOutput, formatSnapshotDate, formatTable } from './output.js';
 
 export interface ListOptions {
   readonly config?: string;
@@ -16,12 +16,6 @@ export interface ListOptions {
   readonly what: string;
   readonly only: readonly string[];
 }
-
-const formatDate = (snapshot: DatedSubvolume): string => {
-  const date = new Date(snapshot.date.epochSeconds * 1000);
-  const pad = (value: number): string => String(value).padStart(2, '0');
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
-};
 
 const byDate = (a: DatedSubvolume, b: DatedSubvolume): number =>
   a.date.epochSeconds - b.date.epochSeconds || a.date.sequence - b.date.sequence;
@@ -115,7 +109,7 @@ function describe(
         const common = latestCommon.get(targetName) === snapshot ? ' (latest common)' : '';
         return copies[targetName] ? `yes${common}` : '-';
       });
-      rows.push([name, snapshot.name, formatDate(snapshot), ...cells]);
+      rows.push([name, snapshot.name, formatSnapshotDate(snapshot.date), ...cells]);
     }
   }
   if (what === 'all' || what === 'backups') {
@@ -136,7 +130,7 @@ function describe(
             name,
             target.target.name,
             copy.name,
-            formatDate(copy),
+            formatSnapshotDate(copy.date),
             source?.name ?? '(snapshot deleted)',
           ]);
       }
@@ -162,14 +156,19 @@ function describe(
         [...latestCommon].map(([target, snapshot]) => [target, snapshot.name]),
       ),
     });
-    rows.push([name, 'latest snapshot', latest?.name ?? '(none)', latest ? formatDate(latest) : '']);
+    rows.push([
+      name,
+      'latest snapshot',
+      latest?.name ?? '(none)',
+      latest ? formatSnapshotDate(latest.date) : '',
+    ]);
     for (const target of observed.targets) {
       const common = latestCommon.get(target.target.name);
       rows.push([
         name,
         `latest on ${target.target.name}`,
         common?.name ?? (target.reachable ? '(none)' : '(unreachable)'),
-        common ? formatDate(common) : '',
+        common ? formatSnapshotDate(common.date) : '',
       ]);
     }
   }

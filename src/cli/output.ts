@@ -39,3 +39,10 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
       .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
+
+/** A snapshot's date as local `YYYY-MM-DD hh:mm` (snapshot names are local time, like btrbk's). */
+export function formatSnapshotDate(date: { readonly epochSeconds: number }): string {
+  const local = new Date(date.epochSeconds * 1000);
+  const pad = (value: number): string => String(value).padStart(2, '0');
+  return `${local.getFullYear()}-${pad(local.getMonth() + 1)}-${pad(local.getDate())} ${pad(local.getHours())}:${pad(local.getMinutes())}`;
+}

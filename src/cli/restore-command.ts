@@ -29,7 +29,7 @@ import { Journal, newRunId, readJournal } from '../state/journal.js';
 import { acquireLock } from '../state/lock.js';
 import { TransferStateFile } from '../state/transfer-state.js';
 import { describeFetch, reportFetchOutcome } from './fetch-output.js';
-import { createOutput, formatTable, type Output } from './output.js';
+import { createOutput, formatSnapshotDate, formatTable, type Output } from './output.js';
 import { createProgressLine, formatBytes } from './progress.js';
 
 export interface RestoreOptions {
@@ -101,12 +101,6 @@ async function sentSizes(stateDir: string): Promise<Map<string, { bytes: number;
   return sizes;
 }
 
-const formatDate = (point: DatedSubvolume): string => {
-  const date = new Date(point.date.epochSeconds * 1000);
-  const pad = (value: number): string => String(value).padStart(2, '0');
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
-};
-
 async function listRestorePoints(
   subvolumes: readonly ResolvedSubvolume[],
   stateDir: string,
@@ -145,7 +139,7 @@ async function listRestorePoints(
           rows.push([
             subvolume.name,
             point.name,
-            formatDate(point),
+            formatSnapshotDate(point.date),
             location.name === snapshotsLocation
               ? 'snapshots (local)'
               : `${location.name} (${location.host.label})`,

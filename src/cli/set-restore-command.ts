@@ -8,10 +8,9 @@ import { readdir } from 'node:fs/promises';
 import { runCommand } from '../exec/command.js';
 import type { ResolvedBackupSet } from '../config/resolve.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
-import { restorePoints, type RestorePoint } from '../restic/backup-set.js';
+import { passwordOf, restorePoints, type RestorePoint } from '../restic/backup-set.js';
 import { createDatabase, databaseExists, restoreDatabase, type PostgresSource } from '../restic/postgres.js';
 import { Restic } from '../restic/restic.js';
-import { resolveSecret } from '../restic/secrets.js';
 import { Journal, newRunId } from '../state/journal.js';
 import { acquireLock } from '../state/lock.js';
 import { formatTable, type Output } from './output.js';
@@ -159,10 +158,7 @@ export async function restoreBackupSet(
         );
       const from = item.database ?? '';
       const into = renames.get(from) ?? from;
-      const password =
-        source.password === undefined
-          ? undefined
-          : await resolveSecret(source.password, `sources.${source.name}.password`);
+      const password = await passwordOf(source);
       const exists = (await runCommand(databaseExists(source, into, password))).stdout.trim() === '1';
       steps.push({
         kind: 'database',
@@ -230,10 +226,7 @@ export async function restoreBackupSet(
       if (step.kind === 'files') {
         await restic.restorePath(repository, step.snapshotId, step.path, options.to ?? '/');
       } else {
-        const password =
-          step.source.password === undefined
-            ? undefined
-            : await resolveSecret(step.source.password, `sources.${step.source.name}.password`);
+        const password = await passwordOf(step.source);
         if (!step.exists) {
           const created = await runCommand(createDatabase(step.source, step.into, password));
           if (created.exitCode !== 0)

@@ -11,10 +11,9 @@ import { Restic } from '../restic/restic.js';
 import { Journal, newRunId } from '../state/journal.js';
 import { checksumsPath, selectSets } from './backup-command.js';
 import { restoreBackupSet } from './set-restore-command.js';
-import { restorePoints } from '../restic/backup-set.js';
+import { passwordOf, restorePoints } from '../restic/backup-set.js';
 import { checksumsOf, type TableChecksums } from '../restic/checksums.js';
 import { dropDatabase } from '../restic/postgres.js';
-import { resolveSecret } from '../restic/secrets.js';
 import { createOutput, type Output } from './output.js';
 
 type VerifyState = Record<string, { nextPart: number; parts: number; lastFullReadAt?: string }>;
@@ -157,10 +156,7 @@ async function drill(
       const source = set.sources.find((candidate) => candidate.name === item.source);
       if (source?.type !== 'postgres') continue;
       const scratchDatabase = renames.find(([from]) => from === item.database)?.[1] ?? '';
-      const password =
-        source.password === undefined
-          ? undefined
-          : await resolveSecret(source.password, `sources.${source.name}.password`);
+      const password = await passwordOf(source);
       const now = await checksumsOf(source, scratchDatabase, password);
       const then = recorded[item.database];
       if (!then) {
@@ -207,10 +203,7 @@ async function drill(
       const source = set.sources.find((candidate) => candidate.name === item.source);
       const scratchDatabase = renames.find(([from]) => from === item.database)?.[1];
       if (source?.type === 'postgres' && scratchDatabase) {
-        const password =
-          source.password === undefined
-            ? undefined
-            : await resolveSecret(source.password, `sources.${source.name}.password`);
+        const password = await passwordOf(source);
         await runCommand(dropDatabase(source, scratchDatabase, password));
       }
     }

@@ -103,12 +103,8 @@ const defaultsSchema = z
   })
   .describe('Defaults for every subvolume and target');
 
-const targetName = z
-  .string()
-  .regex(
-    /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/,
-    'is not a valid name; expected letters, digits, "_", "." and "-", starting with a letter or digit',
-  );
+// Targets and subvolumes are named like every other item (restic-schema.ts's itemName).
+const targetName = itemName;
 
 /** A local absolute path, or ssh://user@host[:port]/path for a directory on another machine. */
 const locationPath = z.string().superRefine((value, context) => {

@@ -68,7 +68,8 @@ export async function planItems(set: ResolvedBackupSet): Promise<PlannedItem[]> 
   return items;
 }
 
-async function passwordOf(source: PostgresSource): Promise<string | undefined> {
+/** The source's PGPASSWORD, when it has one (resolved when needed, masked). */
+export async function passwordOf(source: PostgresSource): Promise<string | undefined> {
   return source.password === undefined
     ? undefined
     : resolveSecret(source.password, `sources.${source.name}.password`);
