@@ -1,8 +1,13 @@
-// How `restore` and `pull` show a fetch: the plan line and the outcome line.
+// What `restore` and `pull` share around a fetch: its plan lines, the receive with its progress
+// line and journal entry, and the outcome line.
+import { basename } from 'node:path';
 import type { StepOutcome } from '../btrfs/apply-steps.js';
+import { applyFetch, type CheckoutPlan } from '../btrfs/fetch.js';
+import { localHost, type Host } from '../btrfs/inventory.js';
 import type { FetchPlan, FetchStep } from '../plan/fetch-plan.js';
+import type { Journal } from '../state/journal.js';
 import type { Output } from './output.js';
-import { formatBytes } from './progress.js';
+import { createProgressLine, formatBytes } from './progress.js';
 
 export function describeFetch(plan: FetchPlan, from: string): string {
   switch (plan.kind) {
@@ -33,4 +38,54 @@ export function reportFetchOutcome(
     `${outcome.ok ? 'ok  ' : 'FAIL'} received ${step.name} from ${from} (${step.parent ? `incremental from ${step.parent.name}` : 'full'}) [${(outcome.durationMs / 1000).toFixed(2)}s${size}]`,
   );
   if (!outcome.ok && outcome.error) output.warn(`ERROR: ${outcome.error}`);
+}
+
+/** The checkout's plan lines (`prefix` is "would " under --dry-run). */
+export function describeCheckout(output: Output, checkout: CheckoutPlan | undefined, prefix: string): void {
+  if (!checkout) return;
+  if (checkout.aside) output.text(`${prefix}move ${checkout.path} aside to ${checkout.aside}`);
+  output.text(`${prefix}create writable ${checkout.path} from ${checkout.snapshot}`);
+  if (checkout.rehome)
+    output.text(
+      `${prefix}place ${basename(checkout.snapshot)} in ${checkout.rehome.into} (the snapshot directory inside ${checkout.path}), so the next run is incremental`,
+    );
+}
+
+/** Receive as planned, with a progress line, one journal entry and the outcome line. */
+export async function receiveShown(options: {
+  readonly plan: Extract<FetchPlan, { kind: 'receive' }>;
+  readonly sourceHost: Host;
+  readonly from: string;
+  /** Identify the transfer in `progress` events. */
+  readonly fields: Record<string, string>;
+  /** The previous comparable stream's size, for the ETA. */
+  readonly expectedBytes: number | undefined;
+  readonly output: Output;
+  readonly journal: Journal;
+  /** Marks the journal entry (`restore: true`, `pull: true`). */
+  readonly journalFields: Record<string, unknown>;
+}): Promise<StepOutcome> {
+  const { plan, output } = options;
+  await localHost.makeDirectory(plan.step.targetDirectory);
+  const progressLine = createProgressLine(output);
+  const outcome = await applyFetch(plan, options.sourceHost, (progress) => {
+    progressLine.show({
+      fields: options.fields,
+      label: `${options.from} → ${plan.step.targetDirectory}`,
+      bytes: progress.bytes,
+      elapsedMs: progress.elapsedMs,
+      expectedBytes: options.expectedBytes,
+    });
+  });
+  progressLine.clear();
+  await options.journal.append('step', {
+    ...plan.step,
+    ok: outcome.ok,
+    error: outcome.error,
+    durationMs: outcome.durationMs,
+    bytes: outcome.bytes,
+    ...options.journalFields,
+  });
+  reportFetchOutcome(output, outcome, plan.step, options.from);
+  return outcome;
 }

@@ -2,13 +2,7 @@
 // machine, or a second device). Pulled snapshots are kept in a local directory (the newest is the
 // next pull's incremental parent; older ones beyond --keep are deleted); --checkout also makes a
 // writable subvolume from the newest, moving whatever is there aside.
-import {
-  applyCheckout,
-  applyFetch,
-  nearestExisting,
-  planCheckout,
-  type CheckoutPlan,
-} from '../btrfs/fetch.js';
+import { applyCheckout, nearestExisting, planCheckout, type CheckoutPlan } from '../btrfs/fetch.js';
 import { deleteSubvolumes } from '../btrfs/btrfs-commands.js';
 import { datedSubvolumes, localHost } from '../btrfs/inventory.js';
 import { messageOf } from '../btrfs/observe.js';
@@ -23,9 +17,8 @@ import { isSshUrl, parseSshUrl } from '../remote/ssh-url.js';
 import { Journal, newRunId } from '../state/journal.js';
 import { acquireLock } from '../state/lock.js';
 import { TransferStateFile } from '../state/transfer-state.js';
-import { describeFetch, reportFetchOutcome } from './fetch-output.js';
+import { describeCheckout, describeFetch, receiveShown } from './fetch-output.js';
 import { createOutput } from './output.js';
-import { createProgressLine } from './progress.js';
 
 export interface PullOptions {
   readonly config?: string;
@@ -153,8 +146,7 @@ export async function runPull(options: PullOptions): Promise<number> {
       output.text(
         `${prefix}delete ${subvolume.path} (older than the newest ${options.keep} pulled, --keep ${options.keep})`,
       );
-    if (checkout?.aside) output.text(`${prefix}move ${checkout.path} aside to ${checkout.aside}`);
-    if (checkout) output.text(`${prefix}create writable ${checkout.path} from ${checkout.snapshot}`);
+    describeCheckout(output, checkout, prefix);
     if (options.dryRun) {
       output.text('dry run: nothing changed');
       return ExitCode.ok;
@@ -172,28 +164,17 @@ export async function runPull(options: PullOptions): Promise<number> {
         into: options.into,
       });
       if (fetch.kind === 'receive') {
-        await localHost.makeDirectory(options.into);
         const record = transfers.get(options.name, transferKey);
-        const progressLine = createProgressLine(output);
-        const outcome = await applyFetch(fetch, remote.host, (progress) => {
-          progressLine.show({
-            fields: { name: options.name, from: options.from, snapshot: wanted.name },
-            label: `${options.from} → ${options.into}`,
-            bytes: progress.bytes,
-            elapsedMs: progress.elapsedMs,
-            expectedBytes: fetch.step.parent ? record.lastIncrementalBytes : record.lastFullBytes,
-          });
+        const outcome = await receiveShown({
+          plan: fetch,
+          sourceHost: remote.host,
+          from: options.from,
+          fields: { name: options.name, from: options.from, snapshot: wanted.name },
+          expectedBytes: fetch.step.parent ? record.lastIncrementalBytes : record.lastFullBytes,
+          output,
+          journal,
+          journalFields: { pull: true },
         });
-        progressLine.clear();
-        await journal.append('step', {
-          ...fetch.step,
-          ok: outcome.ok,
-          error: outcome.error,
-          durationMs: outcome.durationMs,
-          bytes: outcome.bytes,
-          pull: true,
-        });
-        reportFetchOutcome(output, outcome, fetch.step, options.from);
         if (!outcome.ok) {
           await journal.append('pull-end', { ok: false, error: outcome.error });
           return ExitCode.fatal;

@@ -2,14 +2,8 @@
 // and the size each was sent with), and bring one back as a writable subvolume. A copy on a target
 // is received into the snapshot directory first — incrementally when a snapshot here has a copy
 // there — and stays there as a snapshot, so the next `run` continues incrementally from it.
-import { basename, dirname, join } from 'node:path';
-import {
-  applyCheckout,
-  applyFetch,
-  nearestExisting,
-  planCheckout,
-  type CheckoutPlan,
-} from '../btrfs/fetch.js';
+import { dirname, join } from 'node:path';
+import { applyCheckout, nearestExisting, planCheckout, type CheckoutPlan } from '../btrfs/fetch.js';
 import {
   datedSubvolumes,
   localHost,
@@ -28,9 +22,9 @@ import { Hosts } from '../remote/hosts.js';
 import { Journal, newRunId, readJournal } from '../state/journal.js';
 import { acquireLock } from '../state/lock.js';
 import { TransferStateFile } from '../state/transfer-state.js';
-import { describeFetch, reportFetchOutcome } from './fetch-output.js';
+import { describeCheckout, describeFetch, receiveShown } from './fetch-output.js';
 import { createOutput, formatSnapshotDate, formatTable, type Output } from './output.js';
-import { createProgressLine, formatBytes } from './progress.js';
+import { formatBytes } from './progress.js';
 
 export interface RestoreOptions {
   readonly config?: string;
@@ -297,12 +291,7 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
       checkout,
     });
     if (fetch) output.text(`${prefix}${describeFetch(fetch, location.name)}`);
-    if (checkout?.aside) output.text(`${prefix}move ${checkout.path} aside to ${checkout.aside}`);
-    if (checkout) output.text(`${prefix}create writable ${checkout.path} from ${checkout.snapshot}`);
-    if (checkout?.rehome)
-      output.text(
-        `${prefix}place ${basename(checkout.snapshot)} in ${checkout.rehome.into} (the snapshot directory inside ${checkout.path}), so the next run is incremental`,
-      );
+    describeCheckout(output, checkout, prefix);
     if (options.dryRun) {
       output.text('dry run: nothing changed');
       return ExitCode.ok;
@@ -319,28 +308,17 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
         to,
       });
       if (fetch?.kind === 'receive') {
-        await local.host.makeDirectory(receiveDirectory);
         const record = transfers.get(subvolume.name, location.name);
-        const progressLine = createProgressLine(output);
-        const outcome = await applyFetch(fetch, location.host, (progress) => {
-          progressLine.show({
-            fields: { subvolume: subvolume.name, from: location.name, name: point.name },
-            label: `${location.name} → ${receiveDirectory}`,
-            bytes: progress.bytes,
-            elapsedMs: progress.elapsedMs,
-            expectedBytes: fetch.step.parent ? undefined : record.lastFullBytes,
-          });
+        const outcome = await receiveShown({
+          plan: fetch,
+          sourceHost: location.host,
+          from: location.name,
+          fields: { subvolume: subvolume.name, from: location.name, name: point.name },
+          expectedBytes: fetch.step.parent ? undefined : record.lastFullBytes,
+          output,
+          journal,
+          journalFields: { restore: true },
         });
-        progressLine.clear();
-        await journal.append('step', {
-          ...outcome.step,
-          ok: outcome.ok,
-          error: outcome.error,
-          durationMs: outcome.durationMs,
-          bytes: outcome.bytes,
-          restore: true,
-        });
-        reportFetchOutcome(output, outcome, fetch.step, location.name);
         if (!outcome.ok) {
           await journal.append('restore-end', { ok: false, error: outcome.error });
           return ExitCode.fatal;
