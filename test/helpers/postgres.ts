@@ -4,11 +4,11 @@
 // machine never meet. stop() stops only this cluster (by its data dir, then by the PID in its
 // postmaster.pid) and removes the dir.
 import { chown, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runChecked, runCommand, type CommandResult } from '../../src/exec/command.js';
 import { requireTools } from './loop-btrfs.js';
+import { freePort } from './net.js';
 
 export interface PostgresServer {
   readonly host: string;
@@ -49,19 +49,6 @@ async function serverBinDirectory(): Promise<string> {
     if (probe.exitCode === 0) return bin;
   }
   throw new Error(`no PostgreSQL server found under ${root}/*/bin — run scripts/install-deps.sh`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => {
-        resolve(typeof address === 'object' && address ? address.port : 0);
-      });
-    });
-  });
 }
 
 /** Single-quote for the shell: pg_ctl hands its -o options to /bin/sh. */

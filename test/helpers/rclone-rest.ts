@@ -3,10 +3,10 @@
 // it by PID; start() brings it back on the same port and data (an offsite that goes away).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireTools } from './loop-btrfs.js';
+import { freePort, waitForPort } from './net.js';
 
 export interface RestServer {
   readonly url: string;
@@ -16,39 +16,6 @@ export interface RestServer {
   stop(): Promise<void>;
   start(): Promise<void>;
   cleanup(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        resolve(typeof address === 'object' && address ? address.port : 0);
-      });
-    });
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`rclone exited with ${child.exitCode}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => {
-        resolve(false);
-      });
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`rclone did not listen on ${port}`);
 }
 
 export async function startRestServer(): Promise<RestServer> {
@@ -83,7 +50,7 @@ export async function startRestServer(): Promise<RestServer> {
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: directory },
       },
     );
-    await waitForPort(port, child);
+    await waitForPort(port, child, 'rclone', 15_000);
   };
   const stop = async (): Promise<void> => {
     const running = child;

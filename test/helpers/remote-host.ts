@@ -7,11 +7,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runChecked, runCommand, type CommandResult } from '../../src/exec/command.js';
 import { authorizedKeysLine, filterScript, sudoersRule } from '../../src/remote/remote-setup.js';
+import { freePort, waitForPort } from './net.js';
 
 export interface RemoteHost {
   readonly user: string;
@@ -30,39 +30,6 @@ export interface RemoteHost {
   stopSshd(): Promise<void>;
   startSshd(): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        resolve(typeof address === 'object' && address ? address.port : 0);
-      });
-    });
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`sshd exited with ${child.exitCode}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => {
-        resolve(false);
-      });
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`sshd did not listen on ${port}`);
 }
 
 export interface RemoteHostOptions {
@@ -144,7 +111,7 @@ export async function startRemoteHost(options: RemoteHostOptions = {}): Promise<
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     sshd = child;
     try {
-      await waitForPort(port, child);
+      await waitForPort(port, child, 'sshd', 10_000);
     } catch (error) {
       throw new Error(`${(error as Error).message}: ${stderr}`);
     }

@@ -2,13 +2,13 @@
 // certificate for IP 127.0.0.1 (restic gets it with --cacert). TLS is not optional: over plain
 // HTTP s3rver stores restic's chunk-signature framing and the repository is corrupt (FACTS.md).
 // s3rver accepts the access key S3RVER / S3RVER. stop() kills it by PID.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runChecked } from '../../src/exec/command.js';
+import { freePort, waitForPort } from './net.js';
 
 export interface S3Server {
   /** https://127.0.0.1:PORT */
@@ -22,39 +22,6 @@ export interface S3Server {
 }
 
 const s3rverBin = fileURLToPath(new URL('../../node_modules/s3rver/bin/s3rver.js', import.meta.url));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        resolve(typeof address === 'object' && address ? address.port : 0);
-      });
-    });
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`s3rver exited with ${child.exitCode}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => {
-        resolve(false);
-      });
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`s3rver did not listen on ${port}`);
-}
 
 export async function startS3Server(): Promise<S3Server> {
   const directory = await mkdtemp(join(tmpdir(), 'snapkeep-s3-'));
@@ -102,7 +69,7 @@ export async function startS3Server(): Promise<S3Server> {
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  await waitForPort(port, child);
+  await waitForPort(port, child, 's3rver', 20_000);
   return {
     endpoint: `https://127.0.0.1:${port}`,
     bucket,

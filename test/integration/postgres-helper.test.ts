@@ -1,10 +1,10 @@
 // The PostgreSQL test helper itself (test/helpers/postgres.ts): a private server starts, holds
 // realistic data, survives a pg_dump | psql round trip with identical digests, and is gone after
 // stop().
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPipeline } from '../../src/exec/command.js';
 import { clientEnv, populateRealisticData, startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { acceptsConnections } from '../helpers/net.js';
 
 let server: PostgresServer;
 
@@ -15,19 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
 });
-
-async function acceptsConnections(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => {
-      resolve(false);
-    });
-  });
-}
 
 describe('postgres test helper', () => {
   it('serves on 127.0.0.1 as postgres', async () => {
