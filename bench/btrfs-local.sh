@@ -59,13 +59,9 @@ SCENARIOS=${BENCH_SCENARIOS:-version,full,incremental,nochange,multi,list}
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$REPO/bench
+# shellcheck source=lib/common.sh
+source "$BENCH/lib/common.sh"
 
-die() {
-  echo "bench: $*" >&2
-  exit 1
-}
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-has_scenario() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (loop devices, btrfs)"
 for cmd in btrfs btrbk hyperfine node mkfs.btrfs losetup; do
@@ -73,13 +69,8 @@ for cmd in btrfs btrbk hyperfine node mkfs.btrfs losetup; do
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
 
-# NODE_EXTRA_CA_CERTS makes Node parse a CA bundle at every start (~30 ms here). Some build
-# sandboxes set it for their npm proxy; a Debian machine running snapkeep from cron does not, and
-# snapkeep makes no TLS connection from Node in these scenarios. Unset, and said in the report.
-if [[ -n ${NODE_EXTRA_CA_CERTS:-} ]]; then
-  echo "bench: note: NODE_EXTRA_CA_CERTS was set; unset for the measurements (it costs every Node start ~30 ms)" >&2
-  unset NODE_EXTRA_CA_CERTS
-fi
+
+unset_node_ca_certs
 
 if [[ ${BENCH_BUILD:-0} == 1 ]]; then (cd "$REPO" && npm run build >&2); fi
 
@@ -90,56 +81,20 @@ cleanup() {
   local rc=$?
   set +e
   trap - EXIT INT TERM
-  # Children we started (a run interrupted mid-send): stop them before unmounting.
-  local children
-  children=$(jobs -p)
-  [[ -n $children ]] && kill $children 2>/dev/null && wait 2>/dev/null
-  local still=0
-  for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
-    local m=${MOUNTS[i]}
-    if mountpoint -q "$m"; then
-      umount "$m" 2>/dev/null || { sleep 1; umount "$m"; } || umount -l "$m"
-    fi
-    mountpoint -q "$m" && still=1
-  done
-  if ((still)); then
-    echo "bench: WARNING: could not unmount everything under $WORK; not deleting it" >&2
-  else
-    rm -rf "$WORK"
-  fi
+  teardown_work
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# --- snapkeep: freeze the build so that a concurrent `npm run build` cannot change it mid-run ---
-if [[ -n ${SNAPKEEP_CLI:-} ]]; then
-  CLI=$SNAPKEEP_CLI
-else
-  [[ -f $REPO/dist/cli/main.js ]] || die "no build: run npm run build (or BENCH_BUILD=1)"
-  mkdir -p "$WORK/cli"
-  cp -a "$REPO/dist" "$REPO/package.json" "$WORK/cli/"
-  ln -s "$REPO/node_modules" "$WORK/cli/node_modules"
-  CLI=$WORK/cli/dist/cli/main.js
-fi
-# snapkeep's validated-config cache lives with this run (the first run of each config fills it,
-# as the first run after any config change does for a user).
-export SNAPKEEP_CACHE_DIR=$WORK/cache
-snapkeep() { node "$CLI" "$@"; }
+freeze_snapkeep
 SNAPKEEP_VERSION=$(snapkeep --version)
 
 # --- filesystems ---------------------------------------------------------------------------------
 SRC=$WORK/mnt/src
 tgt() { echo "$WORK/mnt/tgt-$1"; }   # a tool's first target filesystem
 tgt2() { echo "$WORK/mnt/tgt2-$1"; } # a tool's second target filesystem (4x2 scenario)
-make_fs() { # image size mountpoint
-  truncate -s "$2" "$WORK/$1.img"
-  mkfs.btrfs -q "$WORK/$1.img" >/dev/null 2>&1 || die "mkfs.btrfs $1 failed"
-  mkdir -p "$3"
-  mount -o loop "$WORK/$1.img" "$3"
-  MOUNTS+=("$3")
-}
 log "work dir $WORK; snapkeep $SNAPKEEP_VERSION ($CLI); $(btrbk --version | head -1)"
 make_fs src 6G "$SRC"
 for tool in snapkeep btrbk raw snapkeep-p2 snapkeep-p4; do make_fs "tgt-$tool" 6G "$(tgt "$tool")"; done
@@ -150,39 +105,6 @@ SAMPLES=$WORK/samples.tsv
 CHANGES=$WORK/changes.ndjson
 : >"$SAMPLES"
 : >"$CHANGES"
-
-# --- measuring ----------------------------------------------------------------------------------
-# measure SCENARIO TOOL RUN command...: sync, then time exactly one command; a failure aborts.
-measure() {
-  local scenario=$1 tool=$2 run=$3
-  shift 3
-  local logfile="$WORK/logs/$scenario.$tool.$run.log"
-  sync
-  local t0 t1 rc=0
-  t0=$(date +%s%N)
-  "$@" >"$logfile" 2>&1 || rc=$?
-  t1=$(date +%s%N)
-  if ((rc != 0)); then
-    tail -n 30 "$logfile" >&2
-    die "$tool failed in $scenario run $run (exit $rc); log above"
-  fi
-  local us=$(((t1 - t0) / 1000))
-  printf '%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$run" "$us" >>"$SAMPLES"
-  log "  $scenario run $run: $(printf '%-12s' "$tool") $(awk -v us="$us" 'BEGIN { printf "%8.3f", us / 1e6 }') s"
-}
-
-# rotated RUN tools...: the tools in the order for this run (rotated by the run number).
-rotated() {
-  local run=$1
-  shift
-  local tools=("$@") n=$#
-  for ((i = 0; i < n; i++)); do echo "${tools[(i + run) % n]}"; done
-}
-
-# change DIR SEED: change CHANGE_PERCENT of the data under DIR (rewrite some files, add some).
-change() {
-  node "$BENCH/lib/data.mjs" change "$1" "$CHANGE_PERCENT" "$2" >>"$CHANGES"
-}
 
 # Delete every subvolume directly inside the given directories and wait for the btrfs cleaner, so
 # that the next full transfer starts from nothing and no background deletion competes with it.

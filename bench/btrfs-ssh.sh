@@ -38,22 +38,15 @@ CIPHER=aes128-gcm@openssh.com
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$REPO/bench
+# shellcheck source=lib/common.sh
+source "$BENCH/lib/common.sh"
 
-die() {
-  echo "bench: $*" >&2
-  exit 1
-}
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-has_scenario() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (loop devices, btrfs, sshd)"
 for cmd in btrfs btrbk node mkfs.btrfs losetup ssh ssh-keygen /usr/sbin/sshd; do
   command -v "$cmd" >/dev/null || die "$cmd is not installed"
 done
-if [[ -n ${NODE_EXTRA_CA_CERTS:-} ]]; then
-  echo "bench: note: NODE_EXTRA_CA_CERTS was set; unset for the measurements (it costs every Node start ~30 ms)" >&2
-  unset NODE_EXTRA_CA_CERTS
-fi
+unset_node_ca_certs
 
 WORK=$(mktemp -d /tmp/snapkeep-sshbench-XXXX)
 MOUNTS=()
@@ -67,33 +60,14 @@ cleanup() {
   [[ -n $SSHD_PID ]] && kill "$SSHD_PID" 2>/dev/null && wait "$SSHD_PID" 2>/dev/null
   # -f: the user shares uid 0 with running processes, which plain userdel refuses.
   [[ -n $BENCH_USER ]] && userdel -f "$BENCH_USER" 2>/dev/null
-  local children
-  children=$(jobs -p)
-  [[ -n $children ]] && kill $children 2>/dev/null && wait 2>/dev/null
-  local still=0
-  for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
-    local m=${MOUNTS[i]}
-    if mountpoint -q "$m"; then umount "$m" 2>/dev/null || { sleep 1; umount "$m"; } || umount -l "$m"; fi
-    mountpoint -q "$m" && still=1
-  done
-  if ((still)); then echo "bench: WARNING: could not unmount everything under $WORK; not deleting it" >&2; else rm -rf "$WORK"; fi
+  teardown_work
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [[ -n ${SNAPKEEP_CLI:-} ]]; then
-  CLI=$SNAPKEEP_CLI
-else
-  [[ -f $REPO/dist/cli/main.js ]] || die "no build: run npm run build"
-  mkdir -p "$WORK/cli"
-  cp -a "$REPO/dist" "$REPO/package.json" "$WORK/cli/"
-  ln -s "$REPO/node_modules" "$WORK/cli/node_modules"
-  CLI=$WORK/cli/dist/cli/main.js
-fi
-export SNAPKEEP_CACHE_DIR=$WORK/cache
-snapkeep() { node "$CLI" "$@"; }
+freeze_snapkeep
 SNAPKEEP_VERSION=$(snapkeep --version)
 
 # --- sshd on 127.0.0.1 -------------------------------------------------------------------------
@@ -139,13 +113,6 @@ chmod +x "$WORK/bin/ssh"
 # --- filesystems ---------------------------------------------------------------------------------
 SRC=$WORK/mnt/src
 tgt() { echo "$WORK/mnt/tgt-$1"; }
-make_fs() {
-  truncate -s "$2" "$WORK/$1.img"
-  mkfs.btrfs -q "$WORK/$1.img" >/dev/null 2>&1 || die "mkfs.btrfs $1 failed"
-  mkdir -p "$3"
-  mount -o loop "$WORK/$1.img" "$3"
-  MOUNTS+=("$3")
-}
 log "work dir $WORK; sshd on 127.0.0.1:$PORT (pid $SSHD_PID); snapkeep $SNAPKEEP_VERSION; $(btrbk --version | head -1)"
 make_fs src 4G "$SRC"
 TOOLS=(snapkeep btrbk raw)
@@ -156,29 +123,6 @@ CHANGES=$WORK/changes.ndjson
 : >"$SAMPLES"
 : >"$CHANGES"
 
-measure() { # SCENARIO TOOL RUN command...
-  local scenario=$1 tool=$2 run=$3
-  shift 3
-  local logfile="$WORK/logs/$scenario.$tool.$run.log" t0 t1 rc=0
-  sync
-  t0=$(date +%s%N)
-  "$@" >"$logfile" 2>&1 || rc=$?
-  t1=$(date +%s%N)
-  ((rc == 0)) || {
-    tail -n 30 "$logfile" >&2
-    die "$tool failed in $scenario run $run (exit $rc)"
-  }
-  local us=$(((t1 - t0) / 1000))
-  printf '%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$run" "$us" >>"$SAMPLES"
-  log "  $scenario run $run: $(printf '%-9s' "$tool") $(awk -v us="$us" 'BEGIN { printf "%8.3f", us / 1e6 }') s"
-}
-rotated() {
-  local run=$1
-  shift
-  local tools=("$@") n=$#
-  for ((i = 0; i < n; i++)); do echo "${tools[(i + run) % n]}"; done
-}
-change() { node "$BENCH/lib/data.mjs" change "$1" "$CHANGE_PERCENT" "$2" >>"$CHANGES"; }
 wipe() {
   local victims=() each entry mount
   for each in "${TOOLS[@]}"; do

@@ -27,22 +27,16 @@ DB_MB=${BENCH_DB_MB:-500}
 RESTIC=${BENCH_RESTIC:-restic}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$REPO/bench
+# shellcheck source=lib/common.sh
+source "$BENCH/lib/common.sh"
 
-die() {
-  echo "bench: $*" >&2
-  exit 1
-}
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 [[ $(id -u) -eq 0 ]] || die "must run as root (it starts PostgreSQL as the postgres user)"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [[ -x $PGBIN/initdb ]] || die "no PostgreSQL server binaries under /usr/lib/postgresql"
 for cmd in "$RESTIC" pg_dump psql node runuser; do command -v "$cmd" >/dev/null || die "$cmd is not installed"; done
 [[ -f $REPO/dist/cli/main.js ]] || die "no build: run npm run build"
 RESTIC=$(command -v "$RESTIC")
-if [[ -n ${NODE_EXTRA_CA_CERTS:-} ]]; then
-  echo "bench: note: NODE_EXTRA_CA_CERTS was set; unset for the measurements (it costs every Node start ~30 ms)" >&2
-  unset NODE_EXTRA_CA_CERTS
-fi
+unset_node_ca_certs
 
 WORK=$(mktemp -d /tmp/snapkeep-resticbench-XXXX)
 chmod 755 "$WORK"

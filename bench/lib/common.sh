@@ -1,0 +1,99 @@
+# Shared by the bench scripts (sourced, not run): messages, the Node start-up note, the frozen
+# snapkeep build, loop-mounted btrfs images and their teardown, measuring one command, rotating
+# the order of tools, changing data. Callers set WORK (their mktemp -d), REPO and BENCH first;
+# make_fs appends to MOUNTS, measure appends to SAMPLES, change to CHANGES.
+
+die() {
+  echo "bench: $*" >&2
+  exit 1
+}
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+has_scenario() { [[ ",$SCENARIOS," == *",$1,"* ]]; }
+
+# NODE_EXTRA_CA_CERTS makes Node parse a CA bundle at every start (~30 ms here). Some build
+# sandboxes set it for their npm proxy; a Debian machine running snapkeep from cron does not, and
+# snapkeep makes no TLS connection from Node in these scenarios. Unset, and said in the report.
+unset_node_ca_certs() {
+  if [[ -n ${NODE_EXTRA_CA_CERTS:-} ]]; then
+    echo "bench: note: NODE_EXTRA_CA_CERTS was set; unset for the measurements (it costs every Node start ~30 ms)" >&2
+    unset NODE_EXTRA_CA_CERTS
+  fi
+}
+
+# Freeze the build so that a concurrent `npm run build` cannot change it mid-run (SNAPKEEP_CLI
+# overrides); snapkeep's config cache lives with the run (the first run of each config fills it,
+# as the first run after any config change does for a user).
+freeze_snapkeep() {
+  if [[ -n ${SNAPKEEP_CLI:-} ]]; then
+    CLI=$SNAPKEEP_CLI
+  else
+    [[ -f $REPO/dist/cli/main.js ]] || die "no build: run npm run build (or BENCH_BUILD=1)"
+    mkdir -p "$WORK/cli"
+    cp -a "$REPO/dist" "$REPO/package.json" "$WORK/cli/"
+    ln -s "$REPO/node_modules" "$WORK/cli/node_modules"
+    CLI=$WORK/cli/dist/cli/main.js
+  fi
+  export SNAPKEEP_CACHE_DIR=$WORK/cache
+}
+snapkeep() { node "$CLI" "$@"; }
+
+make_fs() { # image size mountpoint
+  truncate -s "$2" "$WORK/$1.img"
+  mkfs.btrfs -q "$WORK/$1.img" >/dev/null 2>&1 || die "mkfs.btrfs $1 failed"
+  mkdir -p "$3"
+  mount -o loop "$WORK/$1.img" "$3"
+  MOUNTS+=("$3")
+}
+
+# Stop our children (a run interrupted mid-send), unmount MOUNTS newest first, remove WORK
+# (kept, with a warning, if something would not unmount). For the callers' EXIT trap.
+teardown_work() {
+  local children
+  children=$(jobs -p)
+  [[ -n $children ]] && kill $children 2>/dev/null && wait 2>/dev/null
+  local still=0
+  for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
+    local m=${MOUNTS[i]}
+    if mountpoint -q "$m"; then
+      umount "$m" 2>/dev/null || { sleep 1; umount "$m"; } || umount -l "$m"
+    fi
+    mountpoint -q "$m" && still=1
+  done
+  if ((still)); then
+    echo "bench: WARNING: could not unmount everything under $WORK; not deleting it" >&2
+  else
+    rm -rf "$WORK"
+  fi
+}
+
+# measure SCENARIO TOOL RUN command...: sync, then time exactly one command; a failure aborts.
+measure() {
+  local scenario=$1 tool=$2 run=$3
+  shift 3
+  local logfile="$WORK/logs/$scenario.$tool.$run.log"
+  sync
+  local t0 t1 rc=0
+  t0=$(date +%s%N)
+  "$@" >"$logfile" 2>&1 || rc=$?
+  t1=$(date +%s%N)
+  if ((rc != 0)); then
+    tail -n 30 "$logfile" >&2
+    die "$tool failed in $scenario run $run (exit $rc); log above"
+  fi
+  local us=$(((t1 - t0) / 1000))
+  printf '%s\t%s\t%s\t%s\n' "$scenario" "$tool" "$run" "$us" >>"$SAMPLES"
+  log "  $scenario run $run: $(printf '%-12s' "$tool") $(awk -v us="$us" 'BEGIN { printf "%8.3f", us / 1e6 }') s"
+}
+
+# rotated RUN tools...: the tools in the order for this run (rotated by the run number).
+rotated() {
+  local run=$1
+  shift
+  local tools=("$@") n=$#
+  for ((i = 0; i < n; i++)); do echo "${tools[(i + run) % n]}"; done
+}
+
+# change DIR SEED: change CHANGE_PERCENT of the data under DIR (rewrite some files, add some).
+change() {
+  node "$BENCH/lib/data.mjs" change "$1" "$CHANGE_PERCENT" "$2" >>"$CHANGES"
+}
