@@ -9,7 +9,7 @@ import { Journal, newRunId } from '../state/journal.js';
 import { acquireLock } from '../state/lock.js';
 import { TransferStateFile } from '../state/transfer-state.js';
 import { createOutput, type Output } from './output.js';
-import { createProgressLine, formatBytes } from './progress.js';
+import { createProgressLine, reportStepOutcome } from './progress.js';
 
 export interface EngineCommandOptions {
   readonly config?: string;
@@ -64,19 +64,7 @@ function reporterFor(output: Output, dryRun: boolean, transfers: TransferStateFi
     },
     outcome(outcome) {
       progressLine.clear();
-      output.event('step', {
-        ok: outcome.ok,
-        error: outcome.error,
-        durationMs: outcome.durationMs,
-        bytes: outcome.bytes,
-        step: outcome.step,
-      });
-      const mark = outcome.ok ? 'ok  ' : 'FAIL';
-      const size = outcome.bytes ? `, ${formatBytes(outcome.bytes)}` : '';
-      output.text(
-        `${mark} ${describeStep(outcome.step)} [${(outcome.durationMs / 1000).toFixed(2)}s${size}]`,
-      );
-      if (!outcome.ok && outcome.error) output.warn(`ERROR: ${outcome.error}`);
+      reportStepOutcome(output, outcome, describeStep(outcome.step));
     },
     progress(progress: SendProgress) {
       const record = transfers.get(progress.step.subvolume, progress.step.target);

@@ -7,7 +7,7 @@ import { localHost, type Host } from '../btrfs/inventory.js';
 import type { FetchPlan, FetchStep } from '../plan/fetch-plan.js';
 import type { Journal } from '../state/journal.js';
 import type { Output } from './output.js';
-import { createProgressLine, formatBytes } from './progress.js';
+import { createProgressLine, reportStepOutcome } from './progress.js';
 
 export function describeFetch(plan: FetchPlan, from: string): string {
   switch (plan.kind) {
@@ -26,18 +26,11 @@ export function reportFetchOutcome(
   step: FetchStep,
   from: string,
 ): void {
-  output.event('step', {
-    ok: outcome.ok,
-    error: outcome.error,
-    durationMs: outcome.durationMs,
-    bytes: outcome.bytes,
-    step: outcome.step,
-  });
-  const size = outcome.bytes ? `, ${formatBytes(outcome.bytes)}` : '';
-  output.text(
-    `${outcome.ok ? 'ok  ' : 'FAIL'} received ${step.name} from ${from} (${step.parent ? `incremental from ${step.parent.name}` : 'full'}) [${(outcome.durationMs / 1000).toFixed(2)}s${size}]`,
+  reportStepOutcome(
+    output,
+    outcome,
+    `received ${step.name} from ${from} (${step.parent ? `incremental from ${step.parent.name}` : 'full'})`,
   );
-  if (!outcome.ok && outcome.error) output.warn(`ERROR: ${outcome.error}`);
 }
 
 /** The checkout's plan lines (`prefix` is "would " under --dry-run). */

@@ -1,5 +1,6 @@
 // Transfer progress for people and scripts: on a TTY one rewritten stderr line with bytes, rate and
 // an ETA estimated from the previous stream of the same kind; under --json `progress` events.
+import type { StepOutcome } from '../btrfs/apply-steps.js';
 import type { Output } from './output.js';
 
 export function formatBytes(bytes: number): string {
@@ -63,4 +64,20 @@ export function createProgressLine(output: Output): ProgressLine {
       shown = false;
     },
   };
+}
+
+/** A finished step: the `step` event, and one line `ok  |FAIL <description> [time, size]`. */
+export function reportStepOutcome(output: Output, outcome: StepOutcome, description: string): void {
+  output.event('step', {
+    ok: outcome.ok,
+    error: outcome.error,
+    durationMs: outcome.durationMs,
+    bytes: outcome.bytes,
+    step: outcome.step,
+  });
+  const size = outcome.bytes ? `, ${formatBytes(outcome.bytes)}` : '';
+  output.text(
+    `${outcome.ok ? 'ok  ' : 'FAIL'} ${description} [${(outcome.durationMs / 1000).toFixed(2)}s${size}]`,
+  );
+  if (!outcome.ok && outcome.error) output.warn(`ERROR: ${outcome.error}`);
 }

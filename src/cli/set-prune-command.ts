@@ -72,15 +72,13 @@ export async function pruneBackupSets(
       );
       if (forgot.exitCode !== 0) {
         const refused = /403|forbidden|permission denied|append.only|not allowed/i.test(forgot.stderr);
+        const failure = refused ? undefined : restic.failure(repository, forgot, 'forget');
         output.warn(
-          refused
-            ? `ERROR: ${where}: the server refused to delete (an append-only repository?). Mark it append_only: true, and prune with the admin identity:\n  ${adminForgetCommand(set.name, repository)}`
-            : `ERROR: ${where}: ${restic.failure(repository, forgot, 'forget').message}`,
+          failure
+            ? `ERROR: ${where}: ${failure.message}`
+            : `ERROR: ${where}: the server refused to delete (an append-only repository?). Mark it append_only: true, and prune with the admin identity:\n  ${adminForgetCommand(set.name, repository)}`,
         );
-        exitCode = Math.max(
-          exitCode,
-          refused ? ExitCode.partial : restic.failure(repository, forgot, 'forget').exitCode,
-        );
+        exitCode = Math.max(exitCode, failure ? failure.exitCode : ExitCode.partial);
         continue;
       }
       const pruned = await restic.prune(repository);
