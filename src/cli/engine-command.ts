@@ -3,6 +3,7 @@
 import { runBtrfs, type EngineCommandName, type JobResult, type RunReporter } from '../btrfs/btrfs-run.js';
 import type { SendProgress } from '../btrfs/apply-steps.js';
 import { loadResolvedConfig } from '../config/config-cache.js';
+import type { ResolvedConfig } from '../config/resolve.js';
 import { ExitCode } from '../errors.js';
 import type { Step, SubvolumePlan } from '../plan/btrfs-plan.js';
 import { Journal, newRunId } from '../state/journal.js';
@@ -18,8 +19,6 @@ export interface EngineCommandOptions {
   readonly only: readonly string[];
   /** For tests and previews: the clock the plan uses. */
   readonly now?: Date;
-  /** prune: subvolumes only (the backup sets are pruned by the caller). */
-  readonly subvolumesOnly?: boolean;
 }
 
 export function describeStep(step: Step): string {
@@ -97,37 +96,39 @@ export async function runEngineCommand(
   options: EngineCommandOptions,
 ): Promise<number> {
   const output = createOutput(options.json);
-  const { resolved: loaded, path } = await loadResolvedConfig(options.config);
+  const { resolved, path } = await loadResolvedConfig(options.config);
   // `prune` also applies the retention of backup sets (restic); names may be sets or subvolumes.
-  const setNames = new Set(loaded.backupSets.map((set) => set.name));
+  const setNames = new Set(resolved.backupSets.map((set) => set.name));
   const namedSets = options.only.filter((name) => setNames.has(name));
+  if (command !== 'prune' || (namedSets.length === 0 && (options.only.length > 0 || setNames.size === 0)))
+    return runSubvolumes(command, options, resolved, path, output);
   const onlySubvolumes = options.only.filter((name) => !setNames.has(name));
-  if (
-    command === 'prune' &&
-    !options.subvolumesOnly &&
-    (namedSets.length > 0 || (options.only.length === 0 && setNames.size > 0))
-  ) {
-    const sets =
-      namedSets.length > 0
-        ? loaded.backupSets.filter((set) => namedSets.includes(set.name))
-        : loaded.backupSets;
-    const subvolumeCode =
-      onlySubvolumes.length > 0 || (options.only.length === 0 && loaded.subvolumes.length > 0)
-        ? await runEngineCommand(command, { ...options, only: onlySubvolumes, subvolumesOnly: true })
-        : ExitCode.ok;
-    const lock = options.dryRun ? undefined : await acquireLock(loaded.stateDir, 'prune');
-    try {
-      const journal = options.dryRun ? undefined : new Journal(loaded.stateDir, newRunId());
-      const { pruneBackupSets } = await import('./set-prune-command.js');
-      return Math.max(
-        subvolumeCode,
-        await pruneBackupSets(sets, { dryRun: options.dryRun, journal }, output),
-      );
-    } finally {
-      await lock?.release();
-    }
+  const subvolumeCode =
+    onlySubvolumes.length > 0 || (options.only.length === 0 && resolved.subvolumes.length > 0)
+      ? await runSubvolumes(command, { ...options, only: onlySubvolumes }, resolved, path, output)
+      : ExitCode.ok;
+  const sets =
+    namedSets.length > 0
+      ? resolved.backupSets.filter((set) => namedSets.includes(set.name))
+      : resolved.backupSets;
+  const lock = options.dryRun ? undefined : await acquireLock(resolved.stateDir, 'prune');
+  try {
+    const journal = options.dryRun ? undefined : new Journal(resolved.stateDir, newRunId());
+    const { pruneBackupSets } = await import('./set-prune-command.js');
+    return Math.max(subvolumeCode, await pruneBackupSets(sets, { dryRun: options.dryRun, journal }, output));
+  } finally {
+    await lock?.release();
   }
-  const resolved = { ...loaded, backupSets: [] };
+}
+
+/** The btrfs engine's part of a command: lock, plan, apply, journal, summary. */
+async function runSubvolumes(
+  command: EngineCommandName,
+  options: EngineCommandOptions,
+  resolved: ResolvedConfig,
+  path: string,
+  output: Output,
+): Promise<number> {
   const now = options.now ?? new Date();
   const lock = options.dryRun ? undefined : await acquireLock(resolved.stateDir, command);
   try {
