@@ -13,6 +13,7 @@ import {
   sendSnapshot,
 } from './btrfs-commands.js';
 import { runPipeline } from '../exec/command.js';
+import { UsageError } from '../errors.js';
 import { localHost, type Host } from './inventory.js';
 
 /** Delete the garbage (if any), then receive. The outcome says what happened. */
@@ -55,42 +56,36 @@ export interface CheckoutPlan {
   readonly rehome?: { readonly into: string; readonly removeSource: boolean };
 }
 
-export type CheckoutDecision = { ok: true; plan: CheckoutPlan } | { ok: false; error: string };
-
 const isInside = (path: string, directory: string): boolean => path.startsWith(`${directory}/`);
 
-/** Check that `path` is free, or may be freed with `force` (moved aside, never deleted). */
+/**
+ * Check that `path` is free, or may be freed with `force` (moved aside, never deleted); a usage
+ * error (exit 2, nothing touched) when it is taken and `force` is not given.
+ */
 export async function planCheckout(options: {
   readonly snapshot: string;
   readonly path: string;
   readonly snapshotDir: string;
   readonly force: boolean;
   readonly now: Date;
-}): Promise<CheckoutDecision> {
+}): Promise<CheckoutPlan> {
   const { snapshot, path, snapshotDir } = options;
   const nested = isInside(snapshotDir, path);
   const existing = await lstat(path).catch(() => undefined);
   if (!existing) {
-    return {
-      ok: true,
-      plan: { snapshot, path, ...(nested ? { rehome: { into: snapshotDir, removeSource: true } } : {}) },
-    };
+    return { snapshot, path, ...(nested ? { rehome: { into: snapshotDir, removeSource: true } } : {}) };
   }
   const aside = `${path}.before-restore.${options.now.toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
   if (!options.force)
-    return {
-      ok: false,
-      error: `${path} exists; snapkeep never restores over it. Use --force to move it aside to ${aside} first, or restore with --to another path`,
-    };
+    throw new UsageError(
+      `${path} exists; snapkeep never restores over it. Use --force to move it aside to ${aside} first, or restore with --to another path`,
+    );
   const moved = isInside(snapshot, path) ? aside + snapshot.slice(path.length) : snapshot;
   return {
-    ok: true,
-    plan: {
-      snapshot: moved,
-      path,
-      aside,
-      ...(nested ? { rehome: { into: snapshotDir, removeSource: false } } : {}),
-    },
+    snapshot: moved,
+    path,
+    aside,
+    ...(nested ? { rehome: { into: snapshotDir, removeSource: false } } : {}),
   };
 }
 

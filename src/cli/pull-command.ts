@@ -118,18 +118,16 @@ export async function runPull(options: PullOptions): Promise<number> {
         ? here
         : [...here, { ...wanted, path: pulledPath, receivedUuid: wanted.receivedUuid ?? wanted.uuid }];
     const expired = planPulledRetention(afterPull, wanted.name, options.keep);
-    let checkout: CheckoutPlan | undefined;
-    if (options.checkout !== undefined) {
-      const decision = await planCheckout({
-        snapshot: pulledPath,
-        path: options.checkout,
-        snapshotDir: options.into,
-        force: options.force,
-        now,
-      });
-      if (!decision.ok) throw new UsageError(decision.error);
-      checkout = decision.plan;
-    }
+    const checkout: CheckoutPlan | undefined =
+      options.checkout !== undefined
+        ? await planCheckout({
+            snapshot: pulledPath,
+            path: options.checkout,
+            snapshotDir: options.into,
+            force: options.force,
+            now,
+          })
+        : undefined;
 
     const prefix = options.dryRun ? 'would ' : '';
     output.event('plan', {

@@ -268,18 +268,15 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
       if (fetch.kind === 'blocked') throw new SnapkeepError(`cannot restore ${point.name}: ${fetch.reason}`);
       snapshotPath = fetch.kind === 'present' ? fetch.local.path : join(receiveDirectory, point.name);
     }
-    let checkout: CheckoutPlan | undefined;
-    if (!options.readOnly) {
-      const decision = await planCheckout({
-        snapshot: snapshotPath,
-        path: to,
-        snapshotDir: subvolume.snapshotDir,
-        force: options.force,
-        now,
-      });
-      if (!decision.ok) throw new UsageError(decision.error);
-      checkout = decision.plan;
-    }
+    const checkout: CheckoutPlan | undefined = !options.readOnly
+      ? await planCheckout({
+          snapshot: snapshotPath,
+          path: to,
+          snapshotDir: subvolume.snapshotDir,
+          force: options.force,
+          now,
+        })
+      : undefined;
 
     const prefix = options.dryRun ? 'would ' : '';
     output.event('plan', {
