@@ -96,8 +96,23 @@ export class Restic {
     readonly version: ResticVersion,
   ) {}
 
-  /** The restic to use: $SNAPKEEP_RESTIC, else `restic` from PATH; its version is read once. */
-  static async detect(binary = process.env.SNAPKEEP_RESTIC || 'restic'): Promise<Restic> {
+  private static readonly detected = new Map<string, Promise<Restic>>();
+
+  /**
+   * The restic to use: $SNAPKEEP_RESTIC, else `restic` from PATH; its version is read once per
+   * process (a restore inside the drill, a listing after another, all share it).
+   */
+  static detect(binary = process.env.SNAPKEEP_RESTIC || 'restic'): Promise<Restic> {
+    let restic = Restic.detected.get(binary);
+    if (!restic) {
+      restic = Restic.read(binary);
+      Restic.detected.set(binary, restic);
+      restic.catch(() => Restic.detected.delete(binary));
+    }
+    return restic;
+  }
+
+  private static async read(binary: string): Promise<Restic> {
     const result = await runCommand({ file: binary, args: ['version'] }).catch((error: unknown) => {
       throw new SnapkeepError(`cannot run restic (${binary}): ${(error as Error).message}`, ExitCode.fatal);
     });
