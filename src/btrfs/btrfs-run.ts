@@ -72,12 +72,17 @@ function createPool(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
   };
 }
 
-export function selectSubvolumes(config: ResolvedConfig, only: readonly string[]): ResolvedSubvolume[] {
+/** `alsoKnown`: other names the caller accepts (backup sets for `list`), shown in the error. */
+export function selectSubvolumes(
+  config: ResolvedConfig,
+  only: readonly string[],
+  alsoKnown: readonly string[] = [],
+): ResolvedSubvolume[] {
   const unknown = only.filter((name) => !config.subvolumes.some((subvolume) => subvolume.name === name));
   if (unknown.length > 0) {
-    const known = config.subvolumes.map((subvolume) => subvolume.name);
+    const known = [...config.subvolumes.map((subvolume) => subvolume.name), ...alsoKnown];
     throw new UsageError(
-      `unknown subvolume ${unknown.map((name) => `"${name}"`).join(', ')}; the config defines: ${known.join(', ') || '(none)'}`,
+      `unknown ${alsoKnown.length > 0 ? 'subvolume or backup set' : 'subvolume'} ${unknown.map((name) => `"${name}"`).join(', ')}; the config defines: ${known.join(', ') || '(none)'}`,
     );
   }
   return only.length === 0

@@ -1,5 +1,6 @@
 // `list`: snapshots, their copies on every target and how they relate (which copy belongs to
-// which snapshot, the latest common pair per target). Reads each filesystem once.
+// which snapshot, the latest common pair per target). Reads each filesystem once. Then each
+// backup set's restore points in its repositories (--what sets for those alone).
 import type { DatedSubvolume } from '../btrfs/inventory.js';
 import { observeSubvolume } from '../btrfs/observe.js';
 import { selectSubvolumes } from '../btrfs/btrfs-run.js';
@@ -23,7 +24,22 @@ const byDate = (a: DatedSubvolume, b: DatedSubvolume): number =>
 export async function runList(options: ListOptions): Promise<number> {
   const output = createOutput(options.json);
   const { resolved } = await loadResolvedConfig(options.config);
-  const subvolumes = selectSubvolumes(resolved, options.only);
+  // Names on the command line may be subvolumes or backup sets.
+  const isSet = (name: string): boolean => resolved.backupSets.some((set) => set.name === name);
+  const onlySets = options.only.filter(isSet);
+  const onlySubvolumes = options.only.filter((name) => !isSet(name));
+  const subvolumes =
+    options.what === 'sets' || (onlySets.length > 0 && onlySubvolumes.length === 0)
+      ? []
+      : selectSubvolumes(
+          resolved,
+          onlySubvolumes,
+          resolved.backupSets.map((set) => set.name),
+        );
+  const sets =
+    options.what === 'all' || options.what === 'sets'
+      ? resolved.backupSets.filter((set) => options.only.length === 0 || onlySets.includes(set.name))
+      : [];
   const transfers = await TransferStateFile.load(resolved.stateDir);
   const hosts = new Hosts();
   const results = await Promise.allSettled(
@@ -57,7 +73,7 @@ export async function runList(options: ListOptions): Promise<number> {
     }
     rows.push(...describe(observed, options.what, output, targetNames));
   });
-  if (!options.json) {
+  if (!options.json && subvolumes.length > 0) {
     if (options.what === 'backups')
       output.text(formatTable(['SUBVOLUME', 'TARGET', 'COPY', 'DATE', 'SOURCE SNAPSHOT'], rows));
     else if (options.what === 'latest') output.text(formatTable(['SUBVOLUME', 'WHAT', 'NAME', 'DATE'], rows));
@@ -68,6 +84,12 @@ export async function runList(options: ListOptions): Promise<number> {
           rows,
         ),
       );
+  }
+  if (sets.length > 0) {
+    if (subvolumes.length > 0) output.text('');
+    const { listSetRestorePoints } = await import('./set-restore-command.js');
+    const setsExit = await listSetRestorePoints(sets, output);
+    if (exitCode === ExitCode.ok) exitCode = setsExit;
   }
   return exitCode;
 }

@@ -177,6 +177,12 @@ export async function restoreBackupSet(
   if (unknownRenames.length > 0)
     throw new UsageError(`--database: run ${point.run} has no database ${unknownRenames.join(', ')}`);
   const overwriting = steps.filter((step) => step.kind === 'files' && step.overwrites);
+  // The app's services are stopped only when live data is replaced: files at their own paths or
+  // a database under its own name. A restore elsewhere (and the drill) leaves the app running.
+  const live = steps.some((step) =>
+    step.kind === 'files' ? options.to === undefined : step.into === step.from,
+  );
+  const hooks = live ? set.restoreHooks : { stop: [], start: [] };
   const existing = steps.filter((step) => step.kind === 'database' && step.exists);
 
   output.event('plan', {
@@ -185,17 +191,22 @@ export async function restoreBackupSet(
     repository: repository.name,
     dryRun: options.dryRun,
     steps: steps.map(({ source: _s, ...step }: Step & { source?: unknown }) => step),
+    stop: hooks.stop,
+    start: hooks.start,
   });
   const prefix = options.dryRun ? 'would ' : '';
   output.text(
     `${set.name}: run ${point.run} from ${repository.name} (${point.items.length} item(s), ${point.time})`,
   );
+  for (const command of hooks.stop) output.text(`  ${prefix}stop: ${command.join(' ')}`);
   for (const step of steps)
     output.text(
       step.kind === 'files'
         ? `  ${prefix}restore ${step.path} → ${step.target}${step.overwrites ? ' (overwrites files there)' : ''}`
         : `  ${prefix}restore database ${step.from} → ${step.into}${step.exists ? ' (exists: --clean in one transaction)' : ' (new database)'}`,
     );
+  for (const command of hooks.start)
+    output.text(`  ${prefix}start: ${command.join(' ')} (also if the restore fails)`);
   if (existing.length > 0 && !options.force)
     throw new UsageError(
       `database ${existing.map((step) => (step.kind === 'database' ? step.into : '')).join(', ')} exists; restore into a new one with --database OLD=NEW, or over it with --force`,
@@ -217,10 +228,7 @@ export async function restoreBackupSet(
     return ExitCode.ok;
   }
 
-  const lock = await acquireLock(options.stateDir, 'restore');
-  try {
-    const journal = new Journal(options.stateDir, newRunId());
-    await journal.append('restore-start', { set: set.name, run: point.run, repository: repository.name });
+  const restoreSteps = async (journal: Journal): Promise<void> => {
     for (const step of steps) {
       const startedAt = Date.now();
       if (step.kind === 'files') {
@@ -249,6 +257,34 @@ export async function restoreBackupSet(
       output.event('step', { ok: true, kind: step.kind, what: done, durationMs: Date.now() - startedAt });
       output.text(`ok   restored ${done} [${((Date.now() - startedAt) / 1000).toFixed(2)}s]`);
       await journal.append('step', { kind: `restore-${step.kind}`, what: done, ok: true });
+    }
+  };
+
+  const lock = await acquireLock(options.stateDir, 'restore');
+  try {
+    const journal = new Journal(options.stateDir, newRunId());
+    await journal.append('restore-start', { set: set.name, run: point.run, repository: repository.name });
+    const hook = async (phase: 'stop' | 'start', argv: readonly string[]): Promise<void> => {
+      const [file, ...args] = argv as [string, ...string[]];
+      const result = await runCommand({ file, args }).catch((error: unknown) => {
+        throw new SnapkeepError(`${phase} command ${argv.join(' ')}: ${(error as Error).message}`);
+      });
+      const ok = result.exitCode === 0;
+      await journal.append('step', { kind: `restore-${phase}`, what: argv.join(' '), ok });
+      output.event('step', { ok, kind: phase, what: argv.join(' ') });
+      if (!ok)
+        throw new SnapkeepError(
+          `${phase} command failed (exit ${result.exitCode ?? result.signal}): ${argv.join(' ')}: ${result.stderr.trim()}`,
+        );
+      output.text(`ok   ${phase}: ${argv.join(' ')}`);
+    };
+    try {
+      for (const argv of hooks.stop) await hook('stop', argv);
+      await restoreSteps(journal);
+    } finally {
+      // The app comes back even when a stop command or the restore failed; a failing start is
+      // reported after the restore's own outcome.
+      for (const argv of hooks.start) await hook('start', argv);
     }
     await journal.append('restore-end', { set: set.name, run: point.run, ok: true });
     output.text(`restored ${set.name} run ${point.run}`);

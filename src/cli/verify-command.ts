@@ -157,8 +157,8 @@ async function drill(
       if (source?.type !== 'postgres') continue;
       const scratchDatabase = renames.find(([from]) => from === item.database)?.[1] ?? '';
       const password = await passwordOf(source);
-      const now = await checksumsOf(source, scratchDatabase, password);
       const then = recorded[item.database];
+      const now = await checksumsOf(source, scratchDatabase, password, then);
       if (!then) {
         output.text(
           `ok   ${set.name}: drill: database ${item.database} of run ${point.run} restored (${Object.keys(now).length} tables; no checksums were recorded for this run on this host)`,

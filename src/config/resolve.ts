@@ -83,6 +83,11 @@ export interface ResolvedBackupSet {
   readonly sources: readonly ResolvedSource[];
   readonly repository: ResolvedRepository;
   readonly offsite: readonly ResolvedRepository[];
+  /** Commands around a restore over live data (argv lists). */
+  readonly restoreHooks: {
+    readonly stop: readonly (readonly string[])[];
+    readonly start: readonly (readonly string[])[];
+  };
 }
 
 export interface ResolvedConfig {
@@ -216,6 +221,7 @@ export function resolveConfig(config: Config): ResolvedConfig {
     sources: set.sources.map((source) => lookup(sources, source)),
     repository: lookup(repositories, set.repository),
     offsite: set.offsite.map((repository) => lookup(repositories, repository)),
+    restoreHooks: { stop: set.restore?.stop ?? [], start: set.restore?.start ?? [] },
   }));
   return {
     stateDir: config.state_dir,

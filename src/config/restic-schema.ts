@@ -137,6 +137,12 @@ export const sourceSchema = z
   .describe('What a backup set captures: a directory tree or PostgreSQL databases');
 export type SourceConfig = z.infer<typeof sourceSchema>;
 
+/** A command as argv (never a shell string): the program, then its arguments. */
+const commandArgv = z
+  .array(z.string().min(1))
+  .min(1)
+  .describe('A command as a list: program then arguments (no shell)');
+
 export const backupSetSchema = z
   .strictObject({
     sources: z
@@ -145,5 +151,22 @@ export const backupSetSchema = z
       .describe('Sources captured together in one run and restored as one point'),
     repository: itemName.describe('The primary repository (backed up first, usually local)'),
     offsite: z.array(itemName).default([]).describe('Repositories the run is copied to afterwards'),
+    restore: z
+      .strictObject({
+        stop: z
+          .array(commandArgv)
+          .default([])
+          .describe('Commands run before restoring over live data, e.g. [[systemctl, stop, app.service]]'),
+        start: z
+          .array(commandArgv)
+          .default([])
+          .describe(
+            'Commands run afterwards, also when the restore failed, e.g. [[systemctl, start, app.service]]',
+          ),
+      })
+      .optional()
+      .describe(
+        "The application's services around a restore into its original paths or databases (not around restores elsewhere or the drill)",
+      ),
   })
   .describe('A named group of sources backed up and restored as one point');

@@ -3,6 +3,7 @@
 // gives exactly the second run's rows, per-table checksums and files, and the first run by id
 // gives the first run's; pg_dump killed mid-stream leaves no snapshot and no restore point; a
 // wrong password is a clear configuration error.
+import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +52,9 @@ backup_sets:
   app:
     sources: [database, uploads]
     repository: local
+    restore:
+      stop: [[mkdir, ${join(directory, 'app-stopped')}]]
+      start: [[rmdir, ${join(directory, 'app-stopped')}], [touch, ${join(directory, 'app-started')}]]
 `;
 }
 
@@ -128,6 +132,15 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
     const list = await snapkeep(['restore', 'app', '--json', '--config', configPath], { env });
     expectExit(list, 0);
     expect(events(list.stdout).filter((event) => event.type === 'restore-point')).toHaveLength(2);
+    // `list` shows the same points (this config has no subvolumes: only the sets' table).
+    const listed = await snapkeep(['list', 'app', '--config', configPath], { env });
+    expectExit(listed, 0);
+    expect(listed.stdout).toMatch(
+      new RegExp(`^BACKUP SET +RUN +DATE \\(UTC\\) +REPOSITORY\n(app +\\S+ +[-0-9: ]+ +local\n){2}`),
+    );
+    const unknown = await snapkeep(['list', 'nope', '--config', configPath], { env });
+    expectExit(unknown, 2);
+    expect(unknown.stderr).toMatch(/unknown subvolume or backup set "nope"; the config defines: app/);
 
     const scratch = join(directory, 'scratch-latest');
     const restored = await snapkeep(
@@ -167,6 +180,7 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
     expect(await postgres.tableDigests(`${database}_first`)).toEqual(firstDigests);
     expect(await treeChecksums(join(older, uploads))).toEqual(firstFiles);
 
+    expect(existsSync(join(directory, 'app-started'))).toBe(false);
     // Over the live data, when asked: files in place need --yes, the database --force.
     await writeFile(join(uploads, 'new.txt'), 'overwritten later\n');
     await postgres.sql(database, 'DELETE FROM invoices;');
@@ -179,6 +193,13 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
       env,
     });
     expectExit(forced, 0);
+    // The app's services were stopped around the restore over live data (rmdir fails unless the
+    // stop ran first) and not around the restores elsewhere above.
+    expect(forced.stdout).toMatch(
+      /ok {3}stop: mkdir .*\n(.*\n)*ok {3}restored (.*\n)*ok {3}start: rmdir .*\nok {3}start: touch /,
+    );
+    expect(existsSync(join(directory, 'app-started'))).toBe(true);
+    expect(existsSync(join(directory, 'app-stopped'))).toBe(false);
     expect(forced.stdout).toMatch(
       new RegExp(`restore database ${database} → ${database} \\(exists: --clean in one transaction\\)`),
     );
@@ -312,8 +333,11 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
     const recordedPath = join(directory, 'state', 'checksums', 'app', recorded);
     const checksums = JSON.parse(await readFile(recordedPath, 'utf8')) as Record<
       string,
-      Record<string, { rows: number }>
+      Record<string, { rows: number; method: string }>
     >;
+    // Tables of hashable column types are hashed per column, others (posts has text[]) as text.
+    expect(checksums[database]!['public.users']!.method).toBe('record');
+    expect(checksums[database]!['public.posts']!.method).toBe('text');
     checksums[database]!['public.users']!.rows += 1;
     await writeFile(recordedPath, JSON.stringify(checksums));
     const mismatch = await snapkeep(['verify', '--parts', '2', '--drill', '--config', configPath], { env });
