@@ -67,15 +67,15 @@ export async function runCli(argv: readonly string[], version: string): Promise<
 
   program
     .command('list')
-    .description('list snapshots, target copies and how they relate')
+    .description("list snapshots, target copies and how they relate, and the backup sets' restore points")
     .addOption(configOption())
     .addOption(jsonOption())
     .addOption(
       new Option('--what <kind>', 'what to list')
-        .choices(['all', 'snapshots', 'backups', 'latest'])
+        .choices(['all', 'snapshots', 'backups', 'latest', 'sets'])
         .default('all'),
     )
-    .argument('[subvolumes...]', 'limit to these subvolumes')
+    .argument('[names...]', 'limit to these subvolumes or backup sets')
     .action((subvolumes: string[], options: { config?: string; json?: boolean; what: string }) => {
       defer(async () => {
         const { runList } = await import('./list-command.js');
