@@ -1,0 +1,71 @@
+// `snapkeep doctor [prereqs|ssh|volume|aws|logs|all]`: every check prints OK, WARN, FAIL or SKIP,
+// and under a WARN or FAIL the likely cause and the fix. --json: one `check` event per check and
+// a `doctor-summary`. Exit 0 when nothing FAILs, 3 when something does.
+import {
+  checkGroups,
+  formatCheck,
+  formatSummary,
+  summarize,
+  type CheckGroup,
+  type CheckResult,
+} from '../doctor/check.js';
+import { runDoctorChecks } from '../doctor/doctor.js';
+import { UsageError } from '../errors.js';
+import { createOutput } from './output.js';
+
+export interface DoctorCommandOptions {
+  readonly config?: string;
+  readonly json: boolean;
+  readonly what: string;
+  readonly targets: readonly string[];
+  readonly staleHours: number;
+  readonly outputs?: string;
+  readonly region?: string;
+  readonly instanceId?: string;
+  readonly volumeId?: string;
+  readonly awsEndpoint?: string;
+  readonly mountPoint?: string;
+}
+
+export async function runDoctor(options: DoctorCommandOptions): Promise<number> {
+  const output = createOutput(options.json);
+  const what = options.what;
+  if (what !== 'all' && !(checkGroups as readonly string[]).includes(what))
+    throw new UsageError(
+      `unknown check group "${what}"; expected one of ${[...checkGroups, 'all'].join(', ')}`,
+    );
+  if (!Number.isFinite(options.staleHours) || options.staleHours <= 0)
+    throw new UsageError(
+      `--stale-hours must be a positive number of hours (got ${String(options.staleHours)})`,
+    );
+  const groups = new Set<CheckGroup>(what === 'all' ? checkGroups : [what as CheckGroup]);
+  const all: CheckResult[] = [];
+  await runDoctorChecks(
+    {
+      config: options.config,
+      groups,
+      explicit: what !== 'all',
+      targets: options.targets,
+      staleHours: options.staleHours,
+      recentHours: 7 * 24,
+      outputsPath: options.outputs,
+      region: options.region,
+      instanceId: options.instanceId,
+      volumeId: options.volumeId,
+      awsEndpoint: options.awsEndpoint,
+      mountPoint: options.mountPoint,
+    },
+    (section) => {
+      output.text(section.heading);
+      for (const result of section.results) {
+        all.push(result);
+        output.event('check', { ...result });
+        for (const line of formatCheck(result)) output.text(line);
+      }
+    },
+  );
+  const summary = summarize(all);
+  output.event('doctor-summary', { ...summary });
+  output.text(formatSummary(summary));
+  return summary.exitCode;
+}
