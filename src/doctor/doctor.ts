@@ -3,6 +3,7 @@
 // observing of independent things (each target, AWS, the tools) runs in parallel; the decisions
 // are the pure functions of each check module.
 import { loadResolvedConfig } from '../config/config-cache.js';
+import { UsageError } from '../errors.js';
 import type { ResolvedConfig, ResolvedTarget } from '../config/resolve.js';
 import type { SshSettings } from '../remote/ssh-host.js';
 import { formatSshUrl } from '../remote/ssh-url.js';
@@ -108,6 +109,14 @@ export async function runDoctorChecks(
   for (const subvolume of resolved?.subvolumes ?? [])
     for (const target of subvolume.targets)
       if (wanted(target.name) && !targets.has(target.name)) targets.set(target.name, target);
+  const known = new Set(
+    resolved?.subvolumes.flatMap((subvolume) => subvolume.targets.map((target) => target.name)),
+  );
+  const unknown = resolved ? options.targets.filter((name) => !known.has(name)) : [];
+  if (unknown.length > 0)
+    throw new UsageError(
+      `no subvolume sends to ${unknown.map((name) => `"${name}"`).join(', ')}; targets in the config: ${[...known].join(', ') || '(none)'}`,
+    );
   const isAws = (ssh: SshSettings, path: string): boolean =>
     awsHost !== undefined &&
     (ssh.location.host === awsHost ||

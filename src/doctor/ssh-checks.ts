@@ -148,9 +148,10 @@ export function parseReceiveTime(showOutput: string): number | undefined {
 // --- pure: the checks -------------------------------------------------------------------------
 
 /** The steps that install snapkeep's key confined to the target (run on the host, as root). */
-export function setupCommand(subject: SshSubject): string {
+export function setupCommand(subject: SshSubject, filterPath = defaultFilterPath): string {
   const key = subject.ssh.identityFile ? `${subject.ssh.identityFile}.pub` : '<your key>.pub';
-  return `snapkeep remote setup --root ${subject.path} --user ${subject.ssh.location.user} --public-key ${key} --install`;
+  const where = filterPath === defaultFilterPath ? '' : ` --filter-path ${filterPath}`;
+  return `snapkeep remote setup --root ${subject.path} --user ${subject.ssh.location.user} --public-key ${key}${where} --install`;
 }
 
 export function connectionFixes(subject: SshSubject, probe: TcpProbe): { cause: string; fix: string[] } {
@@ -453,7 +454,7 @@ function filterCheck(subject: SshSubject, answer: FilterAnswer | undefined): Che
         `the forced command ${path} does not exist on ${host} (exit 127)`,
         `the authorized_keys line of ${user} forces snapkeep's target filter, but the filter file is missing (deleted, or never installed at that path)`,
         [
-          `on ${host}, as root: ${setupCommand(subject)}  (installs the filter at ${defaultFilterPath})`,
+          `on ${host}, as root: ${setupCommand(subject, path)}  (installs the filter at ${path})`,
           `or copy it there from this machine: snapkeep remote filter --print > snapkeep-target-filter, then on ${host}: install -m 755 snapkeep-target-filter ${path}`,
         ],
       );

@@ -126,6 +126,10 @@ describe('snapkeep doctor against an ssh target', () => {
     expect(find(checks, 'logs', 'stale').status).toBe('OK');
     expect(find(checks, 'prereqs', 'subvolume').status).toBe('OK');
     expect(find(checks, 'aws', 'outputs').status).toBe('SKIP');
+    // A target the config does not have is a usage error, not an empty diagnosis.
+    const unknown = await snapkeep(['doctor', 'ssh', '--config', configPath, '--target', 'nope']);
+    expectExit(unknown, 2);
+    expect(unknown.stderr).toMatch(/no subvolume sends to "nope"; targets in the config: offsite/);
     const summary = events(json.stdout).at(-1)!;
     expect(summary).toMatchObject({ type: 'doctor-summary', fail: 0, exitCode: 0 });
   });
@@ -268,7 +272,7 @@ describe('snapkeep doctor against an ssh target', () => {
       expect(missing.status).toBe('FAIL');
       expect(missing.detail).toBe(`the forced command ${filter} does not exist on 127.0.0.1 (exit 127)`);
       expect(missing.fix?.[0]).toBe(
-        `on 127.0.0.1, as root: snapkeep remote setup --root ${targetPath} --user ${remote.user} --public-key ${remote.identityFile}.pub --install  (installs the filter at /usr/local/bin/snapkeep-target-filter)`,
+        `on 127.0.0.1, as root: snapkeep remote setup --root ${targetPath} --user ${remote.user} --public-key ${remote.identityFile}.pub --filter-path ${filter} --install  (installs the filter at ${filter})`,
       );
       expect(missing.fix?.[1]).toContain(`install -m 755 snapkeep-target-filter ${filter}`);
     } finally {
