@@ -188,9 +188,11 @@ export async function runDoctorChecks(
         );
         const results = volumeChecks(volume);
         // Alone (`doctor volume`), an unreachable host must fail here, with the ssh chain's fix.
-        const problem = groups.has('ssh')
-          ? undefined
-          : connectionProblem(target.name, sshChecks(subject, observed));
+        // (A missing filter root is the volume's own FAIL already.)
+        const problem =
+          groups.has('ssh') || volume.rootMissing
+            ? undefined
+            : connectionProblem(target.name, sshChecks(subject, observed));
         onSection({ heading, results: problem ? [problem, ...results] : results });
       } else {
         onSection({

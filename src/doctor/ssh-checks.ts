@@ -470,12 +470,15 @@ function filterCheck(subject: SshSubject, answer: FilterAnswer | undefined): Che
       );
     }
     case 'root-missing':
-      return checks.warn(
+      // A FAIL here too: `doctor ssh` alone must not pass a host that refuses every request.
+      return checks.fail(
         'filter',
         title,
         `the filter runs, but its root ${answer.root} does not exist, so it refuses every request`,
-        'the backup volume is probably not mounted (see the volume checks)',
-        [`see the volume checks for ${subject.target}`],
+        'the backup volume (which holds the root) is probably not mounted',
+        [
+          `on ${host}: mount the backup volume so that ${answer.root} exists (snapkeep doctor volume prints the commands)`,
+        ],
       );
     case 'outside-roots':
       return checks.fail(

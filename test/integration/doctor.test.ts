@@ -205,9 +205,17 @@ describe('snapkeep doctor against an ssh target', () => {
         `fix:   on 127.0.0.1: mount the backup volume: mount /dev/disk/by-uuid/<UUID> ${remote.mountPoint}`,
       );
       expect(result.stdout).toContain(`UUID=<UUID> ${remote.mountPoint} btrfs defaults,nofail 0 0`);
-      // The ssh side says the filter runs but refuses everything, and points at the volume.
+      // `doctor volume` alone: one FAIL for one cause.
+      const alone = await snapkeep(['doctor', 'volume', '--config', configPath, '--json']);
+      expectExit(alone, 3);
+      expect(
+        checksOf(alone.stdout)
+          .filter((check) => check.status === 'FAIL')
+          .map((check) => check.check),
+      ).toEqual(['mounted']);
+      // The ssh side fails too (the filter refuses everything), pointing at the volume.
       expect(result.stdout).toMatch(
-        /WARN {2}target filter answers: the filter runs, but its root .* does not exist/,
+        /FAIL {2}target filter answers: the filter runs, but its root .* does not exist/,
       );
     } finally {
       // A new namespace mounts the image again.
