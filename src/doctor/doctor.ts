@@ -197,7 +197,19 @@ export async function runDoctorChecks(
       } else {
         onSection({
           heading,
-          results: volumeChecks(await observeLocalTarget(target.name, target.path, options.mountPoint)),
+          results: volumeChecks(
+            await observeLocalTarget(
+              target.name,
+              target.path,
+              options.mountPoint,
+              (resolved?.subvolumes ?? [])
+                .filter(
+                  (subvolume) =>
+                    !subvolume.ssh && subvolume.targets.some((each) => each.name === target.name),
+                )
+                .map((subvolume) => subvolume.path),
+            ),
+          ),
         });
       }
     }

@@ -30,6 +30,8 @@ export interface VolumeObservations {
   readonly expectedMountPoint?: string;
   /** An AWS target: fixes mention the EBS volume. */
   readonly aws?: boolean;
+  /** Local targets: the subvolumes sent here whose data is on this very filesystem. */
+  readonly sameFilesystemAs?: readonly string[];
 }
 
 /** Usage over this fails, over the warning level warns. */
@@ -240,6 +242,18 @@ export function volumeChecks(observed: VolumeObservations): CheckResult[] {
     else results.push(checks.ok('usage', 'space', detail));
   }
 
+  if (observed.sameFilesystemAs && observed.sameFilesystemAs.length > 0 && mount) {
+    results.push(
+      checks.warn(
+        'separate-disk',
+        'separate disk',
+        `${observed.sameFilesystemAs.join(', ')} and this target are on the same filesystem (${mount.source})`,
+        'copies on the disk that holds the data are snapshots, not backups: a failed disk or a mistaken mkfs takes both',
+        ['send to a target on another disk (a USB disk, or an ssh://host/path target)'],
+      ),
+    );
+  }
+
   const subvolumes = observed.subvolumes;
   if (!subvolumes) {
     results.push(
@@ -278,9 +292,22 @@ export async function observeLocalTarget(
   target: string,
   path: string,
   expectedMountPoint: string | undefined,
+  sourcePaths: readonly string[] = [],
 ): Promise<VolumeObservations> {
   const resolvedPath = await realpath(path).catch(() => undefined);
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  const entries = parseMountinfo(mountinfo);
+  const targetMount = findMount(entries, resolvedPath ?? path);
+  const sameFilesystemAs: string[] = [];
+  for (const source of sourcePaths) {
+    const sourceMount = findMount(entries, await realpath(source).catch(() => source));
+    if (
+      targetMount &&
+      sourceMount?.source === targetMount.source &&
+      sourceMount.fsType === targetMount.fsType
+    )
+      sameFilesystemAs.push(source);
+  }
   const base = {
     target,
     path,
@@ -288,6 +315,7 @@ export async function observeLocalTarget(
     expectedMountPoint,
     exists: resolvedPath !== undefined,
     resolvedPath,
+    sameFilesystemAs,
   };
   if (!resolvedPath) return base;
   let usage: VolumeObservations['usage'];

@@ -86,6 +86,14 @@ describe('volumeChecks', () => {
     expect(checks.garbage?.fix?.[0]).toMatch(/^snapkeep clean/);
   });
 
+  it('a local target on the filesystem of the data it keeps: not a backup (WARN)', () => {
+    const checks = byCheck({ ...base, host: undefined, sameFilesystemAs: ['/home'] });
+    expect(checks['separate-disk']?.status).toBe('WARN');
+    expect(checks['separate-disk']?.detail).toBe(
+      '/home and this target are on the same filesystem (/dev/nvme1n1)',
+    );
+  });
+
   it('a missing target directory on a mounted btrfs: mkdir on the host', () => {
     const checks = byCheck({
       ...base,
