@@ -1,7 +1,7 @@
 // The command tree. Flags are parsed here; each action lazily imports its command module and
 // returns an exit code. Errors become messages and the documented exit codes (errors.ts).
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode, SnapkeepError, exitCodeHelp } from '../errors.js';
+import { ExitCode, SnapkeepError, UsageError, exitCodeHelp } from '../errors.js';
 import { maskSecrets, terminateAllChildren } from '../exec/command.js';
 
 export interface GlobalOptions {
@@ -469,6 +469,129 @@ export async function runCli(argv: readonly string[], version: string): Promise<
         return runCheckPermissions({ config: options.config, json: options.json ?? false, name });
       });
     });
+
+  const infra = program
+    .command('infra')
+    .description(
+      "the AWS backup target as code (infra/aws, through OpenTofu or Terraform): an EC2 instance with an\nencrypted EBS volume running the target filter, optionally an Object Lock S3 bucket for restic.\nSettings come from the config's infra.aws; state lives in <state_dir>/infra/aws (back it up).",
+    );
+  const infraAction = (action: 'init' | 'plan' | 'apply' | 'destroy' | 'output', description: string) =>
+    infra
+      .command(action)
+      .description(description)
+      .addOption(configOption())
+      .addOption(jsonOption())
+      .action(
+        (options: {
+          config?: string;
+          json?: boolean;
+          yes?: boolean;
+          dryRun?: boolean;
+          confirmVolume?: string;
+          wait?: string;
+        }) => {
+          defer(async () => {
+            const { runInfra } = await import('./infra-command.js');
+            const waitSeconds = Number(options.wait ?? '600');
+            if (!Number.isInteger(waitSeconds) || waitSeconds < 0)
+              throw new UsageError(`--wait ${options.wait ?? ''}: expected a whole number of seconds`);
+            return runInfra(action, {
+              config: options.config,
+              json: options.json ?? false,
+              yes: options.yes ?? false,
+              dryRun: options.dryRun ?? false,
+              confirmVolume: options.confirmVolume,
+              waitSeconds,
+            });
+          });
+        },
+      );
+  infraAction(
+    'init',
+    'check prerequisites, copy the module, write its variables, run init (changes nothing in AWS)',
+  );
+  infraAction('plan', 'show what apply would create or change, and the monthly cost');
+  infraAction(
+    'apply',
+    'plan, show the cost, ask, apply; wait for SSH, record the host key, run the smoke tests, write the target into the config',
+  )
+    .addOption(new Option('-y, --yes', 'apply without asking (automation: read infra plan first)'))
+    .addOption(dryRunOption())
+    .addOption(
+      new Option('--wait <seconds>', 'how long to wait for the instance to answer over SSH').default('600'),
+    );
+  infraAction('destroy', 'delete the instance and the volume WITH ITS BACKUPS (asks for the volume name)')
+    .addOption(new Option('--confirm-volume <name>', "the volume's name, typed ahead (for automation)"))
+    .addOption(dryRunOption());
+  infraAction('output', 'print what apply made: host, user, target URL, region, instance, volume, bucket');
+
+  program
+    .command('doctor')
+    .summary('check prerequisites, ssh targets, volumes, AWS and the journal; each FAIL with its fix')
+    .description(
+      'diagnose: prereqs (tools, config, state directory, root, subvolumes, clock), ssh (port, keys,\nauthentication, the target filter, sudo, clock skew), volume (mounted, btrfs, directory, space,\ninterrupted receives), aws (credentials, instance and volume state through the AWS SDK; inputs from\nthe outputs of snapkeep infra or the flags), logs (last run, recent failures, stale backups).\nEvery check prints OK, WARN, FAIL or SKIP; a FAIL says the likely cause and the fix.\nExit 0 when nothing fails (WARN included), 3 when a check fails.',
+    )
+    .argument('[what]', 'prereqs | ssh | volume | aws | logs | all', 'all')
+    .option(
+      '--target <name>',
+      'only this target (repeatable)',
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    )
+    .option(
+      '--stale-hours <hours>',
+      'a target with no successful backup for longer is stale',
+      (value: string) => Number(value),
+      26,
+    )
+    .option('--outputs <file>', 'AWS outputs of snapkeep infra (default: <state_dir>/infra/aws/outputs.json)')
+    .option('--region <region>', 'AWS region (default: the outputs, else AWS_REGION)')
+    .option('--instance-id <id>', 'EC2 instance of the target (default: the outputs)')
+    .option('--volume-id <id>', 'EBS backup volume (default: the outputs)')
+    .option(
+      '--aws-endpoint <url>',
+      'EC2 endpoint override for tests and emulators (or SNAPKEEP_AWS_ENDPOINT)',
+    )
+    .option(
+      '--mount-point <dir>',
+      "where the backup volume should be mounted on the target (default: the outputs' mount_point for the AWS host)",
+    )
+    .addOption(configOption())
+    .addOption(jsonOption())
+    .action(
+      (
+        what: string,
+        options: {
+          target: string[];
+          staleHours: number;
+          outputs?: string;
+          region?: string;
+          instanceId?: string;
+          volumeId?: string;
+          awsEndpoint?: string;
+          mountPoint?: string;
+          config?: string;
+          json?: boolean;
+        },
+      ) => {
+        defer(async () => {
+          const { runDoctor } = await import('./doctor-command.js');
+          return runDoctor({
+            config: options.config,
+            json: options.json ?? false,
+            what,
+            targets: options.target,
+            staleHours: options.staleHours,
+            outputs: options.outputs,
+            region: options.region,
+            instanceId: options.instanceId,
+            volumeId: options.volumeId,
+            awsEndpoint: options.awsEndpoint,
+            mountPoint: options.mountPoint,
+          });
+        });
+      },
+    );
 
   program
     .command('quickstart')

@@ -26,6 +26,8 @@ const decidingModules = [
   './load-config.js',
   './schema.js',
   './restic-schema.js',
+  './common-schema.js',
+  './infra-schema.js',
   './resolve.js',
   './config-file.js',
   '../retention/preserve-policy.js',

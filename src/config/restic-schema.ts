@@ -2,14 +2,7 @@
 // into them (directories, PostgreSQL databases) and backup sets (sources captured together in one
 // run and restored as one point). Secrets are never values here, only references to them.
 import { z } from 'zod';
-
-/** A name used as a map key and inside restic tags (`snapkeep-set=<name>`). */
-export const itemName = z
-  .string()
-  .regex(
-    /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/,
-    'is not a valid name; expected letters, digits, "_", "." and "-", starting with a letter or digit',
-  );
+import { itemName } from './common-schema.js';
 
 /**
  * Where a secret is, never the secret: `env:NAME` (an environment variable of the snapkeep

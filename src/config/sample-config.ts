@@ -133,5 +133,20 @@ subvolumes:
 #   app:
 #     sources: [database, uploads]
 #     repository: local
+#     restore:                              # around a restore over the live data (argv lists)
+#       stop: [[systemctl, stop, app.service]]
+#       start: [[systemctl, start, app.service]]
+
+# --- The AWS target as code (snapkeep infra plan / apply / destroy) -----------------------------
+# An EC2 instance with an encrypted EBS volume running the target filter, made by OpenTofu or
+# Terraform from infra/aws; apply writes the new target into targets: above.
+# infra:
+#   aws:
+#     region: eu-central-1
+#     ssh_public_key_file: /root/.ssh/snapkeep.pub   # ssh-keygen -t ed25519 -f /root/.ssh/snapkeep
+#     allowed_ssh_cidrs: [203.0.113.7/32]            # your public address; never 0.0.0.0/0
+#     instance_type: t4g.nano                        # default; ~15 USD/month with 100 GiB
+#     volume_size_gb: 100
+#     # offsite_bucket: { name: my-restic-offsite }   # S3 with versioning + Object Lock for restic
 `;
 }

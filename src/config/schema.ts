@@ -8,21 +8,9 @@ import { z } from 'zod';
 import { snapshotBasenamePattern } from '../btrfs/snapshot-name.js';
 import { isSshUrl, parseSshUrl, remotePathProblem } from '../remote/ssh-url.js';
 import { daysOfWeek, parsePreserveMatrix, parsePreserveMinimum } from '../retention/preserve-policy.js';
-import { backupSetSchema, itemName, repositorySchema, sourceSchema } from './restic-schema.js';
-
-/** Absolute path with no `..`, no control characters and no leading `-` (it reaches argv). */
-export const absolutePath = z
-  .string()
-  .refine((value) => value.startsWith('/'), {
-    message: 'is not an absolute path; expected a path starting with /',
-  })
-  .refine((value) => !value.split('/').includes('..'), {
-    message: 'contains a ".." component; expected a path without ".."',
-  })
-  // eslint-disable-next-line no-control-regex
-  .refine((value) => !/[\u0000-\u001f\u007f]/.test(value), {
-    message: 'contains a control character; expected printable characters only',
-  });
+import { absolutePath, itemName } from './common-schema.js';
+import { infraSchema } from './infra-schema.js';
+import { backupSetSchema, repositorySchema, sourceSchema } from './restic-schema.js';
 
 const withExpected = (message: string, expected: string): string =>
   message.includes('; expected ') ? message : `${message}; expected ${expected}`;
@@ -103,7 +91,7 @@ const defaultsSchema = z
   })
   .describe('Defaults for every subvolume and target');
 
-// Targets and subvolumes are named like every other item (restic-schema.ts's itemName).
+// Targets and subvolumes are named like every other item (common-schema.ts's itemName).
 const targetName = itemName;
 
 /** A local absolute path, or ssh://user@host[:port]/path for a directory on another machine. */
@@ -232,6 +220,7 @@ export const configSchema = z
       .record(itemName, backupSetSchema)
       .default({})
       .describe('Sources backed up together into restic and restored as one point, by name'),
+    infra: infraSchema.optional(),
   })
   .superRefine((config, context) => {
     for (const [name, subvolume] of Object.entries(config.subvolumes)) {

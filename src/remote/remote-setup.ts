@@ -47,7 +47,7 @@ export function filterCommand(options: FilterOptions): string {
   return words.join(' ');
 }
 
-const publicKeyPattern =
+export const publicKeyPattern =
   /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+=*( [^\r\n"]*)?$/;
 
 /** `restrict` turns off forwarding, pty, X11 and user rc; the filter is the only command. */

@@ -65,6 +65,15 @@ describe('sampleConfig', () => {
       'paths',
       'backup_sets',
       'repository',
+      'stop',
+      'start',
+      'infra',
+      'aws',
+      'region',
+      'ssh_public_key_file',
+      'allowed_ssh_cidrs',
+      'instance_type',
+      'volume_size_gb',
     ];
     for (const key of keys) expect(text).toMatch(new RegExp(`^\\s*#?\\s*${key}:`, 'm'));
     for (const key of Object.keys(configSchema.shape)) expect(keys).toContain(key);
