@@ -94,11 +94,15 @@ function collect(child: ChildProcess, spec: CommandSpec, startedAt: number): Pro
     if (spec.timeoutMs) timer = setTimeout(() => child.kill('SIGKILL'), spec.timeoutMs);
     child.once('error', (error: NodeJS.ErrnoException) => {
       if (timer) clearTimeout(timer);
+      // The code stays on the error: callers that know better install hints check it.
       reject(
-        new Error(
-          error.code === 'ENOENT'
-            ? `${spec.file}: command not found (is it installed? run scripts/install-deps.sh)`
-            : maskSecrets(`${spec.file}: ${error.message}`),
+        Object.assign(
+          new Error(
+            error.code === 'ENOENT'
+              ? `${spec.file}: command not found (is it installed? run scripts/install-deps.sh)`
+              : maskSecrets(`${spec.file}: ${error.message}`),
+          ),
+          { code: error.code },
         ),
       );
     });
