@@ -249,11 +249,7 @@ describe('structure of the root module', () => {
         .replaceAll('BUCKET', 'snapkeep-offsite-test')
         .replaceAll('PREFIX', 'repo'),
     ) as Policy;
-    // One known difference: GetBucketLocation carries no s3:prefix, so under the listing's
-    // condition (as in the document) it is never allowed; the module gives it its own statement.
-    const locationUnconditioned = (grant: string): string =>
-      grant.startsWith('Allow s3:GetBucketLocation ') ? grant.replace(/ \{.*$/, ' -') : grant;
-    expect(grants(policies.backup).sort()).toEqual(grants(documented).map(locationUnconditioned).sort());
+    expect(grants(policies.backup).sort()).toEqual(grants(documented).sort());
 
     for (const [who, policy] of Object.entries(policies)) {
       const allowed = grants(policy).filter((grant) => grant.startsWith('Allow '));
