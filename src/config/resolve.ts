@@ -55,6 +55,8 @@ export interface ResolvedRepository {
   readonly cacert?: string;
   readonly appendOnly: boolean;
   readonly retention?: ResticRetentionConfig;
+  /** sftp: repositories connect with the top-level `ssh:` settings (key, known_hosts, options). */
+  readonly ssh?: SshConfig;
 }
 
 export type ResolvedSource =
@@ -189,6 +191,7 @@ export function resolveConfig(config: Config): ResolvedConfig {
         ...(repository.cacert ? { cacert: repository.cacert } : {}),
         appendOnly: repository.append_only ?? false,
         ...(repository.retention ? { retention: repository.retention } : {}),
+        ...(repository.url.startsWith('sftp:') ? { ssh: config.ssh ?? {} } : {}),
       },
     ]),
   );

@@ -11,7 +11,7 @@ import {
   type CommandSpec,
 } from '../exec/command.js';
 import type { ResolvedRepository } from '../config/resolve.js';
-import { ExitCode, SnapkeepError } from '../errors.js';
+import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
 import { endpointOf, probe } from './probe.js';
 import { resolveSecret } from './secrets.js';
 
@@ -189,7 +189,11 @@ export class Restic {
     return {
       file: this.binary,
       // --cacert is a path, not a secret (0.14 has no RESTIC_CACERT variable).
-      args: [...(repository.cacert ? ['--cacert', repository.cacert] : []), ...args],
+      args: [
+        ...(repository.cacert ? ['--cacert', repository.cacert] : []),
+        ...sftpCommandOption(repository),
+        ...args,
+      ],
       env: await this.environment(repository),
     };
   }
@@ -429,4 +433,40 @@ export function snapshotIdOf(stdout: string, what: string): string {
     }
   }
   throw new SnapkeepError(`${what}: restic did not report a snapshot id`);
+}
+
+/**
+ * sftp: repositories: restic starts `ssh` itself, and by default with nothing but the host. The
+ * command snapkeep gives it carries the top-level `ssh:` settings (key, known_hosts, timeout,
+ * options) and BatchMode, so a missing key fails at once instead of prompting under cron. restic
+ * splits the command at spaces, hence no spaces inside its words.
+ */
+export function sftpCommandOption(repository: Pick<ResolvedRepository, 'url' | 'ssh'>): string[] {
+  if (!repository.ssh) return [];
+  const match = /^sftp:(?:\/\/)?(?:([^@/:]+)@)?(\[[^\]]+\]|[^:/]+)(?::(\d+)\/)?/.exec(repository.url);
+  if (!match) return [];
+  const [, user, host, port] = match;
+  const ssh = repository.ssh;
+  const words = [
+    'ssh',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `ConnectTimeout=${ssh.connect_timeout ?? 10}`,
+    ...(ssh.identity_file ? ['-i', ssh.identity_file] : []),
+    ...(ssh.known_hosts
+      ? ['-o', `UserKnownHostsFile=${ssh.known_hosts}`, '-o', 'StrictHostKeyChecking=yes']
+      : []),
+    ...(ssh.options ?? []).flatMap((option) => ['-o', option]),
+    ...(port ? ['-p', port] : []),
+    user ? `${user}@${host!.replace(/^\[|\]$/g, '')}` : host!.replace(/^\[|\]$/g, ''),
+    '-s',
+    'sftp',
+  ];
+  const spaced = words.find((word) => /\s/.test(word));
+  if (spaced)
+    throw new UsageError(
+      `repository ${repository.url}: the ssh setting ${JSON.stringify(spaced)} contains a space, which restic's sftp.command cannot carry`,
+    );
+  return ['-o', `sftp.command=${words.join(' ')}`];
 }

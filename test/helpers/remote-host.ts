@@ -36,6 +36,8 @@ export interface RemoteHostOptions {
   readonly imageMiB?: number;
   readonly noDelete?: boolean;
   readonly noSend?: boolean;
+  /** An sftp-only account (ForceCommand internal-sftp, no filter): a restic sftp: repository host. */
+  readonly sftpOnly?: boolean;
 }
 
 export async function startRemoteHost(options: RemoteHostOptions = {}): Promise<RemoteHost> {
@@ -148,7 +150,9 @@ export async function startRemoteHost(options: RemoteHostOptions = {}): Promise<
     await mkdir(join(directory, 'authorized_keys'), { recursive: true });
     await writeFile(
       join(directory, 'authorized_keys', user),
-      `${authorizedKeysLine(filter, await readFile(`${identityFile}.pub`, 'utf8'))}\n`,
+      options.sftpOnly
+        ? `restrict ${(await readFile(`${identityFile}.pub`, 'utf8')).trim()}\n`
+        : `${authorizedKeysLine(filter, await readFile(`${identityFile}.pub`, 'utf8'))}\n`,
       { mode: 0o644 },
     );
     const rule = sudoersRule({ user, roots: [root], noDelete: options.noDelete, noSend: options.noSend });
@@ -174,6 +178,7 @@ export async function startRemoteHost(options: RemoteHostOptions = {}): Promise<
         'MaxSessions 50',
         'MaxStartups 50',
         'LogLevel VERBOSE',
+        ...(options.sftpOnly ? ['Subsystem sftp internal-sftp', 'ForceCommand internal-sftp'] : []),
         '',
       ].join('\n'),
     );
