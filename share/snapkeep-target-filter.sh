@@ -20,6 +20,7 @@
 # Grammar (words separated by exactly one space; an optional leading `sudo -n` is accepted and
 # ignored, the filter decides about sudo itself; PATH is absolute, made of A-Z a-z 0-9 . _ - + @
 # : = / and lies under a root after resolving symlinks):
+#   date -u +%s                                (the host's clock, for doctor's skew check)
 #   cat /proc/self/mountinfo
 #   readlink -e PATH
 #   mkdir -p PATH
@@ -33,6 +34,9 @@
 #   btrfs send -q [-p PATH] PATH
 #   zstd -d -c | [sudo -n] btrfs receive PATH  (compressed push)
 #   btrfs send -q [-p PATH] PATH | zstd -c     (compressed restore)
+# `date -u +%s` is matched as one whole string before anything else (its % is outside the
+# alphabet, so it gets no leading `sudo -n` and no other form of `date` is accepted); like
+# `cat` and `readlink` it runs as the login user, never through sudo, whatever the --no-* options.
 # A rejected request exits 126, says why on stderr, and runs nothing.
 set -f
 umask 077
@@ -41,7 +45,7 @@ export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 
-filter_version=1
+filter_version=2
 roots=''
 allow_delete=1
 allow_send=1
@@ -103,6 +107,12 @@ reject() {
 
 # --- the request as a whole ------------------------------------------------------------------
 [ -n "$request" ] || reject 'empty request (interactive logins are not allowed)'
+# The host's clock (read-only, no paths, no sudo): compared as one fixed string, before the
+# alphabet below, which has no %. Any other form of date falls through and is rejected.
+if [ "$request" = 'date -u +%s' ]; then
+  log ACCEPT
+  exec date -u +%s
+fi
 [ ${#request} -le 4096 ] || reject 'request longer than 4096 characters'
 case $request in
   *[!A-Za-z0-9._/:@+=,\ \|-]*) reject 'forbidden character (only A-Z a-z 0-9 . _ - + @ : = , / space and | are allowed)' ;;

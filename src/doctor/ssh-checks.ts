@@ -1,8 +1,9 @@
 // `doctor ssh`: for each ssh:// target, the chain a transfer depends on, link by link — TCP port,
 // private key, host key, authentication, the forced-command filter, refusal of what the filter
-// must refuse, btrfs through sudo, and the clock on the other side. observeSshTarget() asks (one
-// SSH connection through snapkeep's own SshHost, only requests the filter's grammar allows, never
-// a change); sshChecks() decides, purely, from what was observed.
+// must refuse, btrfs through sudo, and the clock on the other side (`date -u +%s` between two
+// readings of this machine's clock). observeSshTarget() asks (one SSH connection through
+// snapkeep's own SshHost, only requests the filter's grammar allows, never a change); sshChecks()
+// decides, purely, from what was observed.
 import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +40,25 @@ export interface HostKeyLookup {
   readonly found: boolean;
 }
 
-/** The newest copy on the target whose receive the journal recorded, for the clock comparison. */
+/**
+ * The host's clock: the filter's one request outside the path alphabet (`%`), a fixed string
+ * that nothing from input is put into.
+ */
+export const clockRequest = 'date -u +%s';
+
+/** `date -u +%s` on the host, between two readings of this machine's clock. */
+export interface ClockReading {
+  /** This machine's clock (epoch ms) just before the request went out… */
+  readonly sentAt: number;
+  /** …and just after the answer came back. */
+  readonly answeredAt: number;
+  readonly answer: RequestOutcome;
+}
+
+/**
+ * The newest copy on the target whose receive the journal recorded: the clock estimate for a
+ * host whose (older) filter refuses `date -u +%s`.
+ */
 export interface ReceiveSample {
   readonly copyPath: string;
   /** When this machine recorded the send as done (ISO). */
@@ -68,6 +87,9 @@ export interface SshObservations {
   readonly subvolumes?:
     | { readonly ok: true; readonly garbage: readonly string[]; readonly copies: number }
     | { readonly ok: false; readonly message: string };
+  /** `date -u +%s` (absent when the filter does not answer). */
+  readonly clock?: ClockReading;
+  /** Only when the filter refused `date -u +%s`: the receive-time estimate instead. */
   readonly receive?: ReceiveSample;
 }
 
@@ -136,6 +158,48 @@ export function classifyFilterAnswer(outcome: RequestOutcome): FilterAnswer {
 
 const refusedByFilter = (outcome: RequestOutcome): boolean =>
   outcome.exitCode === 126 && /snapkeep-target-filter: rejected/.test(outcome.stderr);
+
+/** Skew beyond which a warning (60 s) and a failure (300 s: AWS rejects signed requests). */
+export const skewWarnSeconds = 60;
+export const skewFailSeconds = 300;
+
+/** The host's clock, measured: how far ahead of this machine (negative: behind) and how exactly. */
+export interface SkewMeasurement {
+  readonly skewMs: number;
+  /** The skew is within ±this of skewMs. */
+  readonly uncertaintyMs: number;
+  readonly roundTripMs: number;
+}
+
+/**
+ * `date -u +%s` against this machine's clock: the host read its clock somewhere between sentAt
+ * and answeredAt, so it is compared with the midpoint, give or take half the round trip — plus
+ * half a second, because `+%s` truncates to whole seconds (the host's clock was in [s, s + 1)).
+ * Undefined when the answer is not a number of seconds.
+ */
+export function measureSkew(reading: ClockReading): SkewMeasurement | undefined {
+  if (reading.answer.exitCode !== 0) return undefined;
+  const match = /^(\d{1,12})\n?$/.exec(reading.answer.stdout);
+  if (!match) return undefined;
+  const roundTripMs = Math.max(0, reading.answeredAt - reading.sentAt);
+  const midpoint = reading.sentAt + roundTripMs / 2;
+  return {
+    skewMs: Number(match[1]) * 1000 + 500 - midpoint,
+    uncertaintyMs: roundTripMs / 2 + 500,
+    roundTripMs,
+  };
+}
+
+/**
+ * OK, WARN beyond skewWarnSeconds, FAIL beyond skewFailSeconds — counting only the skew that is
+ * certain (|skew| less its uncertainty), so a slow round trip alone never raises an alarm.
+ */
+export function skewStatus(skewMs: number, uncertaintyMs: number): 'OK' | 'WARN' | 'FAIL' {
+  const certain = Math.max(0, Math.abs(skewMs) - uncertaintyMs);
+  if (certain > skewFailSeconds * 1000) return 'FAIL';
+  if (certain > skewWarnSeconds * 1000) return 'WARN';
+  return 'OK';
+}
 
 /** `Receive time: 2026-11-23 15:44:18 +0000` → epoch ms, or undefined. */
 export function parseReceiveTime(showOutput: string): number | undefined {
@@ -431,7 +495,7 @@ export function sshChecks(subject: SshSubject, observed: SshObservations): Check
 
   if (!answerWorks(answer))
     results.push(checks.skip('clock-skew', 'clock skew', 'not tried: the filter does not answer'));
-  else results.push(clockCheck(subject, observed.receive));
+  else results.push(clockCheck(subject, observed));
   return results;
 }
 
@@ -526,18 +590,59 @@ function filterCheck(subject: SshSubject, answer: FilterAnswer | undefined): Che
   }
 }
 
-/** Skew beyond which a warning (60 s) and a failure (300 s: AWS rejects signed requests). */
-export const skewWarnSeconds = 60;
-export const skewFailSeconds = 300;
+/** Seconds for a detail: tenths below 10 s, whole seconds above. */
+const seconds = (ms: number): string => {
+  const value = Math.abs(ms) / 1000;
+  return value < 10 ? value.toFixed(1) : String(Math.round(value));
+};
 
-function clockCheck(subject: SshSubject, sample: ReceiveSample | undefined): CheckResult {
+function clockCheck(subject: SshSubject, observed: SshObservations): CheckResult {
   const checks = scope('ssh', subject.target);
   const title = 'clock skew';
+  const { host } = subject.ssh.location;
+  const fix = [
+    `on ${host}: timedatectl set-ntp true  (keeps the clock synchronised through chrony or systemd-timesyncd; install one if it says "NTP not supported")`,
+    `or here, if this machine's clock is the wrong one: timedatectl set-ntp true`,
+    `check with: timedatectl status  ("System clock synchronized: yes", on ${host} and here)`,
+  ];
+  const cause =
+    'one of the two clocks is not synchronised (NTP off or blocked), and that matters: retention decisions use timestamps (snapshot names, the clock of the machine that prunes), so a wrong clock keeps or deletes the wrong copies; TLS certificates look not yet valid or expired, and AWS rejects SigV4-signed requests more than 5 minutes off';
+  const decide = (skewMs: number, uncertaintyMs: number, detail: string): CheckResult => {
+    const status = skewStatus(skewMs, uncertaintyMs);
+    if (status === 'FAIL') return checks.fail('clock-skew', title, detail, cause, fix);
+    if (status === 'WARN') return checks.warn('clock-skew', title, detail, cause, fix);
+    return checks.ok('clock-skew', title, detail);
+  };
+  const direction = (skewMs: number): string => (skewMs >= 0 ? 'ahead of' : 'behind');
+
+  const reading = observed.clock;
+  if (!reading) return checks.skip('clock-skew', title, "not measured: the host's clock was not read");
+  if (!refusedByFilter(reading.answer)) {
+    const measured = measureSkew(reading);
+    if (!measured) {
+      const said =
+        lastLines(reading.answer.stderr, 1) ||
+        (reading.answer.exitCode === 0
+          ? `not a number of seconds: ${JSON.stringify(lastLines(reading.answer.stdout, 1))}`
+          : `exit ${reading.answer.exitCode ?? 'signal'}`);
+      return checks.skip('clock-skew', title, `${clockRequest} on the host did not answer: ${said}`);
+    }
+    const { skewMs, uncertaintyMs, roundTripMs } = measured;
+    return decide(
+      skewMs,
+      uncertaintyMs,
+      `the host's clock is ${seconds(skewMs)} s ${direction(skewMs)} this machine's (±${seconds(uncertaintyMs)} s; measured with ${clockRequest} on the host, answered in ${Math.round(roundTripMs)} ms, in whole seconds)`,
+    );
+  }
+
+  // An older filter: no request reads the clock, so the newest copy's receive time stands in.
+  const upgrade = `upgrading the host's filter gives a direct measurement: on ${host}, as root: ${setupCommand(subject)}`;
+  const sample = observed.receive;
   if (!sample) {
     return checks.skip(
       'clock-skew',
       title,
-      "no recorded transfer to compare with (the filter has no request that reads the host's clock; the skew is derived from the newest copy's receive time)",
+      `the host's filter is older and refuses ${clockRequest}, and there is no recorded transfer to estimate the skew from; ${upgrade}`,
     );
   }
   const receivedAt = sample.show.exitCode === 0 ? parseReceiveTime(sample.show.stdout) : undefined;
@@ -545,22 +650,17 @@ function clockCheck(subject: SshSubject, sample: ReceiveSample | undefined): Che
     return checks.skip(
       'clock-skew',
       title,
-      `cannot read the receive time of ${sample.copyPath}: ${lastLines(sample.show.stderr, 1) || 'no Receive time field'}`,
+      `cannot read the receive time of ${sample.copyPath}: ${lastLines(sample.show.stderr, 1) || 'no Receive time field'}; ${upgrade}`,
     );
   }
   // The host stamps the copy when its receive ends; this machine records the send just after.
   // With equal clocks the host's stamp is at most a few seconds earlier.
-  const skewSeconds = Math.round((receivedAt - Date.parse(sample.recordedAt)) / 1000);
-  const detail = `the host's clock is ${Math.abs(skewSeconds)} s ${skewSeconds >= 0 ? 'ahead of' : 'behind'} this machine's (from ${sample.copyPath}: received ${new Date(receivedAt).toISOString()} by the host's clock, recorded ${sample.recordedAt} here; ±2 s)`;
-  const fix = [
-    `on ${subject.ssh.location.host} and here: timedatectl set-ntp true  (or install chrony / systemd-timesyncd)`,
-    'check with: timedatectl status  ("System clock synchronized: yes")',
-  ];
-  const cause =
-    "one of the two clocks is not synchronised (NTP off or blocked): snapshot names and retention follow this machine's clock, logs and the host's own jobs follow the host's, and AWS rejects requests signed more than 5 minutes off";
-  if (Math.abs(skewSeconds) > skewFailSeconds) return checks.fail('clock-skew', title, detail, cause, fix);
-  if (Math.abs(skewSeconds) > skewWarnSeconds) return checks.warn('clock-skew', title, detail, cause, fix);
-  return checks.ok('clock-skew', title, detail);
+  const skewMs = Math.round((receivedAt - Date.parse(sample.recordedAt)) / 1000) * 1000;
+  return decide(
+    skewMs,
+    2000,
+    `the host's clock is ${Math.abs(skewMs / 1000)} s ${direction(skewMs)} this machine's (estimated from ${sample.copyPath}: received ${new Date(receivedAt).toISOString()} by the host's clock, recorded ${sample.recordedAt} here; ±2 s — the host's filter is older and refuses ${clockRequest}; ${upgrade})`,
+  );
 }
 
 // --- effects: observing ------------------------------------------------------------------------
@@ -646,6 +746,8 @@ export async function observeSshTarget(
     const answer = classifyFilterAnswer(resolve);
     if (answer.kind !== 'answered') return base;
     const exists = resolve.exitCode === 0;
+    // Alone on the connection, so the round trip (the measurement's uncertainty) stays short.
+    const clock = await readClock(host);
     const [foreignCommand, outsideRoots, mountinfo, list, usage] = await Promise.all([
       run('id', []),
       run('btrfs', ['subvolume', 'list', '-r', '/']),
@@ -655,9 +757,10 @@ export async function observeSshTarget(
     ]);
     let subvolumes: SshObservations['subvolumes'];
     let receive: ReceiveSample | undefined;
-    if (exists) {
-      subvolumes = await listTargetSubvolumes(host, target.path);
-      // The newest recorded copy that is still there (retention may have deleted older ones).
+    if (exists) subvolumes = await listTargetSubvolumes(host, target.path);
+    if (exists && refusedByFilter(clock.answer)) {
+      // An older filter refuses `date`: the newest recorded copy that is still there (retention
+      // may have deleted older ones) has a receive time by the host's clock.
       for (const send of recordedSends(journal, target.name).slice(0, 3)) {
         const show = await run('btrfs', ['subvolume', 'show', send.copyPath]).catch(() => undefined);
         if (show?.exitCode === 0) {
@@ -666,10 +769,25 @@ export async function observeSshTarget(
         }
       }
     }
-    return { ...base, foreignCommand, outsideRoots, mountinfo, list, usage, subvolumes, receive };
+    return { ...base, foreignCommand, outsideRoots, mountinfo, list, usage, subvolumes, clock, receive };
   } finally {
     await host.close();
   }
+}
+
+/**
+ * `date -u +%s` on the host, timed by this machine's clock. remoteRequest() (rightly) refuses `%`
+ * in a word, so the channel is built for `date -u` and its request replaced by the fixed string.
+ */
+async function readClock(host: SshHost): Promise<ClockReading> {
+  const spec = await host.prepare({ file: 'date', args: ['-u'], timeoutMs: 30_000 });
+  const args = [...spec.args];
+  if (args[args.length - 1] !== 'date -u') throw new Error(`unexpected ssh command for ${clockRequest}`);
+  args[args.length - 1] = clockRequest;
+  const sentAt = Date.now();
+  const result = await runCommand({ ...spec, args });
+  const answeredAt = Date.now();
+  return { sentAt, answeredAt, answer: outcomeOf(result) };
 }
 
 /** Copies and interrupted-receive garbage directly in the target directory (as the engine sees them). */

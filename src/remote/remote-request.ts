@@ -2,7 +2,8 @@
 // filter's grammar (share/snapkeep-target-filter.sh): words of a fixed safe alphabet separated by
 // single spaces, so it needs no quoting — the same string is also a valid command line for a
 // host without the filter (a login shell runs it as is). Anything outside the alphabet is refused
-// here, before it could reach a remote shell.
+// here, before it could reach a remote shell. The grammar's one request outside it, `date -u +%s`
+// (the host's clock), is a fixed string that doctor (src/doctor/ssh-checks.ts) sends as is.
 import type { CommandSpec } from '../exec/command.js';
 
 const wordPattern = /^[A-Za-z0-9._/:@+=,-]+$/;

@@ -5,7 +5,7 @@
 // right fix. The AWS checks run the real AWS SDK against an EC2 stub on 127.0.0.1
 // (test/helpers/ec2-stub.ts; the SDK's endpoint is the only thing replaced), since no AWS is
 // reachable here.
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runChecked, runCommand } from '../../src/exec/command.js';
@@ -111,6 +111,9 @@ describe('snapkeep doctor against an ssh target', () => {
     expect(text.stdout).toMatch(/OK {4}target filter answers/);
     expect(text.stdout).toMatch(/OK {4}forbidden requests refused/);
     expect(text.stdout).toMatch(/OK {4}on btrfs/);
+    expect(text.stdout).toMatch(
+      /OK {4}clock skew: the host's clock is .* measured with date -u \+%s on the host/,
+    );
     expect(text.stdout).toMatch(/0 FAIL/);
 
     const json = await snapkeep(['doctor', '--config', configPath, '--json']);
@@ -121,7 +124,13 @@ describe('snapkeep doctor against an ssh target', () => {
       .map((check) => `${check.group}/${check.check}: ${check.status}`);
     // No backup sets in this config: nothing else may be anything but OK.
     expect(notOk).toEqual(['logs/last-backup: SKIP']);
-    expect(find(checks, 'ssh', 'clock-skew').detail).toMatch(/the host's clock is \d s (ahead of|behind)/);
+    // Measured: the host's filter answers `date -u +%s` (one kernel clock here, so within a second).
+    const clock = find(checks, 'ssh', 'clock-skew');
+    expect(clock.status).toBe('OK');
+    expect(clock.detail).toMatch(
+      /^the host's clock is [01]\.\d s (ahead of|behind) this machine's \(±\d+\.\d s; measured with date -u \+%s on the host, answered in \d+ ms, in whole seconds\)$/,
+    );
+    expect(await readFile(remote.filterLog, 'utf8')).toMatch(/ACCEPT: date -u \+%s$/m);
     expect(find(checks, 'volume', 'garbage').detail).toMatch(/none \(1 complete copy\)/);
     expect(find(checks, 'logs', 'stale').status).toBe('OK');
     expect(find(checks, 'prereqs', 'subvolume').status).toBe('OK');
@@ -132,6 +141,29 @@ describe('snapkeep doctor against an ssh target', () => {
     expect(unknown.stderr).toMatch(/no subvolume sends to "nope"; targets in the config: offsite/);
     const summary = events(json.stdout).at(-1)!;
     expect(summary).toMatchObject({ type: 'doctor-summary', fail: 0, exitCode: 0 });
+  });
+
+  it('an older filter that refuses date: the skew estimated from the newest copy, with the upgrade (exit 0)', async () => {
+    const filter = join(remote.directory, 'snapkeep-target-filter');
+    const current = await readFile(filter, 'utf8');
+    // The filter as it was before `date -u +%s`: the shipped script without that one request.
+    const older = current.replace(/^if \[ "\$request" = 'date -u \+%s' \]; then\n[^]*?^fi\n/m, '');
+    expect(older).not.toBe(current);
+    expect(older).not.toContain('exec date');
+    await writeFile(filter, older);
+    try {
+      const result = await snapkeep(['doctor', 'ssh', '--config', configPath, '--json']);
+      expectExit(result, 0);
+      const clock = find(checksOf(result.stdout), 'ssh', 'clock-skew');
+      expect(clock.status).toBe('OK');
+      expect(clock.detail).toMatch(
+        new RegExp(
+          `^the host's clock is \\d+ s (ahead of|behind) this machine's \\(estimated from ${targetPath}/data\\.[0-9T_]+: .*; ±2 s — the host's filter is older and refuses date -u \\+%s; upgrading the host's filter gives a direct measurement: on 127\\.0\\.0\\.1, as root: snapkeep remote setup --root ${targetPath} --user ${remote.user} --public-key ${remote.identityFile}\\.pub --install\\)$`,
+        ),
+      );
+    } finally {
+      await writeFile(filter, current);
+    }
   });
 
   it('sshd stopped: connection refused, with the start command (exit 3)', async () => {

@@ -4,7 +4,8 @@
 //
 // Test seam, named: the filter fixes its own PATH. This test runs a copy whose PATH line has a
 // directory of recorders prepended, so `btrfs`, `sudo`, `mkdir`, `cat` and `zstd` only log their
-// argv; everything else in the filter is the shipped script, run by dash (the Debian /bin/sh).
+// argv (`date` too, except the filter's log timestamp and `date -u +%s`, which then really run);
+// everything else in the filter is the shipped script, run by dash (the Debian /bin/sh).
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +49,19 @@ beforeAll(async () => {
       mode: 0o755,
     });
   }
+  // date: the filter's own log timestamp passes through; every request's date is recorded, and
+  // only `date -u +%s` then really runs (a filter that let `date -s` through sets no clock here).
+  await writeFile(
+    join(spies, 'date'),
+    [
+      '#!/bin/sh',
+      `case "$*" in '+%Y-%m-%dT%H:%M:%S%z') exec /bin/date "$@" ;; esac`,
+      `printf '%s\\n' "date $*" >> ${spyLog}`,
+      `if [ "$*" = '-u +%s' ]; then exec /bin/date -u +%s; fi`,
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
   filter = join(base, 'filter.sh');
   const script = filterScript().replace(/^PATH=/m, `PATH=${spies}:`);
   expect(script).toContain(`PATH=${spies}:`);
@@ -211,6 +225,33 @@ function hostileCorpus(): { request: string; flags?: string[]; why: string }[] {
     `sudo -n sh`,
   ])
     add(injected, 'option injection or an unknown form');
+  // The clock: exactly `date -u +%s`, nothing else of date (least of all setting the clock).
+  for (const date of [
+    'date',
+    'date -u',
+    'date +%s',
+    'date -u +%S',
+    'date -u +%s extra',
+    'date -u +%s +%s',
+    'date -s @0',
+    'date -s 2000-01-01',
+    'date -u -s @0',
+    'date -u +%s -s @0',
+    'date --set=@0',
+    'date -f /etc/shadow',
+    'date -r /etc/shadow',
+    'date -u +%s | sh',
+    'date -u +%s;id',
+    'date -u +%s\nid',
+    'date  -u +%s',
+    ' date -u +%s',
+    'date -u +%s ',
+    'DATE -u +%s',
+    'sudo -n date -u +%s',
+    'sudo date -u +%s',
+    '/bin/date -u +%s',
+  ])
+    add(date, 'a form of date other than `date -u +%s`');
   for (const other of [
     'id',
     'sh',
@@ -345,5 +386,31 @@ describe('target filter', () => {
     }
     const withoutSudo = await runFilter(`btrfs receive ${root}/laptop`, ['--no-sudo']);
     expect(withoutSudo.ran).toEqual([`btrfs receive ${root}/laptop`]);
+  });
+
+  it("reads the host's clock with exactly `date -u +%s`: as the login user, whatever the options, logged", async () => {
+    for (const flags of [[], ['--no-delete', '--no-send', '--no-snapshot'], ['--no-sudo']]) {
+      const before = Math.floor(Date.now() / 1000);
+      const result = await runFilter('date -u +%s', flags);
+      const after = Math.ceil(Date.now() / 1000);
+      expect(result.exitCode, `${flags.join(' ')}: ${result.stderr}`).toBe(0);
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toMatch(/^\d+\n$/);
+      const seconds = Number(result.stdout);
+      expect(seconds).toBeGreaterThanOrEqual(before);
+      expect(seconds).toBeLessThanOrEqual(after);
+      // Exactly that, as the login user: not through sudo (the sudo recorder would show it).
+      expect(result.ran).toEqual(['date -u +%s']);
+    }
+    const log = (await readFile(filterLog, 'utf8')).split('\n');
+    expect(log.filter((line) => line.endsWith(': ACCEPT: date -u +%s')).length).toBe(3);
+    // Every other form of date is refused (also in the hostile corpus), and says why.
+    for (const request of ['date', 'date -s @0', 'date -s 2000-01-01', 'date -u +%s extra', 'date +%s']) {
+      const refused = await runFilter(request);
+      expect(refused.exitCode, request).toBe(126);
+      expect(refused.stdout, request).toBe('');
+      expect(refused.stderr, request).toMatch(/^snapkeep-target-filter: rejected: \S/);
+      expect(refused.ran, request).toEqual([]);
+    }
   });
 });
