@@ -24,6 +24,8 @@ export interface SetRestoreOptions {
   readonly yes: boolean;
   readonly dryRun: boolean;
   readonly stateDir: string;
+  /** Read restored files back against the backup's content hashes (the drill). */
+  readonly verify?: boolean;
 }
 
 function repositoryOf(set: ResolvedBackupSet, from: string | undefined) {
@@ -232,7 +234,13 @@ export async function restoreBackupSet(
     for (const step of steps) {
       const startedAt = Date.now();
       if (step.kind === 'files') {
-        await restic.restorePath(repository, step.snapshotId, step.path, options.to ?? '/');
+        await restic.restorePath(
+          repository,
+          step.snapshotId,
+          step.path,
+          options.to ?? '/',
+          options.verify ?? false,
+        );
       } else {
         const password = await passwordOf(step.source);
         if (!step.exists) {

@@ -147,6 +147,7 @@ async function drill(
         yes: true,
         dryRun: false,
         stateDir,
+        verify: true,
       },
       { ...output, text: () => undefined, event: () => undefined },
     );

@@ -408,10 +408,13 @@ export class Restic {
     snapshotId: string,
     path: string,
     root: string,
+    verify = false,
   ): Promise<void> {
+    // --verify reads every restored file back and checks it against the content hashes the
+    // backup recorded (what the drill proves; a plain restore trusts the write).
     await this.checked(
       repository,
-      ['restore', snapshotId, '--target', root, '--include', path],
+      ['restore', snapshotId, '--target', root, '--include', path, ...(verify ? ['--verify'] : [])],
       `restoring ${path}`,
     );
   }

@@ -322,6 +322,10 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
       ),
     );
     expect(drill.stdout).toMatch(/ok {3}app: drill: \S+uploads restored under/);
+    // The files were read back against the backup's content hashes, not just written.
+    expect(await readFile(join(directory, 'bin', 'argv.log'), 'utf8')).toMatch(
+      /^restic .*restore \S+ --target \S+drill-app-\S+ --include \S+ --verify$/m,
+    );
     expect(
       await postgres.sql(
         'postgres',
