@@ -775,17 +775,10 @@ export async function observeSshTarget(
   }
 }
 
-/**
- * `date -u +%s` on the host, timed by this machine's clock. remoteRequest() (rightly) refuses `%`
- * in a word, so the channel is built for `date -u` and its request replaced by the fixed string.
- */
+/** `date -u +%s` on the host, timed by this machine's clock. */
 async function readClock(host: SshHost): Promise<ClockReading> {
-  const spec = await host.prepare({ file: 'date', args: ['-u'], timeoutMs: 30_000 });
-  const args = [...spec.args];
-  if (args[args.length - 1] !== 'date -u') throw new Error(`unexpected ssh command for ${clockRequest}`);
-  args[args.length - 1] = clockRequest;
   const sentAt = Date.now();
-  const result = await runCommand({ ...spec, args });
+  const result = await host.run({ file: 'date', args: ['-u', '+%s'], timeoutMs: 30_000 });
   const answeredAt = Date.now();
   return { sentAt, answeredAt, answer: outcomeOf(result) };
 }
