@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { events, expectExit, snapkeep } from '../helpers/cli.js';
+import { runCommand } from '../../src/exec/command.js';
+import { cliPath, events, expectExit, snapkeep } from '../helpers/cli.js';
 import { startRemoteHost, type RemoteHost } from '../helpers/remote-host.js';
 
 const standInTofu = `#!/usr/bin/env node
@@ -140,6 +141,23 @@ describe('snapkeep infra (stand-in tofu, real loopback host)', () => {
     expect(unconfirmed.stdout).toMatch(/EBS gp3 50 GiB \(encrypted\) +4\.00 USD/);
     expect(unconfirmed.stderr).toMatch(/not applied; confirm on a terminal, or pass --yes/);
     expect((await calls()).map((args) => args[0])).toEqual(['init', 'plan']);
+    // On a terminal it asks; anything but "yes" applies nothing.
+    const declined = await runCommand({
+      file: 'script',
+      args: [
+        '-qefc',
+        [process.execPath, cliPath, 'infra', 'apply', '--config', configPath].join(' '),
+        '/dev/null',
+      ],
+      env,
+      input: 'y\n',
+    });
+    expectExit(declined, 2);
+    expect(declined.stdout).toMatch(
+      /Plan: 9 to add, 0 to change, 0 to destroy\. Create these resources in your AWS account\? Type yes:/,
+    );
+    expect(declined.stdout).toMatch(/not confirmed; nothing was changed/);
+    expect((await calls()).map((args) => args[0])).toEqual(['init', 'plan', 'init', 'plan']);
 
     // The instance is still booting: sshd comes up a few seconds after apply returns.
     await host.stopSshd();
@@ -150,15 +168,14 @@ describe('snapkeep infra (stand-in tofu, real loopback host)', () => {
     await starting;
     expectExit(applied, 0);
     expect((await calls()).map((args) => args[0])).toEqual([
-      'init',
-      'plan',
+      ...['init', 'plan', 'init', 'plan'],
       'init',
       'plan',
       'apply',
       'output',
       'output',
     ]);
-    expect((await calls())[4]).toEqual(['apply', '-input=false', '-no-color', 'snapkeep.tfplan']);
+    expect((await calls())[6]).toEqual(['apply', '-input=false', '-no-color', 'snapkeep.tfplan']);
     expect(applied.stdout).toMatch(/waiting for 127\.0\.0\.1:\d+ to answer over SSH/);
     expect(applied.stdout).toMatch(/host key recorded in .*known_hosts/);
     expect(applied.stdout).toMatch(/smoke tests:/);
@@ -248,10 +265,26 @@ describe('snapkeep infra (stand-in tofu, real loopback host)', () => {
       /"backups" is not the volume's name \(snapkeep-backups\); nothing was destroyed/,
     );
     const applies = (await calls()).filter((args) => args[0] === 'apply').length;
-    const destroyed = await snapkeep(
-      ['infra', 'destroy', '--confirm-volume', 'snapkeep-backups', '--config', configPath],
-      { env },
+    // On a terminal (a real pty from script(1)) snapkeep asks; a wrong name typed changes nothing.
+    const typed = async (answer: string) =>
+      runCommand({
+        file: 'script',
+        args: [
+          '-qefc',
+          [process.execPath, cliPath, 'infra', 'destroy', '--config', configPath].join(' '),
+          '/dev/null',
+        ],
+        env,
+        input: `${answer}\n`,
+      });
+    const mistyped = await typed('snapkeep-backup');
+    expectExit(mistyped, 2);
+    expect(mistyped.stdout).toMatch(
+      /Type the volume name \(snapkeep-backups\) to destroy it and its backups:/,
     );
+    expect(mistyped.stdout).toMatch(/"snapkeep-backup" is not the volume's name/);
+    expect((await calls()).filter((args) => args[0] === 'apply')).toHaveLength(applies);
+    const destroyed = await typed('snapkeep-backups');
     expectExit(destroyed, 0);
     const all = await calls();
     expect(all.filter((args) => args[0] === 'apply')).toHaveLength(applies + 1);
