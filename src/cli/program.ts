@@ -473,7 +473,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   const infra = program
     .command('infra')
     .description(
-      "the AWS backup target as code (infra/aws, through OpenTofu or Terraform): an EC2 instance with an\nencrypted EBS volume running the target filter, optionally an Object Lock S3 bucket for restic.\nSettings come from the config's infra.aws; state lives in <state_dir>/infra/aws (back it up).",
+      "the AWS backup target as code (infra/aws, through OpenTofu or Terraform): an EC2 instance with an encrypted EBS volume running the target filter, optionally an Object Lock S3 bucket for restic. Settings come from the config's infra.aws; state lives in <state_dir>/infra/aws (back it up).",
     );
   const infraAction = (action: 'init' | 'plan' | 'apply' | 'destroy' | 'output', description: string) =>
     infra
@@ -529,7 +529,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     .command('doctor')
     .summary('check prerequisites, ssh targets, volumes, AWS and the journal; each FAIL with its fix')
     .description(
-      'diagnose: prereqs (tools, config, state directory, root, subvolumes, clock), ssh (port, keys,\nauthentication, the target filter, sudo, clock skew), volume (mounted, btrfs, directory, space,\ninterrupted receives), aws (credentials, instance and volume state through the AWS SDK; inputs from\nthe outputs of snapkeep infra or the flags), logs (last run, recent failures, stale backups).\nEvery check prints OK, WARN, FAIL or SKIP; a FAIL says the likely cause and the fix.\nExit 0 when nothing fails (WARN included), 3 when a check fails.',
+      'diagnose: prereqs (tools, config, state directory, root, subvolumes, clock), ssh (port, keys, authentication, the target filter, sudo, clock skew), volume (mounted, btrfs, directory, space, interrupted receives), aws (credentials, instance and volume state through the AWS SDK; inputs from the outputs of snapkeep infra or the flags), logs (last run, recent failures, stale backups). Every check prints OK, WARN, FAIL or SKIP; a FAIL says the likely cause and the fix. Exit 0 when nothing fails (WARN included), 3 when a check fails.',
     )
     .argument('[what]', 'prereqs | ssh | volume | aws | logs | all', 'all')
     .option(
