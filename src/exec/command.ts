@@ -2,7 +2,9 @@
 // Commands are data: a file and an argv array, never a shell string. Secrets reach children only
 // through the environment or files, and every message built here masks known secret values.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface CommandSpec {
   readonly file: string;
@@ -261,45 +263,69 @@ export interface GuardedPipeResult {
 /**
  * producer | consumer where the consumer sees end-of-stream only if the producer succeeded. The
  * producer writes straight into the consumer's stdin (fd level, no copy through Node), but this
- * process keeps its own handle on that pipe open, so the producer exiting does not end the
+ * process keeps its own write end of that pipe open, so the producer exiting does not end the
  * stream. Exit 0: the stream is closed and the consumer finishes. Anything else: the consumer is
  * interrupted (SIGINT, then SIGKILL) while its input is still open — for `restic backup --stdin`
  * this means no snapshot of a truncated dump (restic cannot see the producer's status itself).
+ *
+ * The pipe is a FIFO in a private temporary directory rather than Node's stdio 'pipe', which is
+ * a socketpair: pg_dump writes in small pieces, and through a socket that cost 2-4 % of a
+ * 300 MB dump into restic compared with a shell pipe (measured; a kernel pipe is what
+ * `pg_dump | restic` uses).
  */
 export async function runGuardedPipe(
   producerSpec: CommandSpec,
   consumerSpec: CommandSpec,
 ): Promise<GuardedPipeResult> {
   const startedAt = Date.now();
-  const consumer = spawn(consumerSpec.file, [...consumerSpec.args], {
-    cwd: consumerSpec.cwd,
-    env: environmentFor(consumerSpec),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  track(consumer);
-  const input = consumer.stdin;
-  if (!input) throw new Error('the consumer has no stdin');
-  input.on('error', () => undefined); // EPIPE when the consumer dies first: its result says why
-  const producer = spawn(producerSpec.file, [...producerSpec.args], {
-    cwd: producerSpec.cwd,
-    env: environmentFor(producerSpec),
-    stdio: ['ignore', input, 'pipe'],
-  });
-  track(producer);
-  const consumerDone = collect(consumer, consumerSpec, startedAt);
-  const producerResult = await collect(producer, producerSpec, startedAt);
-  if (producerResult.exitCode === 0) {
-    input.end();
-  } else {
-    consumer.kill('SIGINT');
-    const killer = setTimeout(() => consumer.kill('SIGKILL'), 5000);
-    void consumerDone.finally(() => {
-      clearTimeout(killer);
-    });
+  const directory = await mkdtemp(join(tmpdir(), 'snapkeep-pipe-'));
+  try {
+    const fifo = join(directory, 'stream');
+    const made = await runCommand({ file: 'mkfifo', args: ['-m', '600', '--', fifo] });
+    if (made.exitCode !== 0) throw new Error(`mkfifo ${fifo}: ${made.stderr.trim()}`);
+    // Opening either end of a FIFO waits for the other: both opens run at once (thread pool).
+    const [readEnd, writeEnd] = await Promise.all([open(fifo, 'r'), open(fifo, 'w')]);
+    let writeOpen = true;
+    const closeWriteEnd = async (): Promise<void> => {
+      if (!writeOpen) return;
+      writeOpen = false;
+      await writeEnd.close();
+    };
+    try {
+      const consumer = spawn(consumerSpec.file, [...consumerSpec.args], {
+        cwd: consumerSpec.cwd,
+        env: environmentFor(consumerSpec),
+        stdio: [readEnd.fd, 'pipe', 'pipe'],
+      });
+      track(consumer);
+      const consumerDone = collect(consumer, consumerSpec, startedAt);
+      const producer = spawn(producerSpec.file, [...producerSpec.args], {
+        cwd: producerSpec.cwd,
+        env: environmentFor(producerSpec),
+        stdio: ['ignore', writeEnd.fd, 'pipe'],
+      });
+      track(producer);
+      // The children hold their own copies; this process keeps only the write end.
+      await readEnd.close();
+      const producerResult = await collect(producer, producerSpec, startedAt);
+      if (producerResult.exitCode === 0) {
+        await closeWriteEnd();
+      } else {
+        consumer.kill('SIGINT');
+        const killer = setTimeout(() => consumer.kill('SIGKILL'), 5000);
+        void consumerDone.finally(() => {
+          clearTimeout(killer);
+        });
+      }
+      const consumerResult = await consumerDone;
+      return { producer: producerResult, consumer: consumerResult };
+    } finally {
+      await closeWriteEnd();
+      await readEnd.close().catch(() => undefined);
+    }
+  } finally {
+    await rm(directory, { recursive: true, force: true });
   }
-  const consumerResult = await consumerDone;
-  input.destroy();
-  return { producer: producerResult, consumer: consumerResult };
 }
 
 export interface Session {
