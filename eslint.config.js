@@ -19,8 +19,9 @@ export default tseslint.config(
     },
   },
   {
-    // bench/ helpers are plain Node scripts outside the TypeScript project: lint them untyped.
-    files: ['bench/**/*.mjs'],
+    // bench/ helpers and build scripts are plain Node scripts outside the TypeScript project:
+    // lint them untyped.
+    files: ['bench/**/*.mjs', 'scripts/**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       parserOptions: { projectService: false, project: false, program: null },

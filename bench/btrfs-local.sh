@@ -13,7 +13,7 @@
 #   BENCH_CHANGE_PERCENT=5    how much of the data changes between incremental runs
 #   BENCH_LIST_SNAPSHOTS=1000 snapshots for the list scenario
 #   BENCH_SCENARIOS=version,full,incremental,nochange,multi,list   (subset, in this order)
-#   SNAPKEEP_CLI=path         snapkeep's main.js (default: a frozen copy of this repo's dist/)
+#   SNAPKEEP_CLI=path         snapkeep's main.cjs (default: a frozen copy of this repo's dist/)
 #   BENCH_BUILD=1             run `npm run build` first
 #
 # What it does (all under one `mktemp -d /tmp/snapkeep-bench-XXXX`, removed at the end, also on

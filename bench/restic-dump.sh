@@ -34,7 +34,7 @@ source "$BENCH/lib/common.sh"
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [[ -x $PGBIN/initdb ]] || die "no PostgreSQL server binaries under /usr/lib/postgresql"
 for cmd in "$RESTIC" pg_dump psql node runuser; do command -v "$cmd" >/dev/null || die "$cmd is not installed"; done
-[[ -f $REPO/dist/cli/main.js ]] || die "no build: run npm run build"
+[[ -f $REPO/dist/cli/main.cjs ]] || die "no build: run npm run build"
 RESTIC=$(command -v "$RESTIC")
 unset_node_ca_certs
 
@@ -116,8 +116,8 @@ DUMP=(pg_dump -w --format=custom --compress=0 --dbname bench)
 TEMP_PEAK=0
 run_way() { # WAY
   case $1 in
-    snapkeep) node "$REPO/dist/cli/main.js" backup --config "$WORK/snapkeep.yaml" ;;
-    snapkeep-nochecksums) node "$REPO/dist/cli/main.js" backup --config "$WORK/snapkeep-nochecksums.yaml" ;;
+    snapkeep) node "$REPO/dist/cli/main.cjs" backup --config "$WORK/snapkeep.yaml" ;;
+    snapkeep-nochecksums) node "$REPO/dist/cli/main.cjs" backup --config "$WORK/snapkeep-nochecksums.yaml" ;;
     tempfile)
       "${DUMP[@]}" >"$WORK/dump.pgdump" || return
       TEMP_PEAK=$(stat -c %s "$WORK/dump.pgdump")

@@ -61,4 +61,4 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build
-chmod +x dist/cli/main.js
+chmod +x dist/cli/main.cjs

@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --runtime
-exec node dist/cli/main.js quickstart "$@"
+exec node dist/cli/main.cjs quickstart "$@"

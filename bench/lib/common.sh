@@ -27,11 +27,11 @@ freeze_snapkeep() {
   if [[ -n ${SNAPKEEP_CLI:-} ]]; then
     CLI=$SNAPKEEP_CLI
   else
-    [[ -f $REPO/dist/cli/main.js ]] || die "no build: run npm run build (or BENCH_BUILD=1)"
+    [[ -f $REPO/dist/cli/main.cjs ]] || die "no build: run npm run build (or BENCH_BUILD=1)"
     mkdir -p "$WORK/cli"
     cp -a "$REPO/dist" "$REPO/package.json" "$WORK/cli/"
     ln -s "$REPO/node_modules" "$WORK/cli/node_modules"
-    CLI=$WORK/cli/dist/cli/main.js
+    CLI=$WORK/cli/dist/cli/main.cjs
   fi
   export SNAPKEEP_CACHE_DIR=$WORK/cache
 }

@@ -2,7 +2,14 @@
 // equal to the snapshot's UUID, parent as planned); a failed one has its partial subvolume
 // deleted at once, and the next run's garbage check catches anything a crash left behind.
 import { dirname, join } from 'node:path';
-import { runPipeline, type CommandSpec, type PipeProgress } from '../exec/command.js';
+import {
+  prepareFifo,
+  runJoinedByFifo,
+  runPipeline,
+  type CommandSpec,
+  type PipelineOptions,
+  type PipeProgress,
+} from '../exec/command.js';
 import { streamUuidOf, type Step } from '../plan/btrfs-plan.js';
 import {
   createReadonlySnapshot,
@@ -94,6 +101,8 @@ export class StepExecutor {
     switch (step.kind) {
       case 'create-snapshot': {
         const host = this.hostFor({ subvolume: step.subvolume });
+        // Its sends usually follow at once: their FIFO's mkfifo can run alongside the snapshot.
+        if (host === localHost) prepareFifo();
         await host.makeDirectory(dirname(step.path));
         await this.checked(
           host,
@@ -160,20 +169,31 @@ export class StepExecutor {
     if (parentCopyPath && !parentCopyUuid)
       throw new StepFailure(`the parent's copy ${parentCopyPath} is gone`);
     const onProgress = this.onProgress;
-    const result = await runPipeline(
-      await streamStages(
-        sourceHost,
-        sendSnapshot(step.snapshotPath, step.parent?.path),
-        targetHost,
-        receiveInto(step.targetDirectory),
-      ),
-      {
-        // Always sampled: the journal records the stream size, which later runs use for ETAs.
-        onProgress: (progress) => onProgress?.({ ...progress, step }),
-        progressIntervalMs: 250,
-        measure: sourceHost !== localHost && targetHost === localHost ? 'consumer' : 'producer',
-      },
-    );
+    const pipelineOptions: PipelineOptions = {
+      // Always sampled: the journal records the stream size, which later runs use for ETAs.
+      onProgress: (progress) => onProgress?.({ ...progress, step }),
+      progressIntervalMs: 250,
+      measure: sourceHost !== localHost && targetHost === localHost ? 'consumer' : 'producer',
+    };
+    // Both ends here: send and receive open a FIFO themselves (a kernel pipe, as in a shell).
+    const result =
+      sourceHost === localHost && targetHost === localHost
+        ? await runJoinedByFifo(
+            (fifo) => [
+              sendSnapshot(step.snapshotPath, step.parent?.path, fifo),
+              receiveInto(step.targetDirectory, fifo),
+            ],
+            pipelineOptions,
+          )
+        : await runPipeline(
+            await streamStages(
+              sourceHost,
+              sendSnapshot(step.snapshotPath, step.parent?.path),
+              targetHost,
+              receiveInto(step.targetDirectory),
+            ),
+            pipelineOptions,
+          );
     const failed = result.stages.some((stage) => stage.exitCode !== 0);
     if (failed) {
       const removed = await this.removePartial(targetHost, copyPath);

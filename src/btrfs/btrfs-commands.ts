@@ -35,12 +35,23 @@ export const createReadonlySnapshot = (source: string, destination: string): Com
 export const createWritableSnapshot = (source: string, destination: string): CommandSpec =>
   btrfs('subvolume', 'snapshot', assertSafePath(source), assertSafePath(destination));
 
-export const sendSnapshot = (snapshot: string, parent?: string): CommandSpec =>
-  parent === undefined
-    ? btrfs('send', '-q', assertSafePath(snapshot))
-    : btrfs('send', '-q', '-p', assertSafePath(parent), assertSafePath(snapshot));
+/** `toFile`: write the stream to that path (a FIFO, see runJoinedByFifo) instead of stdout. */
+export const sendSnapshot = (snapshot: string, parent?: string, toFile?: string): CommandSpec =>
+  btrfs(
+    'send',
+    '-q',
+    ...(toFile === undefined ? [] : ['-f', assertSafePath(toFile)]),
+    ...(parent === undefined ? [] : ['-p', assertSafePath(parent)]),
+    assertSafePath(snapshot),
+  );
 
-export const receiveInto = (directory: string): CommandSpec => btrfs('receive', assertSafePath(directory));
+/** `fromFile`: read the stream from that path (a FIFO) instead of stdin. */
+export const receiveInto = (directory: string, fromFile?: string): CommandSpec =>
+  btrfs(
+    'receive',
+    ...(fromFile === undefined ? [] : ['-f', assertSafePath(fromFile)]),
+    assertSafePath(directory),
+  );
 
 /** -c: wait for the transaction commit, so a deletion reported done survives a crash. */
 export const deleteSubvolumes = (paths: readonly string[]): CommandSpec =>

@@ -179,7 +179,7 @@ export class Inventory {
   /** The subvolume at exactly `path`, or an error saying what is there instead. */
   async subvolumeAt(path: string): Promise<Subvolume> {
     const { mount, resolvedPath } = await this.mountOf(path);
-    const listing = await this.listing(mount, resolvedPath);
+    const listing = await this.listing(mount, resolvedPath, path);
     if (resolvedPath === mount.mountPoint) {
       // The mounted subvolume itself is not in the list output when it is the top level.
       const found = listing.subvolumes.find((subvolume) => subvolume.path === resolvedPath);

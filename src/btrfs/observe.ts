@@ -18,6 +18,8 @@ export async function observeSubvolume(
   lastSent: (target: string) => string | undefined,
 ): Promise<ObservedSubvolume> {
   const inventory = inventoryFor();
+  // Every filesystem's listing starts now, together (targets prefetch theirs in observeTarget).
+  inventory.prefetch(subvolume.path);
   const [source, snapshots, targets] = await Promise.all([
     inventory.subvolumeAt(subvolume.path).catch((error: unknown) => {
       if (error instanceof HostUnreachableError) throw error;

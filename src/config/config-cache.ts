@@ -55,9 +55,14 @@ export function configCacheDirectory(): string | undefined {
   return join(base, 'snapkeep');
 }
 
+/** Defined (true) by scripts/bundle.mjs inside the CLI bundle; absent in the tsc output. */
+declare const SNAPKEEP_BUNDLED: boolean | undefined;
+
 async function buildFingerprint(): Promise<string> {
+  // In the bundle, import.meta.url is the bundle itself, which holds all deciding modules.
+  const modules = typeof SNAPKEEP_BUNDLED !== 'undefined' ? [import.meta.url] : decidingModules;
   const parts = await Promise.all(
-    decidingModules.map(async (module) => {
+    modules.map(async (module) => {
       try {
         const info = await stat(fileURLToPath(new URL(module, import.meta.url)));
         return `${module}:${info.size}:${info.mtimeMs}`;

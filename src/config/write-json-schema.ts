@@ -31,6 +31,11 @@ async function main(): Promise<void> {
   process.stdout.write(`wrote ${jsonSchemaPath}\n`);
 }
 
+// Run as a script (npm run schema), not when imported. No top-level await: the CLI bundle that
+// includes this module is CommonJS (scripts/bundle.mjs).
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await main();
+  main().catch((error: unknown) => {
+    process.stderr.write(`${String(error)}\n`);
+    process.exitCode = 1;
+  });
 }

@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { runCommand, type CommandResult } from '../../src/exec/command.js';
 
-export const cliPath = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+export const cliPath = fileURLToPath(new URL('../../dist/cli/main.cjs', import.meta.url));
 
 export function snapkeep(
   args: readonly string[],

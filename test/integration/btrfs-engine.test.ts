@@ -171,7 +171,8 @@ describe('btrfs engine on loop devices', () => {
       if (entries.length > 0) {
         const result = await runCommand({
           file: 'pkill',
-          args: ['-KILL', '-f', `btrfs receive ${targetDir}`],
+          // Local receives read a FIFO: `btrfs receive -f <fifo> <dir>`.
+          args: ['-KILL', '-f', `btrfs receive (-f [^ ]+ )?${targetDir}`],
         });
         killed = result.exitCode === 0;
       }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand, type CommandResult } from '../../src/exec/command.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const cli = join(repoRoot, 'dist', 'cli', 'main.js');
+const cli = join(repoRoot, 'dist', 'cli', 'main.cjs');
 
 function snapkeep(args: readonly string[]): Promise<CommandResult> {
   // SNAPKEEP_CONFIG is cleared so only --config decides which file is read.

@@ -109,7 +109,6 @@ let configCounter = 0;
 
 /** The modules `snapkeep retention preview` runs. */
 const cliModules = [
-  'cli/main',
   'cli/program',
   'cli/output',
   'cli/retention-command',
@@ -120,14 +119,22 @@ const cliModules = [
   'exec/command',
 ];
 
-/** dist/cli/main.js when dist/ holds a build of the current sources (test/global-setup.ts builds it). */
+/** dist/cli/main.cjs when dist/ holds a build of the current sources (test/global-setup.ts builds it). */
 function freshDistMain(): string | undefined {
   for (const module of cliModules) {
     const built = join(repoRoot, 'dist', `${module}.js`);
     if (!existsSync(built)) return undefined;
     if (statSync(built).mtimeMs < statSync(join(repoRoot, 'src', `${module}.ts`)).mtimeMs) return undefined;
   }
-  return join(repoRoot, 'dist', 'cli', 'main.js');
+  // The entry point is CommonJS (main.cts → main.cjs); it runs the bundle, or these modules when
+  // the bundle is older than they are.
+  const main = join(repoRoot, 'dist', 'cli', 'main.cjs');
+  if (
+    !existsSync(main) ||
+    statSync(main).mtimeMs < statSync(join(repoRoot, 'src', 'cli', 'main.cts')).mtimeMs
+  )
+    return undefined;
+  return main;
 }
 
 /** Otherwise a private build (dist/ is missing or stale, and others may be rebuilding it right now). */
@@ -147,7 +154,7 @@ async function buildCli(): Promise<string> {
     cwd: repoRoot,
     timeoutMs: 120_000,
   });
-  const main = join(cliDir, 'dist', 'cli', 'main.js');
+  const main = join(cliDir, 'dist', 'cli', 'main.cjs');
   const ours = /retention-command|btrbk-schedule|preserve-policy|snapshot-name|cli\/output|cli\/program/;
   const diagnostics = `${result.stdout}${result.stderr}`;
   if (!existsSync(main) || !existsSync(join(cliDir, 'dist', 'cli', 'retention-command.js'))) {

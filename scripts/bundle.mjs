@@ -1,0 +1,31 @@
+// Bundles the tsc output (dist/) into one CommonJS file, dist/cli/snapkeep.bundle.cjs, that
+// dist/cli/main.cjs loads with a V8 code cache (why: the comment at the top of src/cli/main.cts).
+// Bundling dist/ rather than src/ keeps tsc the only compiler: the bundle is the same JavaScript
+// the tests import, joined. Run by `npm run build` after tsc.
+//
+// - Lazily imported commands stay lazy (esbuild wraps them; they initialise on first import).
+// - `import()` becomes `require()`: code compiled by vm.Script cannot use dynamic import on
+//   Node 20 without --experimental-vm-modules. The AWS SDK stays outside the bundle (it is only
+//   needed by `doctor aws`) and is required from node_modules, which ships CommonJS builds.
+// - `import.meta.url` becomes the bundle's own URL. The bundle sits in dist/cli/, at the same
+//   depth as every module in dist/, so URLs like '../../package.json' resolve the same.
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+await build({
+  absWorkingDir: root,
+  entryPoints: ['dist/cli/program.js'],
+  outfile: 'dist/cli/snapkeep.bundle.cjs',
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: ['@aws-sdk/*', 'yaml', 'zod'],
+  supported: { 'dynamic-import': false },
+  define: { 'import.meta.url': '__snapkeepBundleUrl', SNAPKEEP_BUNDLED: 'true' },
+  banner: { js: "var __snapkeepBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  legalComments: 'none',
+  logLevel: 'warning',
+});
