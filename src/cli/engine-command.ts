@@ -134,8 +134,10 @@ async function runSubvolumes(
   try {
     const runId = newRunId(now);
     const journal = options.dryRun ? undefined : new Journal(resolved.stateDir, runId);
-    const transfers = await TransferStateFile.load(resolved.stateDir);
-    await journal?.append('run-start', { command, config: path, only: options.only });
+    const [transfers] = await Promise.all([
+      TransferStateFile.load(resolved.stateDir),
+      journal?.append('run-start', { command, config: path, only: options.only }),
+    ]);
     const summary = await runBtrfs(resolved, {
       command,
       dryRun: options.dryRun,
