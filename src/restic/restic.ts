@@ -210,17 +210,7 @@ export class Restic {
   }
 
   failure(repository: ResolvedRepository, result: CommandResult, what: string): ResticError {
-    const problem = classifyResticFailure(result);
-    const detail = result.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' | ');
-    const where = `repository ${repository.name} (${repository.url})`;
-    const message = {
-      'wrong-password': `${what}: wrong password for ${where}; check repositories.${repository.name}.password`,
-      'no-repository': `${what}: there is no restic repository at ${where}; create it with: snapkeep repo init ${repository.name}`,
-      locked: `${what}: ${where} is locked by another restic process: ${detail}`,
-      unreachable: `${what}: cannot reach ${where}: ${detail}`,
-      other: `${what}: restic failed on ${where}: ${detail || `exit ${result.exitCode ?? result.signal}`}`,
-    }[problem];
-    return new ResticError(problem, message);
+    return resticFailure(repository, result, what);
   }
 
   /** True when the repository exists and opens with its password; throws for other problems. */
@@ -436,6 +426,36 @@ export function snapshotIdOf(stdout: string, what: string): string {
     }
   }
   throw new SnapkeepError(`${what}: restic did not report a snapshot id`);
+}
+
+/** What went wrong with a restic command, said so that the user knows what to do (pure). */
+export function resticFailure(
+  repository: Pick<ResolvedRepository, 'name' | 'url' | 'ssh'>,
+  result: CommandResult,
+  what: string,
+): ResticError {
+  const problem = classifyResticFailure(result);
+  const lines = result.stderr.trim().split('\n').filter(Boolean);
+  // ssh's own reason (restic relays its stderr as "subprocess ssh: …") comes first: it is the
+  // cause, and restic's last lines only say the sftp session did not start.
+  const sshLines = lines.filter((line) => line.startsWith('subprocess ssh:')).slice(-2);
+  let detail = [...new Set([...sshLines, ...lines.slice(-2)])].join(' | ');
+  // restic can exit before it has relayed ssh's stderr (seen with 0.18): then say what to try.
+  if (sshLines.length === 0 && /unable to start the sftp session/.test(result.stderr)) {
+    const command = sftpCommandOption(repository)[1]
+      ?.replace(/^sftp\.command=/, '')
+      .replace(/ -s sftp$/, '');
+    detail += `; ssh ended before the sftp session started and restic relayed no reason (a refused key, an unknown host key or an unreachable host)${command ? `: see what ssh says with: ${command} true` : ''}`;
+  }
+  const where = `repository ${repository.name} (${repository.url})`;
+  const message = {
+    'wrong-password': `${what}: wrong password for ${where}; check repositories.${repository.name}.password`,
+    'no-repository': `${what}: there is no restic repository at ${where}; create it with: snapkeep repo init ${repository.name}`,
+    locked: `${what}: ${where} is locked by another restic process: ${detail}`,
+    unreachable: `${what}: cannot reach ${where}: ${detail}`,
+    other: `${what}: restic failed on ${where}: ${detail || `exit ${result.exitCode ?? result.signal}`}`,
+  }[problem];
+  return new ResticError(problem, message);
 }
 
 /**
