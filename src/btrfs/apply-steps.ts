@@ -4,8 +4,10 @@
 import { dirname, join } from 'node:path';
 import {
   prepareFifo,
+  runFanOut,
   runJoinedByFifo,
   runPipeline,
+  type CommandResult,
   type CommandSpec,
   type PipelineOptions,
   type PipeProgress,
@@ -38,6 +40,8 @@ export interface SendProgress extends PipeProgress {
 }
 
 export class StepFailure extends Error {}
+
+type SendStep = Extract<Step, { kind: 'send' }>;
 
 /**
  * The processes of one transfer: send on the source host, receive on the target host, with zstd
@@ -151,8 +155,8 @@ export class StepExecutor {
     return this.created.get(`${host.label}\u0000${path}`) ?? (await this.show(host, path));
   }
 
-  private async send(step: Extract<Step, { kind: 'send' }>): Promise<{ bytes: number; created: Subvolume }> {
-    const copyPath = join(step.targetDirectory, step.name);
+  /** What a send checks before it starts: the stream's UUID and the UUID of the parent's copy. */
+  private async expectedUuids(step: SendStep): Promise<{ streamUuid: string; parentCopyUuid?: string }> {
     const parentCopyPath = step.parent ? join(step.targetDirectory, step.parent.copyName) : undefined;
     // Known UUIDs come from the listing the plan was made from (this run holds the lock), so a
     // send normally costs no extra `btrfs subvolume show` before it starts.
@@ -168,13 +172,27 @@ export class StepExecutor {
     if (!streamUuid) throw new StepFailure(`snapshot ${step.snapshotPath} is gone`);
     if (parentCopyPath && !parentCopyUuid)
       throw new StepFailure(`the parent's copy ${parentCopyPath} is gone`);
+    return { streamUuid, parentCopyUuid };
+  }
+
+  private progressOptions(step: SendStep, measure: PipelineOptions['measure']): PipelineOptions {
     const onProgress = this.onProgress;
-    const pipelineOptions: PipelineOptions = {
+    return {
       // Always sampled: the journal records the stream size, which later runs use for ETAs.
       onProgress: (progress) => onProgress?.({ ...progress, step }),
       progressIntervalMs: 250,
-      measure: sourceHost !== localHost && targetHost === localHost ? 'consumer' : 'producer',
+      measure,
     };
+  }
+
+  private async send(step: SendStep): Promise<{ bytes: number; created: Subvolume }> {
+    const expected = await this.expectedUuids(step);
+    const sourceHost = this.hostFor({ subvolume: step.subvolume });
+    const targetHost = this.hostFor({ subvolume: step.subvolume, target: step.target });
+    const pipelineOptions = this.progressOptions(
+      step,
+      sourceHost !== localHost && targetHost === localHost ? 'consumer' : 'producer',
+    );
     // Both ends here: send and receive open a FIFO themselves (a kernel pipe, as in a shell).
     const result =
       sourceHost === localHost && targetHost === localHost
@@ -194,23 +212,101 @@ export class StepExecutor {
             ),
             pipelineOptions,
           );
-    const failed = result.stages.some((stage) => stage.exitCode !== 0);
-    if (failed) {
-      const removed = await this.removePartial(targetHost, copyPath);
-      const stderr = [...result.stages]
-        .reverse()
-        .map((stage) => stage.stderr)
-        .join('\n');
-      const exits = result.stages
-        .map((stage) => `${stage.spec.file} exited ${stage.exitCode ?? stage.signal ?? '?'}`)
-        .join(', ');
-      const cause = /No space left on device/i.test(stderr)
-        ? `target ${step.target} is full (No space left on device)`
-        : stderr.trim().split('\n').filter(Boolean).slice(-2).join(' | ') || exits;
-      throw new StepFailure(
-        `sending ${step.name} to ${step.target} failed: ${cause}${removed ? `; the partial copy ${copyPath} was deleted` : ''}`,
+    if (result.stages.some((stage) => stage.exitCode !== 0))
+      throw await this.transferFailure(step, targetHost, result.stages);
+    return { bytes: result.bytes, created: await this.verifiedCopy(step, targetHost, expected) };
+  }
+
+  /**
+   * The same stream (one snapshot, one parent) to several local targets: `btrfs send` runs once
+   * and `tee` hands it to one `btrfs receive` per target (runFanOut). Each target still gets its
+   * own outcome: one that fails (full, say) fails alone, and every copy is verified on its own.
+   */
+  async executeFanOut(steps: readonly SendStep[]): Promise<StepOutcome[]> {
+    const startedAt = Date.now();
+    const outcome = (step: SendStep, result: { bytes?: number; created?: Subvolume } | Error): StepOutcome =>
+      result instanceof Error
+        ? { step, ok: false, error: result.message, durationMs: Date.now() - startedAt }
+        : { step, ok: true, durationMs: Date.now() - startedAt, ...result };
+    // A target whose parent copy is gone cannot take part; the others go on.
+    const checked = await Promise.all(
+      steps.map((step) =>
+        this.expectedUuids(step).then(
+          (expected) => ({ step, expected }),
+          (error: unknown) => ({ step, error: error instanceof Error ? error : new Error(String(error)) }),
+        ),
+      ),
+    );
+    const ready = checked.flatMap((entry) => ('expected' in entry ? [entry] : []));
+    const outcomes = new Map<SendStep, StepOutcome>();
+    for (const entry of checked)
+      if ('error' in entry) outcomes.set(entry.step, outcome(entry.step, entry.error));
+    if (ready.length > 0) {
+      const [first] = ready;
+      const result = await runFanOut(
+        sendSnapshot(first!.step.snapshotPath, first!.step.parent?.path),
+        ready.map(
+          ({ step }) =>
+            (fifo: string) =>
+              receiveInto(step.targetDirectory, fifo),
+        ),
+        {
+          ...this.progressOptions(first!.step, 'producer'),
+          onProgress: (progress) => {
+            for (const { step } of ready) this.onProgress?.({ ...progress, step });
+          },
+        },
+      );
+      const streamFailed = result.producer.exitCode !== 0 || result.tee.exitCode !== 0;
+      await Promise.all(
+        ready.map(async ({ step, expected }, index) => {
+          const targetHost = this.hostFor({ subvolume: step.subvolume, target: step.target });
+          const receive = result.consumers[index]!;
+          try {
+            if (streamFailed || receive.exitCode !== 0)
+              throw await this.transferFailure(step, targetHost, [result.producer, result.tee, receive]);
+            const created = await this.verifiedCopy(step, targetHost, expected);
+            this.created.set(this.createdKey(step, created.path), created);
+            outcomes.set(step, outcome(step, { bytes: result.bytes, created }));
+          } catch (error) {
+            outcomes.set(step, outcome(step, error instanceof Error ? error : new Error(String(error))));
+          }
+        }),
       );
     }
+    return steps.map((step) => outcomes.get(step)!);
+  }
+
+  /** The error of a failed transfer, after deleting what the receive left behind. */
+  private async transferFailure(
+    step: SendStep,
+    targetHost: Host,
+    stages: readonly CommandResult[],
+  ): Promise<StepFailure> {
+    const copyPath = join(step.targetDirectory, step.name);
+    const removed = await this.removePartial(targetHost, copyPath);
+    const stderr = [...stages]
+      .reverse()
+      .map((stage) => stage.stderr)
+      .join('\n');
+    const exits = stages
+      .map((stage) => `${stage.spec.file} exited ${stage.exitCode ?? stage.signal ?? '?'}`)
+      .join(', ');
+    const cause = /No space left on device/i.test(stderr)
+      ? `target ${step.target} is full (No space left on device)`
+      : stderr.trim().split('\n').filter(Boolean).slice(-2).join(' | ') || exits;
+    return new StepFailure(
+      `sending ${step.name} to ${step.target} failed: ${cause}${removed ? `; the partial copy ${copyPath} was deleted` : ''}`,
+    );
+  }
+
+  /** The received copy, checked: read-only, received UUID = the stream's, parent as planned. */
+  private async verifiedCopy(
+    step: SendStep,
+    targetHost: Host,
+    { streamUuid, parentCopyUuid }: { streamUuid: string; parentCopyUuid?: string },
+  ): Promise<Subvolume> {
+    const copyPath = join(step.targetDirectory, step.name);
     const copy = await this.show(targetHost, copyPath);
     const problem = !copy
       ? 'the received subvolume does not exist'
@@ -227,7 +323,7 @@ export class StepExecutor {
         `verifying ${copyPath} failed: ${problem ?? ''}${copy ? '; the copy was deleted' : ''}`,
       );
     }
-    return { bytes: result.bytes, created: { ...copy, path: copyPath } };
+    return { ...copy, path: copyPath };
   }
 
   /** Delete `path` if an interrupted receive left it (writable or without received UUID). */

@@ -15,6 +15,7 @@ import type { TransferStateFile } from '../state/transfer-state.js';
 import { StepExecutor, type SendProgress, type StepOutcome } from './apply-steps.js';
 import { Hosts } from '../remote/hosts.js';
 import { HostUnreachableError } from '../remote/ssh-host.js';
+import { localHost } from './inventory.js';
 import { messageOf, observeSubvolume, observedAfter } from './observe.js';
 
 export type EngineCommandName = 'run' | 'snapshot' | 'resume' | 'prune' | 'clean';
@@ -90,6 +91,30 @@ export function selectSubvolumes(
     : config.subvolumes.filter((subvolume) => only.includes(subvolume.name));
 }
 
+type SendChain = readonly [target: string, chain: readonly Extract<Step, { kind: 'send' }>[]];
+
+/**
+ * The send chains of one subvolume, grouped so that chains sending exactly the same streams (the
+ * same snapshots from the same parents, in the same order) to targets on this host run together:
+ * each stream is sent once and fanned out (StepExecutor.executeFanOut). Other chains run alone.
+ */
+export function groupSameStreams(
+  chains: ReadonlyMap<string, readonly Extract<Step, { kind: 'send' }>[]>,
+  fanOutPossible: (target: string) => boolean,
+): SendChain[][] {
+  const groups = new Map<string, SendChain[]>();
+  const alone: SendChain[][] = [];
+  for (const [target, chain] of chains) {
+    if (!fanOutPossible(target)) {
+      alone.push([[target, chain]]);
+      continue;
+    }
+    const key = JSON.stringify(chain.map((step) => [step.snapshotPath, step.parent?.path ?? null]));
+    groups.set(key, [...(groups.get(key) ?? []), [target, chain]]);
+  }
+  return [...groups.values(), ...alone];
+}
+
 export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Promise<RunSummary> {
   const subvolumes = selectSubvolumes(config, options.only);
   const phases = phasesFor[options.command];
@@ -113,8 +138,9 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
   const lastSent = (subvolume: string) => (target: string) =>
     options.transfers.get(subvolume, target).lastSent;
 
-  const execute = async (step: Step): Promise<StepOutcome> => {
-    const outcome = await executor.execute(step);
+  const execute = async (step: Step): Promise<StepOutcome> => record(await executor.execute(step));
+  const record = async (outcome: StepOutcome): Promise<StepOutcome> => {
+    const step = outcome.step;
     outcomes.push(outcome);
     options.reporter.outcome(outcome);
     await options.journal?.append('step', {
@@ -210,15 +236,25 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
       sendsByTarget.set(step.target, [...(sendsByTarget.get(step.target) ?? []), step]);
     }
     await Promise.all(
-      [...sendsByTarget].map(([target, chain]) =>
+      groupSameStreams(
+        sendsByTarget,
+        (target) => hosts.hostOf(targetNamed(target)) === localHost && hosts.hostOf(subvolume) === localHost,
+      ).map((group) =>
         pool(async () => {
-          for (const step of chain) {
-            const outcome = await execute(step);
+          // Chains of one target each, in step order; members drop out at their first failure
+          // (later snapshots would need that one as their parent).
+          let members = group;
+          for (let index = 0; index < (members[0]?.[1].length ?? 0) && members.length > 0; index++) {
+            const steps = members.map(([, chain]) => chain[index]!);
+            const stepOutcomes =
+              steps.length === 1
+                ? [await execute(steps[0]!)]
+                : await Promise.all((await executor.executeFanOut(steps)).map(record));
             changed = true;
-            if (!outcome.ok) {
-              failedTargets.set(target, outcome.error ?? 'send failed');
-              return; // later snapshots would need this one as their parent
-            }
+            for (const outcome of stepOutcomes)
+              if (!outcome.ok && outcome.step.kind === 'send')
+                failedTargets.set(outcome.step.target, outcome.error ?? 'send failed');
+            members = members.filter(([target]) => !failedTargets.has(target));
           }
         }),
       ),

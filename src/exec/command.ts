@@ -2,9 +2,10 @@
 // Commands are data: a file and an argv array, never a shell string. Secrets reach children only
 // through the environment or files, and every message built here masks known secret values.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { constants as fsConstants, rmSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 
 export interface CommandSpec {
@@ -226,28 +227,11 @@ async function superviseStages(
   const first = children[0]!;
   const last = children.at(-1)!;
 
-  let lastBytes = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let finished = false;
-  if (options.onProgress) {
-    const report = options.onProgress;
-    const interval = options.progressIntervalMs ?? 500;
-    // Early samples too: a short stream is over before the first regular one, and its size is
-    // what later ETAs and the restore list show (still a lower bound: the tail is not sampled).
-    const delays = [20, 60, 150].filter((delay) => delay < interval);
-    const sample = (): void => {
-      const counted =
-        options.measure === 'consumer' ? bytesMoved(last.pid, 'rchar') : bytesMoved(first.pid, 'wchar');
-      void counted.then((bytes) => {
-        if (bytes !== undefined && !finished) {
-          lastBytes = Math.max(lastBytes, bytes);
-          report({ bytes: lastBytes, elapsedMs: Date.now() - startedAt });
-        }
-      });
-      if (!finished) timer = setTimeout(sample, delays.shift() ?? interval);
-    };
-    timer = setTimeout(sample, delays.shift() ?? interval);
-  }
+  const stopSampling = sampleProgress(
+    () => (options.measure === 'consumer' ? bytesMoved(last.pid, 'rchar') : bytesMoved(first.pid, 'wchar')),
+    startedAt,
+    options,
+  );
   const killAll = (): void => {
     for (const child of children) child.kill('SIGTERM');
   };
@@ -261,12 +245,48 @@ async function superviseStages(
     }),
   );
   try {
-    return { stages: await Promise.all(done), bytes: lastBytes };
+    const stages = await Promise.all(done);
+    return { stages, bytes: stopSampling() };
   } finally {
-    finished = true;
-    if (timer) clearTimeout(timer);
+    stopSampling();
     options.signal?.removeEventListener('abort', killAll);
   }
+}
+
+/**
+ * Reports progress from /proc counters while a stream runs (when asked to); the returned
+ * function stops sampling and gives the last count.
+ */
+function sampleProgress(
+  count: () => Promise<number | undefined>,
+  startedAt: number,
+  options: PipelineOptions,
+): () => number {
+  let lastBytes = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let finished = false;
+  if (options.onProgress) {
+    const report = options.onProgress;
+    const interval = options.progressIntervalMs ?? 500;
+    // Early samples too: a short stream is over before the first regular one, and its size is
+    // what later ETAs and the restore list show (still a lower bound: the tail is not sampled).
+    const delays = [20, 60, 150].filter((delay) => delay < interval);
+    const sample = (): void => {
+      void count().then((bytes) => {
+        if (bytes !== undefined && !finished) {
+          lastBytes = Math.max(lastBytes, bytes);
+          report({ bytes: lastBytes, elapsedMs: Date.now() - startedAt });
+        }
+      });
+      if (!finished) timer = setTimeout(sample, delays.shift() ?? interval);
+    };
+    timer = setTimeout(sample, delays.shift() ?? interval);
+  }
+  return () => {
+    finished = true;
+    if (timer) clearTimeout(timer);
+    return lastBytes;
+  };
 }
 
 /**
@@ -290,6 +310,14 @@ async function acquireFifo(): Promise<string> {
   const made = await runCommand({ file: 'mkfifo', args: ['-m', '600', '--', fifo] });
   if (made.exitCode !== 0) throw new Error(`mkfifo ${fifo}: ${made.stderr.trim()}`);
   return fifo;
+}
+
+/** Remove the FIFOs now (this process exiting does it too; for callers that live on, e.g. tests). */
+export async function closeFifoPool(): Promise<void> {
+  const directory = fifoPool.directory;
+  fifoPool.directory = undefined;
+  fifoPool.idle.length = 0;
+  if (directory) await rm(await directory, { recursive: true, force: true });
 }
 
 /** Make one FIFO ahead of its use (its mkfifo then overlaps other work); errors surface later. */
@@ -329,6 +357,97 @@ export async function runJoinedByFifo(
   } finally {
     // Both ends are closed once both processes are gone: the FIFO is empty and reusable.
     fifoPool.idle.push(fifo);
+  }
+}
+
+export interface FanOutResult {
+  readonly producer: CommandResult;
+  readonly tee: CommandResult;
+  /** In the order of `consumers`. */
+  readonly consumers: readonly CommandResult[];
+  readonly bytes: number;
+}
+
+/**
+ * One stream to several places: producer | tee -p FIFO…, each FIFO read by its own consumer that
+ * opens it by path (`btrfs receive -f`). How snapkeep sends a snapshot once to every local target
+ * that needs the same stream, instead of once per target (btrbk's way).
+ *
+ * A consumer that fails does not stop the others: `tee -p` drops an output whose reader is gone
+ * and goes on with the rest (and exits 0). A failed producer or tee ends everything, as in
+ * runPipeline, so no consumer can finish a truncated stream quietly.
+ */
+export async function runFanOut(
+  producerSpec: CommandSpec,
+  consumers: readonly ((fifo: string) => CommandSpec)[],
+  options: PipelineOptions = {},
+): Promise<FanOutResult> {
+  const fifos: string[] = [];
+  try {
+    for (let index = 0; index < consumers.length; index++) fifos.push(await acquireFifo());
+    const consumerSpecs = consumers.map((build, index) => build(fifos[index]!));
+    const teeSpec: CommandSpec = { file: 'tee', args: ['-p', '--', ...fifos] };
+    const startedAt = Date.now();
+    const spawnStage = (spec: CommandSpec, stdin: 'ignore' | Readable, stdout: 'pipe' | 'ignore') => {
+      const child = spawn(spec.file, [...spec.args], {
+        cwd: spec.cwd,
+        env: environmentFor(spec),
+        stdio: [stdin, stdout, 'pipe'],
+      });
+      track(child);
+      return child;
+    };
+    const consumerChildren = consumerSpecs.map((spec) => spawnStage(spec, 'ignore', 'pipe'));
+    const producer = spawnStage(producerSpec, 'ignore', 'pipe');
+    const tee = spawnStage(teeSpec, producer.stdout!, 'ignore');
+    // tee owns the read end now; closing ours lets EOF/EPIPE propagate as in a shell.
+    producer.stdout?.destroy();
+
+    const all = [producer, tee, ...consumerChildren];
+    const killAll = (): void => {
+      for (const child of all) child.kill('SIGTERM');
+    };
+    options.signal?.addEventListener('abort', killAll, { once: true });
+    const stopSampling = sampleProgress(() => bytesMoved(producer.pid, 'wchar'), startedAt, options);
+    let failedConsumers = 0;
+    try {
+      const [producerResult, teeResult, ...consumerResults] = await Promise.all([
+        collect(producer, producerSpec, startedAt).then((result) => {
+          if (result.exitCode !== 0) killAll();
+          return result;
+        }),
+        collect(tee, teeSpec, startedAt).then((result) => {
+          if (result.exitCode !== 0) killAll();
+          return result;
+        }),
+        ...consumerChildren.map((child, index) =>
+          collect(child, consumerSpecs[index]!, startedAt).then(async (result) => {
+            if (result.exitCode !== 0) {
+              if (++failedConsumers === consumerChildren.length) killAll();
+              // A consumer that died before opening its FIFO would leave tee waiting in open()
+              // for ever: open and close the read end once, so tee sees EPIPE and drops it.
+              await open(fifos[index]!, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK).then(
+                (handle) => handle.close(),
+                () => undefined,
+              );
+            }
+            return result;
+          }),
+        ),
+      ]);
+      return {
+        producer: producerResult,
+        tee: teeResult,
+        consumers: consumerResults,
+        bytes: stopSampling(),
+      };
+    } finally {
+      stopSampling();
+      options.signal?.removeEventListener('abort', killAll);
+    }
+  } finally {
+    // Every process is gone: the FIFOs are empty and reusable.
+    fifoPool.idle.push(...fifos);
   }
 }
 

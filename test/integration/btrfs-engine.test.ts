@@ -247,6 +247,69 @@ subvolumes:
     expect(await readdir(small)).toEqual([firstAlpha]);
   });
 
+  it('one subvolume, two local targets: each stream is sent once and fanned out; a target that fills up fails alone', async () => {
+    const world = await makeWorld({ sourceMiB: 1024, targetSizesMiB: [160, 512] });
+    const small = join(world.targets[0]!.mountPoint, 'backups');
+    const big = join(world.targets[1]!.mountPoint, 'backups');
+    await runCommand({ file: 'mkdir', args: ['-p', small, big] });
+    const data = join(world.source.mountPoint, 'data');
+    await createSubvolume(data);
+    await world.writeConfig(`targets:
+  small: { path: ${small} }
+  big: { path: ${big} }
+defaults:
+  snapshot_retention: { preserve_min: latest, preserve: "no" }
+subvolumes:
+  data:
+    path: ${data}
+    snapshot_dir: ${join(world.source.mountPoint, 'snapshots')}
+    targets: [small, big]
+`);
+    const sendsIn = (stderr: string): string[] =>
+      stderr.split('\n').filter((line) => /snapkeep debug: \+\d+ms btrfs send /.test(line));
+    const run = () =>
+      snapkeep(['run', '--config', world.configPath, '--json'], { env: { SNAPKEEP_DEBUG: '1' } });
+
+    // Full, then incremental: one `btrfs send` each time, two verified copies with identical files.
+    await writeRandomData(data, 24);
+    for (const round of ['full', 'incremental']) {
+      if (round === 'incremental') await writeRandomData(join(data, 'more'), 4, 'changed');
+      const result = await run();
+      expectExit(result, 0);
+      expect(sendsIn(result.stderr)).toHaveLength(1);
+      const sent = events(result.stdout).filter(
+        (event) => event.type === 'step' && (event.step as { kind: string }).kind === 'send',
+      );
+      expect(sent.map((event) => [(event.step as { target: string }).target, event.ok]).sort()).toEqual([
+        ['big', true],
+        ['small', true],
+      ]);
+      const newest = (await readdir(join(world.source.mountPoint, 'snapshots'))).sort().at(-1)!;
+      const snapshot = await show(join(world.source.mountPoint, 'snapshots', newest));
+      for (const target of [small, big]) {
+        const copy = await show(join(target, newest));
+        expect(copy.readonly).toBe(true);
+        expect(copy.receivedUuid).toBe(snapshot.uuid);
+        expect(await treeChecksums(join(target, newest))).toEqual(await treeChecksums(data));
+      }
+    }
+
+    // Now the stream no longer fits the small target: it fails with the reason, the big one
+    // still receives from the same single send, and small keeps no partial copy.
+    const before = await readdir(small);
+    await writeRandomData(join(data, 'big'), 200);
+    const result = await run();
+    expectExit(result, 3);
+    expect(sendsIn(result.stderr)).toHaveLength(1);
+    expect(result.stderr).toMatch(
+      /FAILED: data → small: sending data\.\S+ to small failed: target small is full \(No space left on device\)/,
+    );
+    const newest = (await readdir(join(world.source.mountPoint, 'snapshots'))).sort().at(-1)!;
+    expect(await readdir(big)).toContain(newest);
+    expect(await treeChecksums(join(big, newest))).toEqual(await treeChecksums(data));
+    expect(await readdir(small)).toEqual(before);
+  });
+
   it('two concurrent runs: one exits 11 and names the holder', async () => {
     const world = await simpleWorld('', { sourceMiB: 1024, targetSizesMiB: [1024] });
     await writeRandomData(join(world.source.mountPoint, 'data'), 300);
