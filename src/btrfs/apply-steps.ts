@@ -31,8 +31,13 @@ export interface StepOutcome {
   readonly error?: string;
   readonly durationMs: number;
   readonly bytes?: number;
-  /** The subvolume a create-snapshot or send step made, as `btrfs subvolume show` read it. */
+  /** The subvolume a send step made, as `btrfs subvolume show` read it. */
   readonly created?: Subvolume;
+  /**
+   * The snapshot a create-snapshot step made, read back by `btrfs subvolume show` while the run
+   * goes on (its sends need the UUID only to verify their copies); undefined if it could not be.
+   */
+  readonly pendingCreated?: Promise<Subvolume | undefined>;
 }
 
 export interface SendProgress extends PipeProgress {
@@ -42,6 +47,11 @@ export interface SendProgress extends PipeProgress {
 export class StepFailure extends Error {}
 
 type SendStep = Extract<Step, { kind: 'send' }>;
+
+interface ExpectedUuids {
+  readonly streamUuid: string;
+  readonly parentCopyUuid?: string;
+}
 
 /**
  * The processes of one transfer: send on the source host, receive on the target host, with zstd
@@ -75,14 +85,14 @@ export class StepExecutor {
   ) {}
 
   /** Subvolumes this executor created, by host and path: a later send needs their UUIDs. */
-  private readonly created = new Map<string, Subvolume>();
+  private readonly created = new Map<string, Promise<Subvolume>>();
 
   async execute(step: Step): Promise<StepOutcome> {
     const startedAt = Date.now();
     try {
-      const { bytes, created } = await this.perform(step);
-      if (created) this.created.set(this.createdKey(step, created.path), created);
-      return { step, ok: true, durationMs: Date.now() - startedAt, bytes, created };
+      const { bytes, created, pendingCreated } = await this.perform(step);
+      if (created) this.created.set(this.createdKey(step, created.path), Promise.resolve(created));
+      return { step, ok: true, durationMs: Date.now() - startedAt, bytes, created, pendingCreated };
     } catch (error) {
       return {
         step,
@@ -101,7 +111,9 @@ export class StepExecutor {
     return `${this.hostFor({ subvolume: step.subvolume, target }).label}\u0000${path}`;
   }
 
-  private async perform(step: Step): Promise<{ bytes?: number; created?: Subvolume }> {
+  private async perform(
+    step: Step,
+  ): Promise<{ bytes?: number; created?: Subvolume; pendingCreated?: Promise<Subvolume | undefined> }> {
     switch (step.kind) {
       case 'create-snapshot': {
         const host = this.hostFor({ subvolume: step.subvolume });
@@ -113,10 +125,15 @@ export class StepExecutor {
           createReadonlySnapshot(step.source, step.path),
           `cannot snapshot ${step.source}`,
         );
-        // Read back once: the sends need its UUID and the prune re-plan its generation.
-        const shown = await this.show(host, step.path);
-        if (!shown) throw new StepFailure(`the new snapshot ${step.path} cannot be read back`);
-        return { created: { ...shown, path: step.path } };
+        // Read back once: the sends need its UUID (after their transfer, to verify the copy) and
+        // the prune re-plan its generation. Not waited for here: it runs alongside the sends.
+        const shown = this.show(host, step.path).then((found) => {
+          if (!found) throw new StepFailure(`the new snapshot ${step.path} cannot be read back`);
+          return { ...found, path: step.path };
+        });
+        this.created.set(this.createdKey(step, step.path), shown);
+        const pendingCreated = shown.catch(() => undefined);
+        return { pendingCreated };
       }
       case 'delete-snapshot':
         await this.checked(
@@ -152,11 +169,11 @@ export class StepExecutor {
 
   /** The subvolume at `path` as this run knows it (made by a step) or as read now. */
   private async known(host: Host, path: string): Promise<ShownSubvolume | undefined> {
-    return this.created.get(`${host.label}\u0000${path}`) ?? (await this.show(host, path));
+    return (await this.created.get(`${host.label}\u0000${path}`)) ?? (await this.show(host, path));
   }
 
   /** What a send checks before it starts: the stream's UUID and the UUID of the parent's copy. */
-  private async expectedUuids(step: SendStep): Promise<{ streamUuid: string; parentCopyUuid?: string }> {
+  private async expectedUuids(step: SendStep): Promise<ExpectedUuids> {
     const parentCopyPath = step.parent ? join(step.targetDirectory, step.parent.copyName) : undefined;
     // Known UUIDs come from the listing the plan was made from (this run holds the lock), so a
     // send normally costs no extra `btrfs subvolume show` before it starts.
@@ -186,7 +203,9 @@ export class StepExecutor {
   }
 
   private async send(step: SendStep): Promise<{ bytes: number; created: Subvolume }> {
-    const expected = await this.expectedUuids(step);
+    // Needed only to verify the copy: looked up while the stream runs.
+    const expected = this.expectedUuids(step);
+    expected.catch(() => undefined);
     const sourceHost = this.hostFor({ subvolume: step.subvolume });
     const targetHost = this.hostFor({ subvolume: step.subvolume, target: step.target });
     const pipelineOptions = this.progressOptions(
@@ -224,57 +243,45 @@ export class StepExecutor {
    */
   async executeFanOut(steps: readonly SendStep[]): Promise<StepOutcome[]> {
     const startedAt = Date.now();
-    const outcome = (step: SendStep, result: { bytes?: number; created?: Subvolume } | Error): StepOutcome =>
-      result instanceof Error
-        ? { step, ok: false, error: result.message, durationMs: Date.now() - startedAt }
-        : { step, ok: true, durationMs: Date.now() - startedAt, ...result };
-    // A target whose parent copy is gone cannot take part; the others go on.
-    const checked = await Promise.all(
-      steps.map((step) =>
-        this.expectedUuids(step).then(
-          (expected) => ({ step, expected }),
-          (error: unknown) => ({ step, error: error instanceof Error ? error : new Error(String(error)) }),
-        ),
-      ),
-    );
-    const ready = checked.flatMap((entry) => ('expected' in entry ? [entry] : []));
-    const outcomes = new Map<SendStep, StepOutcome>();
-    for (const entry of checked)
-      if ('error' in entry) outcomes.set(entry.step, outcome(entry.step, entry.error));
-    if (ready.length > 0) {
-      const [first] = ready;
-      const result = await runFanOut(
-        sendSnapshot(first!.step.snapshotPath, first!.step.parent?.path),
-        ready.map(
-          ({ step }) =>
-            (fifo: string) =>
-              receiveInto(step.targetDirectory, fifo),
-        ),
-        {
-          ...this.progressOptions(first!.step, 'producer'),
-          onProgress: (progress) => {
-            for (const { step } of ready) this.onProgress?.({ ...progress, step });
-          },
+    // Needed only to verify each copy: looked up while the stream runs. A target whose parent
+    // copy is gone fails in its own receive; the others go on.
+    const expected = steps.map((step) => {
+      const uuids = this.expectedUuids(step);
+      uuids.catch(() => undefined);
+      return uuids;
+    });
+    const first = steps[0]!;
+    const result = await runFanOut(
+      sendSnapshot(first.snapshotPath, first.parent?.path),
+      steps.map((step) => (fifo: string) => receiveInto(step.targetDirectory, fifo)),
+      {
+        ...this.progressOptions(first, 'producer'),
+        onProgress: (progress) => {
+          for (const step of steps) this.onProgress?.({ ...progress, step });
         },
-      );
-      const streamFailed = result.producer.exitCode !== 0 || result.tee.exitCode !== 0;
-      await Promise.all(
-        ready.map(async ({ step, expected }, index) => {
-          const targetHost = this.hostFor({ subvolume: step.subvolume, target: step.target });
-          const receive = result.consumers[index]!;
-          try {
-            if (streamFailed || receive.exitCode !== 0)
-              throw await this.transferFailure(step, targetHost, [result.producer, result.tee, receive]);
-            const created = await this.verifiedCopy(step, targetHost, expected);
-            this.created.set(this.createdKey(step, created.path), created);
-            outcomes.set(step, outcome(step, { bytes: result.bytes, created }));
-          } catch (error) {
-            outcomes.set(step, outcome(step, error instanceof Error ? error : new Error(String(error))));
-          }
-        }),
-      );
-    }
-    return steps.map((step) => outcomes.get(step)!);
+      },
+    );
+    const streamFailed = result.producer.exitCode !== 0 || result.tee.exitCode !== 0;
+    return Promise.all(
+      steps.map(async (step, index): Promise<StepOutcome> => {
+        const targetHost = this.hostFor({ subvolume: step.subvolume, target: step.target });
+        const receive = result.consumers[index]!;
+        try {
+          if (streamFailed || receive.exitCode !== 0)
+            throw await this.transferFailure(step, targetHost, [result.producer, result.tee, receive]);
+          const created = await this.verifiedCopy(step, targetHost, expected[index]!);
+          this.created.set(this.createdKey(step, created.path), Promise.resolve(created));
+          return { step, ok: true, durationMs: Date.now() - startedAt, bytes: result.bytes, created };
+        } catch (error) {
+          return {
+            step,
+            ok: false,
+            error: error instanceof Error ? error.message : String(error),
+            durationMs: Date.now() - startedAt,
+          };
+        }
+      }),
+    );
   }
 
   /** The error of a failed transfer, after deleting what the receive left behind. */
@@ -304,10 +311,19 @@ export class StepExecutor {
   private async verifiedCopy(
     step: SendStep,
     targetHost: Host,
-    { streamUuid, parentCopyUuid }: { streamUuid: string; parentCopyUuid?: string },
+    expectedUuids: Promise<ExpectedUuids>,
   ): Promise<Subvolume> {
     const copyPath = join(step.targetDirectory, step.name);
-    const copy = await this.show(targetHost, copyPath);
+    const [copy, expected] = await Promise.all([
+      this.show(targetHost, copyPath),
+      expectedUuids.catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))),
+    ]);
+    if (expected instanceof Error) {
+      // What the copy should be cannot be known: it cannot be trusted either.
+      if (copy) await targetHost.run(deleteSubvolumes([copyPath]));
+      throw new StepFailure(`${expected.message}${copy ? `; the copy ${copyPath} was deleted` : ''}`);
+    }
+    const { streamUuid, parentCopyUuid } = expected;
     const problem = !copy
       ? 'the received subvolume does not exist'
       : !copy.readonly

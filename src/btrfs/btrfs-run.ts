@@ -251,10 +251,13 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
                 ? [await execute(steps[0]!)]
                 : await Promise.all((await executor.executeFanOut(steps)).map(record));
             changed = true;
+            const failedNow = new Set<string>();
             for (const outcome of stepOutcomes)
-              if (!outcome.ok && outcome.step.kind === 'send')
+              if (!outcome.ok && outcome.step.kind === 'send') {
                 failedTargets.set(outcome.step.target, outcome.error ?? 'send failed');
-            members = members.filter(([target]) => !failedTargets.has(target));
+                failedNow.add(outcome.step.target);
+              }
+            members = members.filter(([target]) => !failedNow.has(target));
           }
         }),
       ),
@@ -266,7 +269,13 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
       let prunePlan: SubvolumePlan = plan;
       if (changed) {
         // Decide deletions on what is there now (what this run really did), not on the projection.
-        prunePlan = planSubvolume(observedAfter(observed, outcomes), options.now, phasesFor.prune);
+        // New snapshots are read back while their sends run; the re-plan needs what was read.
+        const settled = await Promise.all(
+          outcomes.map(async (outcome) =>
+            outcome.pendingCreated ? { ...outcome, created: await outcome.pendingCreated } : outcome,
+          ),
+        );
+        prunePlan = planSubvolume(observedAfter(observed, settled), options.now, phasesFor.prune);
         options.reporter.plan(prunePlan, 'prune');
       }
       for (const step of prunePlan.steps) {
@@ -281,6 +290,10 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
           });
       }
     }
+    // Nothing of this run is left running when it reports.
+    await Promise.all(
+      outcomes.flatMap((outcome) => (outcome.pendingCreated ? [outcome.pendingCreated] : [])),
+    );
     if (!jobs.some((job) => job.subvolume === subvolume.name && job.status !== 'ok'))
       jobs.push({ subvolume: subvolume.name, status: 'ok' });
   };
