@@ -15,7 +15,7 @@ function send(target: string, name: string, parent?: string): SendStep {
     targetDirectory: `/${target}`,
     parent: parent ? { name: parent, path: `/snaps/${parent}`, copyName: parent, reason: 'test' } : undefined,
     reason: 'test',
-  } as SendStep;
+  };
 }
 
 const targetsOf = (groups: ReturnType<typeof groupSameStreams>) =>
