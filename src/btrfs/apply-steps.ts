@@ -172,7 +172,7 @@ export class StepExecutor {
     return (await this.created.get(`${host.label}\u0000${path}`)) ?? (await this.show(host, path));
   }
 
-  /** What a send checks before it starts: the stream's UUID and the UUID of the parent's copy. */
+  /** What a received copy is checked against: the stream's UUID and the UUID of the parent's copy. */
   private async expectedUuids(step: SendStep): Promise<ExpectedUuids> {
     const parentCopyPath = step.parent ? join(step.targetDirectory, step.parent.copyName) : undefined;
     // Known UUIDs come from the listing the plan was made from (this run holds the lock), so a
