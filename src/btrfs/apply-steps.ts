@@ -48,6 +48,13 @@ export class StepFailure extends Error {}
 
 type SendStep = Extract<Step, { kind: 'send' }>;
 
+/** What a step did: stream bytes, the subvolume it made (or is still reading back). */
+interface Performed {
+  readonly bytes?: number;
+  readonly created?: Subvolume;
+  readonly pendingCreated?: Promise<Subvolume | undefined>;
+}
+
 interface ExpectedUuids {
   readonly streamUuid: string;
   readonly parentCopyUuid?: string;
@@ -87,10 +94,18 @@ export class StepExecutor {
   /** Subvolumes this executor created, by host and path: a later send needs their UUIDs. */
   private readonly created = new Map<string, Promise<Subvolume>>();
 
-  async execute(step: Step): Promise<StepOutcome> {
-    const startedAt = Date.now();
+  execute(step: Step): Promise<StepOutcome> {
+    return this.outcomeOf(step, Date.now(), () => this.perform(step));
+  }
+
+  /** `work`'s result as the step's outcome: failures become messages, made subvolumes known. */
+  private async outcomeOf(
+    step: Step,
+    startedAt: number,
+    work: () => Promise<Performed>,
+  ): Promise<StepOutcome> {
     try {
-      const { bytes, created, pendingCreated } = await this.perform(step);
+      const { bytes, created, pendingCreated } = await work();
       if (created) this.created.set(this.createdKey(step, created.path), Promise.resolve(created));
       return { step, ok: true, durationMs: Date.now() - startedAt, bytes, created, pendingCreated };
     } catch (error) {
@@ -111,9 +126,7 @@ export class StepExecutor {
     return `${this.hostFor({ subvolume: step.subvolume, target }).label}\u0000${path}`;
   }
 
-  private async perform(
-    step: Step,
-  ): Promise<{ bytes?: number; created?: Subvolume; pendingCreated?: Promise<Subvolume | undefined> }> {
+  private async perform(step: Step): Promise<Performed> {
     switch (step.kind) {
       case 'create-snapshot': {
         const host = this.hostFor({ subvolume: step.subvolume });
@@ -266,20 +279,14 @@ export class StepExecutor {
       steps.map(async (step, index): Promise<StepOutcome> => {
         const targetHost = this.hostFor({ subvolume: step.subvolume, target: step.target });
         const receive = result.consumers[index]!;
-        try {
+        return this.outcomeOf(step, startedAt, async () => {
           if (streamFailed || receive.exitCode !== 0)
             throw await this.transferFailure(step, targetHost, [result.producer, result.tee, receive]);
-          const created = await this.verifiedCopy(step, targetHost, expected[index]!);
-          this.created.set(this.createdKey(step, created.path), Promise.resolve(created));
-          return { step, ok: true, durationMs: Date.now() - startedAt, bytes: result.bytes, created };
-        } catch (error) {
           return {
-            step,
-            ok: false,
-            error: error instanceof Error ? error.message : String(error),
-            durationMs: Date.now() - startedAt,
+            bytes: result.bytes,
+            created: await this.verifiedCopy(step, targetHost, expected[index]!),
           };
-        }
+        });
       }),
     );
   }

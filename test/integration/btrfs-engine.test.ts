@@ -48,6 +48,15 @@ async function makeWorld(options: { targetSizesMiB?: number[]; sourceMiB?: numbe
   };
 }
 
+/** A 1 GiB source and two targets: `small` (smallMiB) and `big` (512 MiB), each a backups dir. */
+async function smallAndBigTargets(smallMiB: number): Promise<{ world: World; small: string; big: string }> {
+  const world = await makeWorld({ sourceMiB: 1024, targetSizesMiB: [smallMiB, 512] });
+  const small = join(world.targets[0]!.mountPoint, 'backups');
+  const big = join(world.targets[1]!.mountPoint, 'backups');
+  await runCommand({ file: 'mkdir', args: ['-p', small, big] });
+  return { world, small, big };
+}
+
 /** One subvolume `data` on the source, sent to target 0. */
 async function simpleWorld(extra = '', options: Parameters<typeof makeWorld>[0] = {}): Promise<World> {
   const world = await makeWorld(options);
@@ -203,10 +212,7 @@ describe('btrfs engine on loop devices', () => {
   });
 
   it('a full target fails its job with a clear message; other jobs finish; the parent still needed is kept', async () => {
-    const world = await makeWorld({ sourceMiB: 1024, targetSizesMiB: [128, 512] });
-    const small = join(world.targets[0]!.mountPoint, 'backups');
-    const big = join(world.targets[1]!.mountPoint, 'backups');
-    await runCommand({ file: 'mkdir', args: ['-p', small, big] });
+    const { world, small, big } = await smallAndBigTargets(128);
     for (const name of ['alpha', 'beta']) await createSubvolume(join(world.source.mountPoint, name));
     await world.writeConfig(`targets:
   small: { path: ${small} }
@@ -248,10 +254,7 @@ subvolumes:
   });
 
   it('one subvolume, two local targets: each stream is sent once and fanned out; a target that fills up fails alone', async () => {
-    const world = await makeWorld({ sourceMiB: 1024, targetSizesMiB: [160, 512] });
-    const small = join(world.targets[0]!.mountPoint, 'backups');
-    const big = join(world.targets[1]!.mountPoint, 'backups');
-    await runCommand({ file: 'mkdir', args: ['-p', small, big] });
+    const { world, small, big } = await smallAndBigTargets(160);
     const data = join(world.source.mountPoint, 'data');
     await createSubvolume(data);
     await world.writeConfig(`targets:
