@@ -313,6 +313,52 @@ subvolumes:
     expect(await readdir(small)).toEqual(before);
   });
 
+  it('fan-out: one receive killed mid-stream fails only its target; the other gets its copy, and the next run completes the first byte-identically', async () => {
+    const { world, small: first, big: second } = await smallAndBigTargets(1024);
+    const data = join(world.source.mountPoint, 'data');
+    await createSubvolume(data);
+    await world.writeConfig(`targets:
+  first: { path: ${first} }
+  second: { path: ${second} }
+subvolumes:
+  data:
+    path: ${data}
+    snapshot_dir: ${join(world.source.mountPoint, 'snapshots')}
+    targets: [first, second]
+`);
+    await writeRandomData(data, 300);
+    const child = snapkeep(['run', '--config', world.configPath]);
+    let killed = false;
+    for (let attempt = 0; attempt < 200 && !killed; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      if ((await readdir(first)).length > 0) {
+        const result = await runCommand({
+          file: 'pkill',
+          args: ['-KILL', '-f', `btrfs receive -f [^ ]+ ${first}`],
+        });
+        killed = result.exitCode === 0;
+      }
+    }
+    expect(killed).toBe(true);
+    const interrupted = await child;
+    expectExit(interrupted, 3);
+    expect(interrupted.stderr).toMatch(/FAILED: data → first: sending data\.\S+ to first failed/);
+    expect(interrupted.stderr).not.toMatch(/FAILED: data → second/);
+    const snapshot = (await readdir(join(world.source.mountPoint, 'snapshots')))[0]!;
+    expect(await readdir(first)).toEqual([]);
+    expect(await readdir(second)).toEqual([snapshot]);
+    expect(await treeChecksums(join(second, snapshot))).toEqual(await treeChecksums(data));
+
+    const again = await snapkeep(['run', '--config', world.configPath, '--json']);
+    expectExit(again, 0);
+    for (const target of [first, second]) {
+      const newest = (await readdir(target)).sort().at(-1)!;
+      expect((await show(join(target, newest))).readonly).toBe(true);
+      expect(await treeChecksums(join(target, newest))).toEqual(await treeChecksums(data));
+    }
+    expect(await readdir(first)).toContain(snapshot);
+  });
+
   it('two concurrent runs: one exits 11 and names the holder', async () => {
     const world = await simpleWorld('', { sourceMiB: 1024, targetSizesMiB: [1024] });
     await writeRandomData(join(world.source.mountPoint, 'data'), 300);
