@@ -1,11 +1,10 @@
 // The one module that spawns processes (DESIGN.md: "only exec/ spawns").
 // Commands are data: a file and an argv array, never a shell string. Secrets reach children only
 // through the environment or files, and every message built here masks known secret values.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { constants as fsConstants, rmSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 
 export interface CommandSpec {
@@ -83,6 +82,13 @@ function track(child: ChildProcess): void {
   child.once('close', () => liveChildren.delete(child));
 }
 
+/** Start `spec` with these stdio wirings, among the children an interrupt stops. */
+function start(spec: CommandSpec, stdio: StdioOptions): ChildProcess {
+  const child = spawn(spec.file, [...spec.args], { cwd: spec.cwd, env: environmentFor(spec), stdio });
+  track(child);
+  return child;
+}
+
 function environmentFor(spec: CommandSpec): NodeJS.ProcessEnv {
   // LC_ALL=C: we parse tool output, so it must not be translated.
   return { ...process.env, LC_ALL: 'C', ...spec.env };
@@ -133,12 +139,7 @@ function collect(child: ChildProcess, spec: CommandSpec, startedAt: number): Pro
 /** Run a command to completion; a non-zero exit is a result, not an exception. */
 export function runCommand(spec: CommandSpec): Promise<CommandResult> {
   const startedAt = Date.now();
-  const child = spawn(spec.file, [...spec.args], {
-    cwd: spec.cwd,
-    env: environmentFor(spec),
-    stdio: [spec.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-  });
-  track(child);
+  const child = start(spec, [spec.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']);
   if (spec.input !== undefined) child.stdin?.end(spec.input);
   return collect(child, spec, startedAt);
 }
@@ -201,12 +202,7 @@ export async function runPipeline(
   const children: ChildProcess[] = [];
   for (const spec of specs) {
     const previous = children.at(-1);
-    const child = spawn(spec.file, [...spec.args], {
-      cwd: spec.cwd,
-      env: environmentFor(spec),
-      stdio: [previous?.stdout ?? 'ignore', 'pipe', 'pipe'],
-    });
-    track(child);
+    const child = start(spec, [previous?.stdout ?? 'ignore', 'pipe', 'pipe']);
     // The next stage owns the read end now; closing ours makes EOF/EPIPE propagate as in a shell.
     previous?.stdout?.destroy();
     children.push(child);
@@ -215,14 +211,18 @@ export async function runPipeline(
 }
 
 /**
- * Waits for stages that together move one stream: samples progress from /proc, and kills every
- * stage as soon as one fails, so a half-written stream is never mistaken for a complete one.
+ * Waits for stages that together move one stream and samples progress from /proc. A stage that
+ * fails stops every stage (unless `onStageFailed` decides otherwise), so a half-written stream is
+ * never mistaken for a complete one.
  */
 async function superviseStages(
   children: readonly ChildProcess[],
   specs: readonly CommandSpec[],
   startedAt: number,
   options: PipelineOptions,
+  onStageFailed: (index: number, stopAll: () => void) => void | Promise<void> = (_index, stopAll) => {
+    stopAll();
+  },
 ): Promise<PipelineResult> {
   const first = children[0]!;
   const last = children.at(-1)!;
@@ -238,9 +238,8 @@ async function superviseStages(
   options.signal?.addEventListener('abort', killAll, { once: true });
 
   const done = children.map((child, index) =>
-    collect(child, specs[index]!, startedAt).then((result) => {
-      // A failed stage must not let the others finish on a truncated stream quietly.
-      if (result.exitCode !== 0) killAll();
+    collect(child, specs[index]!, startedAt).then(async (result) => {
+      if (result.exitCode !== 0) await onStageFailed(index, killAll);
       return result;
     }),
   );
@@ -343,15 +342,7 @@ export async function runJoinedByFifo(
   const fifo = await acquireFifo();
   const specs = build(fifo);
   const startedAt = Date.now();
-  const children = specs.map((spec) => {
-    const child = spawn(spec.file, [...spec.args], {
-      cwd: spec.cwd,
-      env: environmentFor(spec),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    track(child);
-    return child;
-  });
+  const children = specs.map((spec) => start(spec, ['ignore', 'pipe', 'pipe']));
   try {
     return await superviseStages(children, specs, startedAt, options);
   } finally {
@@ -388,63 +379,34 @@ export async function runFanOut(
     const consumerSpecs = consumers.map((build, index) => build(fifos[index]!));
     const teeSpec: CommandSpec = { file: 'tee', args: ['-p', '--', ...fifos] };
     const startedAt = Date.now();
-    const spawnStage = (spec: CommandSpec, stdin: 'ignore' | Readable, stdout: 'pipe' | 'ignore') => {
-      const child = spawn(spec.file, [...spec.args], {
-        cwd: spec.cwd,
-        env: environmentFor(spec),
-        stdio: [stdin, stdout, 'pipe'],
-      });
-      track(child);
-      return child;
-    };
-    const consumerChildren = consumerSpecs.map((spec) => spawnStage(spec, 'ignore', 'pipe'));
-    const producer = spawnStage(producerSpec, 'ignore', 'pipe');
-    const tee = spawnStage(teeSpec, producer.stdout!, 'ignore');
+    const consumerChildren = consumerSpecs.map((spec) => start(spec, ['ignore', 'pipe', 'pipe']));
+    const producer = start(producerSpec, ['ignore', 'pipe', 'pipe']);
+    const tee = start(teeSpec, [producer.stdout!, 'ignore', 'pipe']);
     // tee owns the read end now; closing ours lets EOF/EPIPE propagate as in a shell.
     producer.stdout?.destroy();
 
-    const all = [producer, tee, ...consumerChildren];
-    const killAll = (): void => {
-      for (const child of all) child.kill('SIGTERM');
-    };
-    options.signal?.addEventListener('abort', killAll, { once: true });
-    const stopSampling = sampleProgress(() => bytesMoved(producer.pid, 'wchar'), startedAt, options);
     let failedConsumers = 0;
-    try {
-      const [producerResult, teeResult, ...consumerResults] = await Promise.all([
-        collect(producer, producerSpec, startedAt).then((result) => {
-          if (result.exitCode !== 0) killAll();
-          return result;
-        }),
-        collect(tee, teeSpec, startedAt).then((result) => {
-          if (result.exitCode !== 0) killAll();
-          return result;
-        }),
-        ...consumerChildren.map((child, index) =>
-          collect(child, consumerSpecs[index]!, startedAt).then(async (result) => {
-            if (result.exitCode !== 0) {
-              if (++failedConsumers === consumerChildren.length) killAll();
-              // A consumer that died before opening its FIFO would leave tee waiting in open()
-              // for ever: open and close the read end once, so tee sees EPIPE and drops it.
-              await open(fifos[index]!, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK).then(
-                (handle) => handle.close(),
-                () => undefined,
-              );
-            }
-            return result;
-          }),
-        ),
-      ]);
-      return {
-        producer: producerResult,
-        tee: teeResult,
-        consumers: consumerResults,
-        bytes: stopSampling(),
-      };
-    } finally {
-      stopSampling();
-      options.signal?.removeEventListener('abort', killAll);
-    }
+    const { stages, bytes } = await superviseStages(
+      [producer, tee, ...consumerChildren],
+      [producerSpec, teeSpec, ...consumerSpecs],
+      startedAt,
+      // Counted at the producer: tee's and the consumers' counters would count the stream again.
+      { ...options, measure: 'producer' },
+      async (index, stopAll) => {
+        if (index < 2 || ++failedConsumers === consumerChildren.length) {
+          stopAll();
+          return;
+        }
+        // A consumer that died before opening its FIFO would leave tee waiting in open() for
+        // ever: open and close the read end once, so tee sees EPIPE and drops it.
+        await open(fifos[index - 2]!, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK).then(
+          (handle) => handle.close(),
+          () => undefined,
+        );
+      },
+    );
+    const [producerResult, teeResult, ...consumerResults] = stages;
+    return { producer: producerResult!, tee: teeResult!, consumers: consumerResults, bytes };
   } finally {
     // Every process is gone: the FIFOs are empty and reusable.
     fifoPool.idle.push(...fifos);
@@ -464,7 +426,7 @@ export interface GuardedPipeResult {
  * interrupted (SIGINT, then SIGKILL) while its input is still open — for `restic backup --stdin`
  * this means no snapshot of a truncated dump (restic cannot see the producer's status itself).
  *
- * The pipe is a FIFO in a private temporary directory rather than Node's stdio 'pipe', which is
+ * The pipe is a FIFO from the pool (acquireFifo) rather than Node's stdio 'pipe', which is
  * a socketpair: pg_dump writes in small pieces, and through a socket that cost 2-4 % of a
  * 300 MB dump into restic compared with a shell pipe (measured; a kernel pipe is what
  * `pg_dump | restic` uses).
@@ -474,53 +436,38 @@ export async function runGuardedPipe(
   consumerSpec: CommandSpec,
 ): Promise<GuardedPipeResult> {
   const startedAt = Date.now();
-  const directory = await mkdtemp(join(tmpdir(), 'snapkeep-pipe-'));
+  const fifo = await acquireFifo();
+  // Opening either end of a FIFO waits for the other: both opens run at once (thread pool).
+  const [readEnd, writeEnd] = await Promise.all([open(fifo, 'r'), open(fifo, 'w')]);
+  let writeOpen = true;
+  const closeWriteEnd = async (): Promise<void> => {
+    if (!writeOpen) return;
+    writeOpen = false;
+    await writeEnd.close();
+  };
   try {
-    const fifo = join(directory, 'stream');
-    const made = await runCommand({ file: 'mkfifo', args: ['-m', '600', '--', fifo] });
-    if (made.exitCode !== 0) throw new Error(`mkfifo ${fifo}: ${made.stderr.trim()}`);
-    // Opening either end of a FIFO waits for the other: both opens run at once (thread pool).
-    const [readEnd, writeEnd] = await Promise.all([open(fifo, 'r'), open(fifo, 'w')]);
-    let writeOpen = true;
-    const closeWriteEnd = async (): Promise<void> => {
-      if (!writeOpen) return;
-      writeOpen = false;
-      await writeEnd.close();
+    const consumer = start(consumerSpec, [readEnd.fd, 'pipe', 'pipe']);
+    const consumerDone = collect(consumer, consumerSpec, startedAt);
+    const interruptConsumer = (): void => {
+      consumer.kill('SIGINT');
+      const killer = setTimeout(() => consumer.kill('SIGKILL'), 5000);
+      void consumerDone.finally(() => {
+        clearTimeout(killer);
+      });
     };
-    try {
-      const consumer = spawn(consumerSpec.file, [...consumerSpec.args], {
-        cwd: consumerSpec.cwd,
-        env: environmentFor(consumerSpec),
-        stdio: [readEnd.fd, 'pipe', 'pipe'],
-      });
-      track(consumer);
-      const consumerDone = collect(consumer, consumerSpec, startedAt);
-      const producer = spawn(producerSpec.file, [...producerSpec.args], {
-        cwd: producerSpec.cwd,
-        env: environmentFor(producerSpec),
-        stdio: ['ignore', writeEnd.fd, 'pipe'],
-      });
-      track(producer);
-      // The children hold their own copies; this process keeps only the write end.
-      await readEnd.close();
-      const producerResult = await collect(producer, producerSpec, startedAt);
-      if (producerResult.exitCode === 0) {
-        await closeWriteEnd();
-      } else {
-        consumer.kill('SIGINT');
-        const killer = setTimeout(() => consumer.kill('SIGKILL'), 5000);
-        void consumerDone.finally(() => {
-          clearTimeout(killer);
-        });
-      }
-      const consumerResult = await consumerDone;
-      return { producer: producerResult, consumer: consumerResult };
-    } finally {
-      await closeWriteEnd();
-      await readEnd.close().catch(() => undefined);
-    }
+    const producer = start(producerSpec, ['ignore', writeEnd.fd, 'pipe']);
+    // The children hold their own copies; this process keeps only the write end.
+    await readEnd.close();
+    const producerResult = await collect(producer, producerSpec, startedAt);
+    if (producerResult.exitCode === 0) await closeWriteEnd();
+    else interruptConsumer();
+    const consumerResult = await consumerDone;
+    return { producer: producerResult, consumer: consumerResult };
   } finally {
-    await rm(directory, { recursive: true, force: true });
+    await closeWriteEnd();
+    await readEnd.close().catch(() => undefined);
+    // Both processes are gone and both ends closed: the FIFO is empty and reusable.
+    fifoPool.idle.push(fifo);
   }
 }
 
@@ -538,12 +485,7 @@ export interface Session {
  */
 export function openSession(spec: CommandSpec): Session {
   const startedAt = Date.now();
-  const child = spawn(spec.file, [...spec.args], {
-    cwd: spec.cwd,
-    env: environmentFor(spec),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  track(child);
+  const child = start(spec, ['pipe', 'pipe', 'pipe']);
   let buffered = '';
   let stderr = '';
   const lines: string[] = [];
