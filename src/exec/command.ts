@@ -448,6 +448,7 @@ export async function runGuardedPipe(
   try {
     const consumer = start(consumerSpec, [readEnd.fd, 'pipe', 'pipe']);
     const consumerDone = collect(consumer, consumerSpec, startedAt);
+    consumerDone.catch(() => undefined); // awaited below; a failed start must not go unhandled
     const interruptConsumer = (): void => {
       consumer.kill('SIGINT');
       const killer = setTimeout(() => consumer.kill('SIGKILL'), 5000);
@@ -456,9 +457,19 @@ export async function runGuardedPipe(
       });
     };
     const producer = start(producerSpec, ['ignore', writeEnd.fd, 'pipe']);
+    // Collected at once: a producer that cannot start reports it on the next tick.
+    const producerDone = collect(producer, producerSpec, startedAt).catch((error: unknown) =>
+      error instanceof Error ? error : new Error(String(error)),
+    );
     // The children hold their own copies; this process keeps only the write end.
     await readEnd.close();
-    const producerResult = await collect(producer, producerSpec, startedAt);
+    const producerResult = await producerDone;
+    if (producerResult instanceof Error) {
+      // The producer never ran (not installed, say): the consumer must not see a clean end either.
+      interruptConsumer();
+      await consumerDone.catch(() => undefined);
+      throw producerResult;
+    }
     if (producerResult.exitCode === 0) await closeWriteEnd();
     else interruptConsumer();
     const consumerResult = await consumerDone;

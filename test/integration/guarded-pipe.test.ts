@@ -1,0 +1,54 @@
+// runGuardedPipe with real processes: the consumer sees the end of its input only when the
+// producer succeeded (what keeps a failed pg_dump from becoming a good-looking restic snapshot).
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeFifoPool, runGuardedPipe, type CommandSpec } from '../../src/exec/command.js';
+
+let directory = '';
+beforeAll(async () => {
+  directory = await mkdtemp(join(tmpdir(), 'snapkeep-guarded-'));
+});
+afterAll(async () => {
+  await closeFifoPool();
+  if (directory) await rm(directory, { recursive: true, force: true });
+});
+
+/**
+ * Reads its input to the end, then writes `name.done`: the marker exists only after a clean end.
+ * (Node, not a shell: an interrupt must stop it, as it stops restic.)
+ */
+const consumer = (name: string): CommandSpec => ({
+  file: process.execPath,
+  args: [
+    '-e',
+    "process.stdin.resume(); process.stdin.on('end', () => require('fs').writeFileSync(process.argv[1], ''))",
+    join(directory, `${name}.done`),
+  ],
+});
+
+describe('runGuardedPipe', () => {
+  it('a producer that succeeds: the consumer gets the whole stream and its end', async () => {
+    const result = await runGuardedPipe(
+      { file: 'head', args: ['-c', '100000', '/dev/zero'] },
+      consumer('ok'),
+    );
+    expect([result.producer.exitCode, result.consumer.exitCode]).toEqual([0, 0]);
+    expect(await readdir(directory)).toContain('ok.done');
+  });
+
+  it('a producer that fails: the consumer is interrupted, never sees an end', async () => {
+    const result = await runGuardedPipe({ file: 'cat', args: ['/nonexistent/dump'] }, consumer('failed'));
+    expect(result.producer.exitCode).not.toBe(0);
+    expect(result.consumer.exitCode).not.toBe(0);
+    expect(await readdir(directory)).not.toContain('failed.done');
+  });
+
+  it('a producer that cannot even start: the error says so, and the consumer never sees an end', async () => {
+    await expect(
+      runGuardedPipe({ file: 'no-such-dump-program', args: [] }, consumer('missing')),
+    ).rejects.toThrow(/no-such-dump-program: command not found/);
+    expect(await readdir(directory)).not.toContain('missing.done');
+  });
+});
