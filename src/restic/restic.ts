@@ -442,9 +442,7 @@ export function resticFailure(
   let detail = [...new Set([...sshLines, ...lines.slice(-2)])].join(' | ');
   // restic can exit before it has relayed ssh's stderr (seen with 0.18): then say what to try.
   if (sshLines.length === 0 && /unable to start the sftp session/.test(result.stderr)) {
-    const command = sftpCommandOption(repository)[1]
-      ?.replace(/^sftp\.command=/, '')
-      .replace(/ -s sftp$/, '');
+    const command = sftpSshWords(repository)?.join(' ');
     detail += `; ssh ended before the sftp session started and restic relayed no reason (a refused key, an unknown host key or an unreachable host)${command ? `: see what ssh says with: ${command} true` : ''}`;
   }
   const where = `repository ${repository.name} (${repository.url})`;
@@ -465,12 +463,25 @@ export function resticFailure(
  * splits the command at spaces, hence no spaces inside its words.
  */
 export function sftpCommandOption(repository: Pick<ResolvedRepository, 'url' | 'ssh'>): string[] {
-  if (!repository.ssh) return [];
+  const ssh = sftpSshWords(repository);
+  if (!ssh) return [];
+  const words = [...ssh, '-s', 'sftp'];
+  const spaced = words.find((word) => /\s/.test(word));
+  if (spaced)
+    throw new UsageError(
+      `repository ${repository.url}: the ssh setting ${JSON.stringify(spaced)} contains a space, which restic's sftp.command cannot carry`,
+    );
+  return ['-o', `sftp.command=${words.join(' ')}`];
+}
+
+/** The ssh command line (up to the host) that sftp: repositories connect with, when configured. */
+function sftpSshWords(repository: Pick<ResolvedRepository, 'url' | 'ssh'>): string[] | undefined {
+  if (!repository.ssh) return undefined;
   const match = /^sftp:(?:\/\/)?(?:([^@/:]+)@)?(\[[^\]]+\]|[^:/]+)(?::(\d+)\/)?/.exec(repository.url);
-  if (!match) return [];
+  if (!match) return undefined;
   const [, user, host, port] = match;
   const ssh = repository.ssh;
-  const words = [
+  return [
     'ssh',
     '-o',
     'BatchMode=yes',
@@ -483,13 +494,5 @@ export function sftpCommandOption(repository: Pick<ResolvedRepository, 'url' | '
     ...(ssh.options ?? []).flatMap((option) => ['-o', option]),
     ...(port ? ['-p', port] : []),
     user ? `${user}@${host!.replace(/^\[|\]$/g, '')}` : host!.replace(/^\[|\]$/g, ''),
-    '-s',
-    'sftp',
   ];
-  const spaced = words.find((word) => /\s/.test(word));
-  if (spaced)
-    throw new UsageError(
-      `repository ${repository.url}: the ssh setting ${JSON.stringify(spaced)} contains a space, which restic's sftp.command cannot carry`,
-    );
-  return ['-o', `sftp.command=${words.join(' ')}`];
 }
