@@ -205,24 +205,35 @@ export class StepExecutor {
     return { streamUuid, parentCopyUuid };
   }
 
-  private progressOptions(step: SendStep, measure: PipelineOptions['measure']): PipelineOptions {
+  /**
+   * What a copy will be checked against, looked up while its stream runs (needed only after it);
+   * a failed lookup is reported by the check, never as an unhandled rejection.
+   */
+  private expectedLater(step: SendStep): Promise<ExpectedUuids> {
+    const uuids = this.expectedUuids(step);
+    uuids.catch(() => undefined);
+    return uuids;
+  }
+
+  /** Progress of one stream, reported for each step it carries. */
+  private progressOptions(steps: readonly SendStep[], measure: PipelineOptions['measure']): PipelineOptions {
     const onProgress = this.onProgress;
     return {
       // Always sampled: the journal records the stream size, which later runs use for ETAs.
-      onProgress: (progress) => onProgress?.({ ...progress, step }),
+      onProgress: (progress) => {
+        for (const step of steps) onProgress?.({ ...progress, step });
+      },
       progressIntervalMs: 250,
       measure,
     };
   }
 
   private async send(step: SendStep): Promise<{ bytes: number; created: Subvolume }> {
-    // Needed only to verify the copy: looked up while the stream runs.
-    const expected = this.expectedUuids(step);
-    expected.catch(() => undefined);
+    const expected = this.expectedLater(step);
     const sourceHost = this.hostFor({ subvolume: step.subvolume });
     const targetHost = this.hostFor({ subvolume: step.subvolume, target: step.target });
     const pipelineOptions = this.progressOptions(
-      step,
+      [step],
       sourceHost !== localHost && targetHost === localHost ? 'consumer' : 'producer',
     );
     // Both ends here: send and receive open a FIFO themselves (a kernel pipe, as in a shell).
@@ -256,23 +267,13 @@ export class StepExecutor {
    */
   async executeFanOut(steps: readonly SendStep[]): Promise<StepOutcome[]> {
     const startedAt = Date.now();
-    // Needed only to verify each copy: looked up while the stream runs. A target whose parent
-    // copy is gone fails in its own receive; the others go on.
-    const expected = steps.map((step) => {
-      const uuids = this.expectedUuids(step);
-      uuids.catch(() => undefined);
-      return uuids;
-    });
+    // A target whose parent copy is gone fails in its own receive; the others go on.
+    const expected = steps.map((step) => this.expectedLater(step));
     const first = steps[0]!;
     const result = await runFanOut(
       sendSnapshot(first.snapshotPath, first.parent?.path),
       steps.map((step) => (fifo: string) => receiveInto(step.targetDirectory, fifo)),
-      {
-        ...this.progressOptions(first, 'producer'),
-        onProgress: (progress) => {
-          for (const step of steps) this.onProgress?.({ ...progress, step });
-        },
-      },
+      this.progressOptions(steps, 'producer'),
     );
     const streamFailed = result.producer.exitCode !== 0 || result.tee.exitCode !== 0;
     return Promise.all(
