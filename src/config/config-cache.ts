@@ -47,6 +47,8 @@ export interface ResolvedConfigFile {
   readonly fromCache: boolean;
 }
 
+/** Also the code cache's directory: src/cli/main.cts repeats these lines (a CommonJS entry point
+ *  cannot load this ES module before it starts), so change both together. */
 export function configCacheDirectory(): string | undefined {
   const configured = process.env.SNAPKEEP_CACHE_DIR;
   if (configured === 'off') return undefined;
