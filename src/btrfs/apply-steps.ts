@@ -24,6 +24,7 @@ import {
 } from './btrfs-commands.js';
 import { parseSubvolumeShow, type ShownSubvolume } from './btrfs-parse.js';
 import { localHost, type Host, type Subvolume } from './inventory.js';
+import { localSendFeatures } from './send-features.js';
 
 export interface StepOutcome {
   readonly step: Step;
@@ -131,7 +132,10 @@ export class StepExecutor {
       case 'create-snapshot': {
         const host = this.hostFor({ subvolume: step.subvolume });
         // Its sends usually follow at once: their FIFO's mkfifo can run alongside the snapshot.
-        if (host === localHost) prepareFifo();
+        if (host === localHost) {
+          prepareFifo();
+          void localSendFeatures();
+        }
         await host.makeDirectory(dirname(step.path));
         await this.checked(
           host,
@@ -236,25 +240,27 @@ export class StepExecutor {
       [step],
       sourceHost !== localHost && targetHost === localHost ? 'consumer' : 'producer',
     );
-    // Both ends here: send and receive open a FIFO themselves (a kernel pipe, as in a shell).
-    const result =
-      sourceHost === localHost && targetHost === localHost
-        ? await runJoinedByFifo(
-            (fifo) => [
-              sendSnapshot(step.snapshotPath, step.parent?.path, fifo),
-              receiveInto(step.targetDirectory, fifo),
-            ],
-            pipelineOptions,
-          )
-        : await runPipeline(
-            await streamStages(
-              sourceHost,
-              sendSnapshot(step.snapshotPath, step.parent?.path),
-              targetHost,
-              receiveInto(step.targetDirectory),
-            ),
-            pipelineOptions,
-          );
+    // Both ends here: send and receive open a FIFO themselves (a kernel pipe, as in a shell),
+    // and the stream may use what this btrfs-progs can both write and read.
+    const local = sourceHost === localHost && targetHost === localHost;
+    const features = local ? await localSendFeatures() : undefined;
+    const result = local
+      ? await runJoinedByFifo(
+          (fifo) => [
+            sendSnapshot(step.snapshotPath, step.parent?.path, fifo, features),
+            receiveInto(step.targetDirectory, fifo),
+          ],
+          pipelineOptions,
+        )
+      : await runPipeline(
+          await streamStages(
+            sourceHost,
+            sendSnapshot(step.snapshotPath, step.parent?.path),
+            targetHost,
+            receiveInto(step.targetDirectory),
+          ),
+          pipelineOptions,
+        );
     if (result.stages.some((stage) => stage.exitCode !== 0))
       throw await this.transferFailure(step, targetHost, result.stages);
     return { bytes: result.bytes, created: await this.verifiedCopy(step, targetHost, expected) };
@@ -271,7 +277,7 @@ export class StepExecutor {
     const expected = steps.map((step) => this.expectedLater(step));
     const first = steps[0]!;
     const result = await runFanOut(
-      sendSnapshot(first.snapshotPath, first.parent?.path),
+      sendSnapshot(first.snapshotPath, first.parent?.path, undefined, await localSendFeatures()),
       steps.map((step) => (fifo: string) => receiveInto(step.targetDirectory, fifo)),
       this.progressOptions(steps, 'producer'),
     );

@@ -1,6 +1,7 @@
 // btrfs-progs argv builders (pure). Every path that reaches argv is checked first: absolute, no
 // `..`, no control characters — and because each is absolute it can never be read as an option.
 import type { CommandSpec } from '../exec/command.js';
+import type { SendFeatures } from './send-features.js';
 
 export function assertSafePath(path: string): string {
   // eslint-disable-next-line no-control-regex
@@ -35,11 +36,22 @@ export const createReadonlySnapshot = (source: string, destination: string): Com
 export const createWritableSnapshot = (source: string, destination: string): CommandSpec =>
   btrfs('subvolume', 'snapshot', assertSafePath(source), assertSafePath(destination));
 
-/** `toFile`: write the stream to that path (a FIFO, see runJoinedByFifo) instead of stdout. */
-export const sendSnapshot = (snapshot: string, parent?: string, toFile?: string): CommandSpec =>
+/**
+ * `toFile`: write the stream to that path (a FIFO, see runJoinedByFifo) instead of stdout.
+ * `features`: protocol 2 and compressed extents as they are (see send-features.ts); only where
+ * the same btrfs-progs receives.
+ */
+export const sendSnapshot = (
+  snapshot: string,
+  parent?: string,
+  toFile?: string,
+  features: SendFeatures = { compressedData: false },
+): CommandSpec =>
   btrfs(
     'send',
     '-q',
+    ...(features.protocol === 2 ? ['--proto', '2'] : []),
+    ...(features.protocol === 2 && features.compressedData ? ['--compressed-data'] : []),
     ...(toFile === undefined ? [] : ['-f', assertSafePath(toFile)]),
     ...(parent === undefined ? [] : ['-p', assertSafePath(parent)]),
     assertSafePath(snapshot),

@@ -16,15 +16,19 @@ export async function makeTempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `snapkeep-${prefix}-`));
 }
 
-/** Create, format and mount a btrfs image (default 512 MiB, sparse). */
-export async function createLoopBtrfs(label: string, sizeMiB = 512): Promise<LoopBtrfs> {
+/** Create, format and mount a btrfs image (default 512 MiB, sparse); `options` go to mount -o. */
+export async function createLoopBtrfs(
+  label: string,
+  sizeMiB = 512,
+  options: readonly string[] = [],
+): Promise<LoopBtrfs> {
   const base = await makeTempDir(label);
   const imagePath = join(base, `${label}.img`);
   const mountPoint = join(base, 'mnt');
   await runChecked({ file: 'mkdir', args: ['-p', mountPoint] });
   await runChecked({ file: 'truncate', args: ['-s', `${sizeMiB}M`, imagePath] });
   await runChecked({ file: 'mkfs.btrfs', args: ['-q', '-L', label, imagePath] });
-  await runChecked({ file: 'mount', args: ['-o', 'loop', imagePath, mountPoint] });
+  await runChecked({ file: 'mount', args: ['-o', ['loop', ...options].join(','), imagePath, mountPoint] });
   let cleaned = false;
   return {
     mountPoint,
