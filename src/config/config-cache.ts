@@ -103,7 +103,7 @@ export async function loadResolvedConfig(flag?: string): Promise<ResolvedConfigF
     // missing or unreadable: validate below
   }
   const loaded = await validate(text, path);
-  await store(directory, entryPath, { format: entryFormat, key, resolved: loaded.resolved });
+  await storeCacheEntry(directory, entryPath, { format: entryFormat, key, resolved: loaded.resolved });
   return { ...loaded, fromCache: false };
 }
 
@@ -113,7 +113,7 @@ async function validate(text: string, path: string): Promise<{ path: string; res
 }
 
 /** Best effort: a cache that cannot be written only costs speed, never a run. */
-async function store(directory: string, entryPath: string, entry: CacheEntry): Promise<void> {
+export async function storeCacheEntry(directory: string, entryPath: string, entry: unknown): Promise<void> {
   try {
     await mkdir(directory, { recursive: true, mode: 0o700 });
     const temporary = `${entryPath}.${process.pid}.tmp`;

@@ -1,5 +1,6 @@
 // The btrfs engine against real loop-mounted btrfs filesystems, through the built CLI.
 import { readFile, readdir, writeFile, appendFile } from 'node:fs/promises';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runChecked, runCommand } from '../../src/exec/command.js';
@@ -394,6 +395,29 @@ subvolumes:
       // The target is mounted without compression: compressed extents there came in encoded.
       if (protocol2) expect(await compressedExtents(join(copy, `${round}.log`))).toBeGreaterThan(0);
     }
+  });
+
+  it('what local sends can use is probed once and cached by btrfs binary and kernel; a stale or corrupt entry is probed again', async () => {
+    const world = await simpleWorld();
+    await writeRandomData(join(world.source.mountPoint, 'data'), 1);
+    const cacheDirectory = join(world.stateDir, '..', 'cache');
+    const entryPath = join(cacheDirectory, 'send-features.json');
+    const probes = async (): Promise<number> => {
+      const result = await snapkeep(['run', '--config', world.configPath], {
+        env: { SNAPKEEP_DEBUG: '1', SNAPKEEP_CACHE_DIR: cacheDirectory },
+      });
+      expectExit(result, 0);
+      return result.stderr.split('\n').filter((line) => / btrfs send --help /.test(line)).length;
+    };
+    expect(await probes()).toBe(1);
+    const entry = JSON.parse(await readFile(entryPath, 'utf8')) as { key: string; features: unknown };
+    expect(entry.key).toContain(`|${release()}`);
+    expect(await probes()).toBe(0);
+    await writeFile(entryPath, JSON.stringify({ ...entry, key: `${entry.key}-another-kernel` }));
+    expect(await probes()).toBe(1);
+    await writeFile(entryPath, '{ not json');
+    expect(await probes()).toBe(1);
+    expect(JSON.parse(await readFile(entryPath, 'utf8'))).toEqual(entry);
   });
 
   it('two concurrent runs: one exits 11 and names the holder', async () => {
