@@ -8,10 +8,9 @@
 //
 // Used only where one btrfs-progs sends and receives (local to local): a remote host's
 // btrfs-progs may predate protocol 2, and its filter accepts the stream it was written for.
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { configCacheDirectory, storeCacheEntry } from '../config/config-cache.js';
+import { binaryIdentity, cachedProbe } from '../config/probe-cache.js';
 import { runCommand } from '../exec/command.js';
 
 export interface SendFeatures {
@@ -36,43 +35,25 @@ async function probe(): Promise<SendFeatures> {
   return { protocol: 2, compressedData: /--compressed-data\b/.test(text) };
 }
 
-/** The `btrfs` that commands run (the first on PATH), as `path:size:mtime`; undefined if none. */
-async function btrfsIdentity(): Promise<string | undefined> {
-  for (const directory of (process.env.PATH ?? '').split(delimiter)) {
-    if (!directory) continue;
-    const path = join(directory, 'btrfs');
-    const info = await stat(path).catch(() => undefined);
-    if (info?.isFile()) return `${path}:${info.size}:${info.mtimeMs}`;
-  }
-  return undefined;
-}
+const isSendFeatures = (answer: unknown): answer is SendFeatures =>
+  typeof answer === 'object' &&
+  answer !== null &&
+  typeof (answer as SendFeatures).compressedData === 'boolean' &&
+  [undefined, 2].includes((answer as SendFeatures).protocol);
 
 /**
- * The probe's answer is kept in the cache directory (with the validated configs), keyed by the
- * btrfs binary and the running kernel: a timer's every run would otherwise spend a process on
- * `btrfs send --help`. A changed binary or kernel is a miss and probes again.
+ * Cached by btrfs binary and running kernel (see probe-cache.ts): a timer's every run would
+ * otherwise spend a process on `btrfs send --help`.
  */
-async function cachedProbe(): Promise<SendFeatures> {
-  const directory = configCacheDirectory();
-  const binary = directory ? await btrfsIdentity() : undefined;
-  if (!directory || !binary) return probe();
-  const key = `${binary}|${release()}`;
-  const entryPath = join(directory, 'send-features.json');
-  try {
-    const entry = JSON.parse(await readFile(entryPath, 'utf8')) as { key?: string; features?: SendFeatures };
-    if (entry.key === key && entry.features) return entry.features;
-  } catch {
-    // missing or unreadable: probe below
-  }
-  const features = await probe();
-  await storeCacheEntry(directory, entryPath, { key, features });
-  return features;
+async function cachedFeatures(): Promise<SendFeatures> {
+  const binary = await binaryIdentity('btrfs');
+  return cachedProbe('send-features', binary && `${binary}|${release()}`, probe, isSendFeatures);
 }
 
 let probed: Promise<SendFeatures> | undefined;
 
 /** What local sends use; probed once per process, or read from the cache. */
 export function localSendFeatures(): Promise<SendFeatures> {
-  probed ??= cachedProbe();
+  probed ??= cachedFeatures();
   return probed;
 }

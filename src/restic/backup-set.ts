@@ -166,11 +166,15 @@ export async function backupSet(
         job.database,
         job.password,
         (snapshot) =>
-          restic.backupStream(repository, dumpDatabase(job.postgres, job.database, job.password, snapshot), {
-            filename: job.filename,
-            tags: tags(job),
-            what: `pg_dump of database ${job.database} (source ${job.source})`,
-          }),
+          restic.backupStream(
+            repository,
+            snapshot.then((exported) => dumpDatabase(job.postgres, job.database, job.password, exported)),
+            {
+              filename: job.filename,
+              tags: tags(job),
+              what: `pg_dump of database ${job.database} (source ${job.source})`,
+            },
+          ),
       );
       return { snapshotId: result, checksums };
     } catch (error) {

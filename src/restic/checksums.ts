@@ -99,22 +99,32 @@ async function checksumsIn(
   return result;
 }
 
-/** Run `work` (the dump) in an exported snapshot, with the checksums of that same snapshot. */
+/**
+ * Run `work` (the dump) in an exported snapshot, with the checksums of that same snapshot.
+ * `work` starts at once with the snapshot still to come, so what needs no snapshot (restic
+ * opening its repository) overlaps the psql session starting and exporting it.
+ */
 export async function withDumpSnapshot<T>(
   source: PostgresSource,
   database: string,
   password: string | undefined,
-  work: (snapshot: string) => Promise<T>,
+  work: (snapshot: Promise<string>) => Promise<T>,
 ): Promise<{ result: T; checksums: TableChecksums }> {
   const session = openSession(psqlSession(source, database, password));
   try {
-    const [snapshot] = await ask(
+    const snapshot = ask(
       session,
       'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\nSELECT pg_export_snapshot();',
-    );
-    if (!snapshot) throw new Error(`no snapshot exported by database ${database}`);
-    // The dump and the checksum scans overlap; both see exactly the exported snapshot.
-    const [result, checksums] = await Promise.all([work(snapshot), checksumsIn(session)]);
+    ).then(([exported]) => {
+      if (!exported) throw new Error(`no snapshot exported by database ${database}`);
+      return exported;
+    });
+    // The dump and the checksum scans overlap; both see exactly the exported snapshot. A failed
+    // export fails both; Promise.all reports it once.
+    const [result, checksums] = await Promise.all([
+      work(snapshot),
+      snapshot.then(() => checksumsIn(session)),
+    ]);
     await ask(session, 'COMMIT;');
     return { result, checksums };
   } finally {

@@ -2,6 +2,7 @@
 // snapkeep runs. The repository location and every credential travel in the child's environment
 // (RESTIC_REPOSITORY, RESTIC_PASSWORD, backend variables), never on argv; errors are classified
 // into what a person can act on (wrong password, no repository, unreachable, locked).
+import { createHash } from 'node:crypto';
 import {
   registerSecret,
   runCommand,
@@ -10,6 +11,7 @@ import {
   type CommandResult,
   type CommandSpec,
 } from '../exec/command.js';
+import { binaryIdentity, cachedProbe } from '../config/probe-cache.js';
 import type { ResolvedRepository } from '../config/resolve.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
 import { endpointOf, probe } from './probe.js';
@@ -113,12 +115,26 @@ export class Restic {
   }
 
   private static async read(binary: string): Promise<Restic> {
-    const result = await runCommand({ file: binary, args: ['version'] }).catch((error: unknown) => {
-      throw new SnapkeepError(`cannot run restic (${binary}): ${(error as Error).message}`, ExitCode.fatal);
-    });
-    const version = parseResticVersion(result.stdout);
-    if (result.exitCode !== 0 || !version)
-      throw new SnapkeepError(`${binary} version did not report a restic version: ${result.stdout.trim()}`);
+    // `restic version` costs ~25 ms before the first real command; the answer is cached by
+    // binary (probe-cache.ts), so an upgraded restic is asked again.
+    const asked = async (): Promise<string> => {
+      const result = await runCommand({ file: binary, args: ['version'] }).catch((error: unknown) => {
+        throw new SnapkeepError(`cannot run restic (${binary}): ${(error as Error).message}`, ExitCode.fatal);
+      });
+      if (result.exitCode !== 0 || !parseResticVersion(result.stdout))
+        throw new SnapkeepError(`${binary} version did not report a restic version: ${result.stdout.trim()}`);
+      return result.stdout;
+    };
+    const stdout = await cachedProbe(
+      // One entry per binary: the tests (and some users) switch between two restic versions.
+      `restic-version-${createHash('sha256').update(binary).digest('hex').slice(0, 12)}`,
+      await binaryIdentity(binary),
+      asked,
+      (answer): answer is string => typeof answer === 'string' && parseResticVersion(answer) !== undefined,
+    );
+    const version = parseResticVersion(stdout);
+    if (!version)
+      throw new SnapkeepError(`${binary} version did not report a restic version: ${stdout.trim()}`);
     if (version.major === 0 && version.minor < 14)
       throw new SnapkeepError(`restic ${version.text} is too old; snapkeep needs 0.14 or newer`);
     return new Restic(binary, version);
@@ -269,10 +285,12 @@ export class Restic {
    * Back up what `producer` writes, as `filename` in the snapshot. A producer that fails at any
    * point leaves no snapshot: 0.17+ runs it with --stdin-from-command (restic checks its status);
    * older versions get a guarded pipe that interrupts restic before it sees the end of the stream.
+   * A `producer` still being prepared (a dump waiting for its snapshot) lets a guarded pipe start
+   * restic, which opens the repository meanwhile.
    */
   async backupStream(
     repository: ResolvedRepository,
-    producer: CommandSpec,
+    producerSpec: CommandSpec | Promise<CommandSpec>,
     options: { readonly filename: string; readonly tags: readonly string[]; readonly what: string },
   ): Promise<string> {
     const common = [
@@ -283,6 +301,7 @@ export class Restic {
       ...options.tags.flatMap((tag) => ['--tag', tag]),
     ];
     if (this.hasStdinFromCommand) {
+      const producer = await producerSpec;
       const spec = await this.spec(repository, [
         ...common,
         '--stdin-from-command',
@@ -303,7 +322,7 @@ export class Restic {
       return snapshotIdOf(result.stdout, options.what);
     }
     const spec = await this.spec(repository, [...common, '--stdin']);
-    const { producer: produced, consumer } = await runGuardedPipe(producer, spec);
+    const { producer: produced, consumer } = await runGuardedPipe(producerSpec, spec);
     // restic failing on the repository (missing, wrong password…) kills the producer with SIGPIPE:
     // the repository is the cause to report.
     if (consumer.exitCode !== 0 && consumer.signal === null) {

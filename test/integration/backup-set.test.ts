@@ -282,6 +282,25 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
     expect(events(after.stdout).filter((event) => event.type === 'restore-point').length).toBe(pointsBefore);
   });
 
+  it('a database that does not exist: exit non-zero, the error names it, no snapshot kept (restic, started while the snapshot was being exported, is stopped)', async () => {
+    const missing = `${database}_missing`;
+    const missingPath = join(directory, 'missing.yaml');
+    await writeFile(
+      missingPath,
+      (await readFile(configPath, 'utf8')).replace(`databases: [${database}]`, `databases: [${missing}]`),
+    );
+    const result = await snapkeep(['backup', '--config', missingPath], { env });
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toContain(`database "${missing}" does not exist`);
+    const snapshots = await runCommand({
+      file: binary.path,
+      args: ['snapshots', '--json', '--tag', `snapkeep-database=${missing}`],
+      env: { RESTIC_REPOSITORY: join(directory, 'repo'), RESTIC_PASSWORD: password },
+    });
+    expect(snapshots.exitCode, snapshots.stderr).toBe(0);
+    expect(JSON.parse(snapshots.stdout)).toEqual([]);
+  });
+
   it('a wrong password is a clear configuration error (exit 2) that names the key', async () => {
     const wrong = join(directory, 'wrong-password');
     await writeFile(wrong, 'not the password\n');

@@ -410,7 +410,7 @@ subvolumes:
       return result.stderr.split('\n').filter((line) => / btrfs send --help /.test(line)).length;
     };
     expect(await probes()).toBe(1);
-    const entry = JSON.parse(await readFile(entryPath, 'utf8')) as { key: string; features: unknown };
+    const entry = JSON.parse(await readFile(entryPath, 'utf8')) as { key: string; answer: unknown };
     expect(entry.key).toContain(`|${release()}`);
     expect(await probes()).toBe(0);
     await writeFile(entryPath, JSON.stringify({ ...entry, key: `${entry.key}-another-kernel` }));

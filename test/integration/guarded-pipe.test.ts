@@ -51,4 +51,40 @@ describe('runGuardedPipe', () => {
     ).rejects.toThrow(/no-such-dump-program: command not found/);
     expect(await readdir(directory)).not.toContain('missing.done');
   });
+
+  it('a producer whose argv comes later: the consumer starts at once, the producer when its argv is ready, and the whole stream gets through', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const producerStart = join(directory, 'late.producer-start');
+    const consumerStart = join(directory, 'late.consumer-start');
+    const later = new Promise<CommandSpec>((resolve) => setTimeout(resolve, 300)).then(() => ({
+      file: 'sh',
+      args: ['-c', 'date +%s%3N > "$1"; head -c 100000 /dev/zero', 'sh', producerStart],
+    }));
+    const countingConsumer: CommandSpec = {
+      file: process.execPath,
+      args: [
+        '-e',
+        "const fs = require('fs'); fs.writeFileSync(process.argv[2], String(Date.now())); let n = 0; process.stdin.on('data', (d) => { n += d.length; }); process.stdin.on('end', () => fs.writeFileSync(process.argv[1], String(n)))",
+        join(directory, 'late.done'),
+        consumerStart,
+      ],
+    };
+    const result = await runGuardedPipe(later, countingConsumer);
+    expect([result.producer.exitCode, result.consumer.exitCode]).toEqual([0, 0]);
+    expect(await readFile(join(directory, 'late.done'), 'utf8')).toBe('100000');
+    const started = async (path: string): Promise<number> => Number((await readFile(path, 'utf8')).trim());
+    expect((await started(producerStart)) - (await started(consumerStart))).toBeGreaterThanOrEqual(200);
+  });
+
+  it('a producer whose argv cannot be made (the snapshot export failed): the error is thrown, the consumer never sees an end', async () => {
+    const failing = new Promise<CommandSpec>((_, reject) =>
+      setTimeout(() => {
+        reject(new Error('no snapshot exported by database app'));
+      }, 100),
+    );
+    await expect(runGuardedPipe(failing, consumer('unmade'))).rejects.toThrow(
+      'no snapshot exported by database app',
+    );
+    expect(await readdir(directory)).not.toContain('unmade.done');
+  });
 });
