@@ -431,14 +431,17 @@ export interface GuardedPipeResult {
  * 300 MB dump into restic compared with a shell pipe (measured; a kernel pipe is what
  * `pg_dump | restic` uses).
  *
- * The producer may be a promise: the consumer starts at once and the producer when its argv is
+ * The producer may come later: the consumer starts at once and the producer when its argv is
  * known. restic spends ~0.7 s opening the repository before it reads a byte, so starting it first
  * takes whatever comes before the dump (a psql session exporting its snapshot) off the critical
- * path. A producer that cannot be built interrupts the consumer like one that fails.
+ * path. A producer given as a function learns when the consumer is ready to read (the first
+ * stdout line matching `readyLine`, or its exit), so the caller can use the time before (see
+ * withDumpSnapshot). A producer that cannot be built interrupts the consumer like one that fails.
  */
 export async function runGuardedPipe(
-  producerSpec: CommandSpec | Promise<CommandSpec>,
+  producerSpec: CommandSpec | Promise<CommandSpec> | ((consumerReady: Promise<void>) => Promise<CommandSpec>),
   consumerSpec: CommandSpec,
+  options: { readonly readyLine?: RegExp } = {},
 ): Promise<GuardedPipeResult> {
   const startedAt = Date.now();
   const fifo = await acquireFifo();
@@ -454,6 +457,20 @@ export async function runGuardedPipe(
     const consumer = start(consumerSpec, [readEnd.fd, 'pipe', 'pipe']);
     const consumerDone = collect(consumer, consumerSpec, startedAt);
     consumerDone.catch(() => undefined); // awaited below; a failed start must not go unhandled
+    const consumerReady = new Promise<void>((resolve) => {
+      const readyLine = options.readyLine;
+      if (!readyLine) {
+        resolve();
+        return;
+      }
+      const onData = (chunk: Buffer): void => {
+        if (!readyLine.test(chunk.toString('utf8'))) return;
+        consumer.stdout?.off('data', onData);
+        resolve();
+      };
+      consumer.stdout?.on('data', onData);
+      void consumerDone.finally(resolve);
+    });
     const interruptConsumer = (): void => {
       consumer.kill('SIGINT');
       const killer = setTimeout(() => consumer.kill('SIGKILL'), 5000);
@@ -462,7 +479,8 @@ export async function runGuardedPipe(
       });
     };
     // Collected at once: a producer that cannot be built or started reports it on the next tick.
-    const producerDone = Promise.resolve(producerSpec)
+    const producerDone = (async () =>
+      typeof producerSpec === 'function' ? producerSpec(consumerReady) : producerSpec)()
       .then((spec) => collect(start(spec, ['ignore', writeEnd.fd, 'pipe']), spec, startedAt))
       .catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
     // The children hold their own copies; this process keeps only the write end.

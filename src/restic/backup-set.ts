@@ -165,10 +165,11 @@ export async function backupSet(
         job.postgres,
         job.database,
         job.password,
-        (snapshot) =>
+        (snapshotWhen) =>
           restic.backupStream(
             repository,
-            snapshot.then((exported) => dumpDatabase(job.postgres, job.database, job.password, exported)),
+            async (resticReady) =>
+              dumpDatabase(job.postgres, job.database, job.password, await snapshotWhen(resticReady)),
             {
               filename: job.filename,
               tags: tags(job),

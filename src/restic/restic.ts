@@ -285,12 +285,13 @@ export class Restic {
    * Back up what `producer` writes, as `filename` in the snapshot. A producer that fails at any
    * point leaves no snapshot: 0.17+ runs it with --stdin-from-command (restic checks its status);
    * older versions get a guarded pipe that interrupts restic before it sees the end of the stream.
-   * A `producer` still being prepared (a dump waiting for its snapshot) lets a guarded pipe start
-   * restic, which opens the repository meanwhile.
+   * A producer given as a function is built when it can be (a dump waiting for its snapshot): a
+   * guarded pipe starts restic first, which opens the repository meanwhile, and tells the
+   * function when restic is ready to read (its first progress line).
    */
   async backupStream(
     repository: ResolvedRepository,
-    producerSpec: CommandSpec | Promise<CommandSpec>,
+    producerSpec: CommandSpec | ((resticReady: Promise<void>) => Promise<CommandSpec>),
     options: { readonly filename: string; readonly tags: readonly string[]; readonly what: string },
   ): Promise<string> {
     const common = [
@@ -301,7 +302,9 @@ export class Restic {
       ...options.tags.flatMap((tag) => ['--tag', tag]),
     ];
     if (this.hasStdinFromCommand) {
-      const producer = await producerSpec;
+      // restic runs the producer itself, so it cannot be ready before the producer is known.
+      const producer =
+        typeof producerSpec === 'function' ? await producerSpec(Promise.resolve()) : producerSpec;
       const spec = await this.spec(repository, [
         ...common,
         '--stdin-from-command',
@@ -322,7 +325,9 @@ export class Restic {
       return snapshotIdOf(result.stdout, options.what);
     }
     const spec = await this.spec(repository, [...common, '--stdin']);
-    const { producer: produced, consumer } = await runGuardedPipe(producerSpec, spec);
+    const { producer: produced, consumer } = await runGuardedPipe(producerSpec, spec, {
+      readyLine: /"message_type":"status"/,
+    });
     // restic failing on the repository (missing, wrong password…) kills the producer with SIGPIPE:
     // the repository is the cause to report.
     if (consumer.exitCode !== 0 && consumer.signal === null) {

@@ -76,6 +76,37 @@ describe('runGuardedPipe', () => {
     expect((await started(producerStart)) - (await started(consumerStart))).toBeGreaterThanOrEqual(200);
   });
 
+  it("a producer that waits for the consumer's ready line starts after it, and the stream still arrives whole", async () => {
+    const { readFile } = await import('node:fs/promises');
+    const producerStart = join(directory, 'ready.producer-start');
+    const readyAt = join(directory, 'ready.consumer-ready');
+    // Like restic: busy for a while (opening its repository), then a progress line, then it reads.
+    const slowReader: CommandSpec = {
+      file: process.execPath,
+      args: [
+        '-e',
+        "const fs = require('fs'); setTimeout(() => { fs.writeFileSync(process.argv[2], String(Date.now())); process.stdout.write('{\"message_type\":\"status\"}\\n'); let n = 0; process.stdin.on('data', (d) => { n += d.length; }); process.stdin.on('end', () => fs.writeFileSync(process.argv[1], String(n))); }, 400)",
+        join(directory, 'ready.done'),
+        readyAt,
+      ],
+    };
+    const result = await runGuardedPipe(
+      async (ready) => {
+        await ready;
+        return {
+          file: 'sh',
+          args: ['-c', 'date +%s%3N > "$1"; head -c 50000 /dev/zero', 'sh', producerStart],
+        };
+      },
+      slowReader,
+      { readyLine: /"message_type":"status"/ },
+    );
+    expect([result.producer.exitCode, result.consumer.exitCode]).toEqual([0, 0]);
+    expect(await readFile(join(directory, 'ready.done'), 'utf8')).toBe('50000');
+    const at = async (path: string): Promise<number> => Number((await readFile(path, 'utf8')).trim());
+    expect(await at(producerStart)).toBeGreaterThanOrEqual(await at(readyAt));
+  });
+
   it('a producer whose argv cannot be made (the snapshot export failed): the error is thrown, the consumer never sees an end', async () => {
     const failing = new Promise<CommandSpec>((_, reject) =>
       setTimeout(() => {
