@@ -431,15 +431,15 @@ export interface GuardedPipeResult {
  * 300 MB dump into restic compared with a shell pipe (measured; a kernel pipe is what
  * `pg_dump | restic` uses).
  *
- * The producer may come later: the consumer starts at once and the producer when its argv is
- * known. restic spends ~0.7 s opening the repository before it reads a byte, so starting it first
+ * The producer may come later (a function): the consumer starts at once and the producer when
+ * its argv is known. restic spends ~0.7 s opening the repository before it reads a byte, so starting it first
  * takes whatever comes before the dump (a psql session exporting its snapshot) off the critical
- * path. A producer given as a function learns when the consumer is ready to read (the first
+ * path. The function learns when the consumer is ready to read (the first
  * stdout line matching `readyLine`, or its exit), so the caller can use the time before (see
  * withDumpSnapshot). A producer that cannot be built interrupts the consumer like one that fails.
  */
 export async function runGuardedPipe(
-  producerSpec: CommandSpec | Promise<CommandSpec> | ((consumerReady: Promise<void>) => Promise<CommandSpec>),
+  producerSpec: CommandSpec | ((consumerReady: Promise<void>) => Promise<CommandSpec>),
   consumerSpec: CommandSpec,
   options: { readonly readyLine?: RegExp } = {},
 ): Promise<GuardedPipeResult> {

@@ -56,10 +56,13 @@ describe('runGuardedPipe', () => {
     const { readFile } = await import('node:fs/promises');
     const producerStart = join(directory, 'late.producer-start');
     const consumerStart = join(directory, 'late.consumer-start');
-    const later = new Promise<CommandSpec>((resolve) => setTimeout(resolve, 300)).then(() => ({
-      file: 'sh',
-      args: ['-c', 'date +%s%3N > "$1"; head -c 100000 /dev/zero', 'sh', producerStart],
-    }));
+    const later = async (): Promise<CommandSpec> => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return {
+        file: 'sh',
+        args: ['-c', 'date +%s%3N > "$1"; head -c 100000 /dev/zero', 'sh', producerStart],
+      };
+    };
     const countingConsumer: CommandSpec = {
       file: process.execPath,
       args: [
@@ -108,11 +111,10 @@ describe('runGuardedPipe', () => {
   });
 
   it('a producer whose argv cannot be made (the snapshot export failed): the error is thrown, the consumer never sees an end', async () => {
-    const failing = new Promise<CommandSpec>((_, reject) =>
-      setTimeout(() => {
-        reject(new Error('no snapshot exported by database app'));
-      }, 100),
-    );
+    const failing = async (): Promise<CommandSpec> => {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      throw new Error('no snapshot exported by database app');
+    };
     await expect(runGuardedPipe(failing, consumer('unmade'))).rejects.toThrow(
       'no snapshot exported by database app',
     );
