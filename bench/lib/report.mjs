@@ -21,13 +21,35 @@ const median = (values) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 
-// samples[scenario][tool] = seconds[]
+// samples[scenario][tool] = seconds[]; byRun[scenario][tool][run] = seconds (for paired ratios)
 const samples = {};
+const byRun = {};
 const tsv = existsSync(join(work, 'samples.tsv')) ? readFileSync(join(work, 'samples.tsv'), 'utf8') : '';
 for (const line of tsv.split('\n').filter(Boolean)) {
-  const [scenario, tool, , us] = line.split('\t');
+  const [scenario, tool, run, us] = line.split('\t');
   ((samples[scenario] ??= {})[tool] ??= []).push(Number(us) / 1e6);
+  ((byRun[scenario] ??= {})[tool] ??= {})[run] = Number(us) / 1e6;
 }
+const quantile = (values, q) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (sorted.length - 1) * q;
+  const low = Math.floor(at);
+  return sorted[low] + (sorted[Math.min(low + 1, sorted.length - 1)] - sorted[low]) * (at - low);
+};
+/**
+ * The tools of one round run back to back in a rotating order, so they share the machine's
+ * state of that moment (another job's load, the disk's mood): the ratio within each round, then
+ * their median and quartiles, is steadier than a ratio of medians taken across the whole run.
+ */
+const pairedRatio = (scenario, tool, base) => {
+  const mine = byRun[scenario]?.[tool] ?? {};
+  const theirs = byRun[scenario]?.[base] ?? {};
+  const ratios = Object.keys(mine)
+    .filter((run) => theirs[run])
+    .map((run) => mine[run] / theirs[run]);
+  if (ratios.length === 0) return undefined;
+  return { median: median(ratios), low: quantile(ratios, 0.25), high: quantile(ratios, 0.75) };
+};
 for (const name of ['version', 'list']) {
   const hf = readJson(join(work, 'hyperfine', `${name}.json`));
   if (!hf) continue;
@@ -83,6 +105,8 @@ const rows = readJson(join(work, 'rows.json'), undefined) ?? [
     sk: 'snapkeep-onchange',
     vs: 'btrbk',
     goal: undefined,
+    // Measured after the rotation, not in its rounds: no round partner to pair with.
+    unpaired: true,
   },
   { id: 'multi', label: '4 4 subvol x 2 tgt, p=2', sk: 'snapkeep-p2', vs: 'btrbk', goal: 0.75 },
   { id: 'multi', label: '  4 subvol x 2 tgt, p=4', sk: 'snapkeep-p4', vs: 'btrbk', goal: 0.75 },
@@ -122,6 +146,7 @@ for (const row of rows) {
     vsRaw: sk !== undefined && raw ? sk / raw : undefined,
     vsBtrbk: sk !== undefined && btrbk ? sk / btrbk : undefined,
   };
+  const paired = row.vs === 'absolute' || row.unpaired ? undefined : pairedRatio(row.id, row.sk, row.vs);
   table.push([
     row.label,
     fmt(sk),
@@ -129,6 +154,9 @@ for (const row of rows) {
     fmt(raw),
     ratio === undefined ? '-' : `${ratio.toFixed(2)}x`,
     ratios.vsRaw === undefined ? '-' : `${ratios.vsRaw.toFixed(2)}x`,
+    paired === undefined
+      ? '-'
+      : `${paired.median.toFixed(2)}x (${paired.low.toFixed(2)}-${paired.high.toFixed(2)})`,
     goalText,
     verdict,
   ]);
@@ -146,16 +174,17 @@ for (const row of rows) {
     ratio,
     ratioVsRaw: ratios.vsRaw,
     ratioVsBtrbk: ratios.vsBtrbk,
+    pairedRatio: paired,
     goal: goalText,
     verdict: verdict || 'info',
   });
 }
 
-const header = ['SCENARIO', 'SNAPKEEP', 'BTRBK', 'RAW', 'RATIO', 'SK/RAW', 'GOAL', 'RESULT'];
+const header = ['SCENARIO', 'SNAPKEEP', 'BTRBK', 'RAW', 'RATIO', 'SK/RAW', 'PAIRED (IQR)', 'GOAL', 'RESULT'];
 const widths = header.map((cell, i) => Math.max(cell.length, ...table.map((row) => row[i].length)));
 const line = (row) =>
   row
-    .map((cell, i) => (i === 0 || i >= 6 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+    .map((cell, i) => (i === 0 || i >= 7 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
     .join('  ')
     .trimEnd();
 const meta = readJson(join(work, 'meta.json'), {});
@@ -165,7 +194,9 @@ process.stdout.write(
 );
 process.stdout.write(`${[line(header), ...table.map(line)].join('\n')}\n`);
 process.stdout.write(
-  '\nRATIO = snapkeep median / median of what the goal compares with; SK/RAW = snapkeep / raw pipe.\n',
+  '\nRATIO = snapkeep median / median of what the goal compares with; SK/RAW = snapkeep / raw pipe;\n' +
+    'PAIRED = median (and quartiles) of the per-round ratio to what the goal compares with: the tools\n' +
+    'of a round run back to back, so this is the steadier figure on a busy machine.\n',
 );
 
 // Where snapkeep's time went (its own step timings; the rest is process start, config, listing,
