@@ -5,22 +5,15 @@
 // missing, corrupt or foreign entry is a miss too; a cache that cannot be written costs only
 // the process it would have saved.
 import { readFile, stat } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findOnPath } from '../exec/find-on-path.js';
 import { configCacheDirectory, storeCacheEntry } from './config-cache.js';
 
 /** The file `command` runs (itself when it names a path, else the first on PATH) as `path:size:mtime`. */
 export async function binaryIdentity(command: string): Promise<string | undefined> {
-  const candidates = command.includes('/')
-    ? [command]
-    : (process.env.PATH ?? '')
-        .split(delimiter)
-        .filter(Boolean)
-        .map((directory) => join(directory, command));
-  for (const path of candidates) {
-    const info = await stat(path).catch(() => undefined);
-    if (info?.isFile()) return `${path}:${info.size}:${info.mtimeMs}`;
-  }
-  return undefined;
+  const path = command.includes('/') ? command : await findOnPath(command);
+  const info = path === undefined ? undefined : await stat(path).catch(() => undefined);
+  return info?.isFile() ? `${path}:${info.size}:${info.mtimeMs}` : undefined;
 }
 
 /**

@@ -1,11 +1,11 @@
 // OpenTofu or Terraform, as argv: which one runs and the commands `snapkeep infra` gives it. The
 // module (infra/aws) is copied into a working directory beside snapkeep's state, so the state file
 // lives there and not in the installed package; every command runs in that directory.
-import { constants } from 'node:fs';
-import { access, copyFile, mkdir, readdir } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { copyFile, mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CommandSpec } from '../exec/command.js';
+import { findOnPath, isExecutable } from '../exec/find-on-path.js';
 
 export interface InfraTool {
   /** Absolute path of the binary. */
@@ -20,22 +20,6 @@ export const filterScriptPath = fileURLToPath(
   new URL('../../share/snapkeep-target-filter.sh', import.meta.url),
 );
 
-async function executable(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function onPath(name: string): Promise<string | undefined> {
-  for (const directory of (process.env.PATH ?? '').split(delimiter)) {
-    if (directory && (await executable(join(directory, name)))) return join(directory, name);
-  }
-  return undefined;
-}
-
 /**
  * `SNAPKEEP_TOFU` (a path) wins, then `tofu`, then `terraform`: the module is plain HCL that both
  * run; OpenTofu is preferred because it is open source and what the users' plan used.
@@ -43,12 +27,12 @@ async function onPath(name: string): Promise<string | undefined> {
 export async function detectInfraTool(): Promise<InfraTool | undefined> {
   const override = process.env.SNAPKEEP_TOFU;
   if (override) {
-    if (!(await executable(override))) return undefined;
+    if (!(await isExecutable(override))) return undefined;
     return { file: override, name: override.endsWith('terraform') ? 'terraform' : 'tofu' };
   }
-  const tofu = await onPath('tofu');
+  const tofu = await findOnPath('tofu');
   if (tofu) return { file: tofu, name: 'tofu' };
-  const terraform = await onPath('terraform');
+  const terraform = await findOnPath('terraform');
   return terraform ? { file: terraform, name: 'terraform' } : undefined;
 }
 

@@ -60,6 +60,30 @@ async function smallAndBigTargets(smallMiB: number): Promise<{ world: World; sma
   return { world, small, big };
 }
 
+/**
+ * The config of a small/big world: snapshots kept only while needed, and each subvolume (a
+ * directory of that name on the source) sent to the targets named.
+ */
+function writeSmallBigConfig(
+  { world, small, big }: { world: World; small: string; big: string },
+  subvolumes: Record<string, string[]>,
+): Promise<void> {
+  const entries = Object.entries(subvolumes).map(
+    ([name, targets]) => `  ${name}:
+    path: ${join(world.source.mountPoint, name)}
+    snapshot_dir: ${join(world.source.mountPoint, 'snapshots')}
+    targets: [${targets.join(', ')}]
+`,
+  );
+  return world.writeConfig(`targets:
+  small: { path: ${small} }
+  big: { path: ${big} }
+defaults:
+  snapshot_retention: { preserve_min: latest, preserve: "no" }
+subvolumes:
+${entries.join('')}`);
+}
+
 /** One subvolume `data` on the source, sent to target 0. */
 async function simpleWorld(extra = '', options: Parameters<typeof makeWorld>[0] = {}): Promise<World> {
   const world = await makeWorld(options);
@@ -215,23 +239,10 @@ describe('btrfs engine on loop devices', () => {
   });
 
   it('a full target fails its job with a clear message; other jobs finish; the parent still needed is kept', async () => {
-    const { world, small, big } = await smallAndBigTargets(128);
+    const smallAndBig = await smallAndBigTargets(128);
+    const { world, small, big } = smallAndBig;
     for (const name of ['alpha', 'beta']) await createSubvolume(join(world.source.mountPoint, name));
-    await world.writeConfig(`targets:
-  small: { path: ${small} }
-  big: { path: ${big} }
-defaults:
-  snapshot_retention: { preserve_min: latest, preserve: "no" }
-subvolumes:
-  alpha:
-    path: ${join(world.source.mountPoint, 'alpha')}
-    snapshot_dir: ${join(world.source.mountPoint, 'snapshots')}
-    targets: [small]
-  beta:
-    path: ${join(world.source.mountPoint, 'beta')}
-    snapshot_dir: ${join(world.source.mountPoint, 'snapshots')}
-    targets: [big]
-`);
+    await writeSmallBigConfig(smallAndBig, { alpha: ['small'], beta: ['big'] });
     await writeRandomData(join(world.source.mountPoint, 'alpha'), 2);
     await writeRandomData(join(world.source.mountPoint, 'beta'), 2);
     expectExit(await snapkeep(['run', '--config', world.configPath]), 0);
@@ -257,20 +268,11 @@ subvolumes:
   });
 
   it('one subvolume, two local targets: each stream is sent once and fanned out; a target that fills up fails alone', async () => {
-    const { world, small, big } = await smallAndBigTargets(160);
+    const smallAndBig = await smallAndBigTargets(160);
+    const { world, small, big } = smallAndBig;
     const data = join(world.source.mountPoint, 'data');
     await createSubvolume(data);
-    await world.writeConfig(`targets:
-  small: { path: ${small} }
-  big: { path: ${big} }
-defaults:
-  snapshot_retention: { preserve_min: latest, preserve: "no" }
-subvolumes:
-  data:
-    path: ${data}
-    snapshot_dir: ${join(world.source.mountPoint, 'snapshots')}
-    targets: [small, big]
-`);
+    await writeSmallBigConfig(smallAndBig, { data: ['small', 'big'] });
     const sendsIn = (stderr: string): string[] =>
       stderr.split('\n').filter((line) => /snapkeep debug: \+\d+ms btrfs send -q /.test(line));
     const run = () =>
