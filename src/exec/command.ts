@@ -456,7 +456,12 @@ export async function runGuardedPipe(
   try {
     const consumer = start(consumerSpec, [readEnd.fd, 'pipe', 'pipe']);
     const consumerDone = collect(consumer, consumerSpec, startedAt);
-    consumerDone.catch(() => undefined); // awaited below; a failed start must not go unhandled
+    // Settles when the consumer is gone, never rejects: what waits for its end without reporting
+    // its failure (that is awaited below) must not leave a rejection unhandled.
+    const consumerGone = consumerDone.then(
+      () => undefined,
+      () => undefined,
+    );
     const consumerReady = new Promise<void>((resolve) => {
       const readyLine = options.readyLine;
       if (!readyLine) {
@@ -469,12 +474,13 @@ export async function runGuardedPipe(
         resolve();
       };
       consumer.stdout?.on('data', onData);
-      void consumerDone.finally(resolve);
+      // A consumer that ends (or never starts) is as ready as it will be.
+      void consumerGone.then(resolve);
     });
     const interruptConsumer = (): void => {
       consumer.kill('SIGINT');
       const killer = setTimeout(() => consumer.kill('SIGKILL'), 5000);
-      void consumerDone.finally(() => {
+      void consumerGone.then(() => {
         clearTimeout(killer);
       });
     };

@@ -110,6 +110,19 @@ describe('runGuardedPipe', () => {
     expect(await at(producerStart)).toBeGreaterThanOrEqual(await at(readyAt));
   });
 
+  it('a consumer that cannot start, with a producer waiting for its ready line: the error says so, nothing is left unhandled', async () => {
+    await expect(
+      runGuardedPipe(
+        async (ready) => {
+          await ready;
+          return { file: 'head', args: ['-c', '1000', '/dev/zero'] };
+        },
+        { file: 'no-such-restic', args: [] },
+        { readyLine: /"message_type":"status"/ },
+      ),
+    ).rejects.toThrow(/no-such-restic: command not found/);
+  });
+
   it('a producer whose argv cannot be made (the snapshot export failed): the error is thrown, the consumer never sees an end', async () => {
     const failing = async (): Promise<CommandSpec> => {
       await new Promise((resolve) => setTimeout(resolve, 100));
