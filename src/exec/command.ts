@@ -85,9 +85,18 @@ function track(child: ChildProcess): void {
 /** Start `spec` with these stdio wirings, among the children an interrupt stops. */
 function start(spec: CommandSpec, stdio: StdioOptions): ChildProcess {
   const child = spawn(spec.file, [...spec.args], { cwd: spec.cwd, env: environmentFor(spec), stdio });
+  if (debug) spawnedAt.set(child, performance.now());
   track(child);
   return child;
 }
+
+/** A moment worth seeing in SNAPKEEP_DEBUG's timeline (it goes where the command lines go). */
+export function debugNote(text: string): void {
+  if (debug) process.stderr.write(`snapkeep debug: +${performance.now().toFixed(0)}ms ${text}\n`);
+}
+
+// When each child started (SNAPKEEP_DEBUG only): stages of a pipe may start at different times.
+const spawnedAt = new WeakMap<ChildProcess, number>();
 
 function environmentFor(spec: CommandSpec): NodeJS.ProcessEnv {
   // LC_ALL=C: we parse tool output, so it must not be translated.
@@ -119,9 +128,11 @@ function collect(child: ChildProcess, spec: CommandSpec, startedAt: number): Pro
     child.once('close', (exitCode, signal) => {
       if (timer) clearTimeout(timer);
       if (debug) {
-        const at = performance.now();
+        // Started at +N ms of this process; the duration is the process's own.
+        const now = performance.now();
+        const began = spawnedAt.get(child) ?? now - (Date.now() - startedAt);
         process.stderr.write(
-          `snapkeep debug: +${(at - (Date.now() - startedAt)).toFixed(0)}ms ${formatCommand(spec)} → ${signal ?? `exit ${exitCode}`} in ${Date.now() - startedAt} ms\n`,
+          `snapkeep debug: +${began.toFixed(0)}ms ${formatCommand(spec)} → ${signal ?? `exit ${exitCode}`} in ${(now - began).toFixed(0)} ms\n`,
         );
       }
       resolve({
@@ -471,6 +482,7 @@ export async function runGuardedPipe(
       const onData = (chunk: Buffer): void => {
         if (!readyLine.test(chunk.toString('utf8'))) return;
         consumer.stdout?.off('data', onData);
+        debugNote(`${consumerSpec.file} is ready to read`);
         resolve();
       };
       consumer.stdout?.on('data', onData);
