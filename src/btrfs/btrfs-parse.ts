@@ -98,6 +98,8 @@ export interface MountEntry {
   readonly fsType: string;
   readonly source: string;
   readonly majorMinor: string;
+  /** Mounted read-only (the mount or the whole filesystem): every write fails with EROFS. */
+  readonly readonly?: boolean;
 }
 
 const decodeMountField = (field: string): string =>
@@ -118,6 +120,7 @@ export function parseMountinfo(text: string): MountEntry[] {
       mountPoint: decodeMountField(leftFields[4] ?? ''),
       fsType: rightFields[0] ?? '',
       source: decodeMountField(rightFields[1] ?? ''),
+      readonly: [leftFields[5], rightFields[2]].some((options) => options?.split(',').includes('ro')),
     });
   }
   return entries;

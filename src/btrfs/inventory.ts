@@ -1,7 +1,9 @@
 // What exists on btrfs: subvolumes with uuids, relations and flags. Each filesystem is listed once
-// per run (two `btrfs subvolume list` calls) however many snapshots it holds; after a run's
-// changes, observe.ts derives the new state from the steps instead of listing again. A Host is
-// this machine or an SSH host (remote/ssh-host.ts).
+// per run (one `btrfs subvolume list`, plus `list -r` for the read-only flags where the kernel
+// cannot be asked directly) however many snapshots it holds; after a run's changes, observe.ts
+// derives the new state from the steps instead of listing again. A Host is this machine or an
+// SSH host (remote/ssh-host.ts).
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { access, mkdir, readFile, realpath } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import { runCommand, type CommandResult, type CommandSpec } from '../exec/command.js';
@@ -12,6 +14,7 @@ import {
   parseMountinfo,
   parseReadonlyIds,
   parseSubvolumeList,
+  type ListedSubvolume,
   type MountEntry,
   type ShownSubvolume,
 } from './btrfs-parse.js';
@@ -43,6 +46,32 @@ export interface Host {
   /** mkdir -p */
   makeDirectory(path: string): Promise<void>;
   mountinfo(): Promise<string>;
+  /**
+   * Which of these subvolume paths are read-only, asked of the kernel without a process; undefined
+   * when it cannot tell for one of them (then `btrfs subvolume list -r` answers). Only where the
+   * paths are local.
+   */
+  readonly readonlyAmong?: (paths: readonly string[]) => Set<string> | undefined;
+}
+
+/**
+ * The read-only flag of subvolumes from access(2): btrfs answers a write-access check on a
+ * read-only subvolume's directory with EROFS before any permission check (btrfs_permission). A
+ * few microseconds per subvolume instead of a second `btrfs subvolume list -r` process per
+ * filesystem, which on a small machine is a visible share of a run that has nothing to send.
+ * Only valid on a read-write mount whose paths no other mount hides; the caller checks that.
+ */
+function readonlyByAccess(paths: readonly string[]): Set<string> | undefined {
+  const readonly = new Set<string>();
+  for (const path of paths) {
+    try {
+      accessSync(path, fsConstants.W_OK);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EROFS') return undefined;
+      readonly.add(path);
+    }
+  }
+  return readonly;
 }
 
 export const localHost: Host = {
@@ -60,9 +89,16 @@ export const localHost: Host = {
     await mkdir(path, { recursive: true });
   },
   mountinfo: () => readFile('/proc/self/mountinfo', 'utf8'),
+  readonlyAmong: readonlyByAccess,
 };
 
 export class NotBtrfsError extends Error {}
+
+/** The list commands of one filesystem, started (readonlyIds: only for hosts without readonlyAmong). */
+interface ListingReads {
+  readonly all: Promise<CommandResult>;
+  readonly readonlyIds: Promise<CommandResult> | undefined;
+}
 
 interface FilesystemListing {
   readonly mount: MountEntry;
@@ -83,7 +119,15 @@ export class Inventory {
   }
 
   /** Listings started before the mount of their path was known, by that path (see prefetch). */
-  private readonly early = new Map<string, Promise<[CommandResult, CommandResult]>>();
+  private readonly early = new Map<string, ListingReads>();
+
+  /** The list commands for the filesystem at `path`: `list -r` only where the host has no readonlyAmong. */
+  private startReads(path: string): ListingReads {
+    return {
+      all: this.host.run(listSubvolumes(path)),
+      readonlyIds: this.host.readonlyAmong ? undefined : this.host.run(listReadonlySubvolumes(path)),
+    };
+  }
 
   /**
    * Start reading what `directory` needs now: the mount table and the listing of its filesystem
@@ -93,11 +137,8 @@ export class Inventory {
   prefetch(directory: string): void {
     this.mountEntries().catch(() => undefined);
     if (!this.early.has(directory)) {
-      const reads = Promise.all([
-        this.host.run(listSubvolumes(directory)),
-        this.host.run(listReadonlySubvolumes(directory)),
-      ]);
-      reads.catch(() => this.early.delete(directory));
+      const reads = this.startReads(directory);
+      Promise.all([reads.all, reads.readonlyIds]).catch(() => this.early.delete(directory));
       this.early.set(directory, reads);
     }
   }
@@ -134,37 +175,67 @@ export class Inventory {
   private async readListing(
     mount: MountEntry,
     path: string,
-    early?: Promise<[CommandResult, CommandResult]>,
+    early?: ListingReads,
   ): Promise<FilesystemListing> {
-    const fresh = (): Promise<CommandResult[]> =>
-      Promise.all([this.host.run(listSubvolumes(path)), this.host.run(listReadonlySubvolumes(path))]);
-    let results: CommandResult[] = early ? await early : await fresh();
+    let reads = early ?? this.startReads(path);
     // An early read that failed (the directory was created since) is read again.
-    if (early && results.some((result) => result.exitCode !== 0)) results = await fresh();
-    const [all, readonlyOnes] = results.map(checked) as [CommandResult, CommandResult];
-    const readonlyIds = parseReadonlyIds(readonlyOnes.stdout);
+    if (
+      early &&
+      (await Promise.all([early.all, early.readonlyIds])).some((result) => result && result.exitCode !== 0)
+    )
+      reads = this.startReads(path);
+    const all = checked(await reads.all);
     const mountRoot = mount.root.replace(/^\/+/, '');
-    const subvolumes: Subvolume[] = [];
+    // As listed, but with `path` mapped to where it is on this host.
+    const reachable: ListedSubvolume[] = [];
     for (const listed of parseSubvolumeList(all.stdout)) {
       // Map the top-level-relative path into this mount; subvolumes outside it are not reachable here.
       let relative: string;
       if (mountRoot === '') relative = listed.path;
       else if (listed.path.startsWith(`${mountRoot}/`)) relative = listed.path.slice(mountRoot.length + 1);
       else continue;
-      const path = posix.join(mount.mountPoint, relative);
-      subvolumes.push({
-        id: listed.id,
-        uuid: listed.uuid,
-        parentUuid: listed.parentUuid,
-        receivedUuid: listed.receivedUuid,
-        readonly: readonlyIds.has(listed.id),
-        generation: listed.generation,
-        creationGeneration: listed.creationGeneration,
-        path,
-        name: basename(path),
-      });
+      reachable.push({ ...listed, path: posix.join(mount.mountPoint, relative) });
     }
+    const isReadonly = await this.readonlyFlags(mount, path, reachable, reads.readonlyIds);
+    const subvolumes = reachable.map((listed): Subvolume => ({
+      id: listed.id,
+      uuid: listed.uuid,
+      parentUuid: listed.parentUuid,
+      receivedUuid: listed.receivedUuid,
+      readonly: isReadonly(listed),
+      generation: listed.generation,
+      creationGeneration: listed.creationGeneration,
+      path: listed.path,
+      name: basename(listed.path),
+    }));
     return { mount, subvolumes };
+  }
+
+  /**
+   * Read-only flags from the kernel (readonlyAmong) where that answer is sound: a read-write mount
+   * (on a read-only one every access says EROFS) whose subvolume paths no other mount covers.
+   * Otherwise, and when the kernel cannot tell, from `btrfs subvolume list -r`.
+   */
+  private async readonlyFlags(
+    mount: MountEntry,
+    path: string,
+    subvolumes: readonly ListedSubvolume[],
+    listedReadonly: Promise<CommandResult> | undefined,
+  ): Promise<(subvolume: ListedSubvolume) => boolean> {
+    if (!listedReadonly && this.host.readonlyAmong && !mount.readonly) {
+      const entries = await this.mountEntries();
+      const paths = subvolumes.map((subvolume) => subvolume.path);
+      const unshadowed = paths.every((each) => {
+        const holder = findMount(entries, each);
+        return holder?.mountPoint === mount.mountPoint && holder.majorMinor === mount.majorMinor;
+      });
+      const readonly = unshadowed ? this.host.readonlyAmong(paths) : undefined;
+      if (readonly) return (subvolume) => readonly.has(subvolume.path);
+    }
+    const ids = parseReadonlyIds(
+      checked(await (listedReadonly ?? this.host.run(listReadonlySubvolumes(path)))).stdout,
+    );
+    return (subvolume) => ids.has(subvolume.id);
   }
 
   /** Subvolumes directly inside `directory`. */
