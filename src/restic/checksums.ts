@@ -106,10 +106,11 @@ async function checksumsIn(
  * Run `work` (the dump) in an exported snapshot, with the checksums of that same snapshot.
  * `work` starts at once and asks for the snapshot with `snapshotWhen(readerReady)`, which
  * answers when the dump should start: once the checksum scan is done or the dump's reader
- * (restic) is ready to read, whichever comes first. restic spends ~0.7 s opening its repository
- * with one core busy; a scan that runs then is nearly free, while one that overlaps the dump
- * takes its whole CPU time from it on a small machine (measured on 2 cores, 500 MB database:
- * +6 % instead of +8 % over a bare pipe). A scan longer than that wait overlaps as before.
+ * (restic) is ready to read, whichever comes first. restic spends ~0.7 s opening its repository,
+ * mostly in its memory-hard key derivation on one core. A scan then is not free (it slows that
+ * derivation by ~70 % of its own length: memory bandwidth, not CPU), but cheaper than one that
+ * overlaps the dump, which takes its whole CPU time from restic on a small machine (measured on
+ * 2 cores, 500 MB database, A/B: +6 % vs +12 % over a bare pipe). A longer scan overlaps as before.
  */
 export async function withDumpSnapshot<T>(
   source: PostgresSource,
