@@ -15,8 +15,11 @@
 #   BENCH_SCENARIOS=version,full,incremental,nochange,multi,list   (subset, in this order)
 #   SNAPKEEP_CLI=path         snapkeep's main.cjs (default: a frozen copy of this repo's dist/)
 #   BENCH_BUILD=1             run `npm run build` first
+#   BENCH_TMPDIR=/tmp         where the work directory and its images go; /dev/shm (tmpfs, needs
+#                             ~8 GB of RAM) takes the disk's writeback out of the measurements: the
+#                             tools' own costs, far less spread (the disk's work is the same for all)
 #
-# What it does (all under one `mktemp -d /tmp/snapkeep-bench-XXXX`, removed at the end, also on
+# What it does (all under one `mktemp -d $BENCH_TMPDIR/snapkeep-bench-XXXX`, removed at the end, also on
 # failure or Ctrl-C): sparse image files are formatted btrfs and loop-mounted: `src` (the source
 # filesystem) and, for every tool, its OWN target filesystems `tgt-<tool>` (and `tgt2-<tool>` for
 # the second target of the 4x2 scenario). Every tool gets its own snapshot directory on `src`:
@@ -74,7 +77,7 @@ unset_node_ca_certs
 
 if [[ ${BENCH_BUILD:-0} == 1 ]]; then (cd "$REPO" && npm run build >&2); fi
 
-WORK=$(mktemp -d /tmp/snapkeep-bench-XXXX)
+WORK=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/snapkeep-bench-XXXX")
 MOUNTS=()
 
 cleanup() {
@@ -400,6 +403,7 @@ STAMP=$(date +%Y%m%dT%H%M%S)
   echo "  \"btrfsProgs\": \"$(btrfs --version | head -1)\","
   echo "  \"kernel\": \"$(uname -r)\","
   echo "  \"cpus\": $(nproc),"
+  echo "  \"imagesOn\": \"$(df --output=fstype "$WORK" | tail -1) ($WORK)\","
   echo "  \"loadavgAtEnd\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
   echo "  \"gitCommit\": \"$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)\","
   echo "  \"gitDirtyFiles\": $(git -C "$REPO" status --porcelain -- src 2>/dev/null | wc -l),"

@@ -190,7 +190,8 @@ const line = (row) =>
 const meta = readJson(join(work, 'meta.json'), {});
 process.stdout.write(
   `\nsnapkeep ${meta.snapkeepVersion ?? '?'} vs btrbk ${meta.btrbkVersion ?? '?'}; medians of ${meta.runs ?? '?'} runs (full: ${meta.fullRuns ?? '?'})` +
-    ` (version/list: hyperfine); ${meta.dataMiB ?? '?'} MiB data, ${meta.changePercent ?? '?'} % changed per incremental run\n\n`,
+    ` (version/list: hyperfine); ${meta.dataMiB ?? '?'} MiB data, ${meta.changePercent ?? '?'} % changed per incremental run` +
+    `; images on ${meta.imagesOn ?? '?'}\n\n`,
 );
 process.stdout.write(`${[line(header), ...table.map(line)].join('\n')}\n`);
 process.stdout.write(
