@@ -16,8 +16,8 @@
 #   SNAPKEEP_CLI=path         snapkeep's main.cjs (default: a frozen copy of this repo's dist/)
 #   BENCH_BUILD=1             run `npm run build` first
 #   BENCH_TMPDIR=/tmp         where the work directory and its images go; /dev/shm (tmpfs, needs
-#                             ~8 GB of RAM) takes the disk's writeback out of the measurements: the
-#                             tools' own costs, far less spread (the disk's work is the same for all)
+#                             ~8 GB of RAM) takes the disk's writeback out of the measurements (it
+#                             is the same work for every tool); the spread of the rest remains
 #
 # What it does (all under one `mktemp -d $BENCH_TMPDIR/snapkeep-bench-XXXX`, removed at the end, also on
 # failure or Ctrl-C): sparse image files are formatted btrfs and loop-mounted: `src` (the source
