@@ -35,6 +35,13 @@ export function parseResticVersion(output: string): ResticVersion | undefined {
   };
 }
 
+/** A cached version: exactly what parsing its own text gives (an entry of another shape is a miss). */
+const isResticVersion = (answer: unknown): answer is ResticVersion => {
+  const text = (answer as Partial<ResticVersion> | null)?.text;
+  const parsed = typeof text === 'string' ? parseResticVersion(`restic ${text}`) : undefined;
+  return parsed !== undefined && JSON.stringify(parsed) === JSON.stringify(answer);
+};
+
 const atLeast = (version: ResticVersion, minor: number): boolean =>
   version.major > 0 || version.minor >= minor;
 
@@ -115,26 +122,24 @@ export class Restic {
   }
 
   private static async read(binary: string): Promise<Restic> {
-    // `restic version` costs ~25 ms before the first real command; the answer is cached by
-    // binary (probe-cache.ts), so an upgraded restic is asked again.
-    const asked = async (): Promise<string> => {
+    // `restic version` costs ~25 ms before the first real command; the version it reports is
+    // cached by binary (probe-cache.ts), so an upgraded restic is asked again.
+    const asked = async (): Promise<ResticVersion> => {
       const result = await runCommand({ file: binary, args: ['version'] }).catch((error: unknown) => {
         throw new SnapkeepError(`cannot run restic (${binary}): ${(error as Error).message}`, ExitCode.fatal);
       });
-      if (result.exitCode !== 0 || !parseResticVersion(result.stdout))
+      const version = parseResticVersion(result.stdout);
+      if (result.exitCode !== 0 || !version)
         throw new SnapkeepError(`${binary} version did not report a restic version: ${result.stdout.trim()}`);
-      return result.stdout;
+      return version;
     };
-    const stdout = await cachedProbe(
+    const version = await cachedProbe(
       // One entry per binary: the tests (and some users) switch between two restic versions.
       `restic-version-${createHash('sha256').update(binary).digest('hex').slice(0, 12)}`,
       await binaryIdentity(binary),
       asked,
-      (answer): answer is string => typeof answer === 'string' && parseResticVersion(answer) !== undefined,
+      isResticVersion,
     );
-    const version = parseResticVersion(stdout);
-    if (!version)
-      throw new SnapkeepError(`${binary} version did not report a restic version: ${stdout.trim()}`);
     if (version.major === 0 && version.minor < 14)
       throw new SnapkeepError(`restic ${version.text} is too old; snapkeep needs 0.14 or newer`);
     return new Restic(binary, version);
