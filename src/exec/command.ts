@@ -130,7 +130,7 @@ function collect(child: ChildProcess, spec: CommandSpec, startedAt: number): Pro
       if (debug) {
         // Started at +N ms of this process; the duration is the process's own.
         const now = performance.now();
-        const began = spawnedAt.get(child) ?? now - (Date.now() - startedAt);
+        const began = spawnedAt.get(child) ?? now;
         process.stderr.write(
           `snapkeep debug: +${began.toFixed(0)}ms ${formatCommand(spec)} → ${signal ?? `exit ${exitCode}`} in ${(now - began).toFixed(0)} ms\n`,
         );
