@@ -4,8 +4,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { listReadonlySubvolumes } from '../../src/btrfs/btrfs-commands.js';
 import { Inventory, localHost, type Host } from '../../src/btrfs/inventory.js';
 import { runChecked, type CommandSpec } from '../../src/exec/command.js';
+import { createSubvolume, snapshotAs } from '../helpers/btrfs-tree.js';
 import { createLoopBtrfs, requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
 
 /** This machine, with a record of every command the inventory ran. */
@@ -41,21 +43,15 @@ describe('inventory read-only flags', () => {
     other = await createLoopBtrfs('inventory-other', 200);
     dir = join(fs.mountPoint, 'snaps');
     await mkdir(dir);
-    await runChecked({ file: 'btrfs', args: ['subvolume', 'create', join(fs.mountPoint, 'data')] });
-    for (const name of ['ro-1', 'ro-2'])
-      await runChecked({
-        file: 'btrfs',
-        args: ['subvolume', 'snapshot', '-r', join(fs.mountPoint, 'data'), join(dir, name)],
-      });
-    await runChecked({ file: 'btrfs', args: ['subvolume', 'create', join(dir, 'rw-1')] });
+    const data = join(fs.mountPoint, 'data');
+    await createSubvolume(data);
+    for (const name of ['ro-1', 'ro-2']) await snapshotAs(data, join(dir, name));
+    await createSubvolume(join(dir, 'rw-1'));
     // Read-only once, writable again: the flag is the subvolume's current one.
-    await runChecked({
-      file: 'btrfs',
-      args: ['subvolume', 'snapshot', '-r', join(fs.mountPoint, 'data'), join(dir, 'was-ro')],
-    });
+    await snapshotAs(data, join(dir, 'was-ro'));
     await runChecked({ file: 'btrfs', args: ['property', 'set', '-ts', join(dir, 'was-ro'), 'ro', 'false'] });
     // btrfs's own answer, which both ways must match.
-    const listed = await runChecked({ file: 'btrfs', args: ['subvolume', 'list', '-r', fs.mountPoint] });
+    const listed = await runChecked(listReadonlySubvolumes(fs.mountPoint));
     expect(listed.stdout).toMatch(/ path snaps\/ro-1$/m);
     expect(listed.stdout).not.toMatch(/ path snaps\/(rw-1|was-ro)$/m);
   }, 60_000);
