@@ -155,9 +155,11 @@ done
 
 mkdir -p "$BENCH/results"
 OUT=$BENCH/results/restic-dump-$(date +%Y%m%dT%H%M%S).json
-node - "$WORK/samples.tsv" "$OUT" "$DB_SIZE" "$TEMP_PEAK" "$("$RESTIC" version | head -1)" <<'NODE'
-const [file, out, dbSize, tempPeak, restic] = process.argv.slice(2);
-const { readFileSync, writeFileSync } = require('node:fs');
+node --input-type=module - "$WORK/samples.tsv" "$OUT" "$DB_SIZE" "$TEMP_PEAK" "$("$RESTIC" version | head -1)" "$BENCH/lib/stats.mjs" <<'NODE'
+import { readFileSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+const [file, out, dbSize, tempPeak, restic, stats] = process.argv.slice(2);
+const { median, pairedRatio } = await import(pathToFileURL(stats).href);
 const samples = {};
 const byRun = {};
 for (const line of readFileSync(file, 'utf8').split('\n').filter(Boolean)) {
@@ -165,15 +167,9 @@ for (const line of readFileSync(file, 'utf8').split('\n').filter(Boolean)) {
   (samples[way] ??= []).push(Number(us) / 1e6);
   (byRun[way] ??= {})[run] = Number(us) / 1e6;
 }
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 const m = Object.fromEntries(Object.entries(samples).map(([way, values]) => [way, median(values)]));
 // The four ways of a round run back to back: the per-round ratio is steadier on a busy machine.
-const paired = (way, base) =>
-  median(Object.keys(byRun[way] ?? {}).filter((run) => byRun[base]?.[run]).map((run) => byRun[way][run] / byRun[base][run]));
+const paired = (way, base) => pairedRatio(byRun[way], byRun[base]).median;
 const rows = [
   ['snapkeep vs tempfile (seed 004)', m.snapkeep / m.tempfile, 0.85, paired('snapkeep', 'tempfile')],
   ['snapkeep vs bare pipe', m.snapkeep / m.pipe, 1.05, paired('snapkeep', 'pipe')],

@@ -6,6 +6,7 @@
 // snapkeep logs are NDJSON: their `step` events give per-step durations for the analysis).
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { median, pairedRatio } from './stats.mjs';
 
 const [work, out] = process.argv.slice(2);
 if (!work || !out) {
@@ -13,13 +14,6 @@ if (!work || !out) {
   process.exit(2);
 }
 const readJson = (file, fallback) => (existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : fallback);
-
-const median = (values) => {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 // samples[scenario][tool] = seconds[]; byRun[scenario][tool][run] = seconds (for paired ratios)
 const samples = {};
@@ -30,26 +24,7 @@ for (const line of tsv.split('\n').filter(Boolean)) {
   ((samples[scenario] ??= {})[tool] ??= []).push(Number(us) / 1e6);
   ((byRun[scenario] ??= {})[tool] ??= {})[run] = Number(us) / 1e6;
 }
-const quantile = (values, q) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (sorted.length - 1) * q;
-  const low = Math.floor(at);
-  return sorted[low] + (sorted[Math.min(low + 1, sorted.length - 1)] - sorted[low]) * (at - low);
-};
-/**
- * The tools of one round run back to back in a rotating order, so they share the machine's
- * state of that moment (another job's load, the disk's mood): the ratio within each round, then
- * their median and quartiles, is steadier than a ratio of medians taken across the whole run.
- */
-const pairedRatio = (scenario, tool, base) => {
-  const mine = byRun[scenario]?.[tool] ?? {};
-  const theirs = byRun[scenario]?.[base] ?? {};
-  const ratios = Object.keys(mine)
-    .filter((run) => theirs[run])
-    .map((run) => mine[run] / theirs[run]);
-  if (ratios.length === 0) return undefined;
-  return { median: median(ratios), low: quantile(ratios, 0.25), high: quantile(ratios, 0.75) };
-};
+const pairedFor = (scenario, tool, base) => pairedRatio(byRun[scenario]?.[tool], byRun[scenario]?.[base]);
 for (const name of ['version', 'list']) {
   const hf = readJson(join(work, 'hyperfine', `${name}.json`));
   if (!hf) continue;
@@ -146,7 +121,7 @@ for (const row of rows) {
     vsRaw: sk !== undefined && raw ? sk / raw : undefined,
     vsBtrbk: sk !== undefined && btrbk ? sk / btrbk : undefined,
   };
-  const paired = row.vs === 'absolute' || row.unpaired ? undefined : pairedRatio(row.id, row.sk, row.vs);
+  const paired = row.vs === 'absolute' || row.unpaired ? undefined : pairedFor(row.id, row.sk, row.vs);
   table.push([
     row.label,
     fmt(sk),
