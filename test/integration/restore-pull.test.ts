@@ -248,19 +248,22 @@ describe('restore and pull over ssh', () => {
     const badFrom = await snapkeep(['restore', 'data', 'latest', '--from', 'usb', '--config', configPath]);
     expectExit(badFrom, 2);
     expect(badFrom.stderr).toMatch(/--from usb: .*expected one of: snapshots, offsite/);
+    // A directory that does not exist yet, unique to this run (a shared path such as /tmp/x may
+    // well exist on the machine, e.g. a clone of this repository).
+    const into = join(base, 'pull-into-not-created');
     const badKeep = await snapkeep([
       'pull',
       'offsite',
       'data',
       '--into',
-      '/tmp/x',
+      into,
       '--keep',
       '0',
       '--config',
       configPath,
     ]);
     expectExit(badKeep, 2);
-    const result = await runCommand({ file: 'ls', args: ['/tmp/x'] });
+    const result = await runCommand({ file: 'ls', args: [into] });
     expect(result.exitCode).not.toBe(0);
   });
 });
