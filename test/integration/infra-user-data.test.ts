@@ -98,6 +98,8 @@ describe('rendered user data', () => {
     const cases: RenderOptions[] = [
       { user: 'snapkeep', mountPoint: '/srv/snapkeep', appendOnly: false },
       { user: 'backup_2', mountPoint: '/mnt/backup-1', appendOnly: true },
+      // `.` and `+` are regular-expression operators in the sudoers patterns: escaped alike.
+      { user: 'backup_3', mountPoint: '/srv/snap.keep+1', appendOnly: false },
     ];
     for (const options of cases) {
       const rendered = await render(options);

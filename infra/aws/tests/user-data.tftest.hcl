@@ -25,7 +25,7 @@ run "pruning_target" {
     error_message = "authorized_keys: forced command, restrict, the key"
   }
   assert {
-    condition     = strcontains(output.sudoers, "/usr/bin/btrfs subvolume delete -c /srv/snapkeep/backups*") && !strcontains(output.sudoers, "snapshot")
+    condition     = strcontains(output.sudoers, "/usr/bin/btrfs ^subvolume delete -c /srv/snapkeep/backups(/") && !strcontains(output.sudoers, "snapshot")
     error_message = "a pruning target may delete under its root and never snapshot"
   }
   assert {

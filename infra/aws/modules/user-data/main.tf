@@ -19,23 +19,30 @@ locals {
   # `restrict` turns off forwarding, pty, X11 and user rc; the filter is the only command.
   authorized_keys = "command=\"${local.filter_command}\",restrict ${trimspace(var.ssh_public_key)}"
 
-  # sudoersRule({ user, roots: [backup_root], noDelete: append_only, noSnapshot: true })
-  under = "${var.backup_root}*"
+  # sudoersRule({ user, roots: [backup_root], noDelete: append_only, noSnapshot: true }), with
+  # sudoersPathPatterns: arguments are POSIX regular expressions, a root followed only by path
+  # components that are not . or .. (built so, ERE has no lookahead).
+  name_character = "[-A-Za-z0-9_:@+=,.]"
+  component      = "([-A-Za-z0-9_:@+=,]|[.][-A-Za-z0-9_:@+=,]|[.][.]${local.name_character})${local.name_character}*"
+  root_pattern   = replace(var.backup_root, "/[.+]/", "[$0]")
+  path_pattern   = "${local.root_pattern}(/${local.component})*"
+  below_pattern  = "${local.root_pattern}(/${local.component})+"
   sudo_commands = concat(
     [
-      "/usr/bin/btrfs subvolume list -a -u -q -R -c -g ${local.under}",
-      "/usr/bin/btrfs subvolume list -r ${local.under}",
-      "/usr/bin/btrfs subvolume show ${local.under}",
-      "/usr/bin/btrfs filesystem usage -b ${local.under}",
-      "/usr/bin/btrfs receive ${local.under}",
-      "/usr/bin/mkdir -p -- ${local.under}",
+      "/usr/bin/btrfs ^subvolume list -a -u -q -R -c -g ${local.path_pattern}$",
+      "/usr/bin/btrfs ^subvolume list -r ${local.path_pattern}$",
+      "/usr/bin/btrfs ^subvolume show ${local.path_pattern}$",
+      "/usr/bin/btrfs ^filesystem usage -b ${local.path_pattern}$",
+      "/usr/bin/btrfs ^receive ${local.path_pattern}$",
+      "/usr/bin/mkdir ^-p -- ${local.path_pattern}$",
     ],
-    var.append_only ? [] : ["/usr/bin/btrfs subvolume delete -c ${local.under}"],
-    ["/usr/bin/btrfs send -q ${local.under}", "/usr/bin/btrfs send -q -p ${local.under}"],
+    var.append_only ? [] : ["/usr/bin/btrfs ^subvolume delete -c ${local.below_pattern}( ${local.below_pattern})*$"],
+    ["/usr/bin/btrfs ^send -q (-p ${local.path_pattern} )?${local.path_pattern}$"],
   )
   sudo_alias = "SNAPKEEP_TARGET_${replace(upper(var.backup_user), "/[^A-Z0-9]/", "_")}"
   sudoers = join("\n", [
     "# snapkeep: the commands its target filter runs as root for ${var.backup_user}, and nothing else.",
+    "# Arguments are regular expressions (sudo 1.9.10 or later): no path outside the roots.",
     "Cmnd_Alias ${local.sudo_alias} = ${join(", \\\n    ", local.sudo_commands)}",
     "Defaults!${local.sudo_alias} !requiretty",
     "${var.backup_user} ALL=(root) NOPASSWD: ${local.sudo_alias}",
