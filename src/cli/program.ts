@@ -199,8 +199,12 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     .option('--log <file>', 'filter log file on the host (default: syslog)')
     .option(
       '--filter-path <path>',
-      'where the filter is installed on the host',
-      '/usr/local/bin/snapkeep-target-filter',
+      "where the filter is installed on the host (default: where the key's current line has it, else /usr/local/bin/snapkeep-target-filter)",
+    )
+    .option(
+      '--sshd-config <file>',
+      "with --install: the sshd configuration whose host keys' fingerprints are printed",
+      '/etc/ssh/sshd_config',
     )
     .option('--install', 'install on THIS host (run it on the backup host, as root)')
     .option('-y, --yes', 'do not ask before installing')
@@ -214,7 +218,8 @@ export async function runCli(argv: readonly string[], version: string): Promise<
         send: boolean;
         snapshot: boolean;
         log?: string;
-        filterPath: string;
+        filterPath?: string;
+        sshdConfig: string;
         install?: boolean;
         yes?: boolean;
         json?: boolean;
@@ -230,6 +235,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
             noSnapshot: !options.snapshot,
             log: options.log,
             filterPath: options.filterPath,
+            sshdConfig: options.sshdConfig,
             install: options.install ?? false,
             yes: options.yes ?? false,
             json: options.json ?? false,
@@ -244,12 +250,21 @@ export async function runCli(argv: readonly string[], version: string): Promise<
       'connect to an ssh target and check that allowed requests work and forbidden ones are refused',
     )
     .argument('<target>', 'target name from the configuration')
+    .option(
+      '--host-key <fingerprint>',
+      "SHA256:… of the host's key, as `remote setup --install` printed it on the host: an unknown host key is recorded in ssh.known_hosts only if it has this fingerprint",
+    )
     .addOption(configOption())
     .addOption(jsonOption())
-    .action((target: string, options: { config?: string; json?: boolean }) => {
+    .action((target: string, options: { config?: string; json?: boolean; hostKey?: string }) => {
       defer(async () => {
         const { runRemoteVerify } = await import('./remote-command.js');
-        return runRemoteVerify({ target, config: options.config, json: options.json ?? false });
+        return runRemoteVerify({
+          target,
+          config: options.config,
+          json: options.json ?? false,
+          hostKey: options.hostKey,
+        });
       });
     });
 

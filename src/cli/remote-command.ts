@@ -3,21 +3,34 @@
 //   remote setup  --print …         the authorized_keys line and the sudoers rule for a host
 //   remote setup  --install …       run ON the host as root: install filter, sudoers, key
 //   remote verify <target>          from the client: allowed requests work, forbidden ones fail
-import { chmod, mkdir, readFile, writeFile, rename, appendFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { loadResolvedConfig } from '../config/config-cache.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { runCommand } from '../exec/command.js';
-import { SshHost } from '../remote/ssh-host.js';
+import { SshHost, type SshSettings } from '../remote/ssh-host.js';
+import {
+  fingerprintPattern,
+  lookUpHostKey,
+  ownHostKeys,
+  pinHostKey,
+  scanHostKeys,
+} from '../remote/host-key.js';
 import {
   authorizedKeysLine,
+  defaultFilterPath,
   filterCommand,
   filterScript,
+  installedFilterPath,
+  replaceKeyLine,
   sudoersRule,
+  sudoRegexVersion,
+  sudoSupportsRegex,
   type FilterOptions,
   sudoersFileName,
 } from '../remote/remote-setup.js';
+import { remotePathProblem } from '../remote/ssh-url.js';
 import { createOutput } from './output.js';
 
 export function runRemoteFilterPrint(): number {
@@ -33,7 +46,10 @@ export interface RemoteSetupOptions {
   readonly noSend: boolean;
   readonly noSnapshot: boolean;
   readonly log?: string;
-  readonly filterPath: string;
+  /** Unset: the path of the key's current line on the host (--install), else the default. */
+  readonly filterPath?: string;
+  /** Where this host's sshd reads its HostKey settings (--install prints their fingerprints). */
+  readonly sshdConfig?: string;
   readonly install: boolean;
   readonly yes: boolean;
   readonly json: boolean;
@@ -44,15 +60,6 @@ export interface RemoteSetupOptions {
 export async function runRemoteSetup(options: RemoteSetupOptions): Promise<number> {
   const output = createOutput(options.json);
   if (options.roots.length === 0) throw new UsageError('remote setup needs at least one --root DIR');
-  const filter: FilterOptions = {
-    roots: options.roots,
-    noDelete: options.noDelete,
-    noSend: options.noSend,
-    noSnapshot: options.noSnapshot,
-    noSudo: options.user === 'root',
-    logFile: options.log,
-    filterPath: options.filterPath,
-  };
   let publicKey: string | undefined;
   if (options.publicKey) {
     try {
@@ -61,9 +68,35 @@ export async function runRemoteSetup(options: RemoteSetupOptions): Promise<numbe
       throw new UsageError(`cannot read the public key ${options.publicKey}: ${(error as Error).message}`);
     }
   }
+  if (options.install && !publicKey)
+    throw new UsageError('remote setup --install needs --public-key FILE (the client key .pub)');
+  if (options.install && process.getuid?.() !== 0 && !options.installRoot)
+    throw new UsageError('remote setup --install must run as root on the backup host');
+  const root = options.installRoot ?? '/';
+  const authorizedKeysFile = options.install
+    ? join(root, await homeOf(options.user, root), '.ssh/authorized_keys')
+    : undefined;
+  const existingKeys = authorizedKeysFile ? await readFile(authorizedKeysFile, 'utf8').catch(() => '') : '';
+  // A second setup replaces the key's line; without --filter-path it keeps the filter where the
+  // line had it (doctor's advice names no --filter-path: it cannot know it).
+  const filterPath =
+    options.filterPath ??
+    (publicKey ? installedFilterPath(existingKeys, publicKey) : undefined) ??
+    defaultFilterPath;
+  const filter: FilterOptions = {
+    roots: options.roots,
+    noDelete: options.noDelete,
+    noSend: options.noSend,
+    noSnapshot: options.noSnapshot,
+    noSudo: options.user === 'root',
+    logFile: options.log,
+    filterPath,
+  };
   let keyLine: string;
   let sudoers: string | undefined;
   try {
+    const problem = remotePathProblem(filterPath);
+    if (problem) throw new Error(`--filter-path ${filterPath} ${problem}`);
     keyLine = publicKey
       ? authorizedKeysLine(filter, publicKey)
       : `command="${filterCommand(filter)}",restrict <public key>`;
@@ -72,39 +105,50 @@ export async function runRemoteSetup(options: RemoteSetupOptions): Promise<numbe
     throw new UsageError((error as Error).message);
   }
 
-  if (!options.install) {
-    output.event('remote-setup', { authorizedKeys: keyLine, sudoers, filterPath: options.filterPath });
+  if (!options.install || !authorizedKeysFile) {
+    output.event('remote-setup', { authorizedKeys: keyLine, sudoers, filterPath });
     output.text(
       [
-        `# 1. On the backup host, install the filter (snapkeep remote filter --print > ${options.filterPath}; chmod 755 it).`,
-        `# 2. Append this line to ~${options.user}/.ssh/authorized_keys:`,
+        `# 1. On the backup host, install the filter (snapkeep remote filter --print > ${filterPath}; chmod 755 it).`,
+        `# 2. Put this line in ~${options.user}/.ssh/authorized_keys, in place of any other line of the same key`,
+        '#    (sshd uses the first line that matches a key):',
         keyLine,
         ...(sudoers
           ? [
-              `# 3. Put this rule in /etc/sudoers.d/${sudoersFileName(options.user)} (check it with visudo -cf FILE):`,
+              `# 3. Put this rule in /etc/sudoers.d/${sudoersFileName(options.user)} (check it with visudo -cf FILE; needs sudo ${sudoRegexVersion.join('.')} or later):`,
               sudoers,
             ]
           : ['# 3. No sudoers rule: the user is root, the filter runs btrfs directly.']),
-        '# 4. From the client: snapkeep remote verify <target>',
-        '# Or run this command with --install on the backup host, as root.',
+        "# 4. On the host, its key's fingerprint: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub",
+        '#    From the client, pinning that fingerprint: snapkeep remote verify <target> --host-key SHA256:…',
+        '# Or run this command with --install on the backup host, as root (it prints the fingerprint).',
       ].join('\n'),
     );
     return ExitCode.ok;
   }
 
-  if (!publicKey)
-    throw new UsageError('remote setup --install needs --public-key FILE (the client key .pub)');
-  if (process.getuid?.() !== 0 && !options.installRoot)
-    throw new UsageError('remote setup --install must run as root on the backup host');
-  const root = options.installRoot ?? '/';
-  const home = await homeOf(options.user, root);
+  if (sudoers) {
+    // Older sudo reads `^…$` arguments as wildcards, which match nothing snapkeep sends: refuse
+    // rather than install a rule that fails every request.
+    const version = await runCommand({ file: 'sudo', args: ['-V'] }).catch(() => undefined);
+    const supported = version?.exitCode === 0 ? sudoSupportsRegex(version.stdout) : undefined;
+    if (supported !== true)
+      throw new UsageError(
+        `the sudoers rule needs sudo ${sudoRegexVersion.join('.')} or later (regular expressions in arguments); this host has ${version?.exitCode === 0 ? version.stdout.split('\n')[0] : 'no working sudo'}`,
+      );
+  }
+  const replacement = replaceKeyLine(existingKeys, keyLine);
   const files = {
-    filter: join(root, options.filterPath),
+    filter: join(root, filterPath),
     sudoers: join(root, 'etc/sudoers.d', sudoersFileName(options.user)),
-    authorizedKeys: join(root, home, '.ssh/authorized_keys'),
+    authorizedKeys: authorizedKeysFile,
   };
+  const keyAction =
+    replacement.replaced > 0
+      ? `replace the key's ${replacement.replaced === 1 ? 'line' : `${replacement.replaced} lines`} with`
+      : 'append';
   output.text(
-    `about to install on this host:\n  ${files.filter} (the filter)\n${sudoers ? `  ${files.sudoers} (sudoers rule)\n` : ''}  ${files.authorizedKeys} (append: ${keyLine.slice(0, 80)}…)`,
+    `about to install on this host:\n  ${files.filter} (the filter)\n${sudoers ? `  ${files.sudoers} (sudoers rule)\n` : ''}  ${files.authorizedKeys} (${keyAction}: ${keyLine.slice(0, 80)}…)`,
   );
   if (!options.yes && !(await confirm('install? [y/N] '))) {
     output.text('nothing installed');
@@ -123,20 +167,38 @@ export async function runRemoteSetup(options: RemoteSetupOptions): Promise<numbe
     await rename(candidate, files.sudoers);
   }
   await mkdir(dirname(files.authorizedKeys), { recursive: true, mode: 0o700 });
-  const existing = await readFile(files.authorizedKeys, 'utf8').catch(() => '');
-  if (!existing.split('\n').includes(keyLine)) {
-    await appendFile(
-      files.authorizedKeys,
-      `${existing && !existing.endsWith('\n') ? '\n' : ''}${keyLine}\n`,
-      { mode: 0o600 },
-    );
-  }
-  await chmod(files.authorizedKeys, 0o600);
+  // Written whole and renamed: sshd never reads a half-written file, and the other lines stay.
+  const candidateKeys = `${files.authorizedKeys}.snapkeep-new`;
+  await writeFile(candidateKeys, replacement.content, { mode: 0o600 });
+  await chmod(candidateKeys, 0o600);
+  if (root === '/') await runCommand({ file: 'chown', args: [`${options.user}:`, candidateKeys] });
+  await rename(candidateKeys, files.authorizedKeys);
   if (root === '/') {
     await runCommand({ file: 'chown', args: ['-R', `${options.user}:`, dirname(files.authorizedKeys)] });
   }
-  output.event('remote-installed', files);
-  output.text('installed; now run from the client: snapkeep remote verify <target>');
+  const hostKeys = await ownHostKeys(options.sshdConfig ?? '/etc/ssh/sshd_config');
+  output.event('remote-installed', {
+    ...files,
+    replacedLines: replacement.replaced,
+    hostKeys: hostKeys.map(({ type, fingerprint, path }) => ({ type, fingerprint, path })),
+  });
+  const preferred = hostKeys.find((key) => key.type === 'ssh-ed25519') ?? hostKeys[0];
+  output.text(
+    [
+      `installed (${replacement.replaced > 0 ? "the key's line replaced" : 'the key appended'})`,
+      ...(hostKeys.length > 0
+        ? [
+            "this host's keys (what the client must see; compare before trusting):",
+            ...hostKeys.map((key) => `  ${key.fingerprint} ${key.type} (${key.path})`),
+            `now, from the client: snapkeep remote verify <target> --host-key ${preferred!.fingerprint}`,
+            '  (records the host key in ssh.known_hosts only if the host presents that fingerprint)',
+          ]
+        : [
+            'no host key found to print (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub shows it);',
+            'now, from the client: snapkeep remote verify <target> --host-key <its SHA256 fingerprint>',
+          ]),
+    ].join('\n'),
+  );
   return ExitCode.ok;
 }
 
@@ -162,6 +224,8 @@ export interface RemoteVerifyOptions {
   readonly config?: string;
   readonly target: string;
   readonly json: boolean;
+  /** `SHA256:…` as `remote setup --install` printed it: record the host key if it matches. */
+  readonly hostKey?: string;
 }
 
 /** From the client: the connection, the filter's allowed requests, and refusals of forbidden ones. */
@@ -174,6 +238,10 @@ export async function runRemoteVerify(options: RemoteVerifyOptions): Promise<num
   if (!target) throw new UsageError(`no subvolume sends to a target named "${options.target}"`);
   if (!target.ssh)
     throw new UsageError(`target ${options.target} is local (${target.path}); nothing to verify over ssh`);
+  if (options.hostKey !== undefined && !fingerprintPattern.test(options.hostKey))
+    throw new UsageError(
+      `--host-key ${JSON.stringify(options.hostKey)} is not a key fingerprint; expected SHA256: and 43 base64 characters, as ssh-keygen -lf prints it`,
+    );
   const host = new SshHost(target.ssh);
   let failures = 0;
   const check = (name: string, ok: boolean, detail: string): void => {
@@ -181,6 +249,15 @@ export async function runRemoteVerify(options: RemoteVerifyOptions): Promise<num
     output.event('check', { name, ok, detail });
     output.text(`${ok ? 'OK  ' : 'FAIL'} ${name}${detail ? `: ${detail}` : ''}`);
   };
+  const finish = (): number => {
+    output.text(
+      failures === 0 ? `${options.target}: ready` : `${options.target}: ${failures} check(s) failed`,
+    );
+    return failures === 0 ? ExitCode.ok : ExitCode.targetUnreachable;
+  };
+  const hostKey = await checkHostKey(target.ssh, options.target, options.hostKey);
+  check('host key', hostKey.ok, hostKey.detail);
+  if (!hostKey.ok) return finish();
   try {
     const resolvedPath = await host.realpath(target.path).then(
       (path) => ({ ok: true, path }),
@@ -213,6 +290,48 @@ export async function runRemoteVerify(options: RemoteVerifyOptions): Promise<num
   } finally {
     await host.close();
   }
-  output.text(failures === 0 ? `${options.target}: ready` : `${options.target}: ${failures} check(s) failed`);
-  return failures === 0 ? ExitCode.ok : ExitCode.targetUnreachable;
+  return finish();
+}
+
+/**
+ * The host key, before anything else: known already (and, with a pin, the same key), or pinned
+ * now. An unknown host without a pin is not trusted: the detail shows what it presents and how
+ * to compare it with the host's own key.
+ */
+async function checkHostKey(
+  ssh: SshSettings,
+  targetName: string,
+  pin: string | undefined,
+): Promise<{ ok: boolean; detail: string }> {
+  const known = await lookUpHostKey(ssh);
+  const compare = `compare it with the fingerprint \`snapkeep remote setup --install\` printed on the host (or ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub there)`;
+  if (known.found) {
+    if (pin === undefined || known.fingerprints?.includes(pin))
+      return { ok: true, detail: `${known.name} is in ${known.files.join(' or ')}` };
+    return {
+      ok: false,
+      detail: `${known.files.join(' or ')} holds another key for ${known.name} (${known.fingerprints?.join(', ') ?? '?'}) than --host-key ${pin}: if the host was rebuilt, remove the old one (ssh-keygen -R '${known.name}' -f FILE) and run this again`,
+    };
+  }
+  if (pin === undefined) {
+    const scan = await scanHostKeys(ssh);
+    const presented = scan.ok
+      ? `it presents ${scan.keys.map((key) => `${key.fingerprint} (${key.type})`).join(', ')}`
+      : scan.message;
+    return {
+      ok: false,
+      detail: `no key for ${known.name} in ${known.files.join(' or ')} (snapkeep trusts no unknown host); ${presented}; ${compare}, then: snapkeep remote verify ${targetName} --host-key <that fingerprint>`,
+    };
+  }
+  const pinned = await pinHostKey(ssh, pin);
+  if (pinned.kind === 'recorded')
+    return {
+      ok: true,
+      detail: `recorded ${pinned.key.fingerprint} (${pinned.key.type}) for ${known.name} in ${pinned.file}`,
+    };
+  if (pinned.kind === 'unreachable') return { ok: false, detail: pinned.message };
+  return {
+    ok: false,
+    detail: `${known.name} presents ${pinned.presented.map((key) => `${key.fingerprint} (${key.type})`).join(', ')}, not ${pin}: nothing recorded. Either the fingerprint is mistyped, or this is not the host you set up (a wrong address, or someone in between); ${compare}`,
+  };
 }

@@ -5,14 +5,13 @@
 // snapkeep's own SshHost, only requests the filter's grammar allows, never a change); sshChecks()
 // decides, purely, from what was observed.
 import { stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { Inventory, type Host } from '../btrfs/inventory.js';
 import { parseSnapshotName } from '../btrfs/snapshot-name.js';
 import { runCommand, type CommandResult } from '../exec/command.js';
 import type { ResolvedTarget } from '../config/resolve.js';
 import type { JournalEntry } from '../state/journal.js';
 import { HostUnreachableError, SshHost, type SshSettings } from '../remote/ssh-host.js';
+import { lookUpHostKey, type HostKeyLookup } from '../remote/host-key.js';
 import { defaultFilterPath } from '../remote/remote-setup.js';
 import { lastLines, scope, type CheckResult } from './check.js';
 import { probeTcp, type TcpProbe } from './tcp-probe.js';
@@ -33,12 +32,7 @@ export interface IdentityFileState {
   readonly fingerprint?: string;
 }
 
-export interface HostKeyLookup {
-  /** The name ssh looks up: `host`, or `[host]:port` for another port. */
-  readonly name: string;
-  readonly files: readonly string[];
-  readonly found: boolean;
-}
+export type { HostKeyLookup } from '../remote/host-key.js';
 
 /**
  * The host's clock: the filter's one request outside the path alphabet (`%`), a fixed string
@@ -211,7 +205,10 @@ export function parseReceiveTime(showOutput: string): number | undefined {
 
 // --- pure: the checks -------------------------------------------------------------------------
 
-/** The steps that install snapkeep's key confined to the target (run on the host, as root). */
+/**
+ * The steps that install snapkeep's key confined to the target (run on the host, as root). Run
+ * again, it replaces the key's line (keeping its filter path), so this advice converges.
+ */
 export function setupCommand(subject: SshSubject, filterPath = defaultFilterPath): string {
   const key = subject.ssh.identityFile ? `${subject.ssh.identityFile}.pub` : '<your key>.pub';
   const where = filterPath === defaultFilterPath ? '' : ` --filter-path ${filterPath}`;
@@ -352,8 +349,8 @@ export function sshChecks(subject: SshSubject, observed: SshObservations): Check
         `no key for ${observed.hostKey.name} in ${knownHosts}`,
         'snapkeep connects with StrictHostKeyChecking=yes: an unknown host is refused rather than trusted blindly',
         [
-          `ssh-keyscan -p ${port} -t ed25519 ${host} >> ${knownHostsFile}`,
-          `before trusting it, compare ssh-keygen -lf ${knownHostsFile} with the host's fingerprint (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on its console${subject.aws ? '; aws ec2 get-console-output prints it at first boot' : ''})`,
+          `snapkeep remote verify ${subject.target} --host-key SHA256:…  (the fingerprint \`remote setup --install\` printed on the host, or ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on its console${subject.aws ? '; aws ec2 get-console-output prints it at first boot' : ''}: records the key only if the host presents that one)`,
+          `or by hand: ssh-keyscan -p ${port} -t ed25519 ${host} >> ${knownHostsFile}, and before trusting it, compare ssh-keygen -lf ${knownHostsFile} with that fingerprint`,
           ...(subject.ssh.knownHostsFile ? [] : ['or set ssh.known_hosts to a file that holds it']),
         ],
       ),
@@ -551,7 +548,7 @@ function filterCheck(subject: SshSubject, answer: FilterAnswer | undefined): Che
         `the filter refused ${subject.path}: it is outside the directories the key may touch`,
         "the target's path is not under any --root of the filter's authorized_keys line",
         [
-          `on ${host}, as root: ${setupCommand(subject)}  (a --root that contains the target)`,
+          `on ${host}, as root: ${setupCommand(subject)}  (replaces the key's line: add a --root for every other directory it must still reach)`,
           "or change the target path to a directory under the filter's root",
         ],
       );
@@ -672,24 +669,6 @@ async function identityState(path: string): Promise<IdentityFileState> {
     .then((result) => (result.exitCode === 0 ? /(SHA256:\S+)/.exec(result.stdout)?.[1] : undefined))
     .catch(() => undefined);
   return { path, exists: true, mode: info.mode, fingerprint };
-}
-
-async function lookUpHostKey(ssh: SshSettings): Promise<HostKeyLookup> {
-  const port = portOf(ssh);
-  const name = port === 22 ? ssh.location.host : `[${ssh.location.host}]:${port}`;
-  // What ssh reads: the configured file, else the user's and the system's.
-  const files = ssh.knownHostsFile
-    ? [ssh.knownHostsFile]
-    : [join(homedir(), '.ssh/known_hosts'), '/etc/ssh/ssh_known_hosts'];
-  for (const file of files) {
-    const result = await runCommand({
-      file: 'ssh-keygen',
-      args: ['-F', name, '-f', file],
-      timeoutMs: 10_000,
-    }).catch(() => undefined);
-    if (result?.exitCode === 0 && result.stdout.trim() !== '') return { name, files, found: true };
-  }
-  return { name, files, found: false };
 }
 
 const outcomeOf = (result: CommandResult): RequestOutcome => ({

@@ -246,6 +246,6 @@ export function explainSshFailure(detail: string): string {
       detail,
     )
   )
-    return `${last} (the host key is unknown or changed: add it to ssh.known_hosts, e.g. with snapkeep remote setup)`;
+    return `${last} (the host key is unknown or changed: snapkeep remote verify <target> --host-key SHA256:… records it, given the fingerprint "remote setup --install" printed on the host; snapkeep doctor ssh says more)`;
   return last;
 }

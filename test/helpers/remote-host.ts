@@ -10,7 +10,12 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runChecked, runCommand, type CommandResult } from '../../src/exec/command.js';
-import { authorizedKeysLine, filterScript, sudoersRule } from '../../src/remote/remote-setup.js';
+import {
+  authorizedKeysLine,
+  filterScript,
+  sudoersFileName,
+  sudoersRule,
+} from '../../src/remote/remote-setup.js';
 import { freePort, waitForPort } from './net.js';
 
 export interface RemoteHost {
@@ -23,6 +28,10 @@ export interface RemoteHost {
   readonly root: string;
   readonly identityFile: string;
   readonly knownHostsFile: string;
+  /** The user's home (its `.ssh/authorized_keys` is what sshd reads with `setupInstalls`). */
+  readonly home: string;
+  /** sshd's configuration (its HostKey is the host key clients see). */
+  readonly sshdConfig: string;
   readonly filterLog: string;
   /** Run a command inside the host's mount namespace (as root), e.g. to inspect received data. */
   run(args: readonly string[]): Promise<CommandResult>;
@@ -38,6 +47,12 @@ export interface RemoteHostOptions {
   readonly noSend?: boolean;
   /** An sftp-only account (ForceCommand internal-sftp, no filter): a restic sftp: repository host. */
   readonly sftpOnly?: boolean;
+  /**
+   * Leave the key's access to `snapkeep remote setup --install`, as on a real host: sshd reads
+   * `~user/.ssh/authorized_keys`, and the helper writes neither a key line nor a sudoers rule
+   * (the one setup writes, /etc/sudoers.d/snapkeep-<user>, is removed by stop()).
+   */
+  readonly setupInstalls?: boolean;
 }
 
 export async function startRemoteHost(options: RemoteHostOptions = {}): Promise<RemoteHost> {
@@ -61,6 +76,7 @@ export async function startRemoteHost(options: RemoteHostOptions = {}): Promise<
   const cleanup = async (): Promise<void> => {
     await stopSshd();
     await rm(sudoersFile, { force: true });
+    if (options.setupInstalls) await rm(join('/etc/sudoers.d', sudoersFileName(user)), { force: true });
     if (userCreated) await runCommand({ file: 'userdel', args: [user] });
     await rm(directory, { recursive: true, force: true });
   };
@@ -148,17 +164,20 @@ export async function startRemoteHost(options: RemoteHostOptions = {}): Promise<
     await writeFile(filterLog, '', { mode: 0o666 });
     await chmod(filterLog, 0o666);
     await mkdir(join(directory, 'authorized_keys'), { recursive: true });
-    await writeFile(
-      join(directory, 'authorized_keys', user),
-      options.sftpOnly
-        ? `restrict ${(await readFile(`${identityFile}.pub`, 'utf8')).trim()}\n`
-        : `${authorizedKeysLine(filter, await readFile(`${identityFile}.pub`, 'utf8'))}\n`,
-      { mode: 0o644 },
-    );
-    const rule = sudoersRule({ user, roots: [root], noDelete: options.noDelete, noSend: options.noSend });
-    await writeFile(`${sudoersFile}.tmp`, rule, { mode: 0o440 });
-    await runChecked({ file: 'visudo', args: ['-c', '-q', '-f', `${sudoersFile}.tmp`] });
-    await runChecked({ file: 'mv', args: [`${sudoersFile}.tmp`, sudoersFile] });
+    if (!options.setupInstalls)
+      await writeFile(
+        join(directory, 'authorized_keys', user),
+        options.sftpOnly
+          ? `restrict ${(await readFile(`${identityFile}.pub`, 'utf8')).trim()}\n`
+          : `${authorizedKeysLine(filter, await readFile(`${identityFile}.pub`, 'utf8'))}\n`,
+        { mode: 0o644 },
+      );
+    if (!options.setupInstalls) {
+      const rule = sudoersRule({ user, roots: [root], noDelete: options.noDelete, noSend: options.noSend });
+      await writeFile(`${sudoersFile}.tmp`, rule, { mode: 0o440 });
+      await runChecked({ file: 'visudo', args: ['-c', '-q', '-f', `${sudoersFile}.tmp`] });
+      await runChecked({ file: 'mv', args: [`${sudoersFile}.tmp`, sudoersFile] });
+    }
 
     await writeFile(
       sshdConfig,
@@ -167,7 +186,9 @@ export async function startRemoteHost(options: RemoteHostOptions = {}): Promise<
         'ListenAddress 127.0.0.1',
         `HostKey ${hostKey}`,
         `PidFile ${join(directory, 'sshd.pid')}`,
-        `AuthorizedKeysFile ${join(directory, 'authorized_keys')}/%u`,
+        options.setupInstalls
+          ? 'AuthorizedKeysFile .ssh/authorized_keys'
+          : `AuthorizedKeysFile ${join(directory, 'authorized_keys')}/%u`,
         'StrictModes no',
         'UsePAM no',
         'PasswordAuthentication no',
@@ -197,6 +218,8 @@ export async function startRemoteHost(options: RemoteHostOptions = {}): Promise<
     root,
     identityFile,
     knownHostsFile,
+    home,
+    sshdConfig,
     filterLog,
     run: (args) => {
       const pid = sshd?.pid;
