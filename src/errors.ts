@@ -197,3 +197,12 @@ export function messageOf(error: unknown): string {
   if (isSystemError(error)) return describeSystemError(error);
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * messageOf for an operation on `path`: calls on an open file (read, write, fsync) fail without
+ * the path, which the caller knows.
+ */
+export function messageOfPathError(error: unknown, path: string): string {
+  if (isSystemError(error) && error.path === undefined) return describeSystemError(Object.assign(error, { path }));
+  return messageOf(error);
+}

@@ -3,7 +3,7 @@
 // journal or an error; values reach children only through their environment.
 import { readFile } from 'node:fs/promises';
 import { registerSecret, runCommand } from '../exec/command.js';
-import { ExitCode, SnapkeepError, messageOf } from '../errors.js';
+import { ExitCode, SnapkeepError, messageOfPathError } from '../errors.js';
 
 const cache = new Map<string, Promise<string>>();
 
@@ -42,7 +42,7 @@ async function read(reference: string, where: string): Promise<string> {
     try {
       text = await readFile(path, 'utf8');
     } catch (error) {
-      throw new SnapkeepError(`${where} (${reference}): ${messageOf(error)}`, ExitCode.usage);
+      throw new SnapkeepError(`${where} (${reference}): ${messageOfPathError(error, path)}`, ExitCode.usage);
     }
     // The first line: files written with `echo` end in a newline that is not part of the secret.
     const value = text.split(/\r?\n/)[0] ?? '';
