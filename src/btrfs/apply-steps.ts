@@ -12,6 +12,7 @@ import {
   type PipelineOptions,
   type PipeProgress,
 } from '../exec/command.js';
+import { messageOf } from '../errors.js';
 import { streamUuidOf, type Step } from '../plan/btrfs-plan.js';
 import {
   createReadonlySnapshot,
@@ -113,7 +114,7 @@ export class StepExecutor {
       return {
         step,
         ok: false,
-        error: error instanceof Error ? error.message : String(error),
+        error: messageOf(error),
         durationMs: Date.now() - startedAt,
       };
     }

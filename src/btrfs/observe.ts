@@ -2,6 +2,7 @@
 // copies and the garbage. A target that cannot be read is "unreachable" for this run only.
 import { basename } from 'node:path';
 import type { ResolvedSubvolume, ResolvedTarget } from '../config/resolve.js';
+import { messageOf } from '../errors.js';
 import { HostUnreachableError } from '../remote/ssh-host.js';
 import type { ObservedSubvolume, ObservedTarget, Step } from '../plan/btrfs-plan.js';
 import type { StepOutcome } from './apply-steps.js';
@@ -97,9 +98,8 @@ export async function snapshotsIn(
   );
 }
 
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+// One wording for every error a person reads (system errors get their path, cause and fix).
+export { messageOf };
 
 /**
  * The observed state after this run's steps, without listing the filesystems again: the run

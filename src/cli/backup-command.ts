@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { loadResolvedConfig } from '../config/config-cache.js';
 import type { ResolvedBackupSet, ResolvedConfig } from '../config/resolve.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
-import { backupSet, planItems, type SetOutcome } from '../restic/backup-set.js';
+import { backupSet, planItems, resolveSecretsOf, type SetOutcome } from '../restic/backup-set.js';
 import { Restic, ResticError } from '../restic/restic.js';
 import { Journal, newRunId } from '../state/journal.js';
 import { acquireLock } from '../state/lock.js';
@@ -54,6 +54,8 @@ export async function runBackup(options: BackupOptions): Promise<number> {
   const [{ resolved }, restic] = await Promise.all([loadResolvedConfig(options.config), Restic.detect()]);
   const sets = selectSets(resolved, options.sets);
   if (sets.length === 0) throw new UsageError('no backup sets are defined (backup_sets: in the config)');
+  // Before the lock and the journal: a missing secret is a configuration error, nothing touched.
+  await resolveSecretsOf(restic, sets);
   const now = new Date();
   if (options.dryRun) {
     for (const set of sets) {

@@ -1,7 +1,14 @@
 // The command tree. Flags are parsed here; each action lazily imports its command module and
 // returns an exit code. Errors become messages and the documented exit codes (errors.ts).
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode, SnapkeepError, UsageError, exitCodeHelp } from '../errors.js';
+import {
+  ExitCode,
+  SnapkeepError,
+  UsageError,
+  describeSystemError,
+  exitCodeHelp,
+  isSystemError,
+} from '../errors.js';
 import { maskSecrets, terminateAllChildren } from '../exec/command.js';
 
 export interface GlobalOptions {
@@ -657,6 +664,11 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     if (error instanceof SnapkeepError) {
       process.stderr.write(`snapkeep: ${maskSecrets(error.message)}\n`);
       return error.exitCode;
+    }
+    // The system refused a file operation: the path, the cause and the fix, not a stack trace.
+    if (isSystemError(error)) {
+      process.stderr.write(`snapkeep: ${maskSecrets(describeSystemError(error))}\n`);
+      return ExitCode.fatal;
     }
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
     process.stderr.write(`snapkeep: unexpected error: ${maskSecrets(message)}\n`);

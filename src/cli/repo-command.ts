@@ -4,6 +4,7 @@
 import type { ResolvedConfig, ResolvedRepository } from '../config/resolve.js';
 import { loadResolvedConfig } from '../config/config-cache.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
+import { resolveSecretsOf } from '../restic/backup-set.js';
 import { Restic } from '../restic/restic.js';
 import { createOutput } from './output.js';
 
@@ -38,8 +39,15 @@ export async function runRepoInit(options: {
   const output = createOutput(options.json);
   const { resolved } = await loadResolvedConfig(options.config);
   const restic = await Restic.detect();
+  const selected = select(resolved, options.names);
+  // Before the first init: a missing secret is a configuration error, nothing created.
+  await resolveSecretsOf(
+    restic,
+    [],
+    selected.flatMap(({ repository, primary }) => (primary ? [repository, primary] : [repository])),
+  );
   let exitCode: number = ExitCode.ok;
-  for (const { repository, primary } of select(resolved, options.names)) {
+  for (const { repository, primary } of selected) {
     try {
       if (await restic.exists(repository)) {
         output.event('repository', { name: repository.name, exists: true, created: false });

@@ -6,7 +6,7 @@
 import type { ResolvedBackupSet, ResolvedRepository } from '../config/resolve.js';
 import { ExitCode, SnapkeepError } from '../errors.js';
 import { decideRuns, hasRetention, type RunDecision } from '../plan/restic-retention.js';
-import { runTime, runsOf } from '../restic/backup-set.js';
+import { resolveSecretsOf, runTime, runsOf } from '../restic/backup-set.js';
 import { Restic } from '../restic/restic.js';
 import type { Journal } from '../state/journal.js';
 import type { Output } from './output.js';
@@ -22,6 +22,14 @@ export async function pruneBackupSets(
   output: Output,
 ): Promise<number> {
   const restic = await Restic.detect();
+  // Before the first forget: a missing secret is a configuration error, nothing deleted.
+  await resolveSecretsOf(
+    restic,
+    [],
+    sets
+      .flatMap((set) => [set.repository, ...set.offsite])
+      .filter((repository) => hasRetention(repository.retention) && !repository.appendOnly),
+  );
   let exitCode: number = ExitCode.ok;
   for (const set of sets) {
     for (const repository of [set.repository, ...set.offsite]) {

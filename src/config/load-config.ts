@@ -28,6 +28,7 @@ import type { z } from 'zod';
 import { ConfigError, formatConfigIssue, readConfigText, type ConfigIssue } from './config-file.js';
 import { resolveConfig, type ResolvedConfig } from './resolve.js';
 import { configSchema, type Config } from './schema.js';
+import { secretReferencePattern } from './restic-schema.js';
 import { configJsonSchema } from './write-json-schema.js';
 
 export {
@@ -163,7 +164,9 @@ function truncate(text: string, max = 70): string {
 export function renderValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'an empty value';
-  if (typeof value === 'string') return truncate(JSON.stringify(value), 240);
+  // A URL's user:password@ is a credential: never repeated.
+  if (typeof value === 'string')
+    return truncate(JSON.stringify(value.replace(/(\/\/[^/@\s:]*):[^/@\s]*@/g, '$1:***@')), 240);
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
     return String(value);
   if (Array.isArray(value)) return `a list ${truncate(JSON.stringify(value))}`;
@@ -192,6 +195,7 @@ interface JsonSchemaNode {
   readonly items?: JsonSchemaNode;
   readonly required?: readonly string[];
   readonly $ref?: string;
+  readonly pattern?: string;
 }
 
 let cachedJsonSchema: JsonSchemaNode | undefined;
@@ -425,7 +429,14 @@ function draftsFor(issue: ZodIssue, data: unknown): Draft[] {
     default: {
       const { problem, expected } = splitExpected(issue.message);
       const fallback = expected ?? describeExpected(node);
-      return [{ path, message: `${problem} (got ${renderValue(value)}; expected ${fallback})`, at: 'value' }];
+      // A key that takes a secret reference: what is there instead may be the secret itself.
+      const got =
+        node?.pattern === secretReferencePattern.source &&
+        typeof value === 'string' &&
+        !/^(?:env|file|op):/.test(value)
+          ? `a value of ${value.length} character(s), not shown: it may be the secret itself`
+          : renderValue(value);
+      return [{ path, message: `${problem} (got ${got}; expected ${fallback})`, at: 'value' }];
     }
   }
 }

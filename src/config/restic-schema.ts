@@ -8,10 +8,12 @@ import { itemName } from './common-schema.js';
  * Where a secret is, never the secret: `env:NAME` (an environment variable of the snapkeep
  * process), `file:/path` (its first line), `op://vault/item/field` (the 1Password CLI).
  */
+export const secretReferencePattern =
+  /^(?:env:[A-Za-z_][A-Za-z0-9_]*|file:\/[^\s]*|op:\/\/[^\s/]+\/[^\s/]+(?:\/[^\s/]+)+)$/;
 export const secretReference = z
   .string()
   .regex(
-    /^(?:env:[A-Za-z_][A-Za-z0-9_]*|file:\/[^\s]*|op:\/\/[^\s/]+\/[^\s/]+(?:\/[^\s/]+)+)$/,
+    secretReferencePattern,
     'is not a secret reference; expected env:NAME, file:/absolute/path or op://vault/item/field (never the secret itself)',
   );
 

@@ -7,7 +7,7 @@
 // run: each one costs a repository open (~0.75 s of key derivation).
 import { runCommand } from '../exec/command.js';
 import type { ResolvedBackupSet, ResolvedRepository, ResolvedSource } from '../config/resolve.js';
-import { SnapkeepError } from '../errors.js';
+import { ExitCode, SnapkeepError, UsageError, messageOf } from '../errors.js';
 import { dumpDatabase, listDatabases, type PostgresSource } from './postgres.js';
 import { withDumpSnapshot, type TableChecksums } from './checksums.js';
 import { ResticError, type Restic, type SnapshotInfo } from './restic.js';
@@ -73,6 +73,40 @@ export async function passwordOf(source: PostgresSource): Promise<string | undef
   return source.password === undefined
     ? undefined
     : resolveSecret(source.password, `sources.${source.name}.password`);
+}
+
+/**
+ * Every secret a run of these sets (and these repositories) needs, resolved before anything is
+ * written: a missing or unreadable one is a configuration error — exit 2, nothing touched, all of
+ * them named at once — and can never be found out after the local backup was written, when the
+ * run could only be partial. The values are cached (secrets.ts), so the run reads none twice.
+ */
+export async function resolveSecretsOf(
+  restic: Restic,
+  sets: readonly ResolvedBackupSet[],
+  repositories: readonly ResolvedRepository[] = [],
+): Promise<void> {
+  const byName = new Map<string, ResolvedRepository>();
+  for (const repository of [...sets.flatMap((set) => [set.repository, ...set.offsite]), ...repositories])
+    byName.set(repository.name, repository);
+  const sources = new Map<string, PostgresSource>();
+  for (const source of sets.flatMap((set) => set.sources))
+    if (source.type === 'postgres') sources.set(source.name, source);
+  const results = await Promise.allSettled([
+    ...[...byName.values()].map((repository) => restic.environment(repository)),
+    ...[...sources.values()].map((source) => passwordOf(source)),
+  ]);
+  const problems: string[] = [];
+  for (const result of results) {
+    if (result.status === 'fulfilled') continue;
+    if (!(result.reason instanceof SnapkeepError)) throw result.reason;
+    problems.push(result.reason.message);
+  }
+  if (problems.length === 1) throw new UsageError(`${problems[0]!} (nothing was changed)`);
+  if (problems.length > 1)
+    throw new UsageError(
+      `${problems.length} secrets cannot be read (nothing was changed):\n  ${problems.join('\n  ')}`,
+    );
 }
 
 export async function databasesOf(source: PostgresSource): Promise<string[]> {
@@ -216,7 +250,7 @@ export async function backupSet(
         source: job.source,
         what: job.what,
         ok: false,
-        error: error instanceof Error ? error.message : String(error),
+        error: messageOf(error),
         durationMs: Date.now() - startedAt,
       });
     }
@@ -293,8 +327,14 @@ async function copyOffsite(
       ok: false,
       present: 0,
       missing: [...runIds],
-      error: error instanceof Error ? error.message : String(error),
-      exitCode: error instanceof SnapkeepError ? error.exitCode : 1,
+      error: messageOf(error),
+      // The local backup is written and kept: only "unreachable" and "locked" keep their own
+      // codes; anything else (a refused credential, a wrong password…) makes the run partial.
+      exitCode:
+        error instanceof SnapkeepError &&
+        (error.exitCode === ExitCode.targetUnreachable || error.exitCode === ExitCode.locked)
+          ? error.exitCode
+          : ExitCode.partial,
       durationMs: Date.now() - startedAt,
     };
   }

@@ -46,12 +46,21 @@ const atLeast = (version: ResticVersion, minor: number): boolean =>
   version.major > 0 || version.minor >= minor;
 
 /** Failures a person can act on, from restic's exit code (0.17+) or its messages (0.14+). */
-export type ResticProblem = 'wrong-password' | 'no-repository' | 'locked' | 'unreachable' | 'other';
+export type ResticProblem = 'wrong-password' | 'auth' | 'no-repository' | 'locked' | 'unreachable' | 'other';
+
+/**
+ * The server refused the backend credentials (REST basic auth, S3 keys): restic 0.14–0.18 print
+ * it as "unable to open config file: … 401 Unauthorized / Is there a repository …?", so it must
+ * be told apart before "no repository": it is never a reason to create one.
+ */
+const authenticationFailed =
+  /\b(?:401|403)\b[^\n]*(?:unauthori[sz]ed|forbidden)|unexpected HTTP response \((?:401|403)\)|InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|Access Denied|access key id you provided does not exist/i;
 
 export function classifyResticFailure(result: CommandResult): ResticProblem {
   const text = result.stderr;
   if (result.exitCode === 12 || /wrong password or no key found/i.test(text)) return 'wrong-password';
   if (result.exitCode === 11 || /repository is already locked/i.test(text)) return 'locked';
+  if (authenticationFailed.test(text)) return 'auth';
   // Before "no repository": 0.14 says "unable to open config file" for a refused connection too.
   if (
     /connection refused|no such host|i\/o timeout|dial tcp|network is unreachable|x509|TLS handshake|connection reset/i.test(
@@ -80,7 +89,7 @@ export class ResticError extends SnapkeepError {
         ? ExitCode.fatal
         : problem === 'locked'
           ? ExitCode.locked
-          : problem === 'wrong-password'
+          : problem === 'wrong-password' || problem === 'auth'
             ? ExitCode.usage // the configured secret is wrong: a configuration error
             : ExitCode.targetUnreachable,
     );
@@ -477,12 +486,32 @@ export function resticFailure(
   const where = `repository ${repository.name} (${repository.url})`;
   const message = {
     'wrong-password': `${what}: wrong password for ${where}; check repositories.${repository.name}.password`,
+    auth: `${what}: authentication failed for ${where}: the server refused the credentials (${authenticationDetail(result.stderr)}); check ${credentialKeys(repository)} — the user and its secret — and that this identity is allowed on the server. No repository was created`,
     'no-repository': `${what}: there is no restic repository at ${where}; create it with: snapkeep repo init ${repository.name}`,
     locked: `${what}: ${where} is locked by another restic process: ${detail}`,
     unreachable: `${what}: cannot reach ${where}: ${detail}`,
     other: `${what}: restic failed on ${where}: ${detail || `exit ${result.exitCode ?? result.signal}`}`,
   }[problem];
   return new ResticError(problem, message);
+}
+
+/** The line of restic's output that carries the refusal (401 Unauthorized, InvalidAccessKeyId…). */
+function authenticationDetail(stderr: string): string {
+  if (/InvalidAccessKeyId|access key id you provided does not exist/i.test(stderr))
+    return 'the access key id is unknown to the server: InvalidAccessKeyId';
+  if (/SignatureDoesNotMatch/i.test(stderr))
+    return 'the secret access key does not match the key id: SignatureDoesNotMatch';
+  const status = /\b(401|403)\b/.exec(stderr.match(authenticationFailed)?.[0] ?? '')?.[1];
+  if (status) return `HTTP ${status} ${status === '401' ? 'Unauthorized' : 'Forbidden'}`;
+  return 'access denied';
+}
+
+/** Where the backend credentials of a repository are configured. */
+function credentialKeys(repository: Pick<ResolvedRepository, 'name' | 'url'>): string {
+  const env = `repositories.${repository.name}.env`;
+  if (repository.url.startsWith('rest:')) return `${env}.RESTIC_REST_USERNAME and RESTIC_REST_PASSWORD`;
+  if (repository.url.startsWith('s3:')) return `${env}.AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`;
+  return `the credentials in ${env}`;
 }
 
 /**

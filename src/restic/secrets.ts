@@ -3,7 +3,7 @@
 // journal or an error; values reach children only through their environment.
 import { readFile } from 'node:fs/promises';
 import { registerSecret, runCommand } from '../exec/command.js';
-import { ExitCode, SnapkeepError } from '../errors.js';
+import { ExitCode, SnapkeepError, messageOfPathError } from '../errors.js';
 
 const cache = new Map<string, Promise<string>>();
 
@@ -31,7 +31,7 @@ async function read(reference: string, where: string): Promise<string> {
     const value = process.env[name];
     if (value === undefined || value === '')
       throw new SnapkeepError(
-        `${where}: the environment variable ${name} is not set (${reference})`,
+        `${where}: the environment variable ${name} is not set (${reference}); set it where snapkeep runs (a systemd service: Environment= or EnvironmentFile=), or refer to a file: file:/path`,
         ExitCode.usage,
       );
     return value;
@@ -42,10 +42,7 @@ async function read(reference: string, where: string): Promise<string> {
     try {
       text = await readFile(path, 'utf8');
     } catch (error) {
-      throw new SnapkeepError(
-        `${where}: cannot read the secret file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-        ExitCode.usage,
-      );
+      throw new SnapkeepError(`${where} (${reference}): ${messageOfPathError(error, path)}`, ExitCode.usage);
     }
     // The first line: files written with `echo` end in a newline that is not part of the secret.
     const value = text.split(/\r?\n/)[0] ?? '';

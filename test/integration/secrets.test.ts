@@ -68,7 +68,7 @@ describe('secret references', () => {
     await expect(
       resolveSecret(`file:${join(directory, 'missing')}`, 'repositories.local.password'),
     ).rejects.toThrow(
-      `repositories.local.password: cannot read the secret file ${join(directory, 'missing')}: ENOENT`,
+      `repositories.local.password (file:${join(directory, 'missing')}): cannot open ${join(directory, 'missing')}: it does not exist (ENOENT); check the path (a typo? a disk that is not mounted?) or create it`,
     );
     process.env.SNAPKEEP_TEST_SECRET = 'env-secret-P9k';
     expect(await resolveSecret('env:SNAPKEEP_TEST_SECRET', 'sources.database.password')).toBe(
@@ -76,7 +76,7 @@ describe('secret references', () => {
     );
     delete process.env.SNAPKEEP_TEST_SECRET;
     await expect(resolveSecret('env:SNAPKEEP_TEST_UNSET', 'sources.database.password')).rejects.toThrow(
-      'sources.database.password: the environment variable SNAPKEEP_TEST_UNSET is not set (env:SNAPKEEP_TEST_UNSET)',
+      'sources.database.password: the environment variable SNAPKEEP_TEST_UNSET is not set (env:SNAPKEEP_TEST_UNSET); set it where snapkeep runs (a systemd service: Environment= or EnvironmentFile=), or refer to a file: file:/path',
     );
   });
 });

@@ -51,3 +51,67 @@ describe('resticFailure', () => {
     );
   });
 });
+
+describe('a refused credential', () => {
+  const rest = { name: 'offsite', url: 'rest:http://127.0.0.1:8000/' };
+  const s3 = { name: 's3', url: 's3:https://127.0.0.1:9000/bucket/repo' };
+  // restic's own words, measured against `rclone serve restic --user --pass` and s3rver.
+  const cases = [
+    [
+      '0.14, REST, wrong password',
+      rest,
+      'Fatal: unable to open config file: unexpected HTTP response (401): 401 Unauthorized\nIs there a repository at the following location?\nrest:http://backup:***@127.0.0.1:8000/\n',
+      'HTTP 401 Unauthorized',
+    ],
+    [
+      '0.18, REST, wrong password',
+      rest,
+      'Stat(<config/>) failed: unexpected HTTP response (401): 401 Unauthorized\nFatal: unable to open config file: unexpected HTTP response (401): 401 Unauthorized\nIs there a repository at the following location?\nrest:http://backup:***@127.0.0.1:8000/\n',
+      'HTTP 401 Unauthorized',
+    ],
+    [
+      '0.14, REST, init refused',
+      rest,
+      'Fatal: create repository at rest:http://backup:***@127.0.0.1:8000/ failed: Fatal: server response unexpected: 401 Unauthorized (401)\n',
+      'HTTP 401 Unauthorized',
+    ],
+    [
+      '0.18, REST, init refused',
+      rest,
+      'Fatal: create repository at rest:http://backup:***@127.0.0.1:8000/ failed: Fatal: unable to open repository at rest:http://backup:***@127.0.0.1:8000/: unexpected HTTP response (401): 401 Unauthorized\n',
+      'HTTP 401 Unauthorized',
+    ],
+    [
+      '0.14, S3, unknown key id',
+      s3,
+      'Fatal: unable to open config file: Stat: The AWS Access Key Id you provided does not exist in our records.\nIs there a repository at the following location?\ns3:https://127.0.0.1:9000/bucket/repo\n',
+      'InvalidAccessKeyId',
+    ],
+  ] as const;
+  it.each(cases)(
+    '%s: an authentication error (exit 2), never "no repository"',
+    (_name, repository, stderr, detail) => {
+      const error = resticFailure(repository, failed(stderr), 'opening the repository');
+      expect(error.problem).toBe('auth');
+      expect(error.exitCode).toBe(2);
+      expect(error.message).toContain(`authentication failed for repository ${repository.name}`);
+      expect(error.message).toContain(detail);
+      expect(error.message).toContain(
+        repository === rest
+          ? 'check repositories.offsite.env.RESTIC_REST_USERNAME and RESTIC_REST_PASSWORD'
+          : 'check repositories.s3.env.AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY',
+      );
+    },
+  );
+
+  it('a repository that is really missing is still "no repository"', () => {
+    const error = resticFailure(
+      rest,
+      failed(
+        'Fatal: unable to open config file: <config/> does not exist\nIs there a repository at the following location?\nrest:http://backup:***@127.0.0.1:8000/\n',
+      ),
+      'opening the repository',
+    );
+    expect(error.problem).toBe('no-repository');
+  });
+});
