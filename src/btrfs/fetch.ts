@@ -3,7 +3,7 @@
 // a writable subvolume — moving whatever was at that path aside first, never deleting it. A
 // writable snapshot cannot cross filesystems and only btrfs holds one: both are checked when the
 // checkout is planned (exit 2, nothing touched), not found out halfway by btrfs (EXDEV).
-import { lstat, mkdir, rename, rmdir } from 'node:fs/promises';
+import { lstat, mkdir, realpath, rename, rmdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { FetchPlan } from '../plan/fetch-plan.js';
 import { StepExecutor, type SendProgress, type StepOutcome } from './apply-steps.js';
@@ -14,7 +14,7 @@ import {
   receiveInto,
   sendSnapshot,
 } from './btrfs-commands.js';
-import type { MountEntry } from './btrfs-parse.js';
+import { findMount, parseMountinfo, type MountEntry } from './btrfs-parse.js';
 import { runPipeline } from '../exec/command.js';
 import { SnapkeepError, UsageError } from '../errors.js';
 import { localHost, NotBtrfsError, type Host, type Inventory } from './inventory.js';
@@ -125,6 +125,12 @@ export async function planCheckout(options: {
       ...remove,
     };
   }
+  // A mount point cannot be renamed (EBUSY): say so now, not after a receive.
+  const resolved = await realpath(path);
+  if (findMount(parseMountinfo(await localHost.mountinfo()), resolved)?.mountPoint === resolved)
+    throw new UsageError(
+      `${options.option} ${path} is a mount point, which snapkeep cannot move aside: unmount it, or restore with ${options.option} a path inside or beside it`,
+    );
   const aside = `${path}.before-restore.${options.now.toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
   if (!options.force)
     throw new UsageError(

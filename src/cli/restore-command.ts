@@ -360,6 +360,10 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
     throw new UsageError(
       `${subvolume.name} lives on ${subvolume.ssh.location.host} (pull mode): restore it there, or bring its snapshot here with "snapkeep pull"`,
     );
+  if (options.readOnly && options.to !== undefined)
+    throw new UsageError(
+      `--read-only with --to ${options.to}: --read-only only brings the read-only snapshot back into the snapshot directory and makes no subvolume at --to; drop one of them`,
+    );
   const now = options.now ?? new Date();
   const to = options.to ?? subvolume.path;
   if (!to.startsWith('/')) throw new UsageError(`--to ${to}: expected an absolute path`);

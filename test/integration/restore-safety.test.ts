@@ -3,8 +3,8 @@
 //   when the snapshot is here; to prove it, the local snapshots are altered after they were sent,
 //   so the restored files show which copy each byte came from;
 // - `--to` on another btrfs filesystem receives the snapshot there (byte-identical, writable);
-// - `--to` on ext4 (and `pull --checkout` across filesystems, `pull --into` on ext4) is refused
-//   with exit 2 and the way out, before anything is created, and the dry run says the same.
+// - `--to` on ext4 or on a mount point (and `pull --checkout` across filesystems, `pull --into` on
+//   ext4) is refused with exit 2 and the way out, before anything is created; the dry run too.
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ let other: LoopBtrfs;
 let base: string;
 let ext4: string;
 let ext4Mounted = false;
+let bindMount: string | undefined;
 let configPath: string;
 let data: string;
 let snapshotDir: string;
@@ -76,6 +77,7 @@ subvolumes:
 });
 
 afterAll(async () => {
+  if (bindMount) await runCommand({ file: 'umount', args: [bindMount] });
   if (ext4Mounted) {
     const result = await runCommand({ file: 'umount', args: [ext4] });
     if (result.exitCode !== 0) await runCommand({ file: 'umount', args: ['-l', ext4] });
@@ -203,6 +205,49 @@ describe('restore to another filesystem', () => {
       snapshots: await readdir(snapshotDir),
       other: await readdir(other.mountPoint),
     }).toEqual(before);
+  });
+
+  it('refuses --to a mount point (it cannot be moved aside) and --read-only with --to, in the dry run too', async () => {
+    const mountPoint = join(local.mountPoint, 'mounted');
+    await mkdir(mountPoint);
+    await runChecked({ file: 'mount', args: ['--bind', join(other.mountPoint), mountPoint] });
+    bindMount = mountPoint;
+    try {
+      const before = await readdir(local.mountPoint);
+      const args = [
+        'restore',
+        'data',
+        'latest',
+        '--from',
+        'usb',
+        '--to',
+        mountPoint,
+        '--force',
+        '--config',
+        configPath,
+      ];
+      for (const result of [await snapkeep([...args, '--dry-run']), await snapkeep(args)]) {
+        expectExit(result, 2);
+        expect(result.stderr).toMatch(/--to \S+\/mounted is a mount point, which snapkeep cannot move aside/);
+      }
+      expect(await readdir(local.mountPoint)).toEqual(before);
+      expect((await readdir(snapshotDir)).sort()).toEqual([first, second].sort());
+      const both = await snapkeep([
+        'restore',
+        'data',
+        'latest',
+        '--read-only',
+        '--to',
+        join(local.mountPoint, 'ro'),
+        '--config',
+        configPath,
+      ]);
+      expectExit(both, 2);
+      expect(both.stderr).toMatch(/--read-only with --to/);
+    } finally {
+      await runChecked({ file: 'umount', args: [mountPoint] });
+      bindMount = undefined;
+    }
   });
 
   it('pull: refuses --checkout on another filesystem than --into, and --into on ext4, before anything is created', async () => {
