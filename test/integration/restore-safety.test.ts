@@ -6,7 +6,7 @@
 // - `--to` on ext4 or on a mount point (and `pull --checkout` across filesystems, `pull --into` on
 //   ext4) is refused with exit 2 and the way out, before anything is created; the dry run too.
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runChecked, runCommand, type CommandResult } from '../../src/exec/command.js';
 import { snapkeep, events, expectExit } from '../helpers/cli.js';
@@ -340,6 +340,9 @@ describe('restore --from TARGET reads the data from that target', () => {
     expect(shown.receivedUuid).toBe((await show(join(snapshotDir, second))).uuid);
     expect(shown.parentUuid).toBeUndefined();
     expect(await read(join(copy, 'unchanged.txt'))).toBe('v1\n');
+    // It stays where the run said (the tests below expect the snapshot directory as it was).
+    await runChecked({ file: 'btrfs', args: ['subvolume', 'delete', copy] });
+    await rm(dirname(copy), { recursive: true });
   });
 
   it('without --from, a snapshot here is used as it is, and the message says so', async () => {
@@ -368,5 +371,36 @@ describe('restore --from TARGET reads the data from that target', () => {
     ]);
     expectExit(refused, 2);
     expect(refused.stderr).toMatch(/--full: .* is not received but used from .* as it is/);
+  });
+
+  it('--from TARGET --force over the subvolume itself: the old one moved aside untouched, the next run incremental', async () => {
+    const result = await snapkeep([
+      'restore',
+      'data',
+      second,
+      '--from',
+      'offsite',
+      '--force',
+      '--config',
+      configPath,
+    ]);
+    expectExit(result, 0);
+    expect(await read(join(data, 'changed.txt'))).toBe('v2\n');
+    const aside = (await readdir(local.mountPoint)).find((name) => name.startsWith('data.before-restore.'))!;
+    expect(aside).toBeDefined();
+    // The old history stays with the old subvolume, without the copy received for the checkout.
+    expect((await readdir(join(local.mountPoint, aside, '.snapshots'))).sort()).toEqual(
+      [first, second].sort(),
+    );
+    expect(await readdir(snapshotDir)).toEqual([second]);
+    const placed = await show(join(snapshotDir, second));
+    expect(placed.receivedUuid).toBe((await show(join(local.mountPoint, aside, '.snapshots', second))).uuid);
+    await writeFile(join(data, 'after.txt'), 'after the restore\n');
+    const run = await snapkeep(['run', '--config', configPath, '--json']);
+    expectExit(run, 0);
+    const sends = events(run.stdout)
+      .filter((event) => event.type === 'step' && (event.step as { kind: string }).kind === 'send')
+      .map((event) => event.step as { parent?: { name: string } });
+    expect(sends.map((step) => step.parent?.name)).toEqual([second, second]);
   });
 });
