@@ -1,10 +1,12 @@
 // Applying a fetch (plan/fetch-plan.ts): receive a copy from the host that keeps it into a local
 // directory, verified like every receive (apply-steps.ts), and "check out" a received snapshot as
-// a writable subvolume — moving whatever was at that path aside first, never deleting it.
-import { lstat, mkdir, rename, rmdir } from 'node:fs/promises';
+// a writable subvolume — moving whatever was at that path aside first, never deleting it. A
+// writable snapshot cannot cross filesystems and only btrfs holds one: both are checked when the
+// checkout is planned (exit 2, nothing touched), not found out halfway by btrfs (EXDEV).
+import { lstat, mkdir, realpath, rename, rmdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { FetchPlan } from '../plan/fetch-plan.js';
-import { StepExecutor, StepFailure, type SendProgress, type StepOutcome } from './apply-steps.js';
+import { StepExecutor, type SendProgress, type StepOutcome } from './apply-steps.js';
 import {
   createReadonlySnapshot,
   createWritableSnapshot,
@@ -12,9 +14,10 @@ import {
   receiveInto,
   sendSnapshot,
 } from './btrfs-commands.js';
+import { findMount, parseMountinfo, type MountEntry } from './btrfs-parse.js';
 import { runPipeline } from '../exec/command.js';
-import { UsageError } from '../errors.js';
-import { localHost, type Host } from './inventory.js';
+import { SnapkeepError, UsageError } from '../errors.js';
+import { localHost, NotBtrfsError, type Host, type Inventory } from './inventory.js';
 
 /** Delete the garbage (if any), then receive. The outcome says what happened. */
 export async function applyFetch(
@@ -54,13 +57,38 @@ export interface CheckoutPlan {
    * received next to `path` for this; the history moved aside stays intact.
    */
   readonly rehome?: { readonly into: string; readonly removeSource: boolean };
+  /**
+   * Delete `snapshot` and its directory after the checkout: it was received into a directory of
+   * its own only for this checkout (a copy of it was here already, see FetchPlan.alreadyHere).
+   */
+  readonly removeSnapshot?: boolean;
 }
 
 const isInside = (path: string, directory: string): boolean => path.startsWith(`${directory}/`);
 
 /**
- * Check that `path` is free, or may be freed with `force` (moved aside, never deleted); a usage
- * error (exit 2, nothing touched) when it is taken and `force` is not given.
+ * The btrfs filesystem that `path` is on, or will be on once created (its nearest existing
+ * ancestor's); a usage error naming `what` and the way out when it is not btrfs.
+ */
+export async function btrfsFilesystemOf(
+  inventory: Inventory,
+  path: string,
+  what: string,
+  alternative: string,
+): Promise<MountEntry> {
+  const existing = await nearestExisting(path);
+  try {
+    return (await inventory.mountOf(existing)).mount;
+  } catch (error) {
+    if (!(error instanceof NotBtrfsError)) throw error;
+    throw new UsageError(`${what}: ${error.message}; ${alternative}`);
+  }
+}
+
+/**
+ * Check that `path` is free, or may be freed with `force` (moved aside, never deleted), and that
+ * a writable snapshot of `snapshot` can be made there: on btrfs, on the snapshot's filesystem. A
+ * usage error (exit 2, nothing touched) otherwise. `option` names `path` in messages.
  */
 export async function planCheckout(options: {
   readonly snapshot: string;
@@ -68,13 +96,41 @@ export async function planCheckout(options: {
   readonly snapshotDir: string;
   readonly force: boolean;
   readonly now: Date;
+  readonly inventory: Inventory;
+  readonly option: string;
+  /** How to get the snapshot onto `path`'s filesystem, for the message when it is elsewhere. */
+  readonly otherFilesystemHint: string;
+  readonly removeSnapshot?: boolean;
 }): Promise<CheckoutPlan> {
   const { snapshot, path, snapshotDir } = options;
+  const destination = await btrfsFilesystemOf(
+    options.inventory,
+    dirname(path),
+    `${options.option} ${path}`,
+    'a writable subvolume can only be made on btrfs',
+  );
+  const source = await btrfsFilesystemOf(options.inventory, snapshot, snapshot, 'expected btrfs');
+  if (source.majorMinor !== destination.majorMinor)
+    throw new UsageError(
+      `${options.option} ${path}: on another filesystem (${destination.mountPoint}) than ${snapshot} (${source.mountPoint}); a writable snapshot cannot cross filesystems: ${options.otherFilesystemHint}`,
+    );
+  const remove = options.removeSnapshot ? { removeSnapshot: true } : {};
   const nested = isInside(snapshotDir, path);
   const existing = await lstat(path).catch(() => undefined);
   if (!existing) {
-    return { snapshot, path, ...(nested ? { rehome: { into: snapshotDir, removeSource: true } } : {}) };
+    return {
+      snapshot,
+      path,
+      ...(nested ? { rehome: { into: snapshotDir, removeSource: true } } : {}),
+      ...remove,
+    };
   }
+  // A mount point cannot be renamed (EBUSY): say so now, not after a receive.
+  const resolved = await realpath(path);
+  if (findMount(parseMountinfo(await localHost.mountinfo()), resolved)?.mountPoint === resolved)
+    throw new UsageError(
+      `${options.option} ${path} is a mount point, which snapkeep cannot move aside: unmount it, or restore with ${options.option} a path inside or beside it`,
+    );
   const aside = `${path}.before-restore.${options.now.toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
   if (!options.force)
     throw new UsageError(
@@ -86,6 +142,7 @@ export async function planCheckout(options: {
     path,
     aside,
     ...(nested ? { rehome: { into: snapshotDir, removeSource: false } } : {}),
+    ...remove,
   };
 }
 
@@ -95,7 +152,7 @@ export async function applyCheckout(plan: CheckoutPlan): Promise<void> {
       await rename(plan.path, plan.aside);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new StepFailure(
+      throw new SnapkeepError(
         code === 'EBUSY'
           ? `cannot move ${plan.path} aside: it is a mount point; unmount it or restore with --to another path`
           : `cannot move ${plan.path} aside to ${plan.aside}: ${(error as Error).message}`,
@@ -107,14 +164,21 @@ export async function applyCheckout(plan: CheckoutPlan): Promise<void> {
   if (result.exitCode !== 0) {
     // Put back what was there: a failed restore must leave the machine as it found it.
     if (plan.aside) await rename(plan.aside, plan.path).catch(() => undefined);
-    throw new StepFailure(`cannot create ${plan.path} from ${plan.snapshot}: ${result.stderr.trim()}`);
+    throw new SnapkeepError(`cannot create ${plan.path} from ${plan.snapshot}: ${result.stderr.trim()}`);
   }
   if (plan.rehome) {
     // A snapshot shows a nested subvolume as an empty directory: the real one goes in its place.
     await rmdir(plan.rehome.into).catch(() => undefined);
     await mkdir(plan.rehome.into, { recursive: true });
     await rehomeSnapshot(plan.snapshot, plan.rehome.into);
-    if (plan.rehome.removeSource) await localHost.run(deleteSubvolumes([plan.snapshot]));
+  }
+  if (plan.rehome?.removeSource || plan.removeSnapshot) {
+    const removed = await localHost.run(deleteSubvolumes([plan.snapshot]));
+    if (removed.exitCode !== 0)
+      throw new SnapkeepError(
+        `${plan.path} is restored, but the copy it was made from could not be deleted: ${removed.stderr.trim()}; delete ${plan.snapshot} by hand`,
+      );
+    if (plan.removeSnapshot) await rmdir(dirname(plan.snapshot)).catch(() => undefined);
   }
 }
 
@@ -128,11 +192,11 @@ async function rehomeSnapshot(snapshot: string, directory: string): Promise<void
   const temporary = join(dirname(snapshot), `.${basename(snapshot)}.snapkeep-rehome`);
   const made = await localHost.run(createReadonlySnapshot(snapshot, temporary));
   if (made.exitCode !== 0)
-    throw new StepFailure(`cannot snapshot ${snapshot} to place it in ${directory}: ${made.stderr.trim()}`);
+    throw new SnapkeepError(`cannot snapshot ${snapshot} to place it in ${directory}: ${made.stderr.trim()}`);
   try {
     const result = await runPipeline([sendSnapshot(snapshot, temporary), receiveInto(directory)]);
     if (result.stages.some((stage) => stage.exitCode !== 0))
-      throw new StepFailure(
+      throw new SnapkeepError(
         `cannot place ${basename(snapshot)} in ${directory}: ${result.stages
           .map((stage) => stage.stderr.trim())
           .join(' ')

@@ -9,14 +9,49 @@ import type { Journal } from '../state/journal.js';
 import type { Output } from './output.js';
 import { createProgressLine, reportStepOutcome } from './progress.js';
 
-export function describeFetch(plan: FetchPlan, from: string): string {
+/** The fetch's plan line (`prefix` is "would " under --dry-run, for what it does). */
+export function describeFetch(plan: FetchPlan, from: string, prefix: string): string {
   switch (plan.kind) {
     case 'present':
       return `nothing to fetch: ${plan.reason}`;
     case 'blocked':
       return `cannot fetch: ${plan.reason}`;
     case 'receive':
-      return `${plan.garbage ? `delete ${plan.garbage.path} (left by an interrupted transfer), then ` : ''}receive ${plan.step.name} from ${from} into ${plan.step.targetDirectory}: ${plan.step.reason}`;
+      return `${prefix}${plan.garbage ? `delete ${plan.garbage.path} (left by an interrupted transfer), then ` : ''}receive ${plan.step.name} from ${from} into ${plan.step.targetDirectory}${
+        plan.alreadyHere
+          ? ` (${plan.alreadyHere.path} is here already, but the data is to come from ${from})`
+          : ''
+      }: ${plan.step.reason}`;
+  }
+}
+
+/** Where a restore's data really comes from: the scripting contract of `plan` and `restored`. */
+export interface RestoreSource {
+  /** A target name, "snapshots" (the snapshot directory), or "here" (a copy already on this machine). */
+  readonly from: string;
+  /** The host the data is read from ("local" or user@host). */
+  readonly host: string;
+  /** The subvolume read, on that host. */
+  readonly path: string;
+  /** How it is received: not at all (a snapshot here is used as it is), full, or incremental. */
+  readonly transfer: 'none' | 'full' | 'incremental';
+  /** With an incremental: the subvolume here whose data the changes are applied to. */
+  readonly parent?: string;
+}
+
+/** Where a restore's data comes from, as the dry run and the outcome line say it. */
+export function describeSource(source: RestoreSource): string {
+  const where =
+    source.from === 'here'
+      ? `from the copy already on this machine at ${source.path}`
+      : `from ${source.from} (${source.host === 'local' ? source.path : `${source.host}:${source.path}`})`;
+  switch (source.transfer) {
+    case 'none':
+      return `${where}, used as it is (nothing received)`;
+    case 'full':
+      return `${where}, received in full`;
+    case 'incremental':
+      return `${where}, received incrementally against ${source.parent ?? '?'} here (only the changes are read from ${source.from})`;
   }
 }
 

@@ -301,16 +301,20 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     .command('restore')
     .summary('list restore points, or bring a snapshot or a backup-set run back')
     .description(
-      'without a snapshot: list what can be restored (local snapshots and the copies on every target,\nwith dates and sizes). With one (a name or "latest"): bring it back as a writable subvolume at\n--to (default: the subvolume\'s own path). A copy on a target is received into the snapshot\ndirectory first, incrementally when a snapshot here has a copy there, and stays as a snapshot\nso the next run continues incrementally. An existing --to is never overwritten: --force moves\nit aside to <to>.before-restore.<time>.',
+      'without a snapshot: list what can be restored (local snapshots and the copies on every target,\nwith dates and sizes). With one (a name or "latest"): bring it back as a writable subvolume at\n--to (default: the subvolume\'s own path). A copy on a target is received into the snapshot\ndirectory first, incrementally when a snapshot here has a copy there (--full: every byte from\nthe target), and stays as a snapshot so the next run continues incrementally. With --from the\ndata is read from there even when the snapshot is here too. --to must be on btrfs; on another\nbtrfs filesystem the snapshot is received there. An existing --to is never overwritten: --force moves\nit aside to <to>.before-restore.<time>.',
     )
     .argument('[name]', 'a subvolume or backup set from the config (default: all, for listing)')
     .argument('[snapshot]', 'snapshot name, backup run id, or "latest"')
     .option(
       '--from <where>',
-      '"snapshots" (the local snapshot directory) or a target name; default: the snapshot directory if it has it, else the first target that does',
+      '"snapshots" (the local snapshot directory) or a target name: the data is read from there, also when a copy is here; default: the snapshot directory if it has it, else the first target that does',
     )
     .option('--to <path>', "where the writable subvolume goes (default: the subvolume's path)")
     .option('--read-only', 'only bring the read-only snapshot back into the snapshot directory')
+    .option(
+      '--full',
+      'receive without a parent: every byte is read from the source (a restore drill); without it, a receive is incremental against a snapshot here when one pairs with a copy there',
+    )
     .option(
       '--force',
       'if --to exists, move it aside (never deleted) and restore; backup sets: restore over an existing database',
@@ -333,6 +337,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
           from?: string;
           to?: string;
           readOnly?: boolean;
+          full?: boolean;
           force?: boolean;
           database: string[];
           yes?: boolean;
@@ -352,6 +357,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
             from: options.from,
             to: options.to,
             readOnly: options.readOnly ?? false,
+            full: options.full ?? false,
             force: options.force ?? false,
             databases: options.database,
             yes: options.yes ?? false,

@@ -2,7 +2,7 @@
 // machine, or a second device). Pulled snapshots are kept in a local directory (the newest is the
 // next pull's incremental parent; older ones beyond --keep are deleted); --checkout also makes a
 // writable subvolume from the newest, moving whatever is there aside.
-import { applyCheckout, nearestExisting, planCheckout, type CheckoutPlan } from '../btrfs/fetch.js';
+import { applyCheckout, btrfsFilesystemOf, planCheckout, type CheckoutPlan } from '../btrfs/fetch.js';
 import { deleteSubvolumes } from '../btrfs/btrfs-commands.js';
 import { datedSubvolumes, localHost } from '../btrfs/inventory.js';
 import { messageOf } from '../btrfs/observe.js';
@@ -102,7 +102,12 @@ export async function runPull(options: PullOptions): Promise<number> {
     const here = (await localHost.exists(options.into))
       ? datedSubvolumes(await local.subvolumesIn(options.into), options.name)
       : [];
-    await local.mountOf(await nearestExisting(options.into)); // must be (or will be) on btrfs
+    await btrfsFilesystemOf(
+      local,
+      options.into,
+      `--into ${options.into}`,
+      'pulled snapshots are received with btrfs receive: choose a directory on btrfs',
+    );
     const fetch = planFetch({
       label: options.name,
       from: options.from,
@@ -126,6 +131,9 @@ export async function runPull(options: PullOptions): Promise<number> {
             snapshotDir: options.into,
             force: options.force,
             now,
+            inventory: local,
+            option: '--checkout',
+            otherFilesystemHint: `choose an --into on the filesystem of --checkout (the snapshot is received there)`,
           })
         : undefined;
 
@@ -139,7 +147,7 @@ export async function runPull(options: PullOptions): Promise<number> {
       expired: expired.map((subvolume) => subvolume.path),
       checkout,
     });
-    output.text(`${prefix}${describeFetch(fetch, options.from)}`);
+    output.text(describeFetch(fetch, options.from, prefix));
     for (const subvolume of expired)
       output.text(
         `${prefix}delete ${subvolume.path} (older than the newest ${options.keep} pulled, --keep ${options.keep})`,

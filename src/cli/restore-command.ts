@@ -3,7 +3,7 @@
 // is received into the snapshot directory first — incrementally when a snapshot here has a copy
 // there — and stays there as a snapshot, so the next `run` continues incrementally from it.
 import { dirname, join } from 'node:path';
-import { applyCheckout, nearestExisting, planCheckout, type CheckoutPlan } from '../btrfs/fetch.js';
+import { applyCheckout, btrfsFilesystemOf, planCheckout, type CheckoutPlan } from '../btrfs/fetch.js';
 import {
   datedSubvolumes,
   localHost,
@@ -22,7 +22,13 @@ import { Hosts } from '../remote/hosts.js';
 import { Journal, newRunId, readJournal } from '../state/journal.js';
 import { acquireLock } from '../state/lock.js';
 import { TransferStateFile } from '../state/transfer-state.js';
-import { describeCheckout, describeFetch, receiveShown } from './fetch-output.js';
+import {
+  describeCheckout,
+  describeFetch,
+  describeSource,
+  receiveShown,
+  type RestoreSource,
+} from './fetch-output.js';
 import { createOutput, formatSnapshotDate, formatTable, type Output } from './output.js';
 import { formatBytes } from './progress.js';
 
@@ -37,6 +43,8 @@ export interface RestoreOptions {
   readonly from?: string;
   readonly to?: string;
   readonly readOnly: boolean;
+  /** Receive without a parent: every byte from the source (a restore drill). */
+  readonly full: boolean;
   readonly force: boolean;
   /** Backup sets: OLD=NEW database renames, and consent to overwrite files in place. */
   readonly databases: readonly string[];
@@ -187,6 +195,132 @@ function chooseSource(
   );
 }
 
+interface RestorePlan {
+  readonly fetch?: FetchPlan;
+  readonly checkout?: CheckoutPlan;
+  /** The read-only snapshot the restore ends with (or makes the writable subvolume from). */
+  readonly snapshotPath: string;
+  readonly source: RestoreSource;
+  readonly notes: readonly string[];
+}
+
+/**
+ * What a restore does, decided before anything changes (the dry run prints exactly this): where
+ * the read-only snapshot is received (a writable one can only be made on its filesystem), what is
+ * received from where, and the checkout. With --from, the data is read from that place even when
+ * a copy of it is here; without it, a copy here is used. Bad paths are usage errors (exit 2).
+ */
+async function planRestore(input: {
+  readonly subvolume: ResolvedSubvolume;
+  readonly location: Location;
+  readonly point: DatedSubvolume;
+  readonly to: string;
+  readonly options: RestoreOptions;
+  readonly now: Date;
+  readonly local: Inventory;
+}): Promise<RestorePlan> {
+  const { subvolume, location, point, to, options, now, local } = input;
+  const notes: string[] = [];
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+  const fromHere = location.name === snapshotsLocation;
+  const copyOut = fromHere
+    ? `or copy the files out of the read-only snapshot (cp -a ${point.path}/. ${to})`
+    : `or restore with --read-only and copy the files out of the read-only snapshot it brings back (cp -a SNAPSHOT/. ${to})`;
+  const snapshotFilesystem = await btrfsFilesystemOf(
+    local,
+    subvolume.snapshotDir,
+    `snapshot_dir ${subvolume.snapshotDir} of ${subvolume.name}`,
+    'snapshots can only be received on btrfs',
+  );
+  // Where the read-only snapshot lands: the snapshot directory, unless a writable snapshot could
+  // not be made from there (another filesystem than --to), or the directory lives inside a --to
+  // that does not exist yet — then next to --to, and the checkout carries it into place.
+  const snapshotDirInside = subvolume.snapshotDir.startsWith(`${to}/`);
+  let receiveDirectory = subvolume.snapshotDir;
+  let otherFilesystem = false;
+  if (!options.readOnly) {
+    const toFilesystem = await btrfsFilesystemOf(
+      local,
+      dirname(to),
+      `--to ${to}`,
+      `a restored snapshot becomes a btrfs subvolume, which only btrfs can hold: restore to a path on btrfs, ${copyOut}`,
+    );
+    const toExists = await local.host.exists(to);
+    otherFilesystem = toFilesystem.majorMinor !== snapshotFilesystem.majorMinor;
+    if (otherFilesystem || (snapshotDirInside && !toExists)) receiveDirectory = dirname(to);
+  }
+
+  // A fetch whenever the snapshot is not in the receive directory yet: from a target, or from the
+  // snapshot directory to another filesystem. --from means the data is read from there.
+  let fetch: FetchPlan | undefined;
+  if (!fromHere || dirname(point.path) !== receiveDirectory) {
+    const here = (await local.host.exists(receiveDirectory))
+      ? datedSubvolumes(await local.subvolumesIn(receiveDirectory), subvolume.snapshotName)
+      : [];
+    fetch = planFetch({
+      label: subvolume.name,
+      from: location.name,
+      wanted: point,
+      sourceCopies: location.points,
+      localDirectory: receiveDirectory,
+      local: here,
+      ...(options.from !== undefined || options.full
+        ? {
+            fromSource: {
+              stagingDirectory: join(receiveDirectory, `.restore-from-${location.name}.${stamp}`),
+            },
+          }
+        : {}),
+      full: options.full,
+    });
+    if (fetch.kind === 'blocked') throw new SnapkeepError(`cannot restore ${point.name}: ${fetch.reason}`);
+  }
+  if (options.full && fetch?.kind !== 'receive')
+    throw new UsageError(
+      `--full: ${point.name} is not received but used from ${fetch?.kind === 'present' ? fetch.local.path : point.path} as it is; --full makes a receive read every byte from its source, e.g. with --from ${subvolume.targets[0]?.name ?? 'TARGET'}`,
+    );
+
+  let snapshotPath = point.path;
+  let source: RestoreSource = {
+    from: location.name,
+    host: location.host.label,
+    path: point.path,
+    transfer: 'none',
+  };
+  if (fetch?.kind === 'present') {
+    snapshotPath = fetch.local.path;
+    source = { from: 'here', host: localHost.label, path: fetch.local.path, transfer: 'none' };
+  } else if (fetch?.kind === 'receive') {
+    const { step } = fetch;
+    snapshotPath = join(step.targetDirectory, step.name);
+    source = {
+      from: location.name,
+      host: location.host.label,
+      path: point.path,
+      transfer: step.parent ? 'incremental' : 'full',
+      ...(step.parent ? { parent: join(receiveDirectory, step.parent.copyName) } : {}),
+    };
+  }
+  const checkout = !options.readOnly
+    ? await planCheckout({
+        snapshot: snapshotPath,
+        path: to,
+        snapshotDir: subvolume.snapshotDir,
+        force: options.force,
+        now,
+        inventory: local,
+        option: '--to',
+        otherFilesystemHint: 'restore to a path on the filesystem of the snapshot',
+        removeSnapshot: fetch?.kind === 'receive' && fetch.alreadyHere !== undefined,
+      })
+    : undefined;
+  if (otherFilesystem && !checkout?.removeSnapshot)
+    notes.push(
+      `note: ${to} is on another filesystem than ${subvolume.snapshotDir}: ${point.name} is received into ${dirname(snapshotPath)} and its read-only copy stays at ${snapshotPath}`,
+    );
+  return { fetch, checkout, snapshotPath, source, notes };
+}
+
 export async function runRestore(options: RestoreOptions): Promise<number> {
   const output = createOutput(options.json);
   const { resolved } = await loadResolvedConfig(options.config);
@@ -195,6 +329,8 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
   if (set || (options.subvolume === undefined && resolved.subvolumes.length === 0)) {
     const { listSetRestorePoints, restoreBackupSet } = await import('./set-restore-command.js');
     if (!set) return listSetRestorePoints(resolved.backupSets, output);
+    if (options.full)
+      throw new UsageError(`--full: ${set.name} is a backup set; --full applies to btrfs subvolumes`);
     if (options.snapshot === undefined) return listSetRestorePoints([set], output);
     return restoreBackupSet(
       set,
@@ -224,6 +360,10 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
     throw new UsageError(
       `${subvolume.name} lives on ${subvolume.ssh.location.host} (pull mode): restore it there, or bring its snapshot here with "snapkeep pull"`,
     );
+  if (options.readOnly && options.to !== undefined)
+    throw new UsageError(
+      `--read-only with --to ${options.to}: --read-only only brings the read-only snapshot back into the snapshot directory and makes no subvolume at --to; drop one of them`,
+    );
   const now = options.now ?? new Date();
   const to = options.to ?? subvolume.path;
   if (!to.startsWith('/')) throw new UsageError(`--to ${to}: expected an absolute path`);
@@ -232,51 +372,17 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
   try {
     const locations = await locationsOf(subvolume, hosts);
     const { location, point } = chooseSource(locations, subvolume, options.snapshot, options.from);
-    const local = hosts.inventoryOf();
-
-    // Where the read-only snapshot lands: the snapshot directory, unless a writable snapshot could
-    // not be made from there (another filesystem than --to), or the directory lives inside a --to
-    // that does not exist yet — then next to --to, and the checkout carries it into place.
-    const toExists = await local.host.exists(to);
-    const { mount: toMount } = await local.mountOf(await nearestExisting(dirname(to)));
-    const { mount: snapshotMount } = await local.mountOf(await nearestExisting(subvolume.snapshotDir));
-    const snapshotDirInside = subvolume.snapshotDir.startsWith(`${to}/`);
-    const receiveDirectory =
-      options.readOnly ||
-      (snapshotMount.majorMinor === toMount.majorMinor && (toExists || !snapshotDirInside))
-        ? subvolume.snapshotDir
-        : dirname(to);
-    if (receiveDirectory !== subvolume.snapshotDir && !snapshotDirInside)
-      output.warn(
-        `note: ${to} is on another filesystem than ${subvolume.snapshotDir}; the read-only snapshot goes to ${receiveDirectory}`,
-      );
-
-    let fetch: FetchPlan | undefined;
-    let snapshotPath = point.path;
-    if (location.name !== snapshotsLocation) {
-      const here = (await local.host.exists(receiveDirectory))
-        ? datedSubvolumes(await local.subvolumesIn(receiveDirectory), subvolume.snapshotName)
-        : [];
-      fetch = planFetch({
-        label: subvolume.name,
-        from: location.name,
-        wanted: point,
-        sourceCopies: location.points,
-        localDirectory: receiveDirectory,
-        local: here,
-      });
-      if (fetch.kind === 'blocked') throw new SnapkeepError(`cannot restore ${point.name}: ${fetch.reason}`);
-      snapshotPath = fetch.kind === 'present' ? fetch.local.path : join(receiveDirectory, point.name);
-    }
-    const checkout: CheckoutPlan | undefined = !options.readOnly
-      ? await planCheckout({
-          snapshot: snapshotPath,
-          path: to,
-          snapshotDir: subvolume.snapshotDir,
-          force: options.force,
-          now,
-        })
-      : undefined;
+    const plan = await planRestore({
+      subvolume,
+      location,
+      point,
+      to,
+      options,
+      now,
+      local: hosts.inventoryOf(),
+    });
+    const { fetch, checkout, snapshotPath, source } = plan;
+    for (const note of plan.notes) output.warn(note);
 
     const prefix = options.dryRun ? 'would ' : '';
     output.event('plan', {
@@ -284,12 +390,14 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
       dryRun: options.dryRun,
       from: location.name,
       snapshot: point.name,
+      source,
       fetch,
       checkout,
     });
-    if (fetch) output.text(`${prefix}${describeFetch(fetch, location.name)}`);
+    if (fetch) output.text(describeFetch(fetch, source.from, prefix));
     describeCheckout(output, checkout, prefix);
     if (options.dryRun) {
+      output.text(`would restore ${point.name} ${describeSource(source)}`);
       output.text('dry run: nothing changed');
       return ExitCode.ok;
     }
@@ -309,7 +417,7 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
         const outcome = await receiveShown({
           plan: fetch,
           sourceHost: location.host,
-          from: location.name,
+          from: source.from,
           fields: { subvolume: subvolume.name, from: location.name, name: point.name },
           expectedBytes: fetch.step.parent ? undefined : record.lastFullBytes,
           output,
@@ -330,14 +438,15 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
       });
       output.event('restored', {
         subvolume: subvolume.name,
-        snapshot: snapshotPath,
+        source,
+        snapshot: checkout?.removeSnapshot ? undefined : snapshotPath,
         path: checkout?.path,
         aside: checkout?.aside,
       });
       output.text(
         checkout
-          ? `restored ${point.name} from ${location.name}: ${checkout.path} is a writable subvolume${checkout.aside ? `; the previous one is at ${checkout.aside}` : ''}`
-          : `restored ${point.name} from ${location.name}: read-only snapshot at ${snapshotPath}`,
+          ? `restored ${point.name} ${describeSource(source)}: ${checkout.path} is a writable subvolume${checkout.aside ? `; the previous one is at ${checkout.aside}` : ''}`
+          : `restored ${point.name} ${describeSource(source)}: read-only snapshot at ${snapshotPath}`,
       );
       return ExitCode.ok;
     } finally {

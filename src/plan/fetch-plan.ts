@@ -2,7 +2,10 @@
 // over SSH) back into a local directory — the heart of `restore` and `pull`. The same rules as a
 // push, in the other direction: incremental against the nearest copy that has a counterpart here,
 // full only when none has; garbage from an interrupted fetch is deleted first; a complete
-// subvolume that is something else is never overwritten.
+// subvolume that is something else is never overwritten. A copy already here stands in for the
+// source's unless the data must be read from the source (restore --from TARGET): then it is
+// received anyway, and every reason says which bytes come from where.
+import { join } from 'node:path';
 import type { DatedSubvolume, Subvolume } from '../btrfs/inventory.js';
 import { compareSnapshotDates } from '../btrfs/snapshot-name.js';
 import { chooseParent, isCopyOf, streamUuidOf, type Step } from './btrfs-plan.js';
@@ -21,6 +24,13 @@ export interface FetchInput {
   /** The local directory the snapshot is received into, and what is in it (same basename). */
   readonly localDirectory: string;
   readonly local: readonly DatedSubvolume[];
+  /**
+   * Read the data from the source even when a copy of it is here (restore --from): the copy is
+   * received into `stagingDirectory` (on the same filesystem) when its name is taken here.
+   */
+  readonly fromSource?: { readonly stagingDirectory: string };
+  /** No parent: every byte is read from the source (a restore drill). */
+  readonly full?: boolean;
 }
 
 export type FetchPlan =
@@ -30,6 +40,8 @@ export type FetchPlan =
       readonly kind: 'receive';
       /** Left by an interrupted fetch under the wanted name: deleted before receiving. */
       readonly garbage?: Subvolume;
+      /** A copy that is here already, received again because the data must come from the source. */
+      readonly alreadyHere?: DatedSubvolume;
       readonly step: FetchStep;
     };
 
@@ -41,7 +53,7 @@ export function planFetch(input: FetchInput): FetchPlan {
   const counterpart = (copy: Subvolume): DatedSubvolume | undefined =>
     local.find((candidate) => usable(candidate) && isCopyOf(copy, candidate));
   const present = counterpart(wanted);
-  if (present)
+  if (present && !input.fromSource)
     return {
       kind: 'present',
       local: present,
@@ -49,7 +61,11 @@ export function planFetch(input: FetchInput): FetchPlan {
     };
   const inTheWay = local.find((candidate) => candidate.name === wanted.name);
   let garbage: Subvolume | undefined;
-  if (inTheWay) {
+  let targetDirectory = input.localDirectory;
+  if (present && inTheWay && usable(inTheWay)) {
+    // The name is taken by a copy of the same snapshot: the new copy goes beside it.
+    targetDirectory = input.fromSource!.stagingDirectory;
+  } else if (inTheWay) {
     if (inTheWay.readonly && inTheWay.receivedUuid !== undefined)
       return {
         kind: 'blocked',
@@ -69,12 +85,19 @@ export function planFetch(input: FetchInput): FetchPlan {
     local.find(
       (candidate) => usable(candidate) && candidate.receivedUuid !== undefined && isCopyOf(copy, candidate),
     );
-  const parent =
-    chooseParent(wanted, input.sourceCopies, receivedCounterpart, 'this machine') ??
-    chooseParent(wanted, input.sourceCopies, counterpart, 'this machine');
+  const parent = input.full
+    ? undefined
+    : (chooseParent(wanted, input.sourceCopies, receivedCounterpart, 'this machine') ??
+      chooseParent(wanted, input.sourceCopies, counterpart, 'this machine'));
+  const reason = parent
+    ? `incremental: the changes since ${parent.name} are read from ${input.from}, the rest is ${parent.name}'s data here (${join(input.localDirectory, parent.copyName)})`
+    : input.full
+      ? `full (--full): every byte is read from ${input.from}`
+      : `full: every byte is read from ${input.from} (no copy there has a counterpart in ${input.localDirectory})`;
   return {
     kind: 'receive',
     ...(garbage ? { garbage } : {}),
+    ...(present ? { alreadyHere: present } : {}),
     step: {
       kind: 'send',
       subvolume: input.label,
@@ -82,11 +105,9 @@ export function planFetch(input: FetchInput): FetchPlan {
       name: wanted.name,
       snapshotPath: wanted.path,
       streamUuid: streamUuidOf(wanted),
-      targetDirectory: input.localDirectory,
+      targetDirectory,
       parent,
-      reason: parent
-        ? `incremental: ${parent.name} on ${input.from} has a counterpart here (${parent.copyName})`
-        : `full: no copy on ${input.from} has a counterpart in ${input.localDirectory}`,
+      reason,
     },
   };
 }

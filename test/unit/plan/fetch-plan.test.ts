@@ -43,7 +43,11 @@ const a = copy('home.20261101T1000');
 const b = copy('home.20261102T1000', a);
 const c = copy('home.20261103T1000', b);
 const copies = [a, b, c];
-const fetch = (wanted: DatedSubvolume, here: DatedSubvolume[]) =>
+const fetch = (
+  wanted: DatedSubvolume,
+  here: DatedSubvolume[],
+  options: { fromSource?: boolean; full?: boolean } = {},
+) =>
   planFetch({
     label: 'home',
     from: 'offsite',
@@ -51,6 +55,8 @@ const fetch = (wanted: DatedSubvolume, here: DatedSubvolume[]) =>
     sourceCopies: copies,
     localDirectory: '/data/.snapshots',
     local: here,
+    ...(options.fromSource ? { fromSource: { stagingDirectory: '/data/.snapshots/.staging' } } : {}),
+    full: options.full,
   });
 
 describe('planFetch', () => {
@@ -60,7 +66,9 @@ describe('planFetch', () => {
     if (plan.kind !== 'receive') return;
     expect(plan.step.parent).toBeUndefined();
     expect(plan.step.streamUuid).toBe('original-home.20261103T1000');
-    expect(plan.step.reason).toMatch(/^full: no copy on offsite/);
+    expect(plan.step.reason).toMatch(
+      /^full: every byte is read from offsite \(no copy there has a counterpart/,
+    );
   });
 
   it('is incremental from the nearest older copy with a counterpart here, and says why', () => {
@@ -72,7 +80,9 @@ describe('planFetch', () => {
       copyName: b.name,
       copyUuid: `original-${b.name}`,
     });
-    expect(plan.step.reason).toBe(`incremental: ${b.name} on offsite has a counterpart here (${b.name})`);
+    expect(plan.step.reason).toBe(
+      `incremental: the changes since ${b.name} are read from offsite, the rest is ${b.name}'s data here (/data/.snapshots/${b.name})`,
+    );
   });
 
   it('prefers a received counterpart over an original (an original may hold nested-subvolume stubs)', () => {
@@ -91,6 +101,25 @@ describe('planFetch', () => {
     expect(fetch(b, [local(b.name, 'original')]).kind).toBe('present');
     const present = fetch(b, [local(b.name, 'received')]);
     expect(present.kind === 'present' && present.reason).toMatch(/received/);
+  });
+
+  it('receives from the source anyway when the data must come from there, beside the copy that is here', () => {
+    const here = [local(a.name, 'original'), local(b.name, 'original')];
+    const plan = fetch(b, here, { fromSource: true });
+    if (plan.kind !== 'receive') throw new Error(plan.kind);
+    expect(plan.alreadyHere?.path).toBe(here[1]!.path);
+    expect(plan.step.targetDirectory).toBe('/data/.snapshots/.staging');
+    expect(plan.step.parent?.name).toBe(a.name); // never the copy of the wanted snapshot itself
+    // Not here: received into the directory itself, as always.
+    const free = fetch(c, here, { fromSource: true });
+    expect(free.kind === 'receive' && free.step.targetDirectory).toBe('/data/.snapshots');
+  });
+
+  it('with full, takes no parent: every byte from the source', () => {
+    const plan = fetch(c, [local(b.name, 'received')], { full: true });
+    if (plan.kind !== 'receive') throw new Error(plan.kind);
+    expect(plan.step.parent).toBeUndefined();
+    expect(plan.step.reason).toBe('full (--full): every byte is read from offsite');
   });
 
   it('deletes a partial receive in the way first, and refuses a complete foreign subvolume', () => {
