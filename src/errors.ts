@@ -203,6 +203,7 @@ export function messageOf(error: unknown): string {
  * the path, which the caller knows.
  */
 export function messageOfPathError(error: unknown, path: string): string {
-  if (isSystemError(error) && error.path === undefined) return describeSystemError(Object.assign(error, { path }));
+  if (isSystemError(error) && error.path === undefined)
+    return describeSystemError(Object.assign(error, { path }));
   return messageOf(error);
 }
