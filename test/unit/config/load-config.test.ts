@@ -93,7 +93,7 @@ bogus: 1
   it('unknown keys point at the key and suggest the closest known key', () => {
     const [issue] = errorFor('subvolumes:\n  home:\n    path: /x\n    snapshotdir: /y\n').issues;
     expect(issue).toMatchObject({ line: 4, column: 5, path: 'subvolumes.home.snapshotdir' });
-    expect(issue!.message).toContain('unknown key "snapshotdir"; did you mean snapshot_dir?');
+    expect(issue!.message).toContain('unknown key "snapshotdir"; did you mean "snapshot_dir"?');
     expect(issue!.message).toContain('(expected one of: path, snapshot_dir, snapshot_name, targets');
   });
 
