@@ -9,14 +9,15 @@ import type { Journal } from '../state/journal.js';
 import type { Output } from './output.js';
 import { createProgressLine, reportStepOutcome } from './progress.js';
 
-export function describeFetch(plan: FetchPlan, from: string): string {
+/** The fetch's plan line; `prefix` ("would " under --dry-run) goes only before an action. */
+export function describeFetch(plan: FetchPlan, from: string, prefix = ''): string {
   switch (plan.kind) {
     case 'present':
       return `nothing to fetch: ${plan.reason}`;
     case 'blocked':
       return `cannot fetch: ${plan.reason}`;
     case 'receive':
-      return `${plan.garbage ? `delete ${plan.garbage.path} (left by an interrupted transfer), then ` : ''}receive ${plan.step.name} from ${from} into ${plan.step.targetDirectory}: ${plan.step.reason}`;
+      return `${prefix}${plan.garbage ? `delete ${plan.garbage.path} (left by an interrupted transfer), then ` : ''}receive ${plan.step.name} from ${from} into ${plan.step.targetDirectory}: ${plan.step.reason}`;
   }
 }
 

@@ -139,7 +139,7 @@ export async function runPull(options: PullOptions): Promise<number> {
       expired: expired.map((subvolume) => subvolume.path),
       checkout,
     });
-    output.text(`${prefix}${describeFetch(fetch, options.from)}`);
+    output.text(describeFetch(fetch, options.from, prefix));
     for (const subvolume of expired)
       output.text(
         `${prefix}delete ${subvolume.path} (older than the newest ${options.keep} pulled, --keep ${options.keep})`,

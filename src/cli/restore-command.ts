@@ -287,7 +287,7 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
       fetch,
       checkout,
     });
-    if (fetch) output.text(`${prefix}${describeFetch(fetch, location.name)}`);
+    if (fetch) output.text(describeFetch(fetch, location.name, prefix));
     describeCheckout(output, checkout, prefix);
     if (options.dryRun) {
       output.text('dry run: nothing changed');

@@ -23,6 +23,7 @@ export async function pruneBackupSets(
 ): Promise<number> {
   const restic = await Restic.detect();
   let exitCode: number = ExitCode.ok;
+  let wouldDelete = 0;
   for (const set of sets) {
     for (const repository of [set.repository, ...set.offsite]) {
       if (!hasRetention(repository.retention)) continue;
@@ -65,6 +66,7 @@ export async function pruneBackupSets(
         );
       }
       const doomed = decisions.filter((decision) => decision.action === 'delete');
+      wouldDelete += doomed.length;
       if (options.dryRun || doomed.length === 0) continue;
       const forgot = await restic.forget(
         repository,
@@ -94,5 +96,8 @@ export async function pruneBackupSets(
       } else output.text(`${where}: deleted ${doomed.length} run(s), unused data pruned`);
     }
   }
+  // The btrfs part's summary counts only its own steps: this one says what restic would delete.
+  if (options.dryRun)
+    output.text(`dry run: ${wouldDelete} backup-set run(s) would be deleted, nothing changed`);
   return exitCode;
 }
