@@ -325,3 +325,42 @@ describe('loadConfig', () => {
     expect(error.message).toContain(`${path}:1:11: parallel: too small`);
   });
 });
+
+describe('directories that coincide or nest (path-conflicts.ts)', () => {
+  const twoTargets = (first: string, second: string): string => `targets:
+  a:
+    path: ${first}
+  b:
+    path: ${second}
+subvolumes:
+  home:
+    path: /mnt/root/@home
+    targets: [a, b]
+`;
+
+  it('ssh:// targets: the same directory on one host is refused whoever logs in; other hosts are apart', () => {
+    const same = errorFor(twoTargets('ssh://root@nas:22/srv/copies', 'ssh://backup@nas/srv/copies/'));
+    expect(same.issues.map((issue) => [issue.path, issue.line])).toEqual([['targets.b.path', 5]]);
+    expect(same.issues[0]!.message).toContain('is the directory of target "a" too');
+    expect(() =>
+      parseConfigText(twoTargets('ssh://root@nas/srv/copies', 'ssh://root@other/srv/copies'), file),
+    ).not.toThrow();
+    expect(() => parseConfigText(twoTargets('/srv/copies', 'ssh://root@nas/srv/copies'), file)).not.toThrow();
+  });
+
+  it('a local target and an ssh:// subvolume (pull mode) on another host are apart', () => {
+    expect(() =>
+      parseConfigText(
+        `targets:
+  a:
+    path: /srv/pulled
+subvolumes:
+  home:
+    path: ssh://root@laptop/srv/pulled
+    targets: [a]
+`,
+        file,
+      ),
+    ).not.toThrow();
+  });
+});
