@@ -210,7 +210,7 @@ async function oracle(
 
 /** btrbk's reason as snapkeep words it: "1 day ago" where btrbk writes "1 days ago". */
 function inOurWords(reason: string): string {
-  return reason.replace(/(^|[^0-9])1 (hour|day|week|month|year)s ago/g, '$11 $2 ago');
+  return reason.replace(/(^|[^0-9-])1 (hour|day|week|month|year)s ago/g, '$11 $2 ago');
 }
 
 /** Every difference between our verdicts and btrbk's decisions (empty when identical). */
