@@ -3,7 +3,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { Document, isScalar } from 'yaml';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load-config.js';
-import type { ResolvedRetention } from '../config/resolve.js';
+import {
+  resolveLocation,
+  resolveRepository,
+  resolveSource,
+  type ResolvedRetention,
+} from '../config/resolve.js';
+import type { SshConfig } from '../config/schema.js';
+import type { SshSettings } from '../remote/ssh-host.js';
+import { formatSshUrl } from '../remote/ssh-url.js';
 import { sampleConfig } from '../config/sample-config.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
 import { createOutput } from './output.js';
@@ -50,6 +58,14 @@ export function configWarnings(loaded: LoadedConfig): string[] {
   for (const target of Object.keys(config.targets)) {
     if (!used.has(target)) warnings.push(`target "${target}" is not used by any subvolume`);
   }
+  const sets = Object.values(config.backup_sets);
+  const usedRepositories = new Set(sets.flatMap((set) => [set.repository, ...set.offsite]));
+  for (const repository of Object.keys(config.repositories))
+    if (!usedRepositories.has(repository))
+      warnings.push(`repository "${repository}" is not used by any backup set`);
+  const usedSources = new Set(sets.flatMap((set) => set.sources));
+  for (const source of Object.keys(config.sources))
+    if (!usedSources.has(source)) warnings.push(`source "${source}" is not used by any backup set`);
   return warnings;
 }
 
@@ -75,13 +91,25 @@ export async function runConfigValidate(options: { config?: string; json: boolea
     output.warn(`snapkeep: ${error.message}`);
     return error.exitCode;
   }
-  const subvolumes = Object.keys(loaded.config.subvolumes).length;
-  const targets = Object.keys(loaded.config.targets).length;
+  const counts = {
+    subvolumes: Object.keys(loaded.config.subvolumes).length,
+    targets: Object.keys(loaded.config.targets).length,
+    backup_sets: Object.keys(loaded.config.backup_sets).length,
+    repositories: Object.keys(loaded.config.repositories).length,
+    sources: Object.keys(loaded.config.sources).length,
+  };
   const warnings = configWarnings(loaded);
-  output.event('config', { valid: true, path: loaded.path, subvolumes, targets, warnings });
+  output.event('config', { valid: true, path: loaded.path, ...counts, warnings });
   for (const warning of warnings) output.warn(`warning: ${loaded.path}: ${warning}`);
+  const plural = (count: number, one: string, many: string): string => `${count} ${count === 1 ? one : many}`;
   output.text(
-    `OK: ${loaded.path}: ${subvolumes} subvolume${subvolumes === 1 ? '' : 's'}, ${targets} target${targets === 1 ? '' : 's'}`,
+    `OK: ${loaded.path}: ${[
+      plural(counts.subvolumes, 'subvolume', 'subvolumes'),
+      plural(counts.targets, 'target', 'targets'),
+      plural(counts.backup_sets, 'backup set', 'backup sets'),
+      plural(counts.repositories, 'repository', 'repositories'),
+      plural(counts.sources, 'source', 'sources'),
+    ].join(', ')}`,
   );
   return ExitCode.ok;
 }
@@ -104,12 +132,41 @@ function layeredOrigin(
   return 'built-in default';
 }
 
-/** The resolved configuration as YAML, in the file's own key names, each inherited value marked. */
-export function renderResolvedYaml(loaded: LoadedConfig): string {
+/** ssh settings in the file's key names, as the engines use them. */
+function sshInFileTerms(settings: SshSettings): Record<string, unknown> {
+  return {
+    ...(settings.identityFile !== undefined ? { identity_file: settings.identityFile } : {}),
+    ...(settings.knownHostsFile !== undefined ? { known_hosts: settings.knownHostsFile } : {}),
+    ...(settings.cipher !== undefined ? { cipher: settings.cipher } : {}),
+    options: settings.options,
+    sudo: settings.sudo,
+    connect_timeout: settings.connectTimeoutSeconds,
+    compression: settings.compression,
+  };
+}
+
+/** Where a location is: the local path, or the ssh:// URL of a directory on another host. */
+function locationText(location: { path: string; ssh?: SshSettings }): string {
+  return location.ssh ? formatSshUrl({ ...location.ssh.location, path: location.path }) : location.path;
+}
+
+export interface ShownConfig {
+  /** The effective configuration in the file's own key names (every default applied). */
+  readonly model: Record<string, unknown>;
+  /** Where inherited values come from, by key path (for the YAML comments). */
+  readonly origins: readonly { readonly path: readonly string[]; readonly origin: string }[];
+}
+
+/**
+ * What `config show` prints, text and --json alike: every section of the file with every default
+ * applied, in the file's key names. Secrets stay references (env:, file:, op://): nothing here
+ * resolves one.
+ */
+export function shownConfig(loaded: LoadedConfig): ShownConfig {
   const { config, resolved, input } = loaded;
-  const comments: { path: string[]; origin: string }[] = [];
+  const origins: { path: string[]; origin: string }[] = [];
   const annotate = (path: string[], entry: Annotated): unknown => {
-    if (entry.origin !== undefined) comments.push({ path, origin: entry.origin });
+    if (entry.origin !== undefined) origins.push({ path, origin: entry.origin });
     return entry.value;
   };
   const retention = (
@@ -126,6 +183,37 @@ export function renderResolvedYaml(loaded: LoadedConfig): string {
         ];
       }),
     );
+  /** Effective ssh settings of an ssh:// location, each value marked with its layer. */
+  const ssh = (
+    path: string[],
+    settings: SshSettings,
+    own: SshConfig | undefined,
+  ): Record<string, unknown> => {
+    const shown = sshInFileTerms(settings);
+    for (const key of Object.keys(shown)) {
+      const origin =
+        (own as Record<string, unknown> | undefined)?.[key] !== undefined
+          ? undefined
+          : (config.ssh as Record<string, unknown> | undefined)?.[key] !== undefined
+            ? 'from ssh:'
+            : key === 'sudo'
+              ? 'default: true unless the user is root'
+              : 'built-in default';
+      annotate([...path, key], { value: shown[key], origin });
+    }
+    return shown;
+  };
+
+  const targets: Record<string, unknown> = {};
+  for (const [name, target] of Object.entries(config.targets)) {
+    const base = ['targets', name];
+    const location = resolveLocation(target.path, { ...config.ssh, ...target.ssh });
+    targets[name] = {
+      path: locationText(location),
+      ...(location.ssh ? { ssh: ssh([...base, 'ssh'], location.ssh, target.ssh) } : {}),
+      ...(target.retention ? { retention: target.retention } : {}),
+    };
+  }
 
   const subvolumes: Record<string, unknown> = {};
   for (const subvolume of resolved.subvolumes) {
@@ -137,11 +225,14 @@ export function renderResolvedYaml(loaded: LoadedConfig): string {
         : config.defaults[key] !== undefined
           ? 'from defaults:'
           : 'built-in default';
-    const targets: Record<string, unknown> = {};
+    const subvolumeTargets: Record<string, unknown> = {};
     for (const target of subvolume.targets) {
       const path = [...base, 'targets', target.name];
-      targets[target.name] = {
-        path: annotate([...path, 'path'], { value: target.path, origin: `from targets.${target.name}` }),
+      subvolumeTargets[target.name] = {
+        path: annotate([...path, 'path'], {
+          value: locationText(target),
+          origin: `from targets.${target.name}`,
+        }),
         retention: retention([...path, 'retention'], target.retention, [
           [`from subvolumes.${subvolume.name}.target_retention`, raw.target_retention],
           [`from targets.${target.name}.retention`, config.targets[target.name]?.retention],
@@ -150,7 +241,8 @@ export function renderResolvedYaml(loaded: LoadedConfig): string {
       };
     }
     subvolumes[subvolume.name] = {
-      path: subvolume.path,
+      path: locationText(subvolume),
+      ...(subvolume.ssh ? { ssh: ssh([...base, 'ssh'], subvolume.ssh, raw.ssh) } : {}),
       snapshot_dir: annotate([...base, 'snapshot_dir'], {
         value: subvolume.snapshotDir,
         origin: raw.snapshot_dir === undefined ? 'default: <path>/.snapshots' : undefined,
@@ -171,10 +263,61 @@ export function renderResolvedYaml(loaded: LoadedConfig): string {
         ['', raw.snapshot_retention],
         ['from defaults.snapshot_retention', config.defaults.snapshot_retention],
       ]),
-      targets,
+      targets: subvolumeTargets,
     };
   }
-  const document = new Document({
+
+  const repositories: Record<string, unknown> = {};
+  for (const name of Object.keys(config.repositories)) {
+    const repository = resolveRepository(config, name);
+    const raw = config.repositories[name]!;
+    repositories[name] = {
+      url: repository.url,
+      password: repository.password,
+      env: repository.env,
+      ...(repository.cacert !== undefined ? { cacert: repository.cacert } : {}),
+      append_only: annotate(['repositories', name, 'append_only'], {
+        value: repository.appendOnly,
+        origin: raw.append_only === undefined ? 'built-in default' : undefined,
+      }),
+      ...(repository.retention ? { retention: repository.retention } : {}),
+    };
+  }
+
+  const sources: Record<string, unknown> = {};
+  for (const name of Object.keys(config.sources)) {
+    const source = resolveSource(config, name);
+    sources[name] =
+      source.type === 'directory'
+        ? { type: source.type, paths: source.paths, exclude: source.exclude }
+        : {
+            type: source.type,
+            databases: source.databases,
+            ...(source.host !== undefined ? { host: source.host } : {}),
+            ...(source.port !== undefined ? { port: source.port } : {}),
+            ...(source.user !== undefined ? { user: source.user } : {}),
+            ...(source.password !== undefined ? { password: source.password } : {}),
+            checksums: annotate(['sources', name, 'checksums'], {
+              value: source.checksums,
+              origin:
+                config.sources[name]!.type === 'postgres' && config.sources[name]!.checksums === undefined
+                  ? 'built-in default'
+                  : undefined,
+            }),
+            command_prefix: source.commandPrefix,
+          };
+  }
+
+  const backupSets: Record<string, unknown> = {};
+  for (const set of resolved.backupSets)
+    backupSets[set.name] = {
+      sources: set.sources.map((source) => source.name),
+      repository: set.repository.name,
+      offsite: set.offsite.map((repository) => repository.name),
+      restore: { stop: set.restoreHooks.stop, start: set.restoreHooks.start },
+    };
+
+  const model: Record<string, unknown> = {
     state_dir: annotate(['state_dir'], {
       value: resolved.stateDir,
       origin: 'state_dir' in input ? undefined : 'built-in default',
@@ -183,16 +326,30 @@ export function renderResolvedYaml(loaded: LoadedConfig): string {
       value: resolved.parallel,
       origin: 'parallel' in input ? undefined : 'built-in default',
     }),
+    ...(config.ssh ? { ssh: config.ssh } : {}),
+    targets,
     subvolumes,
-  });
-  for (const { path, origin } of comments) {
+    repositories,
+    sources,
+    backup_sets: backupSets,
+    ...(config.infra ? { infra: config.infra } : {}),
+  };
+  return { model, origins };
+}
+
+/** The resolved configuration as YAML, in the file's own key names, each inherited value marked. */
+export function renderResolvedYaml(loaded: LoadedConfig): string {
+  const { model, origins } = shownConfig(loaded);
+  const document = new Document(model);
+  for (const { path, origin } of origins) {
     const node = document.getIn(path, true);
     if (isScalar(node)) node.comment = ` ${origin}`;
   }
   document.commentBefore = [
     ` Resolved configuration from ${loaded.path}`,
     ' Unmarked values are set in the file at that place; comments say where the others come from.',
-    ...(resolved.subvolumes.length === 0 ? [' No subvolumes are configured.'] : []),
+    ' Secrets are shown as the references written (env:, file:, op://), never their values.',
+    ...(loaded.resolved.subvolumes.length === 0 ? [' No subvolumes are configured.'] : []),
   ].join('\n');
   return document.toString({ lineWidth: 0 });
 }
@@ -202,7 +359,7 @@ export async function runConfigShow(options: { config?: string; json: boolean })
   const output = createOutput(options.json);
   const loaded = await loadConfig(options.config);
   if (options.json) {
-    output.event('config', { path: loaded.path, ...loaded.resolved });
+    output.event('config', { path: loaded.path, ...shownConfig(loaded).model });
   } else {
     output.text(renderResolvedYaml(loaded).trimEnd());
   }

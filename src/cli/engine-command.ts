@@ -165,7 +165,7 @@ async function runSubvolumes(
     }
     if (options.dryRun) {
       const count = summary.plans.reduce((total, plan) => total + plan.steps.length, 0);
-      output.text(`dry run: ${count} step(s) planned, nothing changed`);
+      output.text(`dry run: ${count} btrfs step(s) planned, nothing changed`);
     } else {
       const failedSteps = summary.outcomes.filter((outcome) => !outcome.ok).length;
       output.text(

@@ -31,6 +31,7 @@ export async function pruneBackupSets(
       .filter((repository) => hasRetention(repository.retention) && !repository.appendOnly),
   );
   let exitCode: number = ExitCode.ok;
+  let wouldDelete = 0;
   for (const set of sets) {
     for (const repository of [set.repository, ...set.offsite]) {
       if (!hasRetention(repository.retention)) continue;
@@ -73,6 +74,7 @@ export async function pruneBackupSets(
         );
       }
       const doomed = decisions.filter((decision) => decision.action === 'delete');
+      wouldDelete += doomed.length;
       if (options.dryRun || doomed.length === 0) continue;
       const forgot = await restic.forget(
         repository,
@@ -102,5 +104,8 @@ export async function pruneBackupSets(
       } else output.text(`${where}: deleted ${doomed.length} run(s), unused data pruned`);
     }
   }
+  // The btrfs part's summary counts only its own steps: this one says what restic would delete.
+  if (options.dryRun)
+    output.text(`dry run: ${wouldDelete} backup-set run(s) would be deleted, nothing changed`);
   return exitCode;
 }

@@ -187,6 +187,13 @@ export async function restoreBackupSet(
   const hooks = live ? set.restoreHooks : { stop: [], start: [] };
   const existing = steps.filter((step) => step.kind === 'database' && step.exists);
 
+  // Refused before any plan is shown (also under --dry-run, which says what the real run does):
+  // a plan followed by exit 2 read as "this would happen".
+  if (existing.length > 0 && !options.force)
+    throw new UsageError(
+      `database ${existing.map((step) => (step.kind === 'database' ? step.into : '')).join(', ')} exists; restore into a new one with --database OLD=NEW, or over it with --force`,
+    );
+
   output.event('plan', {
     set: set.name,
     run: point.run,
@@ -209,10 +216,6 @@ export async function restoreBackupSet(
     );
   for (const command of hooks.start)
     output.text(`  ${prefix}start: ${command.join(' ')} (also if the restore fails)`);
-  if (existing.length > 0 && !options.force)
-    throw new UsageError(
-      `database ${existing.map((step) => (step.kind === 'database' ? step.into : '')).join(', ')} exists; restore into a new one with --database OLD=NEW, or over it with --force`,
-    );
   if (overwriting.length > 0 && !options.yes && !options.dryRun) {
     const where = overwriting.map((step) => (step.kind === 'files' ? step.target : '')).join(', ');
     // Asked on a terminal; from scripts and cron only --yes overwrites.
@@ -226,7 +229,11 @@ export async function restoreBackupSet(
       );
   }
   if (options.dryRun) {
-    output.text('dry run: nothing changed');
+    output.text(
+      overwriting.length > 0 && !options.yes
+        ? 'dry run: nothing changed (the real run asks before overwriting on a terminal; elsewhere it needs --yes)'
+        : 'dry run: nothing changed',
+    );
     return ExitCode.ok;
   }
 

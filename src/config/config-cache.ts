@@ -6,7 +6,8 @@
 // version, and the build of the modules that parse, validate and resolve (their sizes and
 // modification times). Any difference is a miss, which validates as usual and rewrites the
 // entry; a corrupt or unreadable entry is a miss too. Only valid configurations are cached, so a
-// broken file is reported exactly as `loadConfig` reports it. One entry per config path.
+// broken file is reported exactly as `loadConfig` reports it. One entry per config path. What
+// the disk says (real paths of the directories, real-paths.ts) is checked on every load.
 //
 // Location: $SNAPKEEP_CACHE_DIR, else $XDG_CACHE_HOME/snapkeep, else ~/.cache/snapkeep (mode
 // 0700, entries 0600). SNAPKEEP_CACHE_DIR=off disables the cache.
@@ -16,6 +17,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readConfigText } from './config-file.js';
+import { pathConflicts } from './path-conflicts.js';
+import { realPathsOf } from './real-paths.js';
 import type { ResolvedConfig } from './resolve.js';
 
 /** Bump when the shape of a cache entry changes. */
@@ -30,6 +33,8 @@ const decidingModules = [
   './infra-schema.js',
   './resolve.js',
   './config-file.js',
+  './path-conflicts.js',
+  '../local-path.js',
   '../retention/preserve-policy.js',
   '../remote/ssh-url.js',
 ];
@@ -84,6 +89,18 @@ async function packageVersion(): Promise<string> {
 /** The validated, resolved configuration: from the cache when the file is unchanged. */
 export async function loadResolvedConfig(flag?: string): Promise<ResolvedConfigFile> {
   const { path, text } = await readConfigText(flag);
+  const loaded = await validatedText(path, text);
+  // The disk is not part of the key: real paths are compared on every load. A conflict is
+  // reported by the full loader, which knows the lines.
+  const realPaths = await realPathsOf(loaded.resolved);
+  if (realPaths.size > 0 && pathConflicts(loaded.resolved, realPaths).length > 0) {
+    const { parseConfigText } = await import('./load-config.js');
+    parseConfigText(text, path, { realPaths });
+  }
+  return loaded;
+}
+
+async function validatedText(path: string, text: string): Promise<ResolvedConfigFile> {
   const directory = configCacheDirectory();
   if (!directory) return { ...(await validate(text, path)), fromCache: false };
 

@@ -26,6 +26,8 @@ import {
 } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, formatConfigIssue, readConfigText, type ConfigIssue } from './config-file.js';
+import { pathConflicts, type RealPaths } from './path-conflicts.js';
+import { realPathsOf } from './real-paths.js';
 import { resolveConfig, type ResolvedConfig } from './resolve.js';
 import { configSchema, type Config } from './schema.js';
 import { secretReferencePattern } from './restic-schema.js';
@@ -53,7 +55,11 @@ export interface LoadedConfig {
 /** Read, parse, validate and resolve the configuration. Throws ConfigError (exit 2) on any problem. */
 export async function loadConfig(flag?: string): Promise<LoadedConfig> {
   const { path, text } = await readConfigText(flag);
-  return parseConfigText(text, path);
+  const loaded = parseConfigText(text, path);
+  // Again with the directories as they are on disk: a symlink can put a target inside its
+  // source or onto a snapshot_dir although the spelled paths differ.
+  const realPaths = await realPathsOf(loaded.resolved);
+  return realPaths.size === 0 ? loaded : parseConfigText(text, path, { realPaths });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -196,6 +202,9 @@ interface JsonSchemaNode {
   readonly required?: readonly string[];
   readonly $ref?: string;
   readonly pattern?: string;
+  readonly const?: unknown;
+  readonly oneOf?: readonly JsonSchemaNode[];
+  readonly anyOf?: readonly JsonSchemaNode[];
 }
 
 let cachedJsonSchema: JsonSchemaNode | undefined;
@@ -211,16 +220,40 @@ function deref(node: JsonSchemaNode | undefined): JsonSchemaNode | undefined {
   return target as JsonSchemaNode | undefined;
 }
 
-function schemaAt(path: readonly PropertyKey[]): JsonSchemaNode | undefined {
-  let node = deref(jsonSchema());
-  for (const segment of path) {
-    if (!node) return undefined;
+/**
+ * The branch of a union (a source's `type: directory | postgres`) that this value is written as:
+ * the one whose constant properties it matches, else the only mapping branch, else the union.
+ */
+function branchFor(node: JsonSchemaNode | undefined, value: unknown): JsonSchemaNode | undefined {
+  const branches = (node?.oneOf ?? node?.anyOf)?.map(deref);
+  if (!branches) return node;
+  const objects = branches.filter((branch) => branch?.properties !== undefined);
+  const matching = objects.filter((branch) =>
+    Object.entries(branch!.properties!).every(
+      ([key, property]) =>
+        deref(property)?.const === undefined ||
+        (value !== null &&
+          typeof value === 'object' &&
+          (value as Record<string, unknown>)[key] === deref(property)?.const),
+    ),
+  );
+  if (matching.length === 1) return matching[0];
+  if (objects.length === 1) return objects[0];
+  return node;
+}
+
+/** The schema of the value at `path`; `data` (the document) picks the branch of a union. */
+function schemaAt(path: readonly PropertyKey[], data?: unknown): JsonSchemaNode | undefined {
+  let node = branchFor(deref(jsonSchema()), data);
+  path.forEach((segment, index) => {
+    if (!node) return;
     if (node.type === 'array') node = deref(node.items);
     else if (node.properties && typeof segment === 'string' && segment in node.properties)
       node = deref(node.properties[segment]);
     else if (typeof node.additionalProperties === 'object') node = deref(node.additionalProperties);
-    else return undefined;
-  }
+    else node = undefined;
+    node = branchFor(node, valueAt(data, path.slice(0, index + 1)));
+  });
   return node;
 }
 
@@ -320,11 +353,11 @@ function fittingSections(value: unknown, node: JsonSchemaNode | undefined): stri
 }
 
 function unknownKeyMessage(parentPath: readonly PropertyKey[], key: string, data: unknown): string {
-  const parent = schemaAt(parentPath);
+  const parent = schemaAt(parentPath, data);
   const known = knownKeys(parent);
   const hints: string[] = [];
   const typo = closestMatch(key, known);
-  if (typo !== undefined) hints.push(`did you mean ${typo}?`);
+  if (typo !== undefined) hints.push(`did you mean "${typo}"?`);
   else {
     const homes = nestedHome(key, parent);
     if (homes.length) hints.push(`did you mean ${homes.join(' or ')}? (it belongs one level down)`);
@@ -332,7 +365,7 @@ function unknownKeyMessage(parentPath: readonly PropertyKey[], key: string, data
     if (sections.length)
       hints.push(`did you mean to put "${key}" under ${sections.map((name) => `${name}:`).join(' or ')}?`);
   }
-  const expected = known.length ? `one of: ${known.join(', ')}` : 'no keys here';
+  const expected = known.length ? `one of: ${known.join(', ')}` : describeExpected(parent);
   return `unknown key "${key}"${hints.length ? `; ${hints.join('; ')}` : ''} (expected ${expected})`;
 }
 
@@ -355,7 +388,7 @@ interface Draft {
 function draftsFor(issue: ZodIssue, data: unknown): Draft[] {
   const path = issue.path;
   const value = valueAt(data, path);
-  const node = schemaAt(path);
+  const node = schemaAt(path, data);
   switch (issue.code) {
     case 'unrecognized_keys':
       return issue.keys.map((key) => ({
@@ -409,7 +442,7 @@ function draftsFor(issue: ZodIssue, data: unknown): Draft[] {
       return [
         {
           path,
-          message: `not an accepted value${typo !== undefined ? `; did you mean ${typo}?` : ''} (got ${renderValue(value)}; expected one of: ${choices.join(', ')})`,
+          message: `not an accepted value${typo !== undefined ? `; did you mean "${typo}"?` : ''} (got ${renderValue(value)}; expected one of: ${choices.join(', ')})`,
           at: 'value',
         },
       ];
@@ -532,8 +565,13 @@ function byPosition(a: ConfigIssue, b: ConfigIssue): number {
   return (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0);
 }
 
+export interface ParseOptions {
+  /** Real paths of local directories (symlinks resolved), for the overlap checks (loadConfig). */
+  readonly realPaths?: RealPaths;
+}
+
 /** Parse and validate configuration text (pure). `path` is only used in messages. */
-export function parseConfigText(text: string, path: string): LoadedConfig {
+export function parseConfigText(text: string, path: string, options: ParseOptions = {}): LoadedConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const at = (offset: number): { line: number; column: number } => {
@@ -582,34 +620,38 @@ export function parseConfigText(text: string, path: string): LoadedConfig {
   }
   const locator = new Locator(doc, lines);
   const issues: ConfigIssue[] = [...duplicates];
-  const result = configSchema.safeParse(data);
-  if (!result.success) {
-    for (const issue of result.error.issues) {
-      for (const draft of draftsFor(issue, data)) {
-        const segments = draft.path.map((segment) =>
-          typeof segment === 'symbol' ? String(segment) : segment,
-        );
-        let target: Node | undefined;
-        if (draft.at === 'parent') {
-          const parent = locator.locate(segments.slice(0, -1));
-          target = parent.keyNode ?? parent.node ?? parent.deepestKey ?? parent.deepest;
-        } else {
-          const found = locator.locate(segments);
-          target =
-            draft.at === 'key'
-              ? (found.keyNode ?? found.node ?? found.deepestKey ?? found.deepest)
-              : (found.node ?? found.keyNode ?? found.deepest);
-        }
-        issues.push({
-          file: path,
-          ...locator.position(target),
-          path: formatKeyPath(draft.path),
-          message: draft.message,
-        });
-      }
+  const place = (draft: Draft): void => {
+    const segments = draft.path.map((segment) => (typeof segment === 'symbol' ? String(segment) : segment));
+    let target: Node | undefined;
+    if (draft.at === 'parent') {
+      const parent = locator.locate(segments.slice(0, -1));
+      target = parent.keyNode ?? parent.node ?? parent.deepestKey ?? parent.deepest;
+    } else {
+      const found = locator.locate(segments);
+      target =
+        draft.at === 'key'
+          ? (found.keyNode ?? found.node ?? found.deepestKey ?? found.deepest)
+          : (found.node ?? found.keyNode ?? found.deepest);
     }
+    issues.push({
+      file: path,
+      ...locator.position(target),
+      path: formatKeyPath(draft.path),
+      message: draft.message,
+    });
+  };
+  const result = configSchema.safeParse(data);
+  let resolved: ResolvedConfig | undefined;
+  if (!result.success) {
+    for (const issue of result.error.issues) for (const draft of draftsFor(issue, data)) place(draft);
+  } else {
+    // Directories that coincide or nest need the resolved paths (defaults applied): checked on
+    // a configuration the schema accepts.
+    resolved = resolveConfig(result.data);
+    for (const conflict of pathConflicts(resolved, options.realPaths))
+      place({ path: conflict.path, message: conflict.message, at: 'value' });
   }
-  if (!result.success || issues.length > 0) {
+  if (!result.success || issues.length > 0 || resolved === undefined) {
     const unique = issues.filter(
       (issue, index) =>
         issues.findIndex((other) => formatConfigIssue(other) === formatConfigIssue(issue)) === index,
@@ -619,7 +661,7 @@ export function parseConfigText(text: string, path: string): LoadedConfig {
   return {
     path,
     config: result.data,
-    resolved: resolveConfig(result.data),
+    resolved,
     input: data as Record<string, unknown>,
   };
 }

@@ -1,5 +1,6 @@
 // Validated config → the effective settings every engine uses, with defaults applied in one place
-// (subvolume/target value, else `defaults:`, else built-in). `config show` prints this.
+// (subvolume/target value, else `defaults:`, else built-in). `config show` prints this. Local
+// paths come out in one spelling (local-path.ts's normalisePath): `/a/./b/` is `/a/b`.
 import { join } from 'node:path';
 import type { TimestampFormat } from '../btrfs/snapshot-name.js';
 import {
@@ -8,6 +9,7 @@ import {
   type DayOfWeek,
   type PreservePolicy,
 } from '../retention/preserve-policy.js';
+import { normalisePath } from '../local-path.js';
 import { isSshUrl, parseSshUrl } from '../remote/ssh-url.js';
 import type { SshSettings } from '../remote/ssh-host.js';
 import { builtInDefaults, type Config, type RetentionConfig, type SshConfig } from './schema.js';
@@ -125,7 +127,7 @@ export function toPreservePolicy(retention: ResolvedRetention): PreservePolicy {
 }
 
 export function resolveLocation(path: string, ssh: SshConfig): { path: string; ssh?: SshSettings } {
-  if (!isSshUrl(path)) return { path };
+  if (!isSshUrl(path)) return { path: normalisePath(path) };
   const parsed = parseSshUrl(path);
   // The schema validated the URL; a failure here is a programming error.
   if (!parsed.ok) throw new Error(`invalid ssh URL reached resolve: ${path}`);
@@ -144,6 +146,39 @@ export function resolveLocation(path: string, ssh: SshConfig): { path: string; s
       compression: ssh.compression ?? 'none',
     },
   };
+}
+
+/** A repository with its defaults (also those no backup set uses, for `config show`). */
+export function resolveRepository(config: Config, name: string): ResolvedRepository {
+  const repository = config.repositories[name]!;
+  return {
+    name,
+    url: repository.url,
+    password: repository.password,
+    env: repository.env ?? {},
+    ...(repository.cacert ? { cacert: repository.cacert } : {}),
+    appendOnly: repository.append_only ?? false,
+    ...(repository.retention ? { retention: repository.retention } : {}),
+    ...(repository.url.startsWith('sftp:') ? { ssh: config.ssh ?? {} } : {}),
+  };
+}
+
+/** A source with its defaults (also those no backup set uses, for `config show`). */
+export function resolveSource(config: Config, name: string): ResolvedSource {
+  const source = config.sources[name]!;
+  return source.type === 'directory'
+    ? { name, type: 'directory', paths: source.paths.map(normalisePath), exclude: source.exclude ?? [] }
+    : {
+        name,
+        type: 'postgres',
+        databases: source.databases,
+        ...(source.host !== undefined ? { host: source.host } : {}),
+        ...(source.port !== undefined ? { port: source.port } : {}),
+        ...(source.user !== undefined ? { user: source.user } : {}),
+        ...(source.password !== undefined ? { password: source.password } : {}),
+        commandPrefix: source.command_prefix ?? [],
+        checksums: source.checksums ?? true,
+      };
 }
 
 export function resolveConfig(config: Config): ResolvedConfig {
@@ -169,7 +204,7 @@ export function resolveConfig(config: Config): ResolvedConfig {
     return {
       name,
       ...location,
-      snapshotDir: subvolume.snapshot_dir ?? join(location.path, '.snapshots'),
+      snapshotDir: normalisePath(subvolume.snapshot_dir ?? join(location.path, '.snapshots')),
       snapshotName: subvolume.snapshot_name ?? name,
       snapshotCreate:
         subvolume.snapshot_create ?? defaults.snapshot_create ?? builtInDefaults.snapshot_create,
@@ -181,37 +216,10 @@ export function resolveConfig(config: Config): ResolvedConfig {
     };
   });
   const repositories = new Map(
-    Object.entries(config.repositories).map(([name, repository]): [string, ResolvedRepository] => [
-      name,
-      {
-        name,
-        url: repository.url,
-        password: repository.password,
-        env: repository.env ?? {},
-        ...(repository.cacert ? { cacert: repository.cacert } : {}),
-        appendOnly: repository.append_only ?? false,
-        ...(repository.retention ? { retention: repository.retention } : {}),
-        ...(repository.url.startsWith('sftp:') ? { ssh: config.ssh ?? {} } : {}),
-      },
-    ]),
+    Object.keys(config.repositories).map((name) => [name, resolveRepository(config, name)] as const),
   );
   const sources = new Map(
-    Object.entries(config.sources).map(([name, source]): [string, ResolvedSource] => [
-      name,
-      source.type === 'directory'
-        ? { name, type: 'directory', paths: source.paths, exclude: source.exclude ?? [] }
-        : {
-            name,
-            type: 'postgres',
-            databases: source.databases,
-            ...(source.host !== undefined ? { host: source.host } : {}),
-            ...(source.port !== undefined ? { port: source.port } : {}),
-            ...(source.user !== undefined ? { user: source.user } : {}),
-            ...(source.password !== undefined ? { password: source.password } : {}),
-            commandPrefix: source.command_prefix ?? [],
-            checksums: source.checksums ?? true,
-          },
-    ]),
+    Object.keys(config.sources).map((name) => [name, resolveSource(config, name)] as const),
   );
   // The schema checked every reference; a miss here is a programming error.
   const lookup = <T>(map: Map<string, T>, name: string): T => {
@@ -227,7 +235,7 @@ export function resolveConfig(config: Config): ResolvedConfig {
     restoreHooks: { stop: set.restore?.stop ?? [], start: set.restore?.start ?? [] },
   }));
   return {
-    stateDir: config.state_dir,
+    stateDir: normalisePath(config.state_dir),
     parallel: config.parallel,
     ssh: config.ssh ?? {},
     subvolumes,

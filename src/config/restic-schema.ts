@@ -2,7 +2,8 @@
 // into them (directories, PostgreSQL databases) and backup sets (sources captured together in one
 // run and restored as one point). Secrets are never values here, only references to them.
 import { z } from 'zod';
-import { itemName } from './common-schema.js';
+import { absolutePathProblem } from '../local-path.js';
+import { absolutePath, itemName } from './common-schema.js';
 
 /**
  * Where a secret is, never the secret: `env:NAME` (an environment variable of the snapkeep
@@ -19,8 +20,13 @@ export const secretReference = z
 
 /** restic repository locations snapkeep supports (credentials never in the URL: use `env:`). */
 const repositoryUrl = z.string().superRefine((value, context) => {
+  if (value.startsWith('/')) {
+    // A local repository is a path like any other (restic creates and deletes files below it).
+    const problem = absolutePathProblem(value);
+    if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+    return;
+  }
   const ok =
-    /^\/[^\s]*$/.test(value) ||
     /^s3:https?:\/\/[^\s@]+$/.test(value) ||
     /^rest:https?:\/\/[^\s@]+$/.test(value) ||
     /^sftp:(?:\/\/)?[^\s]+$/.test(value);
@@ -73,9 +79,7 @@ export const repositorySchema = z
       )
       .optional()
       .describe('Backend credentials as secret references, e.g. AWS_ACCESS_KEY_ID: env:OFFSITE_KEY_ID'),
-    cacert: z
-      .string()
-      .regex(/^\//, 'is not an absolute path; expected the path of a PEM file')
+    cacert: absolutePath
       .optional()
       .describe('CA certificate for a TLS endpoint with a private CA (restic --cacert)'),
     append_only: z
@@ -90,17 +94,7 @@ export const repositorySchema = z
 
 const directorySourceSchema = z.strictObject({
   type: z.literal('directory'),
-  paths: z
-    .array(
-      z
-        .string()
-        .regex(
-          /^\//,
-          'is not an absolute path; expected a path starting with / (restic records paths as given)',
-        ),
-    )
-    .min(1)
-    .describe('Absolute paths to back up'),
+  paths: z.array(absolutePath).min(1).describe('Absolute paths to back up'),
   exclude: z.array(z.string()).optional().describe('restic --exclude patterns'),
 });
 

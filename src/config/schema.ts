@@ -286,20 +286,8 @@ export const configSchema = z
           message: `"${name}" is also a subvolume; expected a name no subvolume uses`,
         });
     }
-    // Two subvolumes writing the same basename into the same directory would prune each other.
-    const seen = new Map<string, string>();
-    for (const [name, subvolume] of Object.entries(config.subvolumes)) {
-      const key = `${subvolume.snapshot_dir ?? `${subvolume.path}/.snapshots`}\u0000${subvolume.snapshot_name ?? name}`;
-      const other = seen.get(key);
-      if (other !== undefined) {
-        context.addIssue({
-          code: 'custom',
-          path: ['subvolumes', name, 'snapshot_name'],
-          message: `subvolumes "${other}" and "${name}" would write snapshots with the same name into the same directory; expected a different snapshot_name or snapshot_dir for one of them`,
-        });
-      }
-      seen.set(key, name);
-    }
+    // Directories that coincide or nest (one subvolume's snapshots pruned by another's retention,
+    // copies inside their source, …) are checked on the resolved paths: path-conflicts.ts.
   })
   .describe('snapkeep configuration');
 

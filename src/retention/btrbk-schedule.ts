@@ -1,4 +1,5 @@
-// btrbk 0.32.5's schedule() (pure): which entries a preserve policy keeps, with btrbk's reasons.
+// btrbk 0.32.5's schedule() (pure): which entries a preserve policy keeps, with btrbk's reasons
+// (one difference: "1 day ago" where btrbk writes "1 days ago"; see ago()).
 // See FACTS.md §1. Decisions must equal `btrbk -S` for every input (tested against btrbk itself).
 //
 // This is a line-by-line port of `sub schedule` (btrbk 0.32.5, ~line 4603) including the parts of
@@ -165,6 +166,13 @@ export type BtrbkNameResult =
   | { readonly kind: 'snapshot'; readonly snapshot: SnapshotName }
   | { readonly kind: 'illegal-timestamp'; readonly basename: string }
   | { readonly kind: 'not-a-snapshot-name' };
+
+type TimeUnit = 'hour' | 'day' | 'week' | 'month' | 'year';
+
+/** "1 day ago", "3 days ago". btrbk writes "1 days ago"; the oracle test reads its text so too. */
+function ago(count: number, unit: TimeUnit): string {
+  return `${count} ${unit}${count === 1 ? '' : 's'} ago`;
+}
 
 /**
  * A snapshot name read exactly as btrbk 0.32.5 reads it (`add_btrbk_filename_info` and
@@ -334,16 +342,16 @@ export function schedule<T>(
   if (minimum.kind === 'all') {
     for (const item of work) item.preserve = 'preserve min: all';
   } else if (minimum.kind === 'within') {
-    const within: Record<PreserveUnit, [(item: Work<T>) => number, string]> = {
-      h: [(item) => item.deltaHours, 'hours'],
-      d: [(item) => item.deltaDays, 'days'],
-      w: [(item) => item.deltaWeeks, 'weeks'],
-      m: [(item) => item.deltaMonths, 'months'],
-      y: [(item) => item.deltaYears, 'years'],
+    const within: Record<PreserveUnit, [(item: Work<T>) => number, TimeUnit]> = {
+      h: [(item) => item.deltaHours, 'hour'],
+      d: [(item) => item.deltaDays, 'day'],
+      w: [(item) => item.deltaWeeks, 'week'],
+      m: [(item) => item.deltaMonths, 'month'],
+      y: [(item) => item.deltaYears, 'year'],
     };
     const [delta, word] = within[minimum.unit];
     for (const item of work) {
-      if (delta(item) <= minimum.count) item.preserve = `preserve min: ${delta(item)} ${word} ago`;
+      if (delta(item) <= minimum.count) item.preserve = `preserve min: ${ago(delta(item), word)}`;
     }
   } else if (minimum.kind === 'latest' && work.length > 0) {
     work[work.length - 1]!.preserve = 'preserve min: latest';
@@ -353,7 +361,7 @@ export function schedule<T>(
   const hourly = firstOfEach(work, (item) => item.deltaHours);
   for (const item of hourly) {
     if (selects(matrix.h, item.deltaHours)) {
-      item.preserve = `preserve hourly: first of hour, ${item.deltaHours} hours ago`;
+      item.preserve = `preserve hourly: first of hour, ${ago(item.deltaHours, 'hour')}`;
     }
   }
   const daily = firstOfEach(hourly, (item) => item.deltaDays);
@@ -365,13 +373,13 @@ export function schedule<T>(
           ? (item.deltaHoursFromHod ? `, ${item.deltaHoursFromHod}h after ` : ', at ') +
             `${pad2(item.realHod)}:00`
           : '';
-      item.preserve = `preserve daily: first of day${startingAt}, ${item.deltaDays} days ago${offset}`;
+      item.preserve = `preserve daily: first of day${startingAt}, ${ago(item.deltaDays, 'day')}${offset}`;
     }
   }
   const weekly = firstOfEach(daily, (item) => item.deltaWeeks);
   for (const item of weekly) {
     if (selects(matrix.w, item.deltaWeeks)) {
-      item.preserve = `preserve weekly: ${item.deltaWeeks} weeks ago,${formatPreserveDelta(item, dayOfWeek)}`;
+      item.preserve = `preserve weekly: ${ago(item.deltaWeeks, 'week')},${formatPreserveDelta(item, dayOfWeek)}`;
     }
   }
   const monthly = firstOfEach(weekly, (item) => item.deltaMonths);
@@ -379,7 +387,7 @@ export function schedule<T>(
     if (selects(matrix.m, item.deltaMonths)) {
       item.preserve =
         `preserve monthly: first weekly of month ${item.year}-${pad2(item.month)} ` +
-        `(${item.deltaMonths} months ago,${formatPreserveDelta(item, dayOfWeek)})`;
+        `(${ago(item.deltaMonths, 'month')},${formatPreserveDelta(item, dayOfWeek)})`;
     }
   }
   const yearly = firstOfEach(monthly, (item) => item.deltaYears);
@@ -387,7 +395,7 @@ export function schedule<T>(
     if (selects(matrix.y, item.deltaYears)) {
       item.preserve =
         `preserve yearly: first weekly of year ${item.year} ` +
-        `(${item.deltaYears} years ago,${formatPreserveDelta(item, dayOfWeek)})`;
+        `(${ago(item.deltaYears, 'year')},${formatPreserveDelta(item, dayOfWeek)})`;
     }
   }
 

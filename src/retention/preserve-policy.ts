@@ -38,7 +38,14 @@ export type ParseResult<T> =
 
 export function parsePreserveMatrix(text: string): ParseResult<PreserveMatrix> {
   const trimmed = text.trim();
-  if (trimmed === 'no' || trimmed === '') return { ok: true, value: {} };
+  // An empty value (a template variable that expanded to nothing) is not "no": taking it as "keep
+  // none" would delete every older snapshot.
+  if (trimmed === '')
+    return {
+      ok: false,
+      error: 'is empty; expected a preserve matrix like "24h 7d 4w 6m 2y" (write "no" to keep none)',
+    };
+  if (trimmed === 'no') return { ok: true, value: {} };
   const matrix: PreserveMatrix = {};
   for (const term of trimmed.split(/\s+/)) {
     const match = /^(\*|[0-9]+)([hdwmyHDWMY])$/.exec(term);

@@ -218,6 +218,13 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
       ),
     );
     expect(await postgres.tableDigests(database)).toEqual(secondDigests);
+    // The dry run of that command says the same, before any plan: no plan lines, then exit 2.
+    const refusedDry = await snapkeep(['restore', 'app', 'latest', '--dry-run', '--config', configPath], {
+      env,
+    });
+    expectExit(refusedDry, 2);
+    expect(refusedDry.stdout).toBe('');
+    expect(refusedDry.stderr).toMatch(new RegExp(`database ${database} exists; .* --force`));
 
     // The secrets never show: not in any output of these commands, not in the journal, not on the
     // command line of any process snapkeep started (the wrappers recorded every argv).
@@ -227,7 +234,7 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
     expect(argv).toMatch(/^restic .*backup/m);
     expect(argv).toMatch(/^(pg_dump|restic .*--stdin-from-command .*pg_dump) /m);
     expect(argv).toMatch(/^pg_restore /m);
-    for (const text of [dry, first, second, list, restored, byRun, inPlace, forced, refused]
+    for (const text of [dry, first, second, list, restored, byRun, inPlace, forced, refused, refusedDry]
       .flatMap((result) => [result.stdout, result.stderr])
       .concat(journal, argv)) {
       expect(text).not.toContain(password);

@@ -1,6 +1,6 @@
 // Malformed configurations through the built CLI: each must exit 2 with a message naming the
 // file and line, the key path and what was expected — and leave every path it names untouched.
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,7 +47,12 @@ interface Case {
   readonly path?: string;
   /** Phrases the message must contain: what is wrong and what was expected. */
   readonly says: readonly string[];
+  /** Something to add to the temp directory before the run (e.g. a symlink). */
+  readonly setup?: (d: string) => Promise<void>;
 }
+
+// A second subvolume for the cases about directories that coincide or nest.
+const data = (d: string, lines: string): string => `  data:\n    path: ${d}/data\n${lines}`;
 
 // A valid configuration, every path inside the temp directory; cases vary one thing.
 const valid = (d: string, extra = ''): string => `state_dir: ${d}/state
@@ -78,7 +83,7 @@ const cases: readonly Case[] = [
     yaml: (d) => valid(d).replace('snapshot_dir:', 'snapshot_dirr:'),
     at: 'snapshot_dirr:',
     path: 'subvolumes.home.snapshot_dirr',
-    says: ['unknown key', 'did you mean snapshot_dir?', 'expected one of: path, snapshot_dir'],
+    says: ['unknown key', 'did you mean "snapshot_dir"?', 'expected one of: path, snapshot_dir'],
   },
   {
     name: 'key one level too high',
@@ -167,7 +172,7 @@ const cases: readonly Case[] = [
     path: 'targets.usb.retention.preserve_day_of_week',
     says: [
       'not an accepted value',
-      'did you mean sunday?',
+      'did you mean "sunday"?',
       'got "funday"',
       'expected one of: sunday, monday',
     ],
@@ -177,7 +182,7 @@ const cases: readonly Case[] = [
     yaml: (d) => valid(d).replace('  usb:\n', '  usb:\n    retention:\n      preserve_minimum: 2d\n'),
     at: 'preserve_minimum:',
     path: 'targets.usb.retention.preserve_minimum',
-    says: ['unknown key', 'did you mean preserve_min?'],
+    says: ['unknown key', 'did you mean "preserve_min"?'],
   },
   {
     name: 'parallel 0',
@@ -235,7 +240,7 @@ const cases: readonly Case[] = [
     yaml: (d) => valid(d, '    timestamp_format: longiso\n'),
     at: 'timestamp_format: longiso',
     path: 'subvolumes.home.timestamp_format',
-    says: ['not an accepted value', 'did you mean long-iso?', 'expected one of: short, long, long-iso'],
+    says: ['not an accepted value', 'did you mean "long-iso"?', 'expected one of: short, long, long-iso'],
   },
   {
     name: 'bad snapshot_create',
@@ -294,6 +299,136 @@ const cases: readonly Case[] = [
     says: ['unknown key "data"', 'did you mean to put "data" under subvolumes:?'],
   },
   {
+    name: 'target is a snapshot_dir',
+    yaml: (d) =>
+      valid(d, data(d, `    snapshot_dir: ${d}/snaps\n`)).replace(`path: ${d}/target`, `path: ${d}/snaps`),
+    at: '    path: ',
+    path: 'targets.usb.path',
+    says: ['is the snapshot_dir of subvolume "data"', 'expected a directory apart from every snapshot_dir'],
+  },
+  {
+    name: 'target inside a snapshot_dir',
+    yaml: (d) =>
+      valid(d, data(d, `    snapshot_dir: ${d}/snaps\n`)).replace(
+        `path: ${d}/target`,
+        `path: ${d}/snaps/copies`,
+      ),
+    at: '/snaps/copies',
+    path: 'targets.usb.path',
+    says: [
+      'is inside the snapshot_dir of subvolume "data"',
+      'expected a directory apart from every snapshot_dir',
+    ],
+  },
+  {
+    name: 'snapshot_dir inside a target',
+    yaml: (d) => valid(d, data(d, `    snapshot_dir: ${d}/target/snaps\n`)),
+    at: '    path: ',
+    path: 'targets.usb.path',
+    says: [
+      'holds the snapshot_dir of subvolume "data"',
+      'expected a directory apart from every snapshot_dir',
+    ],
+  },
+  {
+    name: 'two subvolumes with one snapshot_name on one target',
+    yaml: (d) =>
+      valid(
+        d,
+        data(d, `    snapshot_dir: ${d}/data/.snapshots\n    snapshot_name: home\n    targets: [usb]\n`),
+      ),
+    at: 'snapshot_name: home',
+    path: 'subvolumes.data.snapshot_name',
+    says: [
+      '"home" and "data" would send copies with the same name to target "usb"',
+      'got "home"',
+      'expected a different snapshot_name for one of them',
+    ],
+  },
+  {
+    name: 'target inside its source subvolume',
+    yaml: (d) => valid(d).replace(`path: ${d}/target`, `path: ${d}/home/backup`),
+    at: '/home/backup',
+    path: 'targets.usb.path',
+    says: [
+      'is inside subvolume "home"',
+      'which is sent to it',
+      'expected a directory outside the subvolumes sent to it',
+    ],
+  },
+  {
+    name: 'target inside its source subvolume through a symlink',
+    setup: (d) => symlink(join(d, 'home'), join(d, 'link')),
+    yaml: (d) => valid(d).replace(`path: ${d}/target`, `path: ${d}/link/backup`),
+    at: '/link/backup',
+    path: 'targets.usb.path',
+    says: ['is inside subvolume "home"', '/home/backup on disk', 'expected a directory outside'],
+  },
+  {
+    name: 'one snapshot_dir spelled two ways',
+    yaml: (d) => valid(d, data(d, `    snapshot_dir: ${d}/home/./.snapshots/\n    snapshot_name: home\n`)),
+    at: 'snapshot_name: home',
+    path: 'subvolumes.data.snapshot_name',
+    says: [
+      '"home" and "data" would write snapshots with the same name into the same directory',
+      'expected a different snapshot_name or snapshot_dir',
+    ],
+  },
+  {
+    name: 'two targets in one directory',
+    yaml: (d) =>
+      valid(d)
+        .replace('targets:\n  usb:\n', `targets:\n  usb:\n    path: ${d}/target\n  spare:\n`)
+        .replace(`    path: ${d}/target\nsubvolumes`, `    path: ${d}//target/\nsubvolumes`)
+        .replace('targets: [usb]', 'targets: [usb, spare]'),
+    at: '//target/',
+    path: 'targets.spare.path',
+    says: ['is the directory of target "usb" too', 'expected a directory of its own for each target'],
+  },
+  {
+    name: 'empty preserve matrix',
+    yaml: (d) => valid(d, '    snapshot_retention:\n      preserve: ""\n'),
+    at: 'preserve: ""',
+    path: 'subvolumes.home.snapshot_retention.preserve',
+    says: ['is empty', 'got ""', 'write "no" to keep none'],
+  },
+  {
+    name: 'directory source path with ".."',
+    yaml: (d) => valid(d, `sources:\n  files:\n    type: directory\n    paths: [${d}/home/../etc]\n`),
+    at: '/home/../etc',
+    path: 'sources.files.paths[0]',
+    says: ['contains a ".." component', 'expected a path without ".."'],
+  },
+  {
+    name: 'directory source path with a newline',
+    yaml: (d) => valid(d, `sources:\n  files:\n    type: directory\n    paths: ["${d}/home\\nfake"]\n`),
+    at: 'fake"]',
+    path: 'sources.files.paths[0]',
+    says: ['contains a control character', 'expected printable characters only'],
+  },
+  {
+    name: 'directory source path with a NUL',
+    yaml: (d) => valid(d, `sources:\n  files:\n    type: directory\n    paths: ["${d}/home\\0cut"]\n`),
+    at: 'cut"]',
+    path: 'sources.files.paths[0]',
+    says: ['contains a control character', 'expected printable characters only'],
+  },
+  {
+    name: 'local repository path with ".."',
+    yaml: (d) => valid(d, `repositories:\n  local:\n    url: ${d}/repo/../elsewhere\n    password: env:X\n`),
+    at: '/repo/../elsewhere',
+    path: 'repositories.local.url',
+    says: ['contains a ".." component', 'expected a path without ".."'],
+  },
+  {
+    name: 'misspelled key of a directory source',
+    yaml: (d) =>
+      valid(d, `sources:\n  files:\n    type: directory\n    paths: [${d}/home]\n    excludes: ['*.tmp']\n`),
+    at: 'excludes:',
+    path: 'sources.files.excludes',
+    says: ['unknown key "excludes"', 'did you mean "exclude"?', 'expected one of: type, paths, exclude'],
+  },
+  {
     name: 'two YAML documents',
     yaml: (d) => `${valid(d)}---\nparallel: 3\n`,
     at: '---',
@@ -335,6 +470,7 @@ async function expectRefused(command: readonly string[], testCase: Case): Promis
   const file = join(dir, 'snapkeep.yaml');
   const text = testCase.yaml(dir);
   await writeFile(file, text);
+  await testCase.setup?.(dir);
   const before = await treeState(dir);
 
   const result = await snapkeep([...command, '--config', file]);
@@ -420,7 +556,9 @@ describe('config validate: malformed configurations', () => {
     await writeFile(file, valid(dir));
     const text = await snapkeep(['config', 'validate', '--config', file]);
     expect(text.exitCode, text.stderr).toBe(0);
-    expect(text.stdout).toBe(`OK: ${file}: 1 subvolume, 1 target\n`);
+    expect(text.stdout).toBe(
+      `OK: ${file}: 1 subvolume, 1 target, 0 backup sets, 0 repositories, 0 sources\n`,
+    );
     const json = await snapkeep(['config', 'validate', '--json', '--config', file]);
     expect(JSON.parse(json.stdout)).toEqual({
       type: 'config',
@@ -428,6 +566,9 @@ describe('config validate: malformed configurations', () => {
       path: file,
       subvolumes: 1,
       targets: 1,
+      backup_sets: 0,
+      repositories: 0,
+      sources: 0,
       warnings: [],
     });
   });

@@ -164,6 +164,10 @@ backup_sets:
     expect(dry.stdout).toMatch(
       /shop in offsite: append-only .*cannot delete\. Run instead:\n\s+RESTIC_REPOSITORY=rest:http:\/\/127\.0\.0\.1:\d+\/ restic forget --tag snapkeep-set=shop --keep-within 30d --prune/,
     );
+    // The last line counts what the restic part would delete (the lines above list it).
+    expect(dry.stdout.trimEnd().split('\n').at(-1)).toBe(
+      'dry run: 1 backup-set run(s) would be deleted, nothing changed',
+    );
     expect(await points()).toBe(2);
     const pruned = await snapkeep(['prune', '--config', configPath], { env });
     expectExit(pruned, 0);

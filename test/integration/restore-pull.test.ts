@@ -239,6 +239,19 @@ describe('restore and pull over ssh', () => {
     const nothing = await snapkeep(['pull', 'offsite', 'data', '--into', into, '--config', configPath]);
     expectExit(nothing, 0);
     expect(nothing.stdout).toMatch(/nothing to fetch/);
+    const nothingDry = await snapkeep([
+      'pull',
+      'offsite',
+      'data',
+      '--into',
+      into,
+      '--dry-run',
+      '--config',
+      configPath,
+    ]);
+    expectExit(nothingDry, 0);
+    expect(nothingDry.stdout).toMatch(/^nothing to fetch: /m);
+    expect(nothingDry.stdout).not.toMatch(/would nothing/);
   });
 
   it('says what is wrong with a bad request and changes nothing', async () => {

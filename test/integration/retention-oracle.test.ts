@@ -208,6 +208,11 @@ async function oracle(
   });
 }
 
+/** btrbk's reason as snapkeep words it: "1 day ago" where btrbk writes "1 days ago". */
+function inOurWords(reason: string): string {
+  return reason.replace(/(^|[^0-9-])1 (hour|day|week|month|year)s ago/g, '$11 $2 ago');
+}
+
 /** Every difference between our verdicts and btrbk's decisions (empty when identical). */
 function differences(verdicts: readonly RetentionVerdict[], theirs: Map<string, BtrbkDecision>): string[] {
   const found: string[] = [];
@@ -219,7 +224,7 @@ function differences(verdicts: readonly RetentionVerdict[], theirs: Map<string, 
       found.push(
         `${name}: btrbk ${decision.action} (${decision.reason ?? '-'}), we ${verdict.action} (${verdict.reason})`,
       );
-    } else if ((decision.reason ?? noRuleMatchedReason) !== verdict.reason) {
+    } else if (inOurWords(decision.reason ?? noRuleMatchedReason) !== verdict.reason) {
       found.push(`${name}: reason differs: btrbk "${decision.reason ?? '-'}", we "${verdict.reason}"`);
     }
   }

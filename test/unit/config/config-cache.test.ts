@@ -1,6 +1,6 @@
 // The validated-config cache: a hit returns exactly what validation returns, any change to the
 // file is a miss, invalid files are never cached, and `off` disables it.
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -41,6 +41,39 @@ describe('validated-config cache', () => {
     expect(second.fromCache).toBe(true);
     expect(second.resolved).toEqual((await loadConfig(file)).resolved);
     expect(second.resolved.subvolumes[0]!.snapshotRetention.preserve).toBe('7d');
+  });
+
+  it('a symlink made after the file was cached still refuses a target inside its source', async () => {
+    // The disk is not in the cache key: the real paths are compared on every load.
+    const file = join(root, 'snapkeep.yaml');
+    const home = join(root, 'home');
+    await mkdir(home);
+    const text = `state_dir: ${join(root, 'state')}
+targets:
+  disk: { path: ${join(root, 'mnt', 'backup')} }
+subvolumes:
+  home:
+    path: ${home}
+    targets: [disk]
+`;
+    await writeFile(file, text);
+    expect((await loadResolvedConfig(file)).fromCache).toBe(false);
+    expect((await loadResolvedConfig(file)).fromCache).toBe(true);
+    await symlink(home, join(root, 'mnt'));
+    const error = await loadResolvedConfig(file).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(ConfigError);
+    const line = text.split('\n').findIndex((entry) => entry.includes('/mnt/backup')) + 1;
+    expect((error as ConfigError).issues).toMatchObject([
+      {
+        file,
+        line,
+        path: 'targets.disk.path',
+        message: expect.stringContaining('is inside subvolume "home"'),
+      },
+    ]);
   });
 
   it('any change to the text is a miss and the new values are used', async () => {

@@ -173,14 +173,16 @@ describe('runConfigShow / runConfigValidate', () => {
     expect(stdout).toBe(renderResolvedYaml({ ...loaded, path: file }));
   });
 
-  it('show --json prints one config event with the resolved configuration', async () => {
+  it('show --json prints one config event holding what the text shows', async () => {
     capture();
     expect(await runConfigShow({ config: file, json: true })).toBe(0);
     vi.restoreAllMocks();
     expect(stdout.trim().split('\n')).toHaveLength(1);
-    expect(JSON.parse(stdout)).toEqual(
-      JSON.parse(JSON.stringify({ type: 'config', path: file, ...loaded.resolved })),
-    );
+    expect(JSON.parse(stdout)).toEqual({
+      type: 'config',
+      path: file,
+      ...(parse(renderResolvedYaml(loaded)) as object),
+    });
   });
 
   it('validate: text OK line with counts, no warnings when every target is used', async () => {
@@ -192,7 +194,7 @@ describe('runConfigShow / runConfigValidate', () => {
     });
     expect(await runConfigValidate({ config: file, json: false })).toBe(0);
     vi.restoreAllMocks();
-    expect(stdout).toBe(`OK: ${file}: 2 subvolumes, 2 targets\n`);
+    expect(stdout).toBe(`OK: ${file}: 2 subvolumes, 2 targets, 0 backup sets, 0 repositories, 0 sources\n`);
     expect(stderr).toEqual([]);
   });
 
@@ -215,11 +217,211 @@ describe('runConfigShow / runConfigValidate', () => {
       valid: true,
       subvolumes: 0,
       targets: 1,
+      backup_sets: 0,
+      repositories: 0,
+      sources: 0,
       warnings: [
         'no subvolumes are configured: a run would do nothing',
         'target "spare" is not used by any subvolume',
       ],
     });
     expect(stderr.join('')).toContain('warning:');
+  });
+});
+
+// Every section of the file, with an ssh:// target and restic parts; the expectations are
+// written out from this text and the documented defaults, not derived from the code under test.
+const fullText = `state_dir: /srv/state/
+ssh:
+  identity_file: /etc/snapkeep/id_ed25519
+  connect_timeout: 5
+targets:
+  usb:
+    path: /mnt/./usb/
+  offsite:
+    path: ssh://backup@nas.example:2222/srv/copies
+    ssh:
+      sudo: false
+      options: [ServerAliveInterval=15]
+subvolumes:
+  home:
+    path: /home
+    targets: [usb, offsite]
+repositories:
+  local:
+    url: /srv/restic
+    password: env:SNAPKEEP_SHOW_TEST_PASSWORD
+  s3:
+    url: s3:https://s3.example/bucket
+    password: file:/etc/snapkeep/s3.pw
+    env:
+      AWS_ACCESS_KEY_ID: env:SNAPKEEP_SHOW_TEST_KEY
+    append_only: true
+sources:
+  uploads:
+    type: directory
+    paths: [/srv/uploads/]
+    exclude: ['*.tmp']
+  db:
+    type: postgres
+    databases: [app]
+    user: app
+    password: op://vault/db/password
+backup_sets:
+  app:
+    sources: [db, uploads]
+    repository: local
+    offsite: [s3]
+    restore:
+      stop: [[systemctl, stop, app.service]]
+`;
+
+const builtInTargetRetention = {
+  preserve_min: 'latest',
+  preserve: '14d 8w 12m 3y',
+  preserve_day_of_week: 'sunday',
+  preserve_hour_of_day: 0,
+};
+
+const fullExpected = {
+  state_dir: '/srv/state',
+  parallel: 4,
+  ssh: { identity_file: '/etc/snapkeep/id_ed25519', connect_timeout: 5 },
+  targets: {
+    usb: { path: '/mnt/usb' },
+    offsite: {
+      path: 'ssh://backup@nas.example:2222/srv/copies',
+      ssh: {
+        identity_file: '/etc/snapkeep/id_ed25519',
+        options: ['ServerAliveInterval=15'],
+        sudo: false,
+        connect_timeout: 5,
+        compression: 'none',
+      },
+    },
+  },
+  subvolumes: {
+    home: {
+      path: '/home',
+      snapshot_dir: '/home/.snapshots',
+      snapshot_name: 'home',
+      snapshot_create: 'always',
+      timestamp_format: 'long',
+      snapshot_retention: {
+        preserve_min: '2d',
+        preserve: '14d',
+        preserve_day_of_week: 'sunday',
+        preserve_hour_of_day: 0,
+      },
+      targets: {
+        usb: { path: '/mnt/usb', retention: builtInTargetRetention },
+        offsite: { path: 'ssh://backup@nas.example:2222/srv/copies', retention: builtInTargetRetention },
+      },
+    },
+  },
+  repositories: {
+    local: { url: '/srv/restic', password: 'env:SNAPKEEP_SHOW_TEST_PASSWORD', env: {}, append_only: false },
+    s3: {
+      url: 's3:https://s3.example/bucket',
+      password: 'file:/etc/snapkeep/s3.pw',
+      env: { AWS_ACCESS_KEY_ID: 'env:SNAPKEEP_SHOW_TEST_KEY' },
+      append_only: true,
+    },
+  },
+  sources: {
+    uploads: { type: 'directory', paths: ['/srv/uploads'], exclude: ['*.tmp'] },
+    db: {
+      type: 'postgres',
+      databases: ['app'],
+      user: 'app',
+      password: 'op://vault/db/password',
+      checksums: true,
+      command_prefix: [],
+    },
+  },
+  backup_sets: {
+    app: {
+      sources: ['db', 'uploads'],
+      repository: 'local',
+      offsite: ['s3'],
+      restore: { stop: [['systemctl', 'stop', 'app.service']], start: [] },
+    },
+  },
+};
+
+describe('config show: every section, secrets as references', () => {
+  let dir: string;
+  let file: string;
+  const secret = 'hunter2-must-not-appear';
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'snapkeep-config-show-full-'));
+    file = join(dir, 'snapkeep.yaml');
+    await writeFile(file, fullText);
+    vi.stubEnv('SNAPKEEP_SHOW_TEST_PASSWORD', secret);
+    vi.stubEnv('SNAPKEEP_SHOW_TEST_KEY', secret);
+  });
+  afterAll(async () => {
+    vi.unstubAllEnvs();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const show = async (json: boolean): Promise<string> => {
+    let stdout = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stdout += String(chunk);
+      return true;
+    });
+    try {
+      expect(await runConfigShow({ config: file, json })).toBe(0);
+    } finally {
+      vi.restoreAllMocks();
+    }
+    return stdout;
+  };
+
+  it('text: YAML of every section; ssh:// locations as URLs with their effective ssh settings', async () => {
+    const text = await show(false);
+    expect(parse(text)).toEqual(fullExpected);
+    expect(text).not.toContain(secret);
+    const lines = text.split('\n').map((line) => line.trim());
+    expect(lines).toContain('identity_file: /etc/snapkeep/id_ed25519 # from ssh:');
+    expect(lines).toContain('compression: none # built-in default');
+    expect(lines).toContain('sudo: false');
+    expect(lines).toContain('append_only: false # built-in default');
+    expect(lines).toContain('checksums: true # built-in default');
+  });
+
+  it('--json: the same, as one config event', async () => {
+    const text = await show(true);
+    expect(text.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse(text)).toEqual({ type: 'config', path: file, ...fullExpected });
+    expect(text).not.toContain(secret);
+  });
+
+  it('validate counts backup sets, repositories and sources', async () => {
+    let stdout = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stdout += String(chunk);
+      return true;
+    });
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await runConfigValidate({ config: file, json: false })).toBe(0);
+      expect(await runConfigValidate({ config: file, json: true })).toBe(0);
+    } finally {
+      vi.restoreAllMocks();
+    }
+    const [textLine, jsonLine] = stdout.trim().split('\n');
+    expect(textLine).toBe(`OK: ${file}: 1 subvolume, 2 targets, 1 backup set, 2 repositories, 2 sources`);
+    expect(JSON.parse(jsonLine!)).toEqual({
+      type: 'config',
+      valid: true,
+      path: file,
+      subvolumes: 1,
+      targets: 2,
+      backup_sets: 1,
+      repositories: 2,
+      sources: 2,
+      warnings: [],
+    });
   });
 });

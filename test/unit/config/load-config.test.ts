@@ -93,7 +93,7 @@ bogus: 1
   it('unknown keys point at the key and suggest the closest known key', () => {
     const [issue] = errorFor('subvolumes:\n  home:\n    path: /x\n    snapshotdir: /y\n').issues;
     expect(issue).toMatchObject({ line: 4, column: 5, path: 'subvolumes.home.snapshotdir' });
-    expect(issue!.message).toContain('unknown key "snapshotdir"; did you mean snapshot_dir?');
+    expect(issue!.message).toContain('unknown key "snapshotdir"; did you mean "snapshot_dir"?');
     expect(issue!.message).toContain('(expected one of: path, snapshot_dir, snapshot_name, targets');
   });
 
@@ -323,5 +323,44 @@ describe('loadConfig', () => {
     const error = (await loadConfig(path).catch((caught: unknown) => caught)) as ConfigError;
     expect(error.issues[0]!.file).toBe(path);
     expect(error.message).toContain(`${path}:1:11: parallel: too small`);
+  });
+});
+
+describe('directories that coincide or nest (path-conflicts.ts)', () => {
+  const twoTargets = (first: string, second: string): string => `targets:
+  a:
+    path: ${first}
+  b:
+    path: ${second}
+subvolumes:
+  home:
+    path: /mnt/root/@home
+    targets: [a, b]
+`;
+
+  it('ssh:// targets: the same directory on one host is refused whoever logs in; other hosts are apart', () => {
+    const same = errorFor(twoTargets('ssh://root@nas:22/srv/copies', 'ssh://backup@nas/srv/copies/'));
+    expect(same.issues.map((issue) => [issue.path, issue.line])).toEqual([['targets.b.path', 5]]);
+    expect(same.issues[0]!.message).toContain('is the directory of target "a" too');
+    expect(() =>
+      parseConfigText(twoTargets('ssh://root@nas/srv/copies', 'ssh://root@other/srv/copies'), file),
+    ).not.toThrow();
+    expect(() => parseConfigText(twoTargets('/srv/copies', 'ssh://root@nas/srv/copies'), file)).not.toThrow();
+  });
+
+  it('a local target and an ssh:// subvolume (pull mode) on another host are apart', () => {
+    expect(() =>
+      parseConfigText(
+        `targets:
+  a:
+    path: /srv/pulled
+subvolumes:
+  home:
+    path: ssh://root@laptop/srv/pulled
+    targets: [a]
+`,
+        file,
+      ),
+    ).not.toThrow();
   });
 });

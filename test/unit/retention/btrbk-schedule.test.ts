@@ -125,7 +125,7 @@ describe('daily and preserve_hour_of_day', () => {
       'x.20240307T0600': ['keep', 'preserve daily: first of day (starting at 06:00), 3 days ago, at 06:00'],
       'x.20240310T0500': [
         'keep',
-        'preserve daily: first of day (starting at 06:00), 1 days ago, 23h after 06:00',
+        'preserve daily: first of day (starting at 06:00), 1 day ago, 23h after 06:00',
       ],
       'x.20240310T0600': ['keep', 'preserve daily: first of day (starting at 06:00), 0 days ago, at 06:00'],
       'x.20240310T0700': ['delete', noRuleMatchedReason],
@@ -134,7 +134,7 @@ describe('daily and preserve_hour_of_day', () => {
 
   it('with hour of day 0, says "at 00:00" without "(starting at …)"', () => {
     const { byName } = decide(['x.20240309T0000', 'x.20240309T0130'], policy({ d: 1 }), '2024-03-10T12:30');
-    expect(byName['x.20240309T0000']).toEqual(['keep', 'preserve daily: first of day, 1 days ago, at 00:00']);
+    expect(byName['x.20240309T0000']).toEqual(['keep', 'preserve daily: first of day, 1 day ago, at 00:00']);
   });
 
   it('date-only names ignore the hour of day (their day starts at 00:00) and have no time in reasons', () => {
@@ -170,7 +170,7 @@ describe('weekly and preserve_day_of_week', () => {
     expect(byName).toEqual({
       'x.20240224T1200': ['delete', noRuleMatchedReason],
       'x.20240302T2300': ['keep', 'preserve weekly: 2 weeks ago, 6d 23h after sunday 00:00'],
-      'x.20240303T0000': ['keep', 'preserve weekly: 1 weeks ago, at sunday 00:00'],
+      'x.20240303T0000': ['keep', 'preserve weekly: 1 week ago, at sunday 00:00'],
       'x.20240309T1000': ['delete', noRuleMatchedReason],
       'x.20240310T0100': ['keep', 'preserve weekly: 0 weeks ago, 1h after sunday 00:00'],
     });
@@ -182,7 +182,7 @@ describe('weekly and preserve_day_of_week', () => {
     const names = ['x.20240306T0500', 'x.20240306T0600'];
     const { byName } = decide(names, policy({ w: 5 }, none, 'wednesday', 6), '2024-03-10T12:30');
     expect(byName).toEqual({
-      'x.20240306T0500': ['keep', 'preserve weekly: 1 weeks ago, 6d 23h after wednesday 06:00'],
+      'x.20240306T0500': ['keep', 'preserve weekly: 1 week ago, 6d 23h after wednesday 06:00'],
       'x.20240306T0600': ['keep', 'preserve weekly: 0 weeks ago, at wednesday 06:00'],
     });
   });
@@ -196,7 +196,7 @@ describe('monthly and yearly', () => {
     expect(byName).toEqual({
       'x.20240302T1200': [
         'keep',
-        'preserve monthly: first weekly of month 2024-02 (1 months ago, 6d 12h after sunday 00:00)',
+        'preserve monthly: first weekly of month 2024-02 (1 month ago, 6d 12h after sunday 00:00)',
       ],
       'x.20240303T1200': [
         'keep',
@@ -237,7 +237,7 @@ describe('monthly and yearly', () => {
     const zero = decide(names, policy({}, { kind: 'within', count: 0, unit: 'm' }), '2024-03-02T12:30');
     expect(zero.byName['x.20240301T1000']).toEqual(['delete', noRuleMatchedReason]);
     const one = decide(names, policy({}, { kind: 'within', count: 1, unit: 'm' }), '2024-03-02T12:30');
-    expect(one.byName['x.20240301T1000']).toEqual(['keep', 'preserve min: 1 months ago']);
+    expect(one.byName['x.20240301T1000']).toEqual(['keep', 'preserve min: 1 month ago']);
   });
 
   it('counts years from the first week of the year', () => {
@@ -252,7 +252,7 @@ describe('monthly and yearly', () => {
       ],
       'x.20230615T1200': [
         'keep',
-        'preserve yearly: first weekly of year 2023 (1 years ago, 4d 12h after sunday 00:00)',
+        'preserve yearly: first weekly of year 2023 (1 year ago, 4d 12h after sunday 00:00)',
       ],
     });
     const starred = decide(names, policy({ y: 'all' }), '2024-03-10T12:30');

@@ -103,7 +103,7 @@ describe('previewRetention', () => {
       { name: 'a.20240310T1030', action: 'delete', reason: noRuleMatchedReason },
       { name: 'README', action: 'keep', reason: notSnapshotNameReason },
       { name: 'a.20240310T1000', action: 'keep', reason: 'preserve hourly: first of hour, 2 hours ago' },
-      { name: 'a.20240310T1100', action: 'keep', reason: 'preserve hourly: first of hour, 1 hours ago' },
+      { name: 'a.20240310T1100', action: 'keep', reason: 'preserve hourly: first of hour, 1 hour ago' },
       { name: 'b.20240310T1010', action: 'delete', reason: noRuleMatchedReason },
       { name: 'a.20240230T1000', action: 'keep', reason: illegalTimestampReason },
       { name: 'a.20240310T1000', action: 'keep', reason: 'preserve hourly: first of hour, 2 hours ago' },
