@@ -13,7 +13,7 @@ import type { SshConfig } from '../config/schema.js';
 import type { SshSettings } from '../remote/ssh-host.js';
 import { formatSshUrl } from '../remote/ssh-url.js';
 import { sampleConfig } from '../config/sample-config.js';
-import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
+import { ExitCode, SnapkeepError, UsageError, isSystemError, messageOfPathError } from '../errors.js';
 import { createOutput } from './output.js';
 
 /** Print the commented sample configuration, or write it to a new file (never overwriting). */
@@ -29,18 +29,15 @@ export async function runConfigInit(options: { output?: string }): Promise<numbe
     await mkdir(dirname(file), { recursive: true });
     await writeFile(file, text, { flag: 'wx' });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') {
+    // Only the 'wx' write's EEXIST means the file is there; mkdir's means a file is in the way.
+    if (isSystemError(error) && error.code === 'EEXIST' && error.syscall === 'open') {
       throw new UsageError(
         `${file} already exists; refusing to overwrite it (expected a new file: remove it first or choose another --output)`,
       );
     }
-    if (code === 'ENOTDIR' || code === 'EISDIR') {
-      throw new UsageError(
-        `cannot create ${file}: a part of that path is not a directory (expected a file path)`,
-      );
-    }
-    throw new SnapkeepError(`cannot write ${file}: ${(error as Error).message}`, ExitCode.fatal);
+    if (isSystemError(error) && ['ENOTDIR', 'EISDIR', 'EEXIST'].includes(error.code))
+      throw new UsageError(messageOfPathError(error, file));
+    throw new SnapkeepError(messageOfPathError(error, file), ExitCode.fatal);
   }
   process.stdout.write(
     `wrote a sample configuration to ${file}\nedit it, then check it with: snapkeep config validate --config ${file}\n`,

@@ -592,6 +592,24 @@ describe('config init', () => {
     expect(again.stderr).toContain(`${file} already exists; refusing to overwrite it`);
     expect(await treeState(dir)).toEqual(before);
   });
+
+  it('a file where a parent directory should be is named as such, not as "already exists" (exit 2)', async () => {
+    const dir = await makeWorld('init-file-in-the-way');
+    // The output's own directory is a file: mkdir -p answers EEXIST, which is not the output.
+    await mkdir(join(dir, 'etc'));
+    await writeFile(join(dir, 'etc', 'snapkeep'), 'not a directory\n');
+    const before = await treeState(dir);
+    const result = await snapkeep([
+      'config',
+      'init',
+      '--output',
+      join(dir, 'etc', 'snapkeep', 'snapkeep.yaml'),
+    ]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).not.toContain('already exists; refusing to overwrite');
+    expect(result.stderr).toContain(`${join(dir, 'etc', 'snapkeep')}: a file of that name is there`);
+    expect(await treeState(dir)).toEqual(before);
+  });
 });
 
 // `run` loads the configuration before it takes the lock, writes the journal or looks at btrfs:
