@@ -143,3 +143,121 @@ export function parseFreeBytes(output: string): number | undefined {
   const match = /Free \(estimated\):\s+(\d+)/.exec(output);
   return match ? Number(match[1]) : undefined;
 }
+
+/** What one send stream changes, by path relative to the subvolume's root ('' is the root). */
+export interface StreamChanges {
+  /** Every path an operation touched, under its final name; removed ones included. */
+  readonly paths: ReadonlySet<string>;
+  /** The byte ranges written per path ([offset, length]), for content comparison. */
+  readonly writes: ReadonlyMap<string, readonly (readonly [number, number])[]>;
+}
+
+const dumpEscapes: Record<string, string> = {
+  a: '\u0007',
+  b: '\b',
+  e: '\u001b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
+  ' ': ' ',
+  '\\': '\\',
+};
+
+/** A path as `btrfs receive --dump` prints it: backslash escapes, octal for other bytes. */
+function unescapeDumpPath(text: string): string {
+  const bytes: number[] = [];
+  for (let index = 0; index < text.length; index++) {
+    const char = text[index]!;
+    if (char !== '\\') {
+      bytes.push(...Buffer.from(char, 'utf8'));
+      continue;
+    }
+    const octal = /^[0-7]{3}/.exec(text.slice(index + 1));
+    if (octal) {
+      bytes.push(parseInt(octal[0], 8));
+      index += 3;
+    } else {
+      const escaped = dumpEscapes[text[index + 1] ?? ''];
+      if (escaped === undefined)
+        throw new Error(`unexpected escape in a stream dump path: ${JSON.stringify(text)}`);
+      bytes.push(...Buffer.from(escaped, 'utf8'));
+      index += 1;
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** Splits on unescaped whitespace. */
+function dumpFields(line: string): string[] {
+  return line.match(/(?:\\.|[^\s\\])+/g) ?? [];
+}
+
+/**
+ * `btrfs send [--no-data] … | btrfs receive --dump`: the paths the stream touches, followed
+ * through renames to the names they end with. Paths are printed as `./<subvolume>/<path>`.
+ */
+export function parseStreamDump(output: string): StreamChanges {
+  const paths = new Set<string>();
+  const writes = new Map<string, [number, number][]>();
+  const relative = (printed: string): string => {
+    const path = unescapeDumpPath(printed);
+    const match = /^\.\/[^/]+\/?(.*)$/.exec(path);
+    if (!match) throw new Error(`unexpected path in a stream dump: ${JSON.stringify(printed)}`);
+    return match[1]!.replace(/\/$/, '');
+  };
+  const moveUnder = <T>(collection: Map<string, T> | Set<string>, from: string, to: string): void => {
+    for (const key of [...collection.keys()]) {
+      if (key !== from && !key.startsWith(`${from}/`)) continue;
+      const moved = to + key.slice(from.length);
+      if (collection instanceof Set) {
+        collection.delete(key);
+        collection.add(moved);
+      } else {
+        const value = collection.get(key)!;
+        collection.delete(key);
+        collection.set(moved, value);
+      }
+    }
+  };
+  for (const line of output.split('\n')) {
+    if (line.trim() === '') continue;
+    const [command, printedPath, ...rest] = dumpFields(line);
+    if (command === undefined || printedPath === undefined)
+      throw new Error(`unexpected line in a stream dump: ${JSON.stringify(line)}`);
+    const options = new Map(
+      rest.map((field) => {
+        const at = field.indexOf('=');
+        return [field.slice(0, at), field.slice(at + 1)] as const;
+      }),
+    );
+    if (command === 'subvol' || command === 'snapshot') {
+      paths.add('');
+      continue;
+    }
+    const path = relative(printedPath);
+    if (command === 'rename') {
+      const destination = relative(options.get('dest') ?? '');
+      moveUnder(paths, path, destination);
+      moveUnder(writes, path, destination);
+      paths.add(path); // the old name must be gone from the copy too
+      paths.add(destination);
+      continue;
+    }
+    paths.add(path);
+    if (command === 'link') paths.add(relative(options.get('dest') ?? ''));
+    if (
+      command === 'write' ||
+      command === 'update_extent' ||
+      command === 'encoded_write' ||
+      command === 'clone'
+    ) {
+      const offset = Number(options.get('offset'));
+      const length = Number(options.get('len') ?? options.get('unencoded_len') ?? 0);
+      if (Number.isFinite(offset) && Number.isFinite(length) && length > 0)
+        writes.set(path, [...(writes.get(path) ?? []), [offset, length]]);
+    }
+  }
+  return { paths, writes };
+}
