@@ -4,17 +4,18 @@
 // holds what the stream carried. A second receive writing into the same path (an orphan of a
 // killed run), or a copy changed after its receive, keeps both — and every later incremental is
 // built on it. So after each receive the paths the stream touched are compared between snapshot
-// and copy: existence, type, mode, owner, size, mtime, symlink target, and the written byte
-// ranges themselves up to a budget.
+// and copy: existence, type, mode, owner, size, mtime, symlink target, and the contents of the
+// files it wrote to.
 //
 // Why these paths and this budget: the list comes from the same stream without data
-// (`btrfs send --no-data`, what the kernel compares anyway for an incremental), so the check costs
-// in proportion to what was sent, never a walk of the whole tree: metadata of every touched path
-// and at most `contentBudgetBytes` of their written ranges (read back mostly from the page cache
-// the transfer just filled). Files a stream did not touch were compared when the copy that
-// brought them was received. Only where snapshot and copy are both on this machine: on an SSH
-// host the target filter offers no file reads (a backup key reads nothing back), so remote copies
-// keep the UUID checks.
+// (`btrfs send --no-data`: for an incremental the kernel compares only what changed), so the
+// check costs in proportion to what was sent, never a walk of the whole tree: metadata of every
+// touched path, and at most `contentBudgetBytes` of file contents per copy (whole files while
+// they fit, else the ranges the stream wrote; read back mostly from the page cache the transfer
+// just filled). Files a stream did not touch were compared when the copy that brought them was
+// received. Only where snapshot and copy are both on this machine: on an SSH host the target
+// filter offers no file reads (a backup key reads nothing back), so remote copies keep the UUID
+// checks.
 import { open, lstat, readlink } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { join } from 'node:path';
@@ -129,10 +130,14 @@ export async function compareChanges(
     if (problems.length >= 3) return problems;
   }
   const budget = { remaining: budgetBytes };
-  for (const [relative, ranges] of changes.writes) {
+  for (const [relative, written] of changes.writes) {
     if (budget.remaining <= 0) break;
     const original = await statOf(join(snapshotRoot, relative));
     if (!original?.isFile()) continue; // renamed away or removed later in the stream
+    // The whole file when it fits: a write lands on what the parent's copy held, and the rest
+    // of that file is as good as that copy; else only what the stream wrote.
+    const size = Number(original.size);
+    const ranges = size <= budget.remaining ? [[0, size] as const] : written;
     if (!(await sameRanges(join(snapshotRoot, relative), join(copyRoot, relative), ranges, budget))) {
       problems.push(`${relative}: its contents differ from the snapshot's`);
       if (problems.length >= 3) return problems;

@@ -56,6 +56,16 @@ const stepEvents = (stdout: string) =>
     step: Record<string, unknown>;
   }[];
 
+/** python3 -c: set a subvolume's received UUID and send transid (argv: path, uuid, stransid). */
+const setReceivedUuid = `
+import fcntl, os, struct, sys, uuid
+# struct btrfs_ioctl_received_subvol_args: uuid[16], stransid, rtransid, stime, rtime, flags, reserved[16]
+args = struct.pack('=16sQQQI4xQI4xQ128x', uuid.UUID(sys.argv[2]).bytes, int(sys.argv[3]), 0, 0, 0, 0, 0, 0)
+request = (3 << 30) | (len(args) << 16) | (0x94 << 8) | 37
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.ioctl(fd, request, bytearray(args))
+`;
+
 async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
   for (let attempt = 0; attempt < 400; attempt++) {
     if (await condition()) return;
@@ -118,13 +128,23 @@ subvolumes:
     const first = (await readdir(target))[0]!;
     const copy = join(target, first);
     const before = await show(copy);
-    // Damage the copy the way a second receive into its path did: contents gone, UUIDs kept.
+    // Damage the copy the way a second receive into its path did: contents gone, then stamped
+    // with the stream's received UUID (BTRFS_IOC_SET_RECEIVED_SUBVOL, what a receive does last;
+    // making the copy writable cleared it) and made read-only again.
+    const sendTransid = /Send transid:\s+(\d+)/.exec(
+      (await runChecked({ file: 'btrfs', args: ['subvolume', 'show', copy] })).stdout,
+    )![1]!;
     await runChecked({ file: 'btrfs', args: ['property', 'set', '-f', copy, 'ro', 'false'] });
     await truncate(join(copy, 'big.bin'), 0);
+    await runChecked({
+      file: 'python3',
+      args: ['-c', setReceivedUuid, copy, before.receivedUuid!, sendTransid],
+    });
     await runChecked({ file: 'btrfs', args: ['property', 'set', copy, 'ro', 'true'] });
     const damaged = await show(copy);
     expect(damaged.readonly).toBe(true);
     expect(damaged.uuid).toBe(before.uuid);
+    expect(damaged.receivedUuid).toBe(before.receivedUuid);
 
     // The next increment appends to that file: its received copy is built on the damaged one.
     await appendFile(join(data, 'big.bin'), 'appended');
@@ -226,7 +246,9 @@ subvolumes:
     expect(stepEvents(again.stdout).map((event) => `${event.step.kind as string}:${event.ok}`)[0]).toBe(
       'delete-garbage:true',
     );
-    expect(await treeChecksums(join(target, name))).toEqual(await treeChecksums(join(snapshots, name)));
+    const newest = (await readdir(target)).sort().at(-1)!;
+    expect((await show(join(target, newest))).readonly).toBe(true);
+    expect(await treeChecksums(join(target, newest))).toEqual(await treeChecksums(data));
   });
 
   it('read-only subvolumes without a received UUID in a target directory (original snapshots) are never garbage', async () => {
