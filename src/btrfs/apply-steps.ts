@@ -32,6 +32,7 @@ import {
   parseSubvolumeList,
   parseSubvolumeShow,
   type ShownSubvolume,
+  type StreamChanges,
 } from './btrfs-parse.js';
 import { localHost, type Host, type Subvolume } from './inventory.js';
 import { localSendFeatures } from './send-features.js';
@@ -432,18 +433,33 @@ export class StepExecutor {
   ): Promise<string | undefined> {
     const sourceHost = this.hostFor({ subvolume: step.subvolume });
     if (sourceHost !== localHost || targetHost !== localHost) return undefined; // see verify-copy.ts
-    const dumped = await runPipeline([sendMetadataOnly(step.snapshotPath, step.parent?.path), dumpStream]);
-    const failed = dumped.stages.find((stage) => stage.exitCode !== 0);
-    if (failed)
-      return `its stream's metadata cannot be read to compare it: ${failed.stderr.trim() || `${failed.spec.file} exited ${failed.exitCode ?? failed.signal ?? '?'}`}`;
-    const differences = await compareChanges(
-      step.snapshotPath,
-      copyPath,
-      parseStreamDump(dumped.stages.at(-1)!.stdout),
-    );
+    const changes = await this.streamChanges(step);
+    if (typeof changes === 'string') return changes;
+    const differences = await compareChanges(step.snapshotPath, copyPath, changes);
     return differences.length > 0
       ? `it does not match ${step.snapshotPath}: ${differences.join('; ')}${step.parent ? ` (its parent copy ${step.parent.copyName} may differ from ${step.parent.name} too)` : ''}`
       : undefined;
+  }
+
+  /** Streams' changes by snapshot and parent: the copies of one fanned-out stream share one read. */
+  private readonly changesByStream = new Map<string, Promise<StreamChanges | string>>();
+
+  /** What the stream of `step` changes (btrfs send --no-data), or why it cannot be read. */
+  private streamChanges(step: SendStep): Promise<StreamChanges | string> {
+    const key = `${step.snapshotPath}\u0000${step.parent?.path ?? ''}`;
+    let changes = this.changesByStream.get(key);
+    if (!changes) {
+      changes = runPipeline([sendMetadataOnly(step.snapshotPath, step.parent?.path), dumpStream]).then(
+        (dumped) => {
+          const failed = dumped.stages.find((stage) => stage.exitCode !== 0);
+          return failed
+            ? `its stream's metadata cannot be read to compare it: ${failed.stderr.trim() || `${failed.spec.file} exited ${failed.exitCode ?? failed.signal ?? '?'}`}`
+            : parseStreamDump(dumped.stages.at(-1)!.stdout);
+        },
+      );
+      this.changesByStream.set(key, changes);
+    }
+    return changes;
   }
 
   /**
