@@ -174,7 +174,8 @@ describe('garbage and what is never touched', () => {
       ],
     };
     const plan = planSubvolume(observed, now, all);
-    expect(plan.steps.map((step) => step.kind)).toEqual(['create-snapshot']);
+    // Only the snapshot retention acts there (on snapshots, as it would anyway).
+    expect(plan.steps.map((step) => step.kind)).toEqual(['create-snapshot', 'delete-snapshot']);
     expect(plan.notes.find((note) => note.level === 'error')?.message).toContain(
       'is the snapshot_dir /data/snaps',
     );
