@@ -167,6 +167,7 @@ const dumpEscapes: Record<string, string> = {
 
 /** A path as `btrfs receive --dump` prints it: backslash escapes, octal for other bytes. */
 function unescapeDumpPath(text: string): string {
+  if (!text.includes('\\')) return text;
   const bytes: number[] = [];
   for (let index = 0; index < text.length; index++) {
     const char = text[index]!;
@@ -207,17 +208,38 @@ export function parseStreamDump(output: string): StreamChanges {
     if (!match) throw new Error(`unexpected path in a stream dump: ${JSON.stringify(printed)}`);
     return match[1]!.replace(/\/$/, '');
   };
-  const moveUnder = <T>(collection: Map<string, T> | Set<string>, from: string, to: string): void => {
-    for (const key of [...collection.keys()]) {
-      if (key !== from && !key.startsWith(`${from}/`)) continue;
+  // Paths that have something below them in `paths`: a rename moves entries below its source
+  // only then, so the many renames of a full stream (each new inode starts under an orphan name)
+  // cost one lookup each instead of a scan.
+  const ancestors = new Map<string, number>();
+  const eachAncestor = (path: string, visit: (ancestor: string) => void): void => {
+    for (let at = path.lastIndexOf('/'); at > 0; at = path.lastIndexOf('/', at - 1)) visit(path.slice(0, at));
+  };
+  const add = (path: string): void => {
+    if (paths.has(path)) return;
+    paths.add(path);
+    eachAncestor(path, (ancestor) => ancestors.set(ancestor, (ancestors.get(ancestor) ?? 0) + 1));
+  };
+  const remove = (path: string): void => {
+    if (!paths.delete(path)) return;
+    eachAncestor(path, (ancestor) => {
+      const count = (ancestors.get(ancestor) ?? 1) - 1;
+      if (count === 0) ancestors.delete(ancestor);
+      else ancestors.set(ancestor, count);
+    });
+  };
+  const rename = (from: string, to: string): void => {
+    const below = ancestors.has(from) ? [...paths].filter((key) => key.startsWith(`${from}/`)) : [];
+    for (const key of [from, ...below]) {
       const moved = to + key.slice(from.length);
-      if (collection instanceof Set) {
-        collection.delete(key);
-        collection.add(moved);
-      } else {
-        const value = collection.get(key)!;
-        collection.delete(key);
-        collection.set(moved, value);
+      if (paths.has(key)) {
+        remove(key);
+        add(moved);
+      }
+      const written = writes.get(key); // every written path is in `paths` too
+      if (written) {
+        writes.delete(key);
+        writes.set(moved, written);
       }
     }
   };
@@ -233,20 +255,19 @@ export function parseStreamDump(output: string): StreamChanges {
       }),
     );
     if (command === 'subvol' || command === 'snapshot') {
-      paths.add('');
+      add('');
       continue;
     }
     const path = relative(printedPath);
     if (command === 'rename') {
       const destination = relative(options.get('dest') ?? '');
-      moveUnder(paths, path, destination);
-      moveUnder(writes, path, destination);
-      paths.add(path); // the old name must be gone from the copy too
-      paths.add(destination);
+      rename(path, destination);
+      add(path); // the old name must be gone from the copy too
+      add(destination);
       continue;
     }
-    paths.add(path);
-    if (command === 'link') paths.add(relative(options.get('dest') ?? ''));
+    add(path);
+    if (command === 'link') add(relative(options.get('dest') ?? ''));
     if (
       command === 'write' ||
       command === 'update_extent' ||

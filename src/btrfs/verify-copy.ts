@@ -12,28 +12,27 @@
 // check costs in proportion to what was sent, never a walk of the whole tree: metadata of every
 // touched path, and at most `contentBudgetBytes` of file contents per copy (whole files while
 // they fit, else the ranges the stream wrote; read back mostly from the page cache the transfer
-// just filled). Files a stream did not touch were compared when the copy that brought them was
+// just filled). The reads are synchronous with a yield every so often: tens of thousands of small
+// files cost a syscall each that way, not a trip through the thread pool. Files a stream did not touch were compared when the copy that brought them was
 // received. Only where snapshot and copy are both on this machine: on an SSH host the target
 // filter offers no file reads (a backup key reads nothing back), so remote copies keep the UUID
 // checks.
-import { open, lstat, readlink } from 'node:fs/promises';
-import type { BigIntStats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import type { StreamChanges } from './btrfs-parse.js';
 
-/** Bytes of written ranges compared per copy; beyond it only metadata is compared. */
+/** Bytes of file contents compared per copy; beyond it only metadata is compared. */
 export const contentBudgetBytes = 64 * 1024 * 1024;
 
 const chunkBytes = 1024 * 1024;
+/** Work between two yields to the event loop (other transfers and progress run meanwhile). */
+const pathsPerYield = 512;
+const bytesPerYield = 8 * chunkBytes;
 
-async function statOf(path: string): Promise<BigIntStats | undefined> {
-  try {
-    return await lstat(path, { bigint: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
+const yieldToOthers = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+const statOf = (path: string): BigIntStats | undefined =>
+  lstatSync(path, { bigint: true, throwIfNoEntry: false });
 
 const typeOf = (stats: BigIntStats): string =>
   stats.isFile()
@@ -49,15 +48,9 @@ const typeOf = (stats: BigIntStats): string =>
             : 'device';
 
 /** How the entry at `relative` differs between snapshot and copy, or undefined. */
-async function metadataProblem(
-  snapshotRoot: string,
-  copyRoot: string,
-  relative: string,
-): Promise<string | undefined> {
-  const [original, copy] = await Promise.all([
-    statOf(join(snapshotRoot, relative)),
-    statOf(join(copyRoot, relative)),
-  ]);
+function metadataProblem(snapshotRoot: string, copyRoot: string, relative: string): string | undefined {
+  const original = statOf(join(snapshotRoot, relative));
+  const copy = statOf(join(copyRoot, relative));
   if (!original && !copy) return undefined;
   if (!copy) return 'missing in the copy';
   if (!original) return 'in the copy but not in the snapshot';
@@ -72,43 +65,54 @@ async function metadataProblem(
     return `${copy.size} bytes in the copy, ${original.size} in the snapshot`;
   if (!original.isDirectory() && original.mtimeNs !== copy.mtimeNs) return 'modification time differs';
   if (original.isSymbolicLink()) {
-    const [from, to] = await Promise.all([
-      readlink(join(snapshotRoot, relative)),
-      readlink(join(copyRoot, relative)),
-    ]);
+    const from = readlinkSync(join(snapshotRoot, relative));
+    const to = readlinkSync(join(copyRoot, relative));
     if (from !== to) return `symlink to ${to} in the copy, to ${from} in the snapshot`;
   }
   return undefined;
 }
 
-/** Whether `ranges` of two files hold the same bytes; `budget` is decremented by what was read. */
-async function sameRanges(
-  left: string,
-  right: string,
-  ranges: readonly (readonly [number, number])[],
-  budget: { remaining: number },
-): Promise<boolean> {
-  const [a, b] = await Promise.all([open(left, 'r'), open(right, 'r')]);
-  try {
-    const bufferA = Buffer.alloc(chunkBytes);
-    const bufferB = Buffer.alloc(chunkBytes);
-    for (const [offset, length] of ranges) {
-      for (let done = 0; done < length && budget.remaining > 0;) {
-        const size = Math.min(chunkBytes, length - done, budget.remaining);
-        const [readA, readB] = await Promise.all([
-          a.read(bufferA, 0, size, offset + done),
-          b.read(bufferB, 0, size, offset + done),
-        ]);
-        if (readA.bytesRead !== readB.bytesRead) return false;
-        if (!bufferA.subarray(0, readA.bytesRead).equals(bufferB.subarray(0, readB.bytesRead))) return false;
-        budget.remaining -= size;
-        if (readA.bytesRead < size) break;
-        done += size;
+/** Reads two files range by range and compares; the budget is charged for what was read. */
+class RangeComparer {
+  private readonly left = Buffer.allocUnsafe(chunkBytes);
+  private readonly right = Buffer.allocUnsafe(chunkBytes);
+  private sinceYield = 0;
+
+  constructor(private readonly budget: { remaining: number }) {}
+
+  async same(
+    leftPath: string,
+    rightPath: string,
+    ranges: readonly (readonly [number, number])[],
+  ): Promise<boolean> {
+    const a = openSync(leftPath, 'r');
+    try {
+      const b = openSync(rightPath, 'r');
+      try {
+        for (const [offset, length] of ranges) {
+          for (let done = 0; done < length && this.budget.remaining > 0;) {
+            const size = Math.min(chunkBytes, length - done, this.budget.remaining);
+            const readA = readSync(a, this.left, 0, size, offset + done);
+            const readB = readSync(b, this.right, 0, size, offset + done);
+            this.budget.remaining -= size;
+            if (readA !== readB || !this.left.subarray(0, readA).equals(this.right.subarray(0, readB)))
+              return false;
+            if (readA < size) break;
+            done += size;
+            this.sinceYield += size;
+            if (this.sinceYield >= bytesPerYield) {
+              this.sinceYield = 0;
+              await yieldToOthers();
+            }
+          }
+        }
+        return true;
+      } finally {
+        closeSync(b);
       }
+    } finally {
+      closeSync(a);
     }
-    return true;
-  } finally {
-    await Promise.all([a.close(), b.close()]);
   }
 }
 
@@ -123,25 +127,29 @@ export async function compareChanges(
   budgetBytes = contentBudgetBytes,
 ): Promise<string[]> {
   const problems: string[] = [];
-  const paths = [...changes.paths].sort();
-  for (const relative of paths) {
-    const problem = await metadataProblem(snapshotRoot, copyRoot, relative);
+  let count = 0;
+  for (const relative of changes.paths) {
+    const problem = metadataProblem(snapshotRoot, copyRoot, relative);
     if (problem) problems.push(`${relative || '/'}: ${problem}`);
     if (problems.length >= 3) return problems;
+    if (++count % pathsPerYield === 0) await yieldToOthers();
   }
+  if (problems.length > 0) return problems;
   const budget = { remaining: budgetBytes };
+  const comparer = new RangeComparer(budget);
   for (const [relative, written] of changes.writes) {
     if (budget.remaining <= 0) break;
-    const original = await statOf(join(snapshotRoot, relative));
+    const original = statOf(join(snapshotRoot, relative));
     if (!original?.isFile()) continue; // renamed away or removed later in the stream
     // The whole file when it fits: a write lands on what the parent's copy held, and the rest
     // of that file is as good as that copy; else only what the stream wrote.
     const size = Number(original.size);
     const ranges = size <= budget.remaining ? [[0, size] as const] : written;
-    if (!(await sameRanges(join(snapshotRoot, relative), join(copyRoot, relative), ranges, budget))) {
+    if (!(await comparer.same(join(snapshotRoot, relative), join(copyRoot, relative), ranges))) {
       problems.push(`${relative}: its contents differ from the snapshot's`);
       if (problems.length >= 3) return problems;
     }
+    if (++count % pathsPerYield === 0) await yieldToOthers();
   }
   return problems;
 }
