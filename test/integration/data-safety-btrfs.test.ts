@@ -12,6 +12,7 @@ import { localHost, type Host } from '../../src/btrfs/inventory.js';
 import { snapkeep, events, expectExit } from '../helpers/cli.js';
 import { createLoopBtrfs, makeTempDir, requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
 import { createSubvolume, show, snapshotAs, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
+import { startRemoteHost } from '../helpers/remote-host.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -104,6 +105,45 @@ subvolumes:
         expect(copy.receivedUuid).toBe(snapshot.uuid);
         expect(await treeChecksums(join(target, newest))).toEqual(await treeChecksums(data));
       }
+    }
+  });
+
+  it('two ssh targets on one remote filesystem: every incremental verifies through the target filter', async () => {
+    await requireTools(['sshd', 'ssh', 'unshare', 'nsenter', 'sudo', 'visudo']);
+    const remote = await startRemoteHost();
+    cleanups.push(() => remote.stop());
+    const source = await loop('src');
+    const data = join(source.mountPoint, 'data');
+    await createSubvolume(data);
+    for (const directory of ['t1', 't2']) await remote.run(['mkdir', '-p', `${remote.root}/${directory}`]);
+    const url = (directory: string) =>
+      `ssh://${remote.user}@127.0.0.1:${remote.port}${remote.root}/${directory}`;
+    const config = await configFile(`ssh:
+  identity_file: ${remote.identityFile}
+  known_hosts: ${remote.knownHostsFile}
+targets:
+  t1: { path: "${url('t1')}" }
+  t2: { path: "${url('t2')}" }
+subvolumes:
+  data:
+    path: ${data}
+    snapshot_dir: ${join(source.mountPoint, 'snapshots')}
+    targets: [t1, t2]
+`);
+    await writeRandomData(data, 2);
+    for (let round = 0; round < 3; round++) {
+      if (round > 0) await appendFile(join(data, 'file-0.bin'), `round ${round}`);
+      const result = await snapkeep(['run', '--config', config, '--json']);
+      expectExit(result, 0);
+      const sends = stepEvents(result.stdout).filter((event) => event.step.kind === 'send');
+      expect(sends.map((event) => event.ok)).toEqual([true, true]);
+    }
+    // Each target's newest copy was received from the newest snapshot.
+    const newest = (await readdir(join(source.mountPoint, 'snapshots'))).sort().at(-1)!;
+    const snapshot = await show(join(source.mountPoint, 'snapshots', newest));
+    for (const directory of ['t1', 't2']) {
+      const shown = await remote.run(['btrfs', 'subvolume', 'show', `${remote.root}/${directory}/${newest}`]);
+      expect(shown.stdout).toMatch(new RegExp(`Received UUID:\\s+${snapshot.uuid}`));
     }
   });
 
