@@ -1,6 +1,8 @@
 // Executes planned btrfs steps. A receive is verified before it counts (read-only, received UUID
-// equal to the snapshot's UUID, parent as planned); a failed one has its partial subvolume
-// deleted at once, and the next run's garbage check catches anything a crash left behind.
+// equal to the snapshot's UUID, received from a valid parent, and where both ends are here, its
+// changed paths equal to the snapshot's: verify-copy.ts); a failed one has what it left at its
+// path deleted at once, and the next run's garbage check catches anything a crash left behind.
+// Nothing is deleted from a directory a live `btrfs receive` is writing into.
 import { dirname, join } from 'node:path';
 import {
   prepareFifo,
@@ -17,15 +19,25 @@ import { streamUuidOf, type Step } from '../plan/btrfs-plan.js';
 import {
   createReadonlySnapshot,
   deleteSubvolumes,
+  dumpStream,
+  listSubvolumes,
   receiveInto,
+  sendMetadataOnly,
   sendSnapshot,
   showSubvolume,
   zstdCompress,
   zstdDecompress,
 } from './btrfs-commands.js';
-import { parseSubvolumeShow, type ShownSubvolume } from './btrfs-parse.js';
+import {
+  parseStreamDump,
+  parseSubvolumeList,
+  parseSubvolumeShow,
+  type ShownSubvolume,
+  type StreamChanges,
+} from './btrfs-parse.js';
 import { localHost, type Host, type Subvolume } from './inventory.js';
 import { localSendFeatures } from './send-features.js';
+import { compareChanges } from './verify-copy.js';
 
 export interface StepOutcome {
   readonly step: Step;
@@ -59,6 +71,9 @@ interface Performed {
 
 interface ExpectedUuids {
   readonly streamUuid: string;
+  /** The UUID the parent snapshot's stream carries: what a valid clone source was received as. */
+  readonly parentStreamUuid?: string;
+  /** The UUID of the planned parent's copy on the target, when known (the usual clone source). */
   readonly parentCopyUuid?: string;
 }
 
@@ -160,7 +175,15 @@ export class StepExecutor {
           `cannot delete ${step.path}`,
         );
         return {};
-      case 'delete-garbage':
+      case 'delete-garbage': {
+        const host = this.hostFor({ subvolume: step.subvolume, target: step.target });
+        // Asked again now: the plan saw none, but a receive could have started since.
+        const receiving = await liveReceives(host, dirname(step.path));
+        if (receiving)
+          throw new StepFailure(`not deleting ${step.path}: ${receiving}; run again when it has ended`);
+        await this.checked(host, deleteSubvolumes([step.path]), `cannot delete ${step.path}`);
+        return {};
+      }
       case 'delete-copy':
         await this.checked(
           this.hostFor({ subvolume: step.subvolume, target: step.target }),
@@ -190,24 +213,31 @@ export class StepExecutor {
     return (await this.created.get(`${host.label}\u0000${path}`)) ?? (await this.show(host, path));
   }
 
-  /** What a received copy is checked against: the stream's UUID and the UUID of the parent's copy. */
+  /**
+   * What a received copy is checked against: the stream's UUID, the parent snapshot's stream UUID
+   * and the UUID of the parent's planned copy.
+   */
   private async expectedUuids(step: SendStep): Promise<ExpectedUuids> {
     const parentCopyPath = step.parent ? join(step.targetDirectory, step.parent.copyName) : undefined;
     // Known UUIDs come from the listing the plan was made from (this run holds the lock), so a
     // send normally costs no extra `btrfs subvolume show` before it starts.
     const sourceHost = this.hostFor({ subvolume: step.subvolume });
     const targetHost = this.hostFor({ subvolume: step.subvolume, target: step.target });
-    const [streamUuid, parentCopyUuid] = await Promise.all([
+    const parent = step.parent;
+    const [streamUuid, parentStreamUuid, parentCopyUuid] = await Promise.all([
       step.streamUuid ??
         this.known(sourceHost, step.snapshotPath).then((shown) => shown && streamUuidOf(shown)),
+      parent
+        ? (parent.streamUuid ??
+          this.known(sourceHost, parent.path).then((shown) => shown && streamUuidOf(shown)))
+        : undefined,
       parentCopyPath
-        ? (step.parent?.copyUuid ?? this.known(targetHost, parentCopyPath).then((shown) => shown?.uuid))
+        ? (parent?.copyUuid ?? this.known(targetHost, parentCopyPath).then((shown) => shown?.uuid))
         : undefined,
     ]);
     if (!streamUuid) throw new StepFailure(`snapshot ${step.snapshotPath} is gone`);
-    if (parentCopyPath && !parentCopyUuid)
-      throw new StepFailure(`the parent's copy ${parentCopyPath} is gone`);
-    return { streamUuid, parentCopyUuid };
+    if (parent && !parentStreamUuid) throw new StepFailure(`the parent snapshot ${parent.path} is gone`);
+    return { streamUuid, parentStreamUuid, parentCopyUuid };
   }
 
   /**
@@ -263,7 +293,7 @@ export class StepExecutor {
           pipelineOptions,
         );
     if (result.stages.some((stage) => stage.exitCode !== 0))
-      throw await this.transferFailure(step, targetHost, result.stages);
+      throw await this.transferFailure(step, targetHost, result.stages, expected);
     return { bytes: result.bytes, created: await this.verifiedCopy(step, targetHost, expected) };
   }
 
@@ -289,7 +319,12 @@ export class StepExecutor {
         const receive = result.consumers[index]!;
         return this.outcomeOf(step, startedAt, async () => {
           if (streamFailed || receive.exitCode !== 0)
-            throw await this.transferFailure(step, targetHost, [result.producer, result.tee, receive]);
+            throw await this.transferFailure(
+              step,
+              targetHost,
+              [result.producer, result.tee, receive],
+              expected[index]!,
+            );
           return {
             bytes: result.bytes,
             created: await this.verifiedCopy(step, targetHost, expected[index]!),
@@ -304,9 +339,14 @@ export class StepExecutor {
     step: SendStep,
     targetHost: Host,
     stages: readonly CommandResult[],
+    expected: Promise<ExpectedUuids>,
   ): Promise<StepFailure> {
     const copyPath = join(step.targetDirectory, step.name);
-    const removed = await this.removePartial(targetHost, copyPath);
+    const streamUuid = await expected.then(
+      (uuids) => uuids.streamUuid,
+      () => undefined,
+    );
+    const removal = await this.removePartial(targetHost, copyPath, streamUuid);
     const stderr = [...stages]
       .reverse()
       .map((stage) => stage.stderr)
@@ -318,11 +358,15 @@ export class StepExecutor {
       ? `target ${step.target} is full (No space left on device)`
       : stderr.trim().split('\n').filter(Boolean).slice(-2).join(' | ') || exits;
     return new StepFailure(
-      `sending ${step.name} to ${step.target} failed: ${cause}${removed ? `; the partial copy ${copyPath} was deleted` : ''}`,
+      `sending ${step.name} to ${step.target} failed: ${cause}${removal ? `; ${removal}` : ''}`,
     );
   }
 
-  /** The received copy, checked: read-only, received UUID = the stream's, parent as planned. */
+  /**
+   * The received copy, checked: read-only, received UUID = the stream's, received from a valid
+   * parent, and (both ends here) its changed paths equal to the snapshot's. A copy that fails is
+   * deleted: later incrementals would be built on it.
+   */
   private async verifiedCopy(
     step: SendStep,
     targetHost: Host,
@@ -338,16 +382,15 @@ export class StepExecutor {
       if (copy) await targetHost.run(deleteSubvolumes([copyPath]));
       throw new StepFailure(`${expected.message}${copy ? `; the copy ${copyPath} was deleted` : ''}`);
     }
-    const { streamUuid, parentCopyUuid } = expected;
+    const { streamUuid } = expected;
     const problem = !copy
       ? 'the received subvolume does not exist'
       : !copy.readonly
         ? 'the received subvolume is not read-only'
         : copy.receivedUuid !== streamUuid
           ? `its received UUID ${copy.receivedUuid ?? '-'} is not the UUID the stream carried (${streamUuid})`
-          : parentCopyUuid && copy.parentUuid !== parentCopyUuid
-            ? `its parent UUID ${copy.parentUuid ?? '-'} is not the UUID of ${step.parent?.copyName ?? ''} (${parentCopyUuid})`
-            : undefined;
+          : ((await this.parentProblem(step, targetHost, copy, expected)) ??
+            (await this.contentProblem(step, targetHost, copyPath)));
     if (problem || !copy) {
       if (copy) await targetHost.run(deleteSubvolumes([copyPath]));
       throw new StepFailure(
@@ -357,11 +400,99 @@ export class StepExecutor {
     return { ...copy, path: copyPath };
   }
 
-  /** Delete `path` if an interrupted receive left it (writable or without received UUID). */
-  private async removePartial(host: Host, path: string): Promise<boolean> {
-    const partial = await this.show(host, path).catch(() => undefined);
-    if (!partial || (partial.readonly && partial.receivedUuid !== undefined)) return false;
-    const result = await host.run(deleteSubvolumes([path]));
-    return result.exitCode === 0;
+  /**
+   * Why the copy's parent is not a valid clone source, or undefined. `btrfs receive -p` clones
+   * from any subvolume on the receiving filesystem whose received UUID is the parent's stream UUID
+   * (or, failing that, whose UUID is): with two targets on one filesystem that may be the other
+   * target's copy, as valid as the planned one. Only when it is not the planned copy is the
+   * filesystem listed again to find what it is.
+   */
+  private async parentProblem(
+    step: SendStep,
+    targetHost: Host,
+    copy: ShownSubvolume,
+    expected: ExpectedUuids,
+  ): Promise<string | undefined> {
+    const { parentStreamUuid, parentCopyUuid } = expected;
+    if (parentStreamUuid === undefined) return undefined; // a full stream
+    if (copy.parentUuid === undefined) return 'it has no parent UUID, but the stream was incremental';
+    if (copy.parentUuid === parentCopyUuid) return undefined;
+    const listed = await targetHost.run(listSubvolumes(step.targetDirectory));
+    if (listed.exitCode !== 0)
+      return `its parent ${copy.parentUuid} cannot be looked up: ${listed.stderr.trim() || `exit code ${listed.exitCode}`}`;
+    const parent = parseSubvolumeList(listed.stdout).find((subvolume) => subvolume.uuid === copy.parentUuid);
+    if (parent && (parent.receivedUuid === parentStreamUuid || parent.uuid === parentStreamUuid))
+      return undefined;
+    return `its parent UUID ${copy.parentUuid} is not a subvolume received from ${step.parent?.name ?? ''} (received UUID ${parentStreamUuid})${parent ? `: it was received from ${parent.receivedUuid ?? '-'}` : ': no such subvolume on the filesystem'}`;
   }
+
+  /** Differences between the copy and its snapshot on the paths the stream changed (verify-copy.ts). */
+  private async contentProblem(
+    step: SendStep,
+    targetHost: Host,
+    copyPath: string,
+  ): Promise<string | undefined> {
+    const sourceHost = this.hostFor({ subvolume: step.subvolume });
+    if (sourceHost !== localHost || targetHost !== localHost) return undefined; // see verify-copy.ts
+    const changes = await this.streamChanges(step);
+    if (typeof changes === 'string') return changes;
+    const differences = await compareChanges(step.snapshotPath, copyPath, changes);
+    return differences.length > 0
+      ? `it does not match ${step.snapshotPath}: ${differences.join('; ')}${step.parent ? ` (its parent copy ${step.parent.copyName} may differ from ${step.parent.name} too)` : ''}`
+      : undefined;
+  }
+
+  /** Streams' changes by snapshot and parent: the copies of one fanned-out stream share one read. */
+  private readonly changesByStream = new Map<string, Promise<StreamChanges | string>>();
+
+  /** What the stream of `step` changes (btrfs send --no-data), or why it cannot be read. */
+  private streamChanges(step: SendStep): Promise<StreamChanges | string> {
+    const key = `${step.snapshotPath}\u0000${step.parent?.path ?? ''}`;
+    let changes = this.changesByStream.get(key);
+    if (!changes) {
+      changes = runPipeline([sendMetadataOnly(step.snapshotPath, step.parent?.path), dumpStream]).then(
+        (dumped) => {
+          const failed = dumped.stages.find((stage) => stage.exitCode !== 0);
+          return failed
+            ? `its stream's metadata cannot be read to compare it: ${failed.stderr.trim() || `${failed.spec.file} exited ${failed.exitCode ?? failed.signal ?? '?'}`}`
+            : parseStreamDump(dumped.stages.at(-1)!.stdout);
+        },
+      );
+      this.changesByStream.set(key, changes);
+    }
+    return changes;
+  }
+
+  /**
+   * After a failed transfer, delete what is at the path it received into: a partial subvolume, or
+   * one that looks complete (read-only, the stream's received UUID) but was never verified — a
+   * second receive writing the same path can stamp it so. Never one received from another stream
+   * or an original snapshot (read-only, no received UUID: not made by a receive), and nothing
+   * while a live receive writes into that directory. Says what it did or why not.
+   */
+  private async removePartial(
+    host: Host,
+    path: string,
+    streamUuid: string | undefined,
+  ): Promise<string | undefined> {
+    const left = await this.show(host, path).catch(() => undefined);
+    if (!left) return undefined;
+    const ours = !left.readonly || (left.receivedUuid !== undefined && left.receivedUuid === streamUuid);
+    if (!ours) return undefined;
+    const receiving = await liveReceives(host, dirname(path));
+    if (receiving)
+      return `the copy ${path} was left: ${receiving}; the next run deletes it once that has ended`;
+    const result = await host.run(deleteSubvolumes([path]));
+    return result.exitCode === 0
+      ? `the ${left.readonly ? 'unverified' : 'partial'} copy ${path} was deleted`
+      : `the partial copy ${path} could not be deleted: ${result.stderr.trim()}`;
+  }
+}
+
+/** "a btrfs receive (pid N) is still writing into DIR", or undefined (also where it cannot be seen). */
+export async function liveReceives(host: Host, directory: string): Promise<string | undefined> {
+  const pids = (await host.receivesInto?.(directory)) ?? [];
+  return pids.length === 0
+    ? undefined
+    : `a btrfs receive (pid ${pids.join(', ')}) is still writing into ${directory}`;
 }

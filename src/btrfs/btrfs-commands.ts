@@ -57,6 +57,29 @@ export const sendSnapshot = (
     assertSafePath(snapshot),
   );
 
+/**
+ * The metadata of the stream `sendSnapshot(snapshot, parent)` sends, without file data (extents
+ * become `update_extent` ranges): what verifyCopyContents compares a received copy on.
+ */
+export const sendMetadataOnly = (snapshot: string, parent?: string): CommandSpec =>
+  btrfs(
+    'send',
+    '-q',
+    '--no-data',
+    ...(parent === undefined ? [] : ['-p', assertSafePath(parent)]),
+    assertSafePath(snapshot),
+  );
+
+/** A stream read from stdin, printed one operation a line (parseStreamDump), nothing received. */
+export const dumpStream: CommandSpec = btrfs('receive', '--dump');
+
+/**
+ * Commit the filesystem holding `path`: a subvolume's generation moves only when its writes are
+ * committed (up to the commit interval later), so an "unchanged?" decision commits first.
+ */
+export const syncFilesystem = (path: string): CommandSpec =>
+  btrfs('filesystem', 'sync', assertSafePath(path));
+
 /** `fromFile`: read the stream from that path (a FIFO) instead of stdin. */
 export const receiveInto = (directory: string, fromFile?: string): CommandSpec =>
   btrfs(

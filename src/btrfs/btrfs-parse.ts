@@ -143,3 +143,142 @@ export function parseFreeBytes(output: string): number | undefined {
   const match = /Free \(estimated\):\s+(\d+)/.exec(output);
   return match ? Number(match[1]) : undefined;
 }
+
+/** What one send stream changes, by path relative to the subvolume's root ('' is the root). */
+export interface StreamChanges {
+  /** Every path an operation touched, under its final name; removed ones included. */
+  readonly paths: ReadonlySet<string>;
+  /** The byte ranges written per path ([offset, length]), for content comparison. */
+  readonly writes: ReadonlyMap<string, readonly (readonly [number, number])[]>;
+}
+
+const dumpEscapes: Record<string, string> = {
+  a: '\u0007',
+  b: '\b',
+  e: '\u001b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
+  ' ': ' ',
+  '\\': '\\',
+};
+
+/** A path as `btrfs receive --dump` prints it: backslash escapes, octal for other bytes. */
+function unescapeDumpPath(text: string): string {
+  if (!text.includes('\\')) return text;
+  const bytes: number[] = [];
+  for (let index = 0; index < text.length; index++) {
+    const char = text[index]!;
+    if (char !== '\\') {
+      bytes.push(...Buffer.from(char, 'utf8'));
+      continue;
+    }
+    const octal = /^[0-7]{3}/.exec(text.slice(index + 1));
+    if (octal) {
+      bytes.push(parseInt(octal[0], 8));
+      index += 3;
+    } else {
+      const escaped = dumpEscapes[text[index + 1] ?? ''];
+      if (escaped === undefined)
+        throw new Error(`unexpected escape in a stream dump path: ${JSON.stringify(text)}`);
+      bytes.push(...Buffer.from(escaped, 'utf8'));
+      index += 1;
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** Splits on unescaped whitespace. */
+function dumpFields(line: string): string[] {
+  return line.match(/(?:\\.|[^\s\\])+/g) ?? [];
+}
+
+/**
+ * `btrfs send [--no-data] … | btrfs receive --dump`: the paths the stream touches, followed
+ * through renames to the names they end with. Paths are printed as `./<subvolume>/<path>`.
+ */
+export function parseStreamDump(output: string): StreamChanges {
+  const paths = new Set<string>();
+  const writes = new Map<string, [number, number][]>();
+  const relative = (printed: string): string => {
+    const path = unescapeDumpPath(printed);
+    const match = /^\.\/[^/]+\/?(.*)$/.exec(path);
+    if (!match) throw new Error(`unexpected path in a stream dump: ${JSON.stringify(printed)}`);
+    return match[1]!.replace(/\/$/, '');
+  };
+  // Paths that have something below them in `paths`: a rename moves entries below its source
+  // only then, so the many renames of a full stream (each new inode starts under an orphan name)
+  // cost one lookup each instead of a scan.
+  const ancestors = new Map<string, number>();
+  const eachAncestor = (path: string, visit: (ancestor: string) => void): void => {
+    for (let at = path.lastIndexOf('/'); at > 0; at = path.lastIndexOf('/', at - 1)) visit(path.slice(0, at));
+  };
+  const add = (path: string): void => {
+    if (paths.has(path)) return;
+    paths.add(path);
+    eachAncestor(path, (ancestor) => ancestors.set(ancestor, (ancestors.get(ancestor) ?? 0) + 1));
+  };
+  const remove = (path: string): void => {
+    if (!paths.delete(path)) return;
+    eachAncestor(path, (ancestor) => {
+      const count = (ancestors.get(ancestor) ?? 1) - 1;
+      if (count === 0) ancestors.delete(ancestor);
+      else ancestors.set(ancestor, count);
+    });
+  };
+  const rename = (from: string, to: string): void => {
+    const below = ancestors.has(from) ? [...paths].filter((key) => key.startsWith(`${from}/`)) : [];
+    for (const key of [from, ...below]) {
+      const moved = to + key.slice(from.length);
+      if (paths.has(key)) {
+        remove(key);
+        add(moved);
+      }
+      const written = writes.get(key); // every written path is in `paths` too
+      if (written) {
+        writes.delete(key);
+        writes.set(moved, written);
+      }
+    }
+  };
+  for (const line of output.split('\n')) {
+    if (line.trim() === '') continue;
+    const [command, printedPath, ...rest] = dumpFields(line);
+    if (command === undefined || printedPath === undefined)
+      throw new Error(`unexpected line in a stream dump: ${JSON.stringify(line)}`);
+    const options = new Map(
+      rest.map((field) => {
+        const at = field.indexOf('=');
+        return [field.slice(0, at), field.slice(at + 1)] as const;
+      }),
+    );
+    if (command === 'subvol' || command === 'snapshot') {
+      add('');
+      continue;
+    }
+    const path = relative(printedPath);
+    if (command === 'rename') {
+      const destination = relative(options.get('dest') ?? '');
+      rename(path, destination);
+      add(path); // the old name must be gone from the copy too
+      add(destination);
+      continue;
+    }
+    add(path);
+    if (command === 'link') add(relative(options.get('dest') ?? ''));
+    if (
+      command === 'write' ||
+      command === 'update_extent' ||
+      command === 'encoded_write' ||
+      command === 'clone'
+    ) {
+      const offset = Number(options.get('offset'));
+      const length = Number(options.get('len') ?? options.get('unencoded_len') ?? 0);
+      if (Number.isFinite(offset) && Number.isFinite(length) && length > 0)
+        writes.set(path, [...(writes.get(path) ?? []), [offset, length]]);
+    }
+  }
+  return { paths, writes };
+}

@@ -4,6 +4,7 @@
 import type { ResolvedConfig, ResolvedSubvolume } from '../config/resolve.js';
 import { UsageError } from '../errors.js';
 import {
+  attributeCopies,
   planSubvolume,
   type Note,
   type PlanPhases,
@@ -168,6 +169,7 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
         (target) => hosts.inventoryOf(target ?? subvolume),
         subvolume,
         lastSent(subvolume.name),
+        (target) => options.transfers.get(subvolume.name, target).ownCopies,
       );
     } catch (error) {
       jobs.push({
@@ -206,7 +208,17 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
     const plannedErrors = plan.notes.filter(
       (note) => note.level === 'error' && note.target && !unreachable.has(note.target),
     );
-    if (options.dryRun) return;
+    if (options.dryRun) {
+      // The exit code the real run would give for them.
+      for (const note of plannedErrors)
+        jobs.push({
+          subvolume: subvolume.name,
+          target: note.target,
+          status: 'failed',
+          message: note.message,
+        });
+      return;
+    }
     for (const note of plannedErrors) failedTargets.set(note.target!, note.message);
     const blockedTargets = new Set<string>();
 
@@ -291,9 +303,20 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
       }
     }
     // Nothing of this run is left running when it reports.
-    await Promise.all(
-      outcomes.flatMap((outcome) => (outcome.pendingCreated ? [outcome.pendingCreated] : [])),
+    const settled = await Promise.all(
+      outcomes.map(async (outcome) =>
+        outcome.pendingCreated ? { ...outcome, created: await outcome.pendingCreated } : outcome,
+      ),
     );
+    // Which copies are this subvolume's, remembered for when their snapshots are gone.
+    const after = observedAfter(observed, settled);
+    for (const observedTarget of after.targets) {
+      if (!observedTarget.reachable) continue;
+      const { own } = attributeCopies(observedTarget, after.snapshots);
+      options.transfers.update(subvolume.name, observedTarget.target.name, {
+        ownCopies: own.flatMap((copy) => (copy.receivedUuid ? [copy.receivedUuid] : [])),
+      });
+    }
     if (!jobs.some((job) => job.subvolume === subvolume.name && job.status !== 'ok'))
       jobs.push({ subvolume: subvolume.name, status: 'ok' });
   };

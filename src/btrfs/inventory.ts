@@ -4,8 +4,8 @@
 // derives the new state from the steps instead of listing again. A Host is this machine or an
 // SSH host (remote/ssh-host.ts).
 import { accessSync, constants as fsConstants } from 'node:fs';
-import { access, mkdir, readFile, realpath } from 'node:fs/promises';
-import { basename, dirname, join, posix } from 'node:path';
+import { access, mkdir, readdir, readFile, readlink, realpath } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, posix } from 'node:path';
 import { runCommand, type CommandResult, type CommandSpec } from '../exec/command.js';
 import type { StreamCompression } from '../remote/remote-request.js';
 import { listReadonlySubvolumes, listSubvolumes } from './btrfs-commands.js';
@@ -52,6 +52,36 @@ export interface Host {
    * paths are local.
    */
   readonly readonlyAmong?: (paths: readonly string[]) => Set<string> | undefined;
+  /**
+   * The pids of live `btrfs receive` processes writing into `directory`; only where the host's
+   * processes can be seen (this machine). On an SSH host a receive reads the ssh channel and ends
+   * at its EOF once snapkeep's ssh client is gone, so no orphan outlives the run that started it.
+   */
+  readonly receivesInto?: (directory: string) => Promise<number[]>;
+}
+
+/**
+ * Live `btrfs receive` processes into `directory`, from /proc: a receive works by path, so one
+ * left running by a killed run (or started by another tool) would write into whatever is at its
+ * path, including a subvolume made there after its own was deleted. Its directory is its last
+ * argument (btrfs-progs' usage, and receiveInto's), relative to its working directory.
+ */
+async function liveReceivesInto(directory: string): Promise<number[]> {
+  const wanted = await realpath(directory).catch(() => directory);
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const args = await readFile(`/proc/${entry}/cmdline`)
+      .then((raw) => raw.toString('utf8').split('\0').slice(0, -1))
+      .catch(() => []);
+    if (args.length < 3 || basename(args[0]!) !== 'btrfs' || !args.slice(1, -1).includes('receive')) continue;
+    const argument = args.at(-1)!;
+    const cwd = isAbsolute(argument) ? '/' : await readlink(`/proc/${entry}/cwd`).catch(() => undefined);
+    if (cwd === undefined) continue;
+    const receiving = await realpath(join(cwd, argument)).catch(() => join(cwd, argument));
+    if (receiving === wanted) found.push(Number(entry));
+  }
+  return found;
 }
 
 /**
@@ -90,6 +120,7 @@ export const localHost: Host = {
   },
   mountinfo: () => readFile('/proc/self/mountinfo', 'utf8'),
   readonlyAmong: readonlyByAccess,
+  receivesInto: liveReceivesInto,
 };
 
 export class NotBtrfsError extends Error {}
@@ -247,6 +278,12 @@ export class Inventory {
       .map((subvolume) => ({ ...subvolume, path: join(directory, subvolume.name) }));
   }
 
+  /** Every subvolume of the filesystem holding `directory` that is reachable on this host. */
+  async filesystemOf(directory: string): Promise<readonly Subvolume[]> {
+    const { mount, resolvedPath } = await this.mountOf(directory);
+    return (await this.listing(mount, resolvedPath, directory)).subvolumes;
+  }
+
   /** The subvolume at exactly `path`, or an error saying what is there instead. */
   async subvolumeAt(path: string): Promise<Subvolume> {
     const { mount, resolvedPath } = await this.mountOf(path);
@@ -271,6 +308,13 @@ function checked(result: CommandResult): CommandResult {
   }
   return result;
 }
+
+/**
+ * What an interrupted receive leaves: a writable subvolume (btrfs receive makes its subvolume
+ * read-only last, after setting the received UUID). A read-only one without a received UUID was
+ * not made by a receive — an original snapshot — and is never garbage.
+ */
+export const isInterruptedReceive = (subvolume: Pick<Subvolume, 'readonly'>): boolean => !subvolume.readonly;
 
 /** Subvolumes whose names are `<basename>.<timestamp>[_N]`, with their dates. */
 export function datedSubvolumes(

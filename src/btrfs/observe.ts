@@ -1,22 +1,36 @@
 // Reads the state a plan needs for one subvolume: the source, its snapshots, and per target the
 // copies and the garbage. A target that cannot be read is "unreachable" for this run only.
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { ResolvedSubvolume, ResolvedTarget } from '../config/resolve.js';
 import { messageOf } from '../errors.js';
 import { HostUnreachableError } from '../remote/ssh-host.js';
 import type { ObservedSubvolume, ObservedTarget, Step } from '../plan/btrfs-plan.js';
 import type { StepOutcome } from './apply-steps.js';
-import { datedSubvolumes, NotBtrfsError, type DatedSubvolume, type Inventory } from './inventory.js';
+import { showSubvolume, syncFilesystem } from './btrfs-commands.js';
+import { parseSubvolumeShow } from './btrfs-parse.js';
+import {
+  datedSubvolumes,
+  isInterruptedReceive,
+  localHost,
+  NotBtrfsError,
+  type DatedSubvolume,
+  type Inventory,
+  type Subvolume,
+} from './inventory.js';
 
 export class SourceError extends Error {}
 
 /** The inventory of the host a target lives on; without a target, the subvolume's host. */
 export type InventoryFor = (target?: ResolvedTarget) => Inventory;
 
+/** Received UUIDs of the copies on a target that earlier runs recorded as this subvolume's. */
+export type OwnedCopies = (target: string) => readonly string[] | undefined;
+
 export async function observeSubvolume(
   inventoryFor: InventoryFor,
   subvolume: ResolvedSubvolume,
   lastSent: (target: string) => string | undefined,
+  owned: OwnedCopies = () => undefined,
 ): Promise<ObservedSubvolume> {
   const inventory = inventoryFor();
   // Every filesystem's listing starts now, together (targets prefetch theirs in observeTarget).
@@ -28,23 +42,60 @@ export async function observeSubvolume(
     }),
     observeSnapshots(inventory, subvolume),
     Promise.all(
-      subvolume.targets.map((target) => observeTarget(inventoryFor(target), subvolume, target, lastSent)),
+      subvolume.targets.map((target) =>
+        observeTarget(inventoryFor(target), subvolume, target, lastSent, owned),
+      ),
     ),
   ]);
-  return { subvolume, source, snapshots, targets };
+  return { subvolume, source: await committed(inventory, subvolume, source, snapshots), snapshots, targets };
+}
+
+/**
+ * The source as `snapshot_create: onchange` must see it. A subvolume's generation moves only when
+ * its writes are committed (up to the commit interval, 30 s by default, later), so "unchanged
+ * since the latest snapshot" is believed only after a commit: the filesystem is synced and the
+ * generation read again — only in that case, so a changed subvolume costs nothing more. Only on
+ * this machine: the SSH target filter has no sync request, so a remote source (pull mode) is
+ * decided on its committed generation.
+ */
+async function committed(
+  inventory: Inventory,
+  subvolume: ResolvedSubvolume,
+  source: Subvolume,
+  snapshots: readonly DatedSubvolume[],
+): Promise<Subvolume> {
+  const latest = Math.max(...snapshots.map((snapshot) => snapshot.creationGeneration));
+  if (subvolume.snapshotCreate !== 'onchange' || latest !== source.generation || inventory.host !== localHost)
+    return source;
+  const synced = await inventory.host.run(syncFilesystem(subvolume.path));
+  if (synced.exitCode !== 0)
+    throw new SourceError(`subvolume ${subvolume.name}: cannot sync its filesystem: ${synced.stderr.trim()}`);
+  const shown = await inventory.host.run(showSubvolume(subvolume.path));
+  if (shown.exitCode !== 0)
+    throw new SourceError(`subvolume ${subvolume.name}: cannot read it: ${shown.stderr.trim()}`);
+  return { ...source, generation: parseSubvolumeShow(shown.stdout).generation };
 }
 
 async function observeSnapshots(inventory: Inventory, subvolume: ResolvedSubvolume) {
-  if (!(await inventory.host.exists(subvolume.snapshotDir))) return []; // created with the first snapshot
   const { mount: sourceMount } = await inventory.mountOf(subvolume.path).catch((error: unknown) => {
     throw new SourceError(`subvolume ${subvolume.name}: ${messageOf(error)}`);
   });
-  const { mount } = await inventory.mountOf(subvolume.snapshotDir);
-  if (mount.majorMinor !== sourceMount.majorMinor) {
+  // A missing snapshot_dir is created with the first snapshot, on the filesystem of its nearest
+  // existing ancestor: that is checked now, before the plan creates anything (a dry run too).
+  const exists = await inventory.host.exists(subvolume.snapshotDir);
+  let existing = subvolume.snapshotDir;
+  while (!exists && existing !== dirname(existing) && !(await inventory.host.exists(existing)))
+    existing = dirname(existing);
+  const mount = await inventory.mountOf(existing).then(
+    (found) => found.mount,
+    () => undefined, // not btrfs at all: the same answer as another filesystem
+  );
+  if (mount?.majorMinor !== sourceMount.majorMinor) {
     throw new SourceError(
-      `subvolume ${subvolume.name}: snapshot_dir ${subvolume.snapshotDir} is on another filesystem than ${subvolume.path}; snapshots must be on the same btrfs filesystem`,
+      `subvolume ${subvolume.name}: snapshot_dir ${subvolume.snapshotDir} ${exists ? 'is' : `would be created`} on another filesystem than ${subvolume.path}${exists ? '' : ` (${existing} is${mount ? ` on ${mount.mountPoint}` : ' not on btrfs'})`}; snapshots must be on the same btrfs filesystem as their subvolume: set snapshot_dir to a directory on the filesystem mounted at ${sourceMount.mountPoint} (for example ${subvolume.path}/.snapshots)`,
     );
   }
+  if (!exists) return [];
   const inDirectory = await inventory.subvolumesIn(subvolume.snapshotDir);
   return datedSubvolumes(inDirectory, subvolume.snapshotName).filter((snapshot) => snapshot.readonly);
 }
@@ -54,6 +105,7 @@ export async function observeTarget(
   subvolume: ResolvedSubvolume,
   target: ResolvedTarget,
   lastSent: (target: string) => string | undefined,
+  owned: OwnedCopies = () => undefined,
 ): Promise<ObservedTarget> {
   const unreachable = (error: string): ObservedTarget => ({
     target,
@@ -68,11 +120,20 @@ export async function observeTarget(
       return unreachable(`${where} does not exist (is the disk mounted? create the directory if it is)`);
     }
     const dated = datedSubvolumes(await inventory.subvolumesIn(target.path), subvolume.snapshotName);
+    const garbage = dated.filter(isInterruptedReceive);
     return {
       target,
       reachable: true,
       copies: dated.filter((copy) => copy.readonly && copy.receivedUuid !== undefined),
-      garbage: dated.filter((copy) => !copy.readonly || copy.receivedUuid === undefined),
+      garbage,
+      others: dated.filter((other) => other.readonly && other.receivedUuid === undefined),
+      filesystem: await inventory.filesystemOf(target.path),
+      owned: owned(target.name) ?? [],
+      // Looked for only when something would be deleted (a few ms of /proc reads here).
+      receiving:
+        garbage.length > 0 && inventory.host.receivesInto
+          ? await inventory.host.receivesInto(target.path)
+          : [],
     };
   } catch (error) {
     return unreachable(

@@ -5,7 +5,7 @@
 // snapkeep's own SshHost, only requests the filter's grammar allows, never a change); sshChecks()
 // decides, purely, from what was observed.
 import { stat } from 'node:fs/promises';
-import { Inventory, type Host } from '../btrfs/inventory.js';
+import { Inventory, isInterruptedReceive, type Host } from '../btrfs/inventory.js';
 import { parseSnapshotName } from '../btrfs/snapshot-name.js';
 import { runCommand, type CommandResult } from '../exec/command.js';
 import type { ResolvedTarget } from '../config/resolve.js';
@@ -771,11 +771,8 @@ export async function listTargetSubvolumes(
     const subvolumes = (await new Inventory(host).subvolumesIn(path)).filter(
       (subvolume) => parseSnapshotName(subvolume.name) !== undefined,
     );
-    // The engine's rule (btrfs/observe.ts): a copy is read-only with a received UUID; the rest
-    // is what an interrupted receive left.
-    const garbage = subvolumes.filter(
-      (subvolume) => !subvolume.readonly || subvolume.receivedUuid === undefined,
-    );
+    // The engine's rule (btrfs/observe.ts).
+    const garbage = subvolumes.filter(isInterruptedReceive);
     return {
       ok: true,
       garbage: garbage.map((subvolume) => subvolume.name),

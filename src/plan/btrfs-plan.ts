@@ -15,6 +15,8 @@ export interface ParentChoice {
   readonly copyName: string;
   /** UUID of that copy when it exists already (not when an earlier step of this plan sends it). */
   readonly copyUuid?: string;
+  /** The UUID the parent's stream carries (streamUuidOf), when the parent exists already. */
+  readonly streamUuid?: string;
   readonly reason: string;
 }
 
@@ -78,10 +80,28 @@ export type ObservedTarget =
   | {
       readonly target: ResolvedTarget;
       readonly reachable: true;
-      /** Read-only subvolumes with a received UUID, named like this subvolume's snapshots. */
+      /**
+       * Read-only subvolumes with a received UUID, named like this subvolume's snapshots — whoever
+       * sent them: which are this subvolume's is decided by attributeCopies.
+       */
       readonly copies: readonly DatedSubvolume[];
-      /** Writable or without received UUID: left by an interrupted receive. */
+      /**
+       * Writable subvolumes named like this subvolume's snapshots: left by an interrupted receive
+       * (a receive makes its subvolume read-only last, after the received UUID).
+       */
       readonly garbage: readonly Subvolume[];
+      /**
+       * Read-only without a received UUID, named like this subvolume's snapshots: not made by a
+       * receive (an original snapshot, when the target directory is a snapshot directory), so
+       * neither a copy nor garbage; never touched, but their names are taken.
+       */
+      readonly others?: readonly DatedSubvolume[];
+      /** Every subvolume of the target's filesystem: parents of copies (attributeCopies). */
+      readonly filesystem?: readonly Subvolume[];
+      /** Received UUIDs of copies earlier runs recorded as this subvolume's on this target. */
+      readonly owned?: readonly string[];
+      /** Live `btrfs receive` processes writing into the target directory (pids). */
+      readonly receiving?: readonly number[];
     }
   | {
       readonly target: ResolvedTarget;
@@ -164,6 +184,7 @@ export function chooseParent(
           path: candidate.path,
           copyName: copy.name,
           ...(copy.id === projectedId ? {} : { copyUuid: copy.uuid }),
+          ...(candidate.id === projectedId ? {} : { streamUuid: streamUuidOf(candidate) }),
           reason: `${description} that has a copy on ${targetName} (${copy.name})`,
         };
       }
@@ -214,6 +235,43 @@ function projectedCopy(snapshot: DatedSubvolume, directory: string): DatedSubvol
   };
 }
 
+/**
+ * Which copies named like this subvolume's snapshots are its own: received from one of its
+ * snapshots, recorded as its own by an earlier run (`owned`: its snapshot may be gone), or an
+ * ancestor of one of those — a copy's parent (by parent UUID, anywhere on the filesystem) was
+ * received from the parent snapshot of the same subvolume. Others (`foreign`: another subvolume
+ * with the same snapshot_name, another config or tool sending there) are never pruned or counted:
+ * a name says nothing about whose data a copy holds.
+ */
+export function attributeCopies(
+  target: Extract<ObservedTarget, { reachable: true }>,
+  snapshots: readonly DatedSubvolume[],
+): { own: DatedSubvolume[]; foreign: DatedSubvolume[] } {
+  const ownStreams = new Set<string>(target.owned ?? []);
+  for (const snapshot of snapshots) if (snapshot.id !== projectedId) ownStreams.add(streamUuidOf(snapshot));
+  const isOwn = (copy: DatedSubvolume): boolean =>
+    (copy.receivedUuid !== undefined && ownStreams.has(copy.receivedUuid)) ||
+    snapshots.some((snapshot) => isCopyOf(copy, snapshot));
+  const everything = [...(target.filesystem ?? []), ...target.copies];
+  const byUuid = new Map(everything.map((subvolume) => [subvolume.uuid, subvolume] as const));
+  // Ancestry by received UUID: from each own stream to its parent's, until nothing is added.
+  for (let added = true; added;) {
+    added = false;
+    for (const subvolume of everything) {
+      if (subvolume.receivedUuid === undefined || !ownStreams.has(subvolume.receivedUuid)) continue;
+      const parent = subvolume.parentUuid === undefined ? undefined : byUuid.get(subvolume.parentUuid);
+      if (parent?.readonly && !ownStreams.has(streamUuidOf(parent))) {
+        ownStreams.add(streamUuidOf(parent));
+        added = true;
+      }
+    }
+  }
+  const own: DatedSubvolume[] = [];
+  const foreign: DatedSubvolume[] = [];
+  for (const copy of target.copies) (isOwn(copy) ? own : foreign).push(copy);
+  return { own, foreign };
+}
+
 export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: PlanPhases): SubvolumePlan {
   const { subvolume, source } = observed;
   const steps: Step[] = [];
@@ -223,29 +281,68 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
   };
   let snapshots = [...observed.snapshots].sort(byDate);
   const copiesByTarget = new Map<string, DatedSubvolume[]>();
+  // Names on a target that no send may use: every subvolume there named like ours, whoever's.
+  const takenByTarget = new Map<string, DatedSubvolume[]>();
   for (const observedTarget of observed.targets) {
-    if (observedTarget.reachable) copiesByTarget.set(observedTarget.target.name, [...observedTarget.copies]);
-    else
+    if (observedTarget.reachable) {
+      const { own, foreign } = attributeCopies(observedTarget, snapshots);
+      copiesByTarget.set(observedTarget.target.name, own);
+      takenByTarget.set(observedTarget.target.name, [...foreign, ...(observedTarget.others ?? [])]);
+      if (foreign.length > 0)
+        note(
+          'warning',
+          `${foreign.length} subvolume(s) named like ${subvolume.name}'s snapshots on ${observedTarget.target.name} were not received from its snapshots (${foreign
+            .map((copy) => copy.name)
+            .slice(0, 3)
+            .join(
+              ', ',
+            )}${foreign.length > 3 ? ', …' : ''}): never pruned, never used as a parent; another subvolume, config or tool with snapshot_name ${subvolume.snapshotName} may send there`,
+          observedTarget.target.name,
+        );
+    } else
       note(
         'error',
         `target ${observedTarget.target.name} is unreachable: ${observedTarget.error}`,
         observedTarget.target.name,
       );
   }
+  // A target a live receive writes into: nothing there is deleted, nothing sent this run.
+  const busy = new Set<string>();
+  // A target that is the snapshot directory: its snapshots would be taken for copies or garbage.
+  const trimmed = (path: string): string => path.replace(/\/+$/, '');
+  for (const observedTarget of observed.targets) {
+    if (observedTarget.reachable && trimmed(observedTarget.target.path) === trimmed(subvolume.snapshotDir)) {
+      busy.add(observedTarget.target.name);
+      copiesByTarget.set(observedTarget.target.name, []);
+      note(
+        'error',
+        `target ${observedTarget.target.name} is the snapshot_dir ${subvolume.snapshotDir}: nothing is sent or deleted there; give the target its own directory`,
+        observedTarget.target.name,
+      );
+    }
+  }
 
   // 1. Garbage from interrupted receives goes first: its name would block the re-send.
   if (phases.clean || phases.send) {
     for (const observedTarget of observed.targets) {
-      if (!observedTarget.reachable) continue;
+      if (!observedTarget.reachable || busy.has(observedTarget.target.name)) continue;
+      const receiving = observedTarget.receiving ?? [];
+      if (observedTarget.garbage.length > 0 && receiving.length > 0) {
+        busy.add(observedTarget.target.name);
+        note(
+          'error',
+          `not deleting ${observedTarget.garbage.map((garbage) => garbage.path).join(', ')} and not sending: a btrfs receive (pid ${receiving.join(', ')}) is still writing into ${observedTarget.target.path}; run again when it has ended`,
+          observedTarget.target.name,
+        );
+        continue;
+      }
       for (const garbage of observedTarget.garbage) {
         steps.push({
           kind: 'delete-garbage',
           subvolume: subvolume.name,
           target: observedTarget.target.name,
           path: garbage.path,
-          reason: garbage.readonly
-            ? 'incomplete receive: no received UUID'
-            : 'incomplete receive: subvolume is still writable (the transfer was interrupted)',
+          reason: 'incomplete receive: subvolume is still writable (the transfer was interrupted)',
         });
       }
     }
@@ -263,7 +360,10 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
     } else {
       const takenNames = [
         ...snapshots.map((snapshot) => snapshot.name),
-        ...[...copiesByTarget.values()].flat().map((copy) => copy.name),
+        ...[...copiesByTarget.values(), ...takenByTarget.values()].flat().map((copy) => copy.name),
+        ...observed.targets.flatMap((target) =>
+          target.reachable ? target.garbage.map((garbage) => garbage.name) : [],
+        ),
       ];
       const name = nextSnapshotName(subvolume.snapshotName, now, subvolume.timestampFormat, takenNames);
       const path = join(subvolume.snapshotDir, name);
@@ -287,9 +387,10 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
   // 3. Sends: per target, the snapshots without a copy that the target policy would keep.
   if (phases.send) {
     for (const observedTarget of observed.targets) {
-      if (!observedTarget.reachable) continue;
+      if (!observedTarget.reachable || busy.has(observedTarget.target.name)) continue;
       const target = observedTarget.target;
       const copies = copiesByTarget.get(target.name)!;
+      const taken = takenByTarget.get(target.name) ?? [];
       const missing = snapshots.filter((snapshot) => !copies.some((copy) => isCopyOf(copy, snapshot)));
       if (missing.length === 0) continue;
       const entries: ScheduleEntry<DatedSubvolume | undefined>[] = [
@@ -310,7 +411,7 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
         );
       }
       for (const { snapshot, reason } of toSend) {
-        const occupying = copies.find((copy) => copy.name === snapshot.name);
+        const occupying = [...copies, ...taken].find((copy) => copy.name === snapshot.name);
         if (occupying) {
           note(
             'error',

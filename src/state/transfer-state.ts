@@ -8,6 +8,12 @@ export interface TransferRecord {
   lastSentAt?: string;
   lastFullBytes?: number;
   lastIncrementalBytes?: number;
+  /**
+   * Received UUIDs of the copies on the target that are this subvolume's (plan/btrfs-plan.ts
+   * attributeCopies): they stay its own after their snapshots are pruned, so target retention
+   * keeps working on them while copies another subvolume sent under the same name are left alone.
+   */
+  ownCopies?: string[];
 }
 
 type TransferState = Record<string, Record<string, TransferRecord>>;

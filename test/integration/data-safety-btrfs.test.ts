@@ -1,0 +1,436 @@
+// Data safety of the btrfs engine (issue 13): verification, garbage and pruning decisions, against
+// real loop-mounted btrfs filesystems, through the built CLI (and the executor for one failure a
+// CLI run cannot be made to produce).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { appendFile, mkdir, readFile, readdir, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runChecked, runCommand, type CommandSpec } from '../../src/exec/command.js';
+import { StepExecutor } from '../../src/btrfs/apply-steps.js';
+import { localHost, type Host } from '../../src/btrfs/inventory.js';
+import { snapkeep, events, expectExit } from '../helpers/cli.js';
+import { createLoopBtrfs, makeTempDir, requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
+import { createSubvolume, show, snapshotAs, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
+import { startRemoteHost } from '../helpers/remote-host.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+beforeAll(async () => {
+  await requireTools(['btrfs', 'mkfs.btrfs']);
+});
+
+async function loop(label: string, sizeMiB = 512, options: string[] = []): Promise<LoopBtrfs> {
+  const made = await createLoopBtrfs(label, sizeMiB, options);
+  cleanups.push(() => made.cleanup());
+  return made;
+}
+
+/** A config file (and its state dir) in a fresh temp dir; `yaml` is everything after state_dir. */
+async function configFile(yaml: string): Promise<string> {
+  const base = await makeTempDir('safety');
+  cleanups.push(() => runCommand({ file: 'rm', args: ['-rf', base] }).then(() => undefined));
+  const path = join(base, 'snapkeep.yaml');
+  await writeFile(path, `state_dir: ${join(base, 'state')}\n${yaml}`);
+  return path;
+}
+
+/** Starts a process the test owns; it is killed (by pid) in cleanup if it is still running. */
+function own(child: ChildProcess): ChildProcess {
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const ended = new Promise((resolve) => child.once('close', resolve));
+      child.kill('SIGKILL');
+      await ended;
+    }
+  });
+  return child;
+}
+
+const stepEvents = (stdout: string) =>
+  events(stdout).filter((event) => event.type === 'step') as {
+    ok: boolean;
+    error?: string;
+    step: Record<string, unknown>;
+  }[];
+
+/** python3 -c: set a subvolume's received UUID and send transid (argv: path, uuid, stransid). */
+const setReceivedUuid = `
+import fcntl, os, struct, sys, uuid
+# struct btrfs_ioctl_received_subvol_args: uuid[16], stransid, rtransid, stime, rtime, flags, reserved[16]
+args = struct.pack('=16sQQQI4xQI4xQ128x', uuid.UUID(sys.argv[2]).bytes, int(sys.argv[3]), 0, 0, 0, 0, 0, 0)
+request = (3 << 30) | (len(args) << 16) | (0x94 << 8) | 37
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.ioctl(fd, request, bytearray(args))
+`;
+
+async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
+  for (let attempt = 0; attempt < 400; attempt++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+describe('btrfs data safety', () => {
+  it('two targets on one filesystem: every incremental to both verifies (a copy may be cloned from the other target’s copy), exit 0 every run', async () => {
+    const source = await loop('src');
+    const disk = await loop('disk');
+    const data = join(source.mountPoint, 'data');
+    await createSubvolume(data);
+    const [t1, t2] = [join(disk.mountPoint, 't1'), join(disk.mountPoint, 't2')];
+    await mkdir(t1);
+    await mkdir(t2);
+    const config = await configFile(`targets:
+  t1: { path: ${t1} }
+  t2: { path: ${t2} }
+subvolumes:
+  data:
+    path: ${data}
+    snapshot_dir: ${join(source.mountPoint, 'snapshots')}
+    targets: [t1, t2]
+`);
+    await writeRandomData(data, 4);
+    for (let round = 0; round < 3; round++) {
+      if (round > 0) await appendFile(join(data, 'file-0.bin'), `round ${round}`);
+      const result = await snapkeep(['run', '--config', config, '--json']);
+      expectExit(result, 0);
+      const newest = (await readdir(join(source.mountPoint, 'snapshots'))).sort().at(-1)!;
+      const snapshot = await show(join(source.mountPoint, 'snapshots', newest));
+      for (const target of [t1, t2]) {
+        const copy = await show(join(target, newest));
+        expect(copy.receivedUuid).toBe(snapshot.uuid);
+        expect(await treeChecksums(join(target, newest))).toEqual(await treeChecksums(data));
+      }
+    }
+  });
+
+  it('two ssh targets on one remote filesystem: every incremental verifies through the target filter', async () => {
+    await requireTools(['sshd', 'ssh', 'unshare', 'nsenter', 'sudo', 'visudo']);
+    const remote = await startRemoteHost();
+    cleanups.push(() => remote.stop());
+    const source = await loop('src');
+    const data = join(source.mountPoint, 'data');
+    await createSubvolume(data);
+    for (const directory of ['t1', 't2']) await remote.run(['mkdir', '-p', `${remote.root}/${directory}`]);
+    const url = (directory: string) =>
+      `ssh://${remote.user}@127.0.0.1:${remote.port}${remote.root}/${directory}`;
+    const config = await configFile(`ssh:
+  identity_file: ${remote.identityFile}
+  known_hosts: ${remote.knownHostsFile}
+targets:
+  t1: { path: "${url('t1')}" }
+  t2: { path: "${url('t2')}" }
+subvolumes:
+  data:
+    path: ${data}
+    snapshot_dir: ${join(source.mountPoint, 'snapshots')}
+    targets: [t1, t2]
+`);
+    await writeRandomData(data, 2);
+    for (let round = 0; round < 3; round++) {
+      if (round > 0) await appendFile(join(data, 'file-0.bin'), `round ${round}`);
+      const result = await snapkeep(['run', '--config', config, '--json']);
+      expectExit(result, 0);
+      const sends = stepEvents(result.stdout).filter((event) => event.step.kind === 'send');
+      expect(sends.map((event) => event.ok)).toEqual([true, true]);
+    }
+    // Each target's newest copy was received from the newest snapshot.
+    const newest = (await readdir(join(source.mountPoint, 'snapshots'))).sort().at(-1)!;
+    const snapshot = await show(join(source.mountPoint, 'snapshots', newest));
+    for (const directory of ['t1', 't2']) {
+      const shown = await remote.run(['btrfs', 'subvolume', 'show', `${remote.root}/${directory}/${newest}`]);
+      expect(shown.stdout).toMatch(new RegExp(`Received UUID:\\s+${snapshot.uuid}`));
+    }
+  });
+
+  it('a copy changed after its receive is refused by the verification of the next send built on it', async () => {
+    const source = await loop('src');
+    const disk = await loop('disk');
+    const data = join(source.mountPoint, 'data');
+    const target = join(disk.mountPoint, 'backups');
+    await createSubvolume(data);
+    await mkdir(target);
+    const config = await configFile(`targets:
+  disk: { path: ${target} }
+subvolumes:
+  data:
+    path: ${data}
+    snapshot_dir: ${join(source.mountPoint, 'snapshots')}
+    targets: [disk]
+`);
+    await writeFile(join(data, 'big.bin'), Buffer.alloc(2_500_000, 7));
+    await writeFile(join(data, 'other.txt'), 'unchanged');
+    expectExit(await snapkeep(['run', '--config', config]), 0);
+    const first = (await readdir(target))[0]!;
+    const copy = join(target, first);
+    const before = await show(copy);
+    // Damage the copy the way a second receive into its path did: contents gone, then stamped
+    // with the stream's received UUID (BTRFS_IOC_SET_RECEIVED_SUBVOL, what a receive does last;
+    // making the copy writable cleared it) and made read-only again.
+    const sendTransid = /Send transid:\s+(\d+)/.exec(
+      (await runChecked({ file: 'btrfs', args: ['subvolume', 'show', copy] })).stdout,
+    )![1]!;
+    await runChecked({ file: 'btrfs', args: ['property', 'set', '-f', copy, 'ro', 'false'] });
+    await truncate(join(copy, 'big.bin'), 0);
+    await runChecked({
+      file: 'python3',
+      args: ['-c', setReceivedUuid, copy, before.receivedUuid!, sendTransid],
+    });
+    await runChecked({ file: 'btrfs', args: ['property', 'set', copy, 'ro', 'true'] });
+    const damaged = await show(copy);
+    expect(damaged.readonly).toBe(true);
+    expect(damaged.uuid).toBe(before.uuid);
+    expect(damaged.receivedUuid).toBe(before.receivedUuid);
+
+    // The next increment appends to that file: its received copy is built on the damaged one.
+    await appendFile(join(data, 'big.bin'), 'appended');
+    const result = await snapkeep(['run', '--config', config, '--json']);
+    expectExit(result, 3);
+    const send = stepEvents(result.stdout).find((event) => event.step.kind === 'send')!;
+    expect(send.ok).toBe(false);
+    expect(send.error).toMatch(/verifying \S+ failed: it does not match \S+: big\.bin: /);
+    expect(send.error).toContain('the copy was deleted');
+    expect(await readdir(target)).toEqual([first]);
+  });
+
+  it('after a failed transfer, a copy at its path that looks complete but was never verified is deleted', async () => {
+    const source = await loop('src');
+    const disk = await loop('disk');
+    const data = join(source.mountPoint, 'data');
+    const target = join(disk.mountPoint, 'backups');
+    await createSubvolume(data);
+    await mkdir(target);
+    await writeRandomData(data, 2);
+    const snapshotPath = join(source.mountPoint, 'snapshots', 'data.20250101T1200');
+    await snapshotAs(data, snapshotPath);
+    // A host whose receive completes, then reports failure (an ssh connection lost after the
+    // remote receive had finished): the copy is read-only with the stream's UUID, yet unchecked.
+    const flaky: Host = {
+      ...localHost,
+      label: 'flaky',
+      prepare: (spec: CommandSpec) =>
+        Promise.resolve({ file: 'sh', args: ['-c', '"$@"; exit 255', 'sh', spec.file, ...spec.args] }),
+      receivesInto: localHost.receivesInto!,
+    };
+    const executor = new StepExecutor(({ target: name }) => (name === undefined ? localHost : flaky));
+    const outcome = await executor.execute({
+      kind: 'send',
+      subvolume: 'data',
+      target: 'disk',
+      name: 'data.20250101T1200',
+      snapshotPath,
+      targetDirectory: target,
+      reason: 'test',
+    });
+    expect(outcome.ok).toBe(false);
+    expect(outcome.error).toMatch(/the unverified copy \S+data\.20250101T1200 was deleted/);
+    expect(await readdir(target)).toEqual([]);
+  });
+
+  it('garbage a live btrfs receive is writing into is not deleted; the next run after it ended cleans and re-sends', async () => {
+    const source = await loop('src');
+    const disk = await loop('disk');
+    const data = join(source.mountPoint, 'data');
+    const target = join(disk.mountPoint, 'backups');
+    const snapshots = join(source.mountPoint, 'snapshots');
+    await createSubvolume(data);
+    await mkdir(target);
+    await writeRandomData(data, 8);
+    const name = 'data.20250101T1200';
+    await snapshotAs(data, join(snapshots, name));
+    const config = await configFile(`targets:
+  disk: { path: ${target} }
+subvolumes:
+  data:
+    path: ${data}
+    snapshot_dir: ${snapshots}
+    targets: [disk]
+`);
+    // An orphaned receive: fed the first part of a real stream through a FIFO the test holds open.
+    const work = await makeTempDir('orphan');
+    cleanups.push(() => runCommand({ file: 'rm', args: ['-rf', work] }).then(() => undefined));
+    const stream = join(work, 'stream');
+    await runChecked({ file: 'btrfs', args: ['send', '-q', '-f', stream, join(snapshots, name)] });
+    const fifo = join(work, 'fifo');
+    await runChecked({ file: 'mkfifo', args: [fifo] });
+    const receive = own(spawn('btrfs', ['receive', '-f', fifo, target], { stdio: 'ignore' }));
+    const writer = createWriteStream(fifo);
+    cleanups.push(() => {
+      writer.destroy();
+      return Promise.resolve();
+    });
+    writer.write((await readFile(stream)).subarray(0, 1024 * 1024));
+    await until(async () => (await readdir(target)).includes(name), 'the receive to create its subvolume');
+    expect((await show(join(target, name))).readonly).toBe(false);
+
+    for (const args of [['--dry-run'], []]) {
+      const result = await snapkeep(['run', '--config', config, ...args]);
+      expectExit(result, 3);
+      expect(result.stdout + result.stderr).toContain(
+        `a btrfs receive (pid ${receive.pid}) is still writing into ${target}; run again when it has ended`,
+      );
+      expect(result.stdout).not.toMatch(/delete garbage/);
+    }
+    expect(await readdir(target)).toEqual([name]);
+    expect(receive.exitCode).toBeNull();
+
+    const ended = new Promise((resolve) => receive.once('close', resolve));
+    receive.kill('SIGKILL');
+    await ended;
+    const again = await snapkeep(['run', '--config', config, '--json']);
+    expectExit(again, 0);
+    expect(stepEvents(again.stdout).map((event) => `${event.step.kind as string}:${event.ok}`)[0]).toBe(
+      'delete-garbage:true',
+    );
+    const newest = (await readdir(target)).sort().at(-1)!;
+    expect((await show(join(target, newest))).readonly).toBe(true);
+    expect(await treeChecksums(join(target, newest))).toEqual(await treeChecksums(data));
+  });
+
+  it('read-only subvolumes without a received UUID in a target directory (original snapshots) are never garbage', async () => {
+    const source = await loop('src');
+    const data = join(source.mountPoint, 'data');
+    const snapshots = join(source.mountPoint, 'snapshots');
+    await createSubvolume(data);
+    await writeRandomData(data, 1);
+    // Snapshots made into what is also the target directory (as btrbk or a hand-made layout can).
+    for (const name of ['data.20250101T1200', 'data.20250102T1200'])
+      await snapshotAs(data, join(snapshots, name));
+    const config = await configFile(`targets:
+  here: { path: ${snapshots} }
+subvolumes:
+  data:
+    path: ${data}
+    snapshot_dir: ${join(source.mountPoint, 'other-snapshots')}
+    targets: [here]
+`);
+    const listed = await snapkeep(['list', '--what', 'backups', '--config', config]);
+    expect(listed.stdout).not.toContain('GARBAGE');
+    const result = await snapkeep(['run', '--config', config, '--json']);
+    expectExit(result, 0);
+    expect(stepEvents(result.stdout).map((event) => event.step.kind)).not.toContain('delete-garbage');
+    for (const name of ['data.20250101T1200', 'data.20250102T1200'])
+      expect((await show(join(snapshots, name))).readonly).toBe(true);
+  });
+
+  it('two subvolumes with the same snapshot_name sending to one directory (two configs) never prune each other’s copies', async () => {
+    const source = await loop('src');
+    const disk = await loop('disk');
+    const target = join(disk.mountPoint, 'backups');
+    await mkdir(target);
+    const configs: string[] = [];
+    for (const name of ['alpha', 'beta']) {
+      await createSubvolume(join(source.mountPoint, name));
+      await writeRandomData(join(source.mountPoint, name), 1, name);
+      configs.push(
+        await configFile(`targets:
+  disk: { path: ${target} }
+defaults:
+  snapshot_retention: { preserve_min: latest, preserve: "no" }
+  target_retention: { preserve_min: latest, preserve: "no" }
+subvolumes:
+  ${name}:
+    path: ${join(source.mountPoint, name)}
+    snapshot_name: data
+    snapshot_dir: ${join(source.mountPoint, `snapshots-${name}`)}
+    targets: [disk]
+`),
+      );
+    }
+    const copiesOf = async (name: string): Promise<string[]> => {
+      const marker = `${name}-0.bin`;
+      const found: string[] = [];
+      for (const copy of await readdir(target))
+        if ((await readdir(join(target, copy))).includes(marker)) found.push(copy);
+      return found;
+    };
+    for (let round = 0; round < 3; round++) {
+      for (const [index, config] of configs.entries()) {
+        const name = ['alpha', 'beta'][index]!;
+        await appendFile(join(source.mountPoint, name, `${name}-0.bin`), `round ${round}`);
+        expectExit(await snapkeep(['run', '--config', config]), 0);
+      }
+      expect(await copiesOf('alpha')).toHaveLength(1);
+      expect(await copiesOf('beta')).toHaveLength(1);
+    }
+    // Each still has the latest copy of its own data.
+    for (const name of ['alpha', 'beta']) {
+      const copy = (await copiesOf(name))[0]!;
+      expect(await treeChecksums(join(target, copy))).toEqual(
+        await treeChecksums(join(source.mountPoint, name)),
+      );
+    }
+  });
+
+  it('snapshot_create onchange: a write not yet committed still counts as a change', async () => {
+    // A long commit interval: without a sync, the write stays uncommitted for the whole test.
+    const source = await loop('src', 512, ['commit=300']);
+    const disk = await loop('disk');
+    const data = join(source.mountPoint, 'data');
+    const target = join(disk.mountPoint, 'backups');
+    const snapshots = join(source.mountPoint, 'snapshots');
+    await createSubvolume(data);
+    await mkdir(target);
+    await writeFile(join(data, 'first.txt'), 'first');
+    const config = await configFile(`targets:
+  disk: { path: ${target} }
+subvolumes:
+  data:
+    path: ${data}
+    snapshot_dir: ${snapshots}
+    snapshot_create: onchange
+    targets: [disk]
+`);
+    expectExit(await snapkeep(['run', '--config', config]), 0);
+    expect(await readdir(snapshots)).toHaveLength(1);
+    const unchanged = await snapkeep(['run', '--config', config, '--json']);
+    expectExit(unchanged, 0);
+    expect(await readdir(snapshots)).toHaveLength(1);
+
+    await writeFile(join(data, 'second.txt'), 'second');
+    const result = await snapkeep(['run', '--config', config, '--json']);
+    expectExit(result, 0);
+    const names = (await readdir(snapshots)).sort();
+    expect(names).toHaveLength(2);
+    expect(await readFile(join(snapshots, names[1]!, 'second.txt'), 'utf8')).toBe('second');
+  });
+
+  it('a snapshot_dir on another filesystem: dry-run and run give the same clear error and create nothing', async () => {
+    const source = await loop('src');
+    const other = await loop('other');
+    const data = join(source.mountPoint, 'data');
+    const target = join(other.mountPoint, 'backups');
+    const snapshotDir = join(other.mountPoint, 'not-here', 'snapshots');
+    await createSubvolume(data);
+    await mkdir(target);
+    await writeFile(join(data, 'file.txt'), 'x');
+    const config = await configFile(`targets:
+  disk: { path: ${target} }
+subvolumes:
+  data:
+    path: ${data}
+    snapshot_dir: ${snapshotDir}
+    targets: [disk]
+`);
+    const messages: string[] = [];
+    for (const args of [['--dry-run'], []]) {
+      const result = await snapkeep(['run', '--config', config, ...args]);
+      expect(result.exitCode).not.toBe(0);
+      expect(result.stderr).not.toMatch(/cross-device/i);
+      const line = result.stderr.split('\n').find((text) => text.includes('snapshot_dir'))!;
+      expect(line).toContain(
+        `subvolume data: snapshot_dir ${snapshotDir} would be created on another filesystem than ${data}`,
+      );
+      expect(line).toContain(
+        `set snapshot_dir to a directory on the filesystem mounted at ${source.mountPoint}`,
+      );
+      messages.push(line.replace(/^.*subvolume data:/, ''));
+      expect(await readdir(other.mountPoint)).toEqual(['backups']);
+    }
+    expect(messages[0]).toBe(messages[1]);
+  });
+});
