@@ -1,15 +1,13 @@
 // btrfs-progs argv builders (pure). Every path that reaches argv is checked first: absolute, no
 // `..`, no control characters — and because each is absolute it can never be read as an option.
 import type { CommandSpec } from '../exec/command.js';
+import { absolutePathProblem } from '../local-path.js';
 import type { SendFeatures } from './send-features.js';
 
 export function assertSafePath(path: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (!path.startsWith('/') || path.split('/').includes('..') || /[\u0000-\u001f\u007f]/.test(path)) {
-    throw new Error(
-      `refusing unsafe path ${JSON.stringify(path)}: expected an absolute path without ".." or control characters`,
-    );
-  }
+  // The same standard as the configuration's paths (one check, local-path.ts).
+  const problem = absolutePathProblem(path);
+  if (problem) throw new Error(`refusing unsafe path ${JSON.stringify(path)}: it ${problem}`);
   return path;
 }
 
