@@ -73,6 +73,10 @@ async function journalOf(world: World): Promise<Record<string, unknown>[]> {
   }
 }
 
+/** Run ids end with the PID of their process. */
+const isOfProcess = (entry: Record<string, unknown>, pid: number): boolean =>
+  String(entry.run).endsWith(`-${pid}`);
+
 /** Start a run and wait until it is inside a transfer: its run-start is journaled, `btrfs send` runs. */
 async function startTransfer(
   world: World,
@@ -82,7 +86,7 @@ async function startTransfer(
     if (isRunning(run.pid)) await killAndReap([run.pid]);
   });
   await waitUntil('the run-start line of the new run', async () =>
-    (await journalOf(world)).some((entry) => entry.event === 'run-start' && entry.pid === run.pid),
+    (await journalOf(world)).some((entry) => entry.event === 'run-start' && isOfProcess(entry, run.pid)),
   );
   const btrfs = await waitUntil('btrfs send and receive of the run', () => {
     const children = childrenOf(run.pid).filter((child) => child.comm === 'btrfs');
@@ -130,12 +134,11 @@ describe('run lifecycle: interrupted and killed runs', () => {
       process.kill(run.pid, signal);
       const exited = await run.exited;
       expect(exited.code).toBe(130);
-      expect(exited.stderr).toContain(`interrupted (${signal})`);
       // The children were stopped, not left to run on.
       await waitUntil('the btrfs children to end', () => btrfs.every((pid) => !isRunning(pid)));
 
       const journal = await journalOf(world);
-      const runId = journal.find((entry) => entry.event === 'run-start' && entry.pid === run.pid)!.run;
+      const runId = journal.find((entry) => entry.event === 'run-start' && isOfProcess(entry, run.pid))!.run;
       const ofRun = journal.filter((entry) => entry.run === runId);
       expect(ofRun.at(-1)).toMatchObject({ event: 'run-end', exitCode: 130, signal, command: 'run' });
       expect(ofRun[0]).toMatchObject({ event: 'run-start', pid: run.pid });
@@ -148,6 +151,7 @@ describe('run lifecycle: interrupted and killed runs', () => {
       expect(last.text).not.toMatch(/exit 0/);
       expect(last.doctor).toMatch(/^FAIL +last run: .*interrupted by SIG(INT|TERM)/);
       expect(last.doctor).toContain(signal);
+      expect(exited.stderr).toContain(`interrupted (${signal})`);
     }
 
     // SIGKILL of the node process only: nothing can be written; the next reader recognises it.
