@@ -137,14 +137,16 @@ function endRun(
   };
   let journalError: unknown;
   try {
-    state.run.journal.appendNow('run-end', {
-      ...end.fields,
-      command: state.run.command,
-      exitCode: end.exitCode,
-      ...(end.signal ? { signal: end.signal } : {}),
-      ...(end.error !== undefined ? { error: end.error } : {}),
-      durationMs: endedAt.getTime() - state.startedAt.getTime(),
-    });
+    state.run.journal.appendNow(
+      'run-end',
+      Object.assign({ command: state.run.command }, end.fields, {
+        command: state.run.command,
+        exitCode: end.exitCode,
+        ...(end.signal ? { signal: end.signal } : {}),
+        ...(end.error !== undefined ? { error: end.error } : {}),
+        durationMs: endedAt.getTime() - state.startedAt.getTime(),
+      }),
+    );
   } catch (error) {
     journalError = error;
   }
@@ -198,15 +200,18 @@ export async function withRun(
   };
   try {
     const { pid, host, bootId, processStart } = lock.holder;
-    run.journal.appendNow('run-start', {
-      ...request.fields,
-      command: request.command,
-      pid,
-      host,
-      bootId,
-      processStart,
-      ...(waitSeconds ? { lockWaitMs: startedAt.getTime() - asked } : {}),
-    });
+    // command first, for people reading the journal; the lifecycle's fields win over the caller's.
+    run.journal.appendNow(
+      'run-start',
+      Object.assign({ command: request.command }, request.fields, {
+        command: request.command,
+        pid,
+        host,
+        bootId,
+        processStart,
+        ...(waitSeconds ? { lockWaitMs: startedAt.getTime() - asked } : {}),
+      }),
+    );
   } catch (error) {
     lock.release();
     throw error;
