@@ -34,7 +34,11 @@ export function startSnapkeep(
     signal: NodeJS.Signals | null;
     stdout: string;
     stderr: string;
-  }>((resolve) => child.once('close', (code, signal) => { resolve({ code, signal, stdout, stderr }); }));
+  }>((resolve) =>
+    child.once('close', (code, signal) => {
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
   return { child, pid: child.pid!, exited };
 }
 

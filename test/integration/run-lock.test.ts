@@ -103,7 +103,9 @@ function lockProcess(stateDir: string, events: string, id: string, hold: boolean
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const exited = new Promise<{ code: number | null; stderr: string }>((resolve) =>
-    child.once('close', (code) => { resolve({ code, stderr }); }),
+    child.once('close', (code) => {
+      resolve({ code, stderr });
+    }),
   );
   cleanups.push(async () => {
     if (isRunning(child.pid!)) await killAndReap([child.pid!]);
