@@ -8,8 +8,7 @@ import type { ResolvedBackupSet, ResolvedConfig } from '../config/resolve.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
 import { backupSet, planItems, resolveSecretsOf, type SetOutcome } from '../restic/backup-set.js';
 import { Restic, ResticError } from '../restic/restic.js';
-import { Journal, newRunId } from '../state/journal.js';
-import { acquireLock } from '../state/lock.js';
+import { exitCodeOf, withRun } from '../state/run-lifecycle.js';
 import { createOutput } from './output.js';
 
 export interface BackupOptions {
@@ -74,11 +73,9 @@ export async function runBackup(options: BackupOptions): Promise<number> {
     return ExitCode.ok;
   }
 
-  const lock = await acquireLock(resolved.stateDir, 'backup');
-  try {
-    const run = newRunId(now);
-    const journal = new Journal(resolved.stateDir, run);
-    await journal.append('backup-start', { sets: sets.map((set) => set.name), restic: restic.version.text });
+  const start = { sets: sets.map((set) => set.name), restic: restic.version.text };
+  return withRun({ stateDir: resolved.stateDir, command: 'backup', fields: start, now }, async (current) => {
+    const { id: run, journal } = current;
     const outcomes: SetOutcome[] = [];
     const codeOf = new Map<string, ExitCode>();
     for (const set of sets) {
@@ -124,14 +121,10 @@ export async function runBackup(options: BackupOptions): Promise<number> {
         output.warn(`ERROR: ${set.name}: ${error.message}`);
       }
     }
-    const failed = outcomes.filter((outcome) => !outcome.ok);
     // One kind of failure everywhere (all unreachable, all a wrong password) keeps its own code.
-    const codes = new Set(failed.map((outcome) => codeOf.get(outcome.set) ?? ExitCode.partial));
-    const exitCode = failed.length === 0 ? ExitCode.ok : codes.size === 1 ? [...codes][0]! : ExitCode.partial;
-    await journal.append('backup-end', {
-      exitCode,
-      sets: outcomes.map(({ items: _items, ...rest }) => rest),
-    });
+    const exitCode = exitCodeOf(
+      outcomes.map((outcome) => (outcome.ok ? ExitCode.ok : (codeOf.get(outcome.set) ?? ExitCode.partial))),
+    );
     for (const outcome of outcomes) {
       output.event('set', { ...outcome, items: undefined });
       output.text(
@@ -141,8 +134,6 @@ export async function runBackup(options: BackupOptions): Promise<number> {
       );
     }
     output.event('summary', { command: 'backup', exitCode, run });
-    return exitCode;
-  } finally {
-    await lock.release();
-  }
+    return { exitCode, fields: { sets: outcomes.map(({ items: _items, ...rest }) => rest) } };
+  });
 }

@@ -1,13 +1,14 @@
-// `run`, `snapshot`, `resume`, `prune`, `clean`: load the config, take the lock (not for
-// --dry-run, which changes nothing), plan, print, apply, journal, and summarise as an exit code.
+// `run`, `snapshot`, `resume`, `prune`, `clean`: load the config, then as one run (the lifecycle:
+// lock, journal; not for --dry-run, which changes nothing) plan, print, apply, and summarise the
+// jobs as an exit code.
 import { runBtrfs, type EngineCommandName, type JobResult, type RunReporter } from '../btrfs/btrfs-run.js';
 import type { SendProgress } from '../btrfs/apply-steps.js';
 import { loadResolvedConfig } from '../config/config-cache.js';
 import type { ResolvedConfig } from '../config/resolve.js';
 import { ExitCode } from '../errors.js';
 import type { Step, SubvolumePlan } from '../plan/btrfs-plan.js';
-import { Journal, newRunId } from '../state/journal.js';
-import { acquireLock } from '../state/lock.js';
+import type { Journal } from '../state/journal.js';
+import { exitCodeOf, withRun, type RunResult } from '../state/run-lifecycle.js';
 import { TransferStateFile } from '../state/transfer-state.js';
 import { createOutput, type Output } from './output.js';
 import { createProgressLine, reportStepOutcome } from './progress.js';
@@ -82,13 +83,11 @@ function reporterFor(output: Output, dryRun: boolean, transfers: TransferStateFi
   };
 }
 
-/** Summarise job results as the documented exit code. */
+const jobExitCode = { ok: ExitCode.ok, failed: ExitCode.partial, unreachable: ExitCode.targetUnreachable };
+
+/** Summarise job results as the documented exit code (the lifecycle's one rule). */
 export function exitCodeFor(jobs: readonly JobResult[]): number {
-  const failed = jobs.filter((job) => job.status === 'failed');
-  const unreachable = jobs.filter((job) => job.status === 'unreachable');
-  if (failed.length === 0 && unreachable.length === 0) return ExitCode.ok;
-  if (failed.length === 0) return ExitCode.targetUnreachable;
-  return ExitCode.partial;
+  return exitCodeOf(jobs.map((job) => jobExitCode[job.status]));
 }
 
 export async function runEngineCommand(
@@ -97,83 +96,87 @@ export async function runEngineCommand(
 ): Promise<number> {
   const output = createOutput(options.json);
   const { resolved, path } = await loadResolvedConfig(options.config);
-  // `prune` also applies the retention of backup sets (restic); names may be sets or subvolumes.
+  // A dry run changes nothing: no lock, no journal.
+  if (options.dryRun) return (await runParts(command, options, resolved, output, undefined)).exitCode;
+  return withRun(
+    {
+      stateDir: resolved.stateDir,
+      command,
+      fields: { config: path, only: options.only },
+      now: options.now,
+    },
+    (run) => runParts(command, options, resolved, output, run.journal),
+  );
+}
+
+/** The btrfs part and, for `prune`, the backup sets' part (restic); names may be either. */
+async function runParts(
+  command: EngineCommandName,
+  options: EngineCommandOptions,
+  resolved: ResolvedConfig,
+  output: Output,
+  journal: Journal | undefined,
+): Promise<RunResult> {
   const setNames = new Set(resolved.backupSets.map((set) => set.name));
   const namedSets = options.only.filter((name) => setNames.has(name));
   if (command !== 'prune' || (namedSets.length === 0 && (options.only.length > 0 || setNames.size === 0)))
-    return runSubvolumes(command, options, resolved, path, output);
+    return runSubvolumes(command, options, resolved, output, journal);
   const onlySubvolumes = options.only.filter((name) => !setNames.has(name));
-  const subvolumeCode =
+  const subvolumes =
     onlySubvolumes.length > 0 || (options.only.length === 0 && resolved.subvolumes.length > 0)
-      ? await runSubvolumes(command, { ...options, only: onlySubvolumes }, resolved, path, output)
-      : ExitCode.ok;
+      ? await runSubvolumes(command, { ...options, only: onlySubvolumes }, resolved, output, journal)
+      : { exitCode: ExitCode.ok };
   const sets =
     namedSets.length > 0
       ? resolved.backupSets.filter((set) => namedSets.includes(set.name))
       : resolved.backupSets;
-  const lock = options.dryRun ? undefined : await acquireLock(resolved.stateDir, 'prune');
-  try {
-    const journal = options.dryRun ? undefined : new Journal(resolved.stateDir, newRunId());
-    const { pruneBackupSets } = await import('./set-prune-command.js');
-    return Math.max(subvolumeCode, await pruneBackupSets(sets, { dryRun: options.dryRun, journal }, output));
-  } finally {
-    await lock?.release();
-  }
+  const { pruneBackupSets } = await import('./set-prune-command.js');
+  const setsCode = await pruneBackupSets(sets, { dryRun: options.dryRun, journal }, output);
+  return { ...subvolumes, exitCode: exitCodeOf([subvolumes.exitCode, setsCode]) };
 }
 
-/** The btrfs engine's part of a command: lock, plan, apply, journal, summary. */
+/** The btrfs engine's part of a command: plan, apply, journal, summary. */
 async function runSubvolumes(
   command: EngineCommandName,
   options: EngineCommandOptions,
   resolved: ResolvedConfig,
-  path: string,
   output: Output,
-): Promise<number> {
+  journal: Journal | undefined,
+): Promise<RunResult> {
   const now = options.now ?? new Date();
-  const lock = options.dryRun ? undefined : await acquireLock(resolved.stateDir, command);
-  try {
-    const runId = newRunId(now);
-    const journal = options.dryRun ? undefined : new Journal(resolved.stateDir, runId);
-    const [transfers] = await Promise.all([
-      TransferStateFile.load(resolved.stateDir),
-      journal?.append('run-start', { command, config: path, only: options.only }),
-    ]);
-    const summary = await runBtrfs(resolved, {
-      command,
-      dryRun: options.dryRun,
-      only: options.only,
-      now,
-      reporter: reporterFor(output, options.dryRun, transfers),
-      journal,
-      transfers,
-    });
-    const exitCode = exitCodeFor(summary.jobs);
-    if (!options.dryRun) await transfers.save();
-    const problems = summary.jobs.filter((job) => job.status !== 'ok');
-    await journal?.append('run-end', { command, exitCode, jobs: summary.jobs });
-    output.event('summary', {
-      command,
-      dryRun: options.dryRun,
-      exitCode,
-      jobs: summary.jobs,
-      steps: summary.outcomes.length,
-    });
-    for (const job of problems) {
-      output.warn(
-        `${job.status === 'unreachable' ? 'UNREACHABLE' : 'FAILED'}: ${job.subvolume}${job.target ? ` → ${job.target}` : ''}: ${job.message ?? ''}`,
-      );
-    }
-    if (options.dryRun) {
-      const count = summary.plans.reduce((total, plan) => total + plan.steps.length, 0);
-      output.text(`dry run: ${count} btrfs step(s) planned, nothing changed`);
-    } else {
-      const failedSteps = summary.outcomes.filter((outcome) => !outcome.ok).length;
-      output.text(
-        `${command}: ${summary.outcomes.length - failedSteps} step(s) done, ${failedSteps} failed; ${problems.length === 0 ? 'all jobs ok' : `${problems.length} job(s) with problems`} (exit ${exitCode})`,
-      );
-    }
-    return exitCode;
-  } finally {
-    await lock?.release();
+  const transfers = await TransferStateFile.load(resolved.stateDir);
+  const summary = await runBtrfs(resolved, {
+    command,
+    dryRun: options.dryRun,
+    only: options.only,
+    now,
+    reporter: reporterFor(output, options.dryRun, transfers),
+    journal,
+    transfers,
+  });
+  const exitCode = exitCodeFor(summary.jobs);
+  if (!options.dryRun) await transfers.save();
+  const problems = summary.jobs.filter((job) => job.status !== 'ok');
+  output.event('summary', {
+    command,
+    dryRun: options.dryRun,
+    exitCode,
+    jobs: summary.jobs,
+    steps: summary.outcomes.length,
+  });
+  for (const job of problems) {
+    output.warn(
+      `${job.status === 'unreachable' ? 'UNREACHABLE' : 'FAILED'}: ${job.subvolume}${job.target ? ` → ${job.target}` : ''}: ${job.message ?? ''}`,
+    );
   }
+  if (options.dryRun) {
+    const count = summary.plans.reduce((total, plan) => total + plan.steps.length, 0);
+    output.text(`dry run: ${count} btrfs step(s) planned, nothing changed`);
+  } else {
+    const failedSteps = summary.outcomes.filter((outcome) => !outcome.ok).length;
+    output.text(
+      `${command}: ${summary.outcomes.length - failedSteps} step(s) done, ${failedSteps} failed; ${problems.length === 0 ? 'all jobs ok' : `${problems.length} job(s) with problems`} (exit ${exitCode})`,
+    );
+  }
+  return { exitCode, fields: { jobs: summary.jobs } };
 }

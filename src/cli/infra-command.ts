@@ -38,7 +38,8 @@ import {
 } from '../infra/terraform.js';
 import { probeTcp } from '../doctor/tcp-probe.js';
 import { parseSshUrl } from '../remote/ssh-url.js';
-import { Journal, newRunId } from '../state/journal.js';
+import type { Journal } from '../state/journal.js';
+import { withRun, type RunRequest } from '../state/run-lifecycle.js';
 import { createOutput, type Output } from './output.js';
 
 export type InfraAction = 'init' | 'plan' | 'apply' | 'destroy' | 'output';
@@ -243,8 +244,17 @@ async function apply(context: Context, options: InfraOptions): Promise<number> {
     const answer = await confirm(`${summary} Create these resources in your AWS account? Type yes: `);
     if (answer !== 'yes') throw new UsageError('infra apply: not confirmed; nothing was changed');
   }
-  const journal = new Journal(context.stateDir, newRunId());
-  await journal.append('infra-apply-start', { workingDir: context.workingDir });
+  const request: RunRequest = {
+    stateDir: context.stateDir,
+    command: 'infra-apply',
+    fields: { workingDir: context.workingDir },
+  };
+  return withRun(request, ({ journal }) => applyConfirmed(context, options, journal));
+}
+
+/** apply after the confirmation, as one run. */
+async function applyConfirmed(context: Context, options: InfraOptions, journal: Journal): Promise<number> {
+  const { output } = context;
   output.text(`applying with ${context.tool.name} (an instance takes 1-3 minutes)…`);
   await run(context, applyCommand(context.tool, context.workingDir), 'apply');
   const outputs = await readOutputs(context);
@@ -297,7 +307,6 @@ async function apply(context: Context, options: InfraOptions): Promise<number> {
       `next: add "${context.aws.target}" to a subvolume's targets: and run snapkeep run; check any time with snapkeep doctor`,
     ].join('\n'),
   );
-  await journal.append('infra-apply-end', { ok: true });
   return ExitCode.ok;
 }
 
@@ -332,11 +341,16 @@ async function destroy(context: Context, options: InfraOptions): Promise<number>
     throw new UsageError(
       `infra destroy: "${typed}" is not the volume's name (${outputs.volumeName}); nothing was destroyed`,
     );
-  const journal = new Journal(context.stateDir, newRunId());
-  await journal.append('infra-destroy-start', { instance: outputs.instanceId, volume: outputs.volumeId });
-  await run(context, applyCommand(context.tool, context.workingDir), 'apply (destroy)');
-  await rm(outputsFile(context.stateDir), { force: true });
-  await journal.append('infra-destroy-end', { ok: true });
+  const request: RunRequest = {
+    stateDir: context.stateDir,
+    command: 'infra-destroy',
+    fields: { instance: outputs.instanceId, volume: outputs.volumeId },
+  };
+  await withRun(request, async () => {
+    await run(context, applyCommand(context.tool, context.workingDir), 'apply (destroy)');
+    await rm(outputsFile(context.stateDir), { force: true });
+    return ExitCode.ok;
+  });
   output.event('infra-destroyed', { instance: outputs.instanceId, volume: outputs.volumeId });
   output.text(
     `destroyed. The target "${context.aws.target}" is still in ${context.configPath}: remove it (and from subvolumes' targets) before the next run.`,

@@ -31,6 +31,12 @@ import { Script } from 'node:vm';
 
 type RunCli = (argv: readonly string[], version: string) => Promise<number>;
 
+// A closed stdout or stderr (`snapkeep list | head -1`, a terminal that went away) ends the
+// output, never the command: a write error is an 'error' event, which would otherwise be an
+// uncaught exception. Once, here, for every command; a run carries on, journals its end, and its
+// exit code says what happened to the backup.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
 const bundlePath = join(__dirname, 'snapkeep.bundle.cjs');
 const debug = Boolean(process.env.SNAPKEEP_DEBUG);
 

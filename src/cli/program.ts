@@ -10,6 +10,8 @@ import {
   isSystemError,
 } from '../errors.js';
 import { maskSecrets, terminateAllChildren } from '../exec/command.js';
+import { parseLockWait } from '../state/lock.js';
+import { configureRuns, interruptRuns } from '../state/run-lifecycle.js';
 
 export interface GlobalOptions {
   readonly config?: string;
@@ -25,6 +27,12 @@ const configOption = (): Option =>
   );
 const jsonOption = (): Option => new Option('--json', 'print NDJSON events on stdout (one object per line)');
 const dryRunOption = (): Option => new Option('-n, --dry-run', 'print the plan and change nothing');
+/** For the commands that run through the run lifecycle (they take the lock). */
+const lockWaitOption = (): Option =>
+  new Option(
+    '--lock-wait <duration>',
+    'when another run holds the lock, wait for it up to this long (e.g. 90s, 30m, 2h) instead of exiting 11 at once (for scheduled jobs)',
+  );
 
 export async function runCli(argv: readonly string[], version: string): Promise<number> {
   let pending: Action | undefined;
@@ -44,6 +52,11 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   const defer = (action: Action): void => {
     pending = action;
   };
+  // --lock-wait of whichever command runs; parsed with the command (a bad value is exit 2).
+  let lockWait: string | undefined;
+  program.hook('preAction', (_program, command) => {
+    lockWait = command.opts<{ lockWait?: string }>().lockWait;
+  });
 
   // run / snapshot / resume / prune / clean share the engine and its plan → apply flow.
   const engineCommand = (name: string, description: string) =>
@@ -53,6 +66,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
       .addOption(configOption())
       .addOption(jsonOption())
       .addOption(dryRunOption())
+      .addOption(lockWaitOption())
       .argument('[subvolumes...]', 'limit to these subvolumes (names from the config)')
       .action((subvolumes: string[], options: { config?: string; json?: boolean; dryRun?: boolean }) => {
         defer(async () => {
@@ -285,6 +299,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     .addOption(configOption())
     .addOption(jsonOption())
     .addOption(dryRunOption())
+    .addOption(lockWaitOption())
     .action((sets: string[], options: { config?: string; json?: boolean; dryRun?: boolean }) => {
       defer(async () => {
         const { runBackup } = await import('./backup-command.js');
@@ -329,6 +344,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     .addOption(configOption())
     .addOption(jsonOption())
     .addOption(dryRunOption())
+    .addOption(lockWaitOption())
     .action(
       (
         subvolume: string | undefined,
@@ -393,6 +409,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     .addOption(configOption())
     .addOption(jsonOption())
     .addOption(dryRunOption())
+    .addOption(lockWaitOption())
     .action(
       (
         from: string,
@@ -445,6 +462,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     )
     .addOption(configOption())
     .addOption(jsonOption())
+    .addOption(lockWaitOption())
     .action(
       (sets: string[], options: { parts: number; drill?: boolean; config?: string; json?: boolean }) => {
         defer(async () => {
@@ -545,12 +563,14 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   )
     .addOption(new Option('-y, --yes', 'apply without asking (automation: read infra plan first)'))
     .addOption(dryRunOption())
+    .addOption(lockWaitOption())
     .addOption(
       new Option('--wait <seconds>', 'how long to wait for the instance to answer over SSH').default('600'),
     );
   infraAction('destroy', 'delete the instance and the volume WITH ITS BACKUPS (asks for the volume name)')
     .addOption(new Option('--confirm-volume <name>', "the volume's name, typed ahead (for automation)"))
-    .addOption(dryRunOption());
+    .addOption(dryRunOption())
+    .addOption(lockWaitOption());
   infraAction('output', 'print what apply made: host, user, target URL, region, instance, volume, bucket');
 
   program
@@ -654,17 +674,21 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     return ExitCode.usage;
   }
 
-  const onSignal = (): void => {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    // The run's end first (with the signal), so what its children report as they die is not it.
+    const observed = interruptRuns(signal);
     terminateAllChildren();
-    process.stderr.write('snapkeep: interrupted\n');
+    process.stderr.write(`snapkeep: interrupted (${signal})\n`);
     // Close SSH master connections (they would otherwise linger for ControlPersist), briefly.
     const exit = (): never => process.exit(ExitCode.interrupted);
     setTimeout(exit, 1000).unref();
-    void import('../remote/ssh-host.js').then(({ closeAllSshHosts }) => closeAllSshHosts()).finally(exit);
+    const closed = import('../remote/ssh-host.js').then(({ closeAllSshHosts }) => closeAllSshHosts());
+    void Promise.allSettled([observed, closed]).finally(exit);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    configureRuns({ lockWaitSeconds: lockWait === undefined ? undefined : parseLockWait(lockWait) });
     return await pending();
   } catch (error) {
     if (error instanceof SnapkeepError) {

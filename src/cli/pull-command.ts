@@ -14,8 +14,7 @@ import { pickCopy, planFetch, planPulledRetention } from '../plan/fetch-plan.js'
 import { Hosts } from '../remote/hosts.js';
 import type { SshSettings } from '../remote/ssh-host.js';
 import { isSshUrl, parseSshUrl } from '../remote/ssh-url.js';
-import { Journal, newRunId } from '../state/journal.js';
-import { acquireLock } from '../state/lock.js';
+import { withRun, type RunRequest } from '../state/run-lifecycle.js';
 import { TransferStateFile } from '../state/transfer-state.js';
 import { describeCheckout, describeFetch, receiveShown } from './fetch-output.js';
 import { createOutput } from './output.js';
@@ -158,17 +157,15 @@ export async function runPull(options: PullOptions): Promise<number> {
       return ExitCode.ok;
     }
 
-    const lock = await acquireLock(resolved.stateDir, 'pull');
-    try {
-      const journal = new Journal(resolved.stateDir, newRunId(now));
+    const request: RunRequest = {
+      stateDir: resolved.stateDir,
+      command: 'pull',
+      fields: { name: options.name, from: options.from, snapshot: wanted.name, into: options.into },
+      now,
+    };
+    return await withRun(request, async ({ journal }) => {
       const transfers = await TransferStateFile.load(resolved.stateDir);
       const transferKey = `pull:${options.from}`;
-      await journal.append('pull-start', {
-        name: options.name,
-        from: options.from,
-        snapshot: wanted.name,
-        into: options.into,
-      });
       if (fetch.kind === 'receive') {
         const record = transfers.get(options.name, transferKey);
         const outcome = await receiveShown({
@@ -181,10 +178,7 @@ export async function runPull(options: PullOptions): Promise<number> {
           journal,
           journalFields: { pull: true },
         });
-        if (!outcome.ok) {
-          await journal.append('pull-end', { ok: false, error: outcome.error });
-          return ExitCode.fatal;
-        }
+        if (!outcome.ok) return { exitCode: ExitCode.fatal, fields: { error: outcome.error } };
         if (outcome.bytes)
           transfers.update(
             options.name,
@@ -210,12 +204,6 @@ export async function runPull(options: PullOptions): Promise<number> {
         );
       }
       if (checkout) await applyCheckout(checkout);
-      await journal.append('pull-end', {
-        ok: failures === 0,
-        snapshot: pulledPath,
-        checkout: checkout?.path,
-        aside: checkout?.aside,
-      });
       output.event('pulled', {
         name: options.name,
         snapshot: pulledPath,
@@ -225,10 +213,11 @@ export async function runPull(options: PullOptions): Promise<number> {
       output.text(
         `pulled ${wanted.name} from ${options.from}: ${pulledPath}${checkout ? `; writable ${checkout.path}${checkout.aside ? ` (the previous one is at ${checkout.aside})` : ''}` : ''}`,
       );
-      return failures === 0 ? ExitCode.ok : ExitCode.partial;
-    } finally {
-      await lock.release();
-    }
+      return {
+        exitCode: failures === 0 ? ExitCode.ok : ExitCode.partial,
+        fields: { snapshot: pulledPath, checkout: checkout?.path, aside: checkout?.aside },
+      };
+    });
   } finally {
     await hosts.close();
   }

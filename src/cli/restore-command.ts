@@ -19,8 +19,8 @@ import type { ResolvedSubvolume } from '../config/resolve.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
 import { planFetch, pickCopy, type FetchPlan } from '../plan/fetch-plan.js';
 import { Hosts } from '../remote/hosts.js';
-import { Journal, newRunId, readJournal } from '../state/journal.js';
-import { acquireLock } from '../state/lock.js';
+import { readJournal } from '../state/journal.js';
+import { withRun, type RunRequest } from '../state/run-lifecycle.js';
 import { TransferStateFile } from '../state/transfer-state.js';
 import {
   describeCheckout,
@@ -402,16 +402,14 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
       return ExitCode.ok;
     }
 
-    const lock = await acquireLock(resolved.stateDir, 'restore');
-    try {
-      const journal = new Journal(resolved.stateDir, newRunId(now));
+    const request: RunRequest = {
+      stateDir: resolved.stateDir,
+      command: 'restore',
+      fields: { subvolume: subvolume.name, from: location.name, snapshot: point.name, to },
+      now,
+    };
+    return await withRun(request, async ({ journal }) => {
       const transfers = await TransferStateFile.load(resolved.stateDir);
-      await journal.append('restore-start', {
-        subvolume: subvolume.name,
-        from: location.name,
-        snapshot: point.name,
-        to,
-      });
       if (fetch?.kind === 'receive') {
         const record = transfers.get(subvolume.name, location.name);
         const outcome = await receiveShown({
@@ -424,18 +422,9 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
           journal,
           journalFields: { restore: true },
         });
-        if (!outcome.ok) {
-          await journal.append('restore-end', { ok: false, error: outcome.error });
-          return ExitCode.fatal;
-        }
+        if (!outcome.ok) return { exitCode: ExitCode.fatal, fields: { error: outcome.error } };
       }
       if (checkout) await applyCheckout(checkout);
-      await journal.append('restore-end', {
-        ok: true,
-        snapshot: snapshotPath,
-        to: checkout?.path,
-        aside: checkout?.aside,
-      });
       output.event('restored', {
         subvolume: subvolume.name,
         source,
@@ -448,10 +437,11 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
           ? `restored ${point.name} ${describeSource(source)}: ${checkout.path} is a writable subvolume${checkout.aside ? `; the previous one is at ${checkout.aside}` : ''}`
           : `restored ${point.name} ${describeSource(source)}: read-only snapshot at ${snapshotPath}`,
       );
-      return ExitCode.ok;
-    } finally {
-      await lock.release();
-    }
+      return {
+        exitCode: ExitCode.ok,
+        fields: { snapshot: snapshotPath, to: checkout?.path, aside: checkout?.aside },
+      };
+    });
   } finally {
     await hosts.close();
   }

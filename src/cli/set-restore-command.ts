@@ -11,8 +11,8 @@ import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
 import { passwordOf, restorePoints, type RestorePoint } from '../restic/backup-set.js';
 import { createDatabase, databaseExists, restoreDatabase, type PostgresSource } from '../restic/postgres.js';
 import { Restic } from '../restic/restic.js';
-import { Journal, newRunId } from '../state/journal.js';
-import { acquireLock } from '../state/lock.js';
+import type { Journal } from '../state/journal.js';
+import { withRun } from '../state/run-lifecycle.js';
 import { formatTable, type Output } from './output.js';
 
 export interface SetRestoreOptions {
@@ -275,10 +275,8 @@ export async function restoreBackupSet(
     }
   };
 
-  const lock = await acquireLock(options.stateDir, 'restore');
-  try {
-    const journal = new Journal(options.stateDir, newRunId());
-    await journal.append('restore-start', { set: set.name, run: point.run, repository: repository.name });
+  const start = { set: set.name, restoring: point.run, repository: repository.name };
+  return withRun({ stateDir: options.stateDir, command: 'restore', fields: start }, async ({ journal }) => {
     const hook = async (phase: 'stop' | 'start', argv: readonly string[]): Promise<void> => {
       const [file, ...args] = argv as [string, ...string[]];
       const result = await runCommand({ file, args }).catch((error: unknown) => {
@@ -301,10 +299,7 @@ export async function restoreBackupSet(
       // reported after the restore's own outcome.
       for (const argv of hooks.start) await hook('start', argv);
     }
-    await journal.append('restore-end', { set: set.name, run: point.run, ok: true });
     output.text(`restored ${set.name} run ${point.run}`);
-    return ExitCode.ok;
-  } finally {
-    await lock.release();
-  }
+    return { exitCode: ExitCode.ok, fields: { set: set.name, restoring: point.run } };
+  });
 }

@@ -3,6 +3,7 @@
 import { loadResolvedConfig } from '../config/config-cache.js';
 import { ExitCode } from '../errors.js';
 import { readJournal } from '../state/journal.js';
+import { describeRunOutcome, recordedRuns, type RecordedRun } from '../state/run-history.js';
 import { TransferStateFile } from '../state/transfer-state.js';
 import { createOutput, formatTable } from './output.js';
 
@@ -27,16 +28,17 @@ export async function runStatus(options: StatusOptions): Promise<number> {
     TransferStateFile.load(resolved.stateDir),
   ]);
   const now = Date.now();
-  const runEnds = journal.filter((entry) => entry.event === 'run-end');
-  const lastRun = runEnds.at(-1);
+  const runs = recordedRuns(journal);
+  const lastRun = runs.at(-1);
   output.event('status', {
     stateDir: resolved.stateDir,
-    lastRun: lastRun ?? null,
-    runs: runEnds.length,
+    lastRun: lastRun ? runJson(lastRun) : null,
+    runs: runs.length,
   });
   if (lastRun) {
+    const when = lastRun.endedAt ?? lastRun.time;
     output.text(
-      `last run: ${lastRun.time} (${age(lastRun.time, now)}), snapkeep ${String(lastRun.command)}, exit ${String(lastRun.exitCode)}`,
+      `last run: ${when} (${age(when, now)}), snapkeep ${lastRun.command}, ${describeRunOutcome(lastRun)}`,
     );
   } else {
     output.text(`no runs recorded yet in ${resolved.stateDir} (run: snapkeep run)`);
@@ -50,6 +52,21 @@ export async function runStatus(options: StatusOptions): Promise<number> {
     }
   }
   if (rows.length > 0) output.text(formatTable(['SUBVOLUME', 'TARGET', 'LAST SENT', 'WHEN'], rows));
-  const lastExit = typeof lastRun?.exitCode === 'number' ? lastRun.exitCode : ExitCode.ok;
-  return lastExit === ExitCode.ok ? ExitCode.ok : ExitCode.partial;
+  // A run still going has not failed (yet); one that was interrupted or killed did not finish.
+  return !lastRun || lastRun.state === 'ok' || lastRun.state === 'running' ? ExitCode.ok : ExitCode.partial;
+}
+
+/** The last run for scripts: its end entry's fields (as before), and how it ended. */
+function runJson(run: RecordedRun): Record<string, unknown> {
+  return {
+    ...(run.end ?? run.start),
+    run: run.id,
+    command: run.command,
+    state: run.state,
+    startedAt: run.startedAt,
+    endedAt: run.endedAt,
+    exitCode: run.exitCode,
+    signal: run.signal,
+    pid: run.pid,
+  };
 }

@@ -8,7 +8,7 @@ import { loadResolvedConfig } from '../config/config-cache.js';
 import type { ResolvedBackupSet, ResolvedRepository } from '../config/resolve.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
 import { Restic } from '../restic/restic.js';
-import { Journal, newRunId } from '../state/journal.js';
+import { exitCodeOf, withRun } from '../state/run-lifecycle.js';
 import { checksumsPath, selectSets } from './backup-command.js';
 import { restoreBackupSet } from './set-restore-command.js';
 import { passwordOf, restorePoints } from '../restic/backup-set.js';
@@ -47,60 +47,68 @@ export async function runVerify(options: {
     throw new UsageError('no backup sets are defined (backup_sets: in the config)');
   const restic = await Restic.detect();
   const statePath = join(resolved.stateDir, 'verify.json');
-  const state = await loadState(statePath);
-  const journal = new Journal(resolved.stateDir, newRunId());
-  let exitCode: number = ExitCode.ok;
-  for (const repository of repositories.values()) {
-    const remembered = state[repository.name];
-    // A changed N starts the rotation again.
-    const part = remembered && remembered.parts === options.parts ? remembered.nextPart : 1;
-    const subset = `${part}/${options.parts}`;
-    const startedAt = Date.now();
-    let ok = false;
-    let detail: string;
-    try {
-      const result = await runCommand(
-        await restic.commandFor(repository, ['check', '--read-data-subset', subset]),
-      );
-      ok = result.exitCode === 0;
-      const failure = ok ? undefined : restic.failure(repository, result, 'check');
-      detail = failure ? failure.message : `structure and pack data ${subset} read and verified`;
-      // A damaged repository is a failed job (3); unreachable or a wrong password keep their codes.
-      if (failure)
-        exitCode = Math.max(exitCode, failure.problem === 'other' ? ExitCode.partial : failure.exitCode);
-    } catch (error) {
-      if (!(error instanceof SnapkeepError)) throw error;
-      detail = error.message;
-      exitCode = Math.max(exitCode, error.exitCode);
-    }
-    if (ok) {
-      const next = (part % options.parts) + 1;
-      state[repository.name] = {
-        nextPart: next,
-        parts: options.parts,
-        ...(part === options.parts
-          ? { lastFullReadAt: new Date().toISOString() }
-          : remembered?.lastFullReadAt
-            ? { lastFullReadAt: remembered.lastFullReadAt }
-            : {}),
-      };
-    }
-    const durationMs = Date.now() - startedAt;
-    output.event('check', { repository: repository.name, ok, subset, detail, durationMs });
-    output.text(`${ok ? 'ok  ' : 'FAIL'} ${repository.name}: ${detail} [${(durationMs / 1000).toFixed(2)}s]`);
-    if (!ok) output.warn(`ERROR: ${repository.name}: ${detail}`);
-    await journal.append('verify', { repository: repository.name, ok, subset, durationMs });
-  }
-  await mkdir(resolved.stateDir, { recursive: true });
-  await writeFile(`${statePath}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
-  await rename(`${statePath}.tmp`, statePath);
-  if (options.drill)
-    for (const set of sets) {
-      const ok = await drill(restic, set, resolved.stateDir, output);
-      await journal.append('drill', { set: set.name, ok });
-      if (!ok) exitCode = Math.max(exitCode, ExitCode.partial);
-    }
-  return exitCode;
+  const names = [...repositories.keys()];
+  return withRun(
+    { stateDir: resolved.stateDir, command: 'verify', fields: { repositories: names } },
+    async ({ journal }) => {
+      // Read under the lock: a concurrent verify may have moved the rotation on.
+      const state = await loadState(statePath);
+      // Per repository and drill: 0, or how it failed.
+      const codes: number[] = [];
+      for (const repository of repositories.values()) {
+        const remembered = state[repository.name];
+        // A changed N starts the rotation again.
+        const part = remembered && remembered.parts === options.parts ? remembered.nextPart : 1;
+        const subset = `${part}/${options.parts}`;
+        const startedAt = Date.now();
+        let ok = false;
+        let detail: string;
+        try {
+          const result = await runCommand(
+            await restic.commandFor(repository, ['check', '--read-data-subset', subset]),
+          );
+          ok = result.exitCode === 0;
+          const failure = ok ? undefined : restic.failure(repository, result, 'check');
+          detail = failure ? failure.message : `structure and pack data ${subset} read and verified`;
+          // A damaged repository is a failed job (3); unreachable or a wrong password keep their codes.
+          if (failure) codes.push(failure.problem === 'other' ? ExitCode.partial : failure.exitCode);
+        } catch (error) {
+          if (!(error instanceof SnapkeepError)) throw error;
+          detail = error.message;
+          codes.push(error.exitCode);
+        }
+        if (ok) {
+          const next = (part % options.parts) + 1;
+          state[repository.name] = {
+            nextPart: next,
+            parts: options.parts,
+            ...(part === options.parts
+              ? { lastFullReadAt: new Date().toISOString() }
+              : remembered?.lastFullReadAt
+                ? { lastFullReadAt: remembered.lastFullReadAt }
+                : {}),
+          };
+        }
+        const durationMs = Date.now() - startedAt;
+        output.event('check', { repository: repository.name, ok, subset, detail, durationMs });
+        output.text(
+          `${ok ? 'ok  ' : 'FAIL'} ${repository.name}: ${detail} [${(durationMs / 1000).toFixed(2)}s]`,
+        );
+        if (!ok) output.warn(`ERROR: ${repository.name}: ${detail}`);
+        await journal.append('verify', { repository: repository.name, ok, subset, durationMs });
+      }
+      await mkdir(resolved.stateDir, { recursive: true });
+      await writeFile(`${statePath}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
+      await rename(`${statePath}.tmp`, statePath);
+      if (options.drill)
+        for (const set of sets) {
+          const ok = await drill(restic, set, resolved.stateDir, output);
+          await journal.append('drill', { set: set.name, ok });
+          if (!ok) codes.push(ExitCode.partial);
+        }
+      return exitCodeOf(codes);
+    },
+  );
 }
 
 /**

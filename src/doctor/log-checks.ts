@@ -3,6 +3,14 @@
 // set, for longer than the stale threshold). Pure: journal entries and the clock in, checks out.
 import { formatHours, scope, type CheckResult } from './check.js';
 import type { JournalEntry } from '../state/journal.js';
+import {
+  describeRunOutcome,
+  lastRecordedRun,
+  processProbe,
+  recordedRuns,
+  type RecordedRun,
+  type RunProbe,
+} from '../state/run-history.js';
 
 export interface LogInputs {
   readonly journal: readonly JournalEntry[];
@@ -14,6 +22,31 @@ export interface LogInputs {
   readonly staleHours: number;
   /** How far back "recent failures" look. */
   readonly recentHours: number;
+  /** Is the process of a run without an end alive? (default: asks /proc) */
+  readonly probe?: RunProbe;
+}
+
+/** The btrfs engine's commands: "the last run" of doctor logs. */
+const engineCommands = ['run', 'snapshot', 'resume', 'prune', 'clean'];
+
+/** Why a run that did not finish did not, and what to do. */
+function unfinished(run: RecordedRun): { cause: string; fixes: string[] } {
+  if (run.state === 'interrupted')
+    return {
+      cause: `it was stopped by ${run.signal ?? 'a signal'} before it finished (a shutdown, a timeout of its job, Ctrl-C); what it did not do is still to do`,
+      fixes: [
+        'snapkeep run',
+        'if a scheduled job was stopped: its timeout, and what stopped it (journalctl)',
+      ],
+    };
+  return {
+    cause:
+      'its process ended without writing its end: SIGKILL (the OOM killer, a shutdown that did not wait), a crash, or power loss',
+    fixes: [
+      'snapkeep run',
+      'what ended it at that time: journalctl -k (the OOM killer), journalctl --list-boots (a power loss or reset)',
+    ],
+  };
 }
 
 interface Job {
@@ -24,6 +57,8 @@ interface Job {
 }
 
 const jobsOf = (entry: JournalEntry): Job[] => (Array.isArray(entry.jobs) ? (entry.jobs as Job[]) : []);
+const setsOf = (entry: JournalEntry): { set?: string; ok?: boolean; error?: string }[] =>
+  Array.isArray(entry.sets) ? (entry.sets as { set?: string; ok?: boolean; error?: string }[]) : [];
 const hoursBetween = (now: Date, iso: string): number => (now.getTime() - Date.parse(iso)) / 3_600_000;
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
@@ -37,6 +72,15 @@ export interface RecordedFailure {
 export function recordedFailures(journal: readonly JournalEntry[]): RecordedFailure[] {
   const failures: RecordedFailure[] = [];
   for (const entry of journal) {
+    // A run that ended early: its error, or the signal that stopped it.
+    if (entry.event === 'run-end' && (entry.error !== undefined || entry.signal !== undefined)) {
+      failures.push({
+        time: entry.time,
+        what: `snapkeep ${text(entry.command)}`,
+        error: text(entry.error) || `interrupted by ${text(entry.signal)}`,
+      });
+      continue;
+    }
     if (entry.ok !== false) continue;
     const error = text(entry.error) || 'failed';
     switch (entry.event) {
@@ -138,96 +182,109 @@ export function logChecks(inputs: LogInputs): CheckResult[] {
   const { journal, now } = inputs;
   const ago = (iso: string): string => `${formatHours(hoursBetween(now, iso))} ago`;
 
+  const probe = inputs.probe ?? processProbe;
+
   // The last btrfs run
-  if (inputs.pairs.length === 0 && !journal.some((entry) => entry.event === 'run-end')) {
+  const lastRun = lastRecordedRun(journal, { commands: engineCommands, probe });
+  if (inputs.pairs.length === 0 && !lastRun) {
     results.push(checks.skip('last-run', 'last run', 'no subvolumes are configured'));
+  } else if (!lastRun) {
+    results.push(
+      checks.warn(
+        'last-run',
+        'last run',
+        `no run recorded in ${inputs.stateDir}`,
+        'snapkeep has not run with this state directory yet',
+        ['snapkeep run --dry-run, then snapkeep run'],
+      ),
+    );
   } else {
-    const last = journal.filter((entry) => entry.event === 'run-end').at(-1);
-    if (!last) {
+    const when = lastRun.endedAt ?? lastRun.time;
+    const detail = `${when} (${ago(when)}): snapkeep ${lastRun.command}, ${describeRunOutcome(lastRun)}`;
+    if (lastRun.state === 'ok' || lastRun.state === 'running')
+      results.push(checks.ok('last-run', 'last run', detail));
+    else if (lastRun.state === 'failed') {
+      const problems = jobsOf(lastRun.end!).filter((job) => job.status !== 'ok');
       results.push(
-        checks.warn(
+        checks.fail(
           'last-run',
           'last run',
-          `no run recorded in ${inputs.stateDir}`,
-          'snapkeep has not run with this state directory yet',
-          ['snapkeep run --dry-run, then snapkeep run'],
+          detail,
+          problems.length > 0
+            ? problems
+                .slice(0, 3)
+                .map(
+                  (job) =>
+                    `${job.subvolume ?? ''}${job.target ? ` → ${job.target}` : ''}: ${job.status ?? ''}: ${job.message ?? ''}`,
+                )
+                .join('; ')
+            : lastRun.error || 'the run recorded a failure',
+          [
+            'snapkeep status',
+            'snapkeep doctor ssh / snapkeep doctor volume  (for an unreachable or full target)',
+            'snapkeep run',
+          ],
         ),
       );
     } else {
-      const detail = `${last.time} (${ago(last.time)}): snapkeep ${text(last.command)}, exit ${String(last.exitCode)}`;
-      if (last.exitCode === 0) results.push(checks.ok('last-run', 'last run', detail));
-      else {
-        const problems = jobsOf(last).filter((job) => job.status !== 'ok');
-        results.push(
-          checks.fail(
-            'last-run',
-            'last run',
-            detail,
-            problems.length > 0
-              ? problems
-                  .slice(0, 3)
-                  .map(
-                    (job) =>
-                      `${job.subvolume ?? ''}${job.target ? ` → ${job.target}` : ''}: ${job.status ?? ''}: ${job.message ?? ''}`,
-                  )
-                  .join('; ')
-              : 'the run recorded a failure',
-            [
-              'snapkeep status',
-              'snapkeep doctor ssh / snapkeep doctor volume  (for an unreachable or full target)',
-              'snapkeep run',
-            ],
-          ),
-        );
-      }
+      const { cause, fixes } = unfinished(lastRun);
+      results.push(checks.fail('last-run', 'last run', detail, cause, fixes));
     }
   }
 
   // The last restic backup
+  const lastBackup = lastRecordedRun(journal, { commands: ['backup'], probe });
   if (inputs.backupSets.length === 0) {
     results.push(checks.skip('last-backup', 'last backup', 'no backup sets are configured'));
+  } else if (!lastBackup) {
+    results.push(
+      checks.warn(
+        'last-backup',
+        'last backup',
+        `no backup recorded in ${inputs.stateDir}`,
+        'snapkeep backup has not run with this state directory yet',
+        ['snapkeep backup --dry-run, then snapkeep backup'],
+      ),
+    );
   } else {
-    const last = journal.filter((entry) => entry.event === 'backup-end').at(-1);
-    if (!last) {
+    const when = lastBackup.endedAt ?? lastBackup.time;
+    const detail = `${when} (${ago(when)}): ${describeRunOutcome(lastBackup)}`;
+    if (lastBackup.state === 'ok' || lastBackup.state === 'running')
+      results.push(checks.ok('last-backup', 'last backup', detail));
+    else if (lastBackup.state === 'failed') {
       results.push(
-        checks.warn(
+        checks.fail(
           'last-backup',
           'last backup',
-          `no backup recorded in ${inputs.stateDir}`,
-          'snapkeep backup has not run with this state directory yet',
-          ['snapkeep backup --dry-run, then snapkeep backup'],
+          detail,
+          setsOf(lastBackup.end!)
+            .filter((set) => set.ok === false)
+            .map((set) => `${set.set ?? ''}: ${set.error ?? 'failed'}`)
+            .join('; ') ||
+            lastBackup.error ||
+            'the backup recorded a failure',
+          [
+            'snapkeep backup --dry-run  (what each set would capture, whether its repository answers)',
+            'snapkeep backup',
+          ],
         ),
       );
     } else {
-      const detail = `${last.time} (${ago(last.time)}): exit ${String(last.exitCode)}`;
-      if (last.exitCode === 0) results.push(checks.ok('last-backup', 'last backup', detail));
-      else {
-        const sets = Array.isArray(last.sets)
-          ? (last.sets as { set?: string; ok?: boolean; error?: string }[])
-          : [];
-        results.push(
-          checks.fail(
-            'last-backup',
-            'last backup',
-            detail,
-            sets
-              .filter((set) => set.ok === false)
-              .map((set) => `${set.set ?? ''}: ${set.error ?? 'failed'}`)
-              .join('; ') || 'the backup recorded a failure',
-            [
-              'snapkeep backup --dry-run  (what each set would capture, whether its repository answers)',
-              'snapkeep backup',
-            ],
-          ),
-        );
-      }
+      const { cause, fixes } = unfinished(lastBackup);
+      results.push(
+        checks.fail('last-backup', 'last backup', detail, cause, ['snapkeep backup', ...fixes.slice(1)]),
+      );
     }
   }
 
   // Recent failures
-  const recent = recordedFailures(journal).filter(
-    (failure) => hoursBetween(now, failure.time) <= inputs.recentHours,
-  );
+  // Killed runs wrote nothing about it: they are the runs whose start has no end.
+  const killed = recordedRuns(journal, probe)
+    .filter((run) => run.state === 'killed')
+    .map((run) => ({ time: run.time, what: `snapkeep ${run.command}`, error: describeRunOutcome(run) }));
+  const recent = [...recordedFailures(journal), ...killed]
+    .filter((failure) => hoursBetween(now, failure.time) <= inputs.recentHours)
+    .sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
   if (recent.length === 0) {
     results.push(
       checks.ok('recent-failures', 'recent failures', `none in the last ${formatHours(inputs.recentHours)}`),
@@ -284,13 +341,9 @@ export function logChecks(inputs: LogInputs): CheckResult[] {
     const setChecks = scope('logs', set);
     let last: string | undefined;
     for (const entry of journal) {
-      if (entry.event !== 'backup-end' || !Array.isArray(entry.sets)) continue;
-      if (
-        (entry.sets as { set?: string; ok?: boolean }[]).some(
-          (outcome) => outcome.set === set && outcome.ok === true,
-        )
-      )
-        last = entry.time;
+      if (entry.event !== 'backup-end' && !(entry.event === 'run-end' && entry.command === 'backup'))
+        continue;
+      if (setsOf(entry).some((outcome) => outcome.set === set && outcome.ok === true)) last = entry.time;
     }
     if (!last) {
       results.push(

@@ -15,6 +15,7 @@ export interface JournalEntry {
 export class Journal {
   readonly path: string;
   private ready = false;
+  private closed = false;
 
   constructor(
     private readonly stateDir: string,
@@ -30,15 +31,32 @@ export class Journal {
    */
   append(event: string, fields: Record<string, unknown> = {}): Promise<void> {
     try {
-      if (!this.ready) mkdirSync(this.stateDir, { recursive: true });
-      this.ready = true;
-      const entry = { time: new Date().toISOString(), run: this.run, event, ...fields };
-      // One write per line with O_APPEND: concurrent writers never interleave within a line.
-      appendFileSync(this.path, `${maskSecrets(JSON.stringify(entry))}\n`);
+      this.appendNow(event, fields);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
+  }
+
+  /** append, for callers that cannot wait (an interrupt on its way out); throws on failure. */
+  appendNow(event: string, fields: Record<string, unknown> = {}): void {
+    // A run's end is its last line: what an interrupted run's steps report on their way down is
+    // not written after it.
+    if (this.closed) return;
+    if (!this.ready) mkdirSync(this.stateDir, { recursive: true });
+    this.ready = true;
+    // The fields never replace the line's own run id and event.
+    const entry = Object.assign({ time: new Date().toISOString(), run: this.run, event }, fields, {
+      run: this.run,
+      event,
+    });
+    // One write per line with O_APPEND: concurrent writers never interleave within a line.
+    appendFileSync(this.path, `${maskSecrets(JSON.stringify(entry))}\n`);
+  }
+
+  /** Later appends are dropped (the run lifecycle closes a run's journal after its end). */
+  close(): void {
+    this.closed = true;
   }
 }
 

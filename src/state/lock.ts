@@ -1,79 +1,103 @@
-// One run at a time per state directory. The lock file records who holds it so the refusal can
-// say so; a lock left by a dead process (crash, kill -9) is recognised and taken over.
-import { hostname } from 'node:os';
-import { rmSync } from 'node:fs';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+// One run at a time per state directory: an exclusive flock(2) on <state_dir>/snapkeep.lock,
+// held on an open descriptor for the run's life. The kernel decides who holds it, atomically, and
+// releases it when the holder's process ends however it ends, so there is no stale lock to take
+// over and no race in taking one over. The file's content only names the holder for the refusal
+// message: an empty, unreadable or outdated file is not a holder. The file is never deleted (a
+// deleted file could be locked by one run while the next creates and locks a new one).
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExitCode, SnapkeepError } from '../errors.js';
+import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
+import { lockFileDescriptor } from '../exec/flock.js';
+import { currentProcessIdentity, type ProcessIdentity } from './process-identity.js';
 
-export interface LockHolder {
-  readonly pid: number;
-  readonly host: string;
+export interface LockHolder extends ProcessIdentity {
   readonly command: string;
   readonly startedAt: string;
 }
 
 export interface HeldLock {
   readonly path: string;
-  release(): Promise<void>;
+  readonly holder: LockHolder;
+  /** Let go (synchronous, so an interrupt can release it on its way out); idempotent. */
+  release(): void;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+export interface LockOptions {
+  /** Wait up to this long for another run to finish (scheduled jobs); default: fail at once. */
+  readonly waitSeconds?: number;
 }
 
-async function readHolder(path: string): Promise<LockHolder | undefined> {
+const secondsPerUnit: Record<string, number> = { s: 1, m: 60, h: 3600 };
+
+/** --lock-wait: `90s`, `30m`, `2h`, `1h30m`, or plain seconds; at most a day (a scheduled job that waits longer is stuck). */
+export function parseLockWait(text: string): number {
+  const parts = /^\d+$/.test(text) ? [[text, text, 's']] : [...text.matchAll(/(\d+)([smh])/g)];
+  const seconds = parts.reduce((total, part) => total + Number(part[1]) * secondsPerUnit[part[2]!]!, 0);
+  if (parts.map((part) => part[0]).join('') !== text || seconds < 1 || seconds > 86_400)
+    throw new UsageError(
+      `--lock-wait ${text}: expected a duration from 1s to 24h, as seconds or with units s, m, h (e.g. 90s, 30m, 1h30m)`,
+    );
+  return seconds;
+}
+
+export const lockPath = (stateDir: string): string => join(stateDir, 'snapkeep.lock');
+
+function describeHolder(path: string): string {
+  let holder: Partial<LockHolder> | undefined;
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as LockHolder;
+    holder = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockHolder>;
   } catch {
-    return undefined;
+    holder = undefined;
   }
+  if (holder?.pid === undefined) return 'a process that has not recorded itself in the file yet';
+  return `pid ${holder.pid} on ${holder.host ?? '?'} ("snapkeep ${holder.command ?? '?'}", started ${holder.startedAt ?? '?'})`;
 }
 
-export async function acquireLock(stateDir: string, command: string): Promise<HeldLock> {
-  await mkdir(stateDir, { recursive: true });
-  const path = join(stateDir, 'snapkeep.lock');
-  const holder: LockHolder = {
-    pid: process.pid,
-    host: hostname(),
-    command,
-    startedAt: new Date().toISOString(),
-  };
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(path, 'wx', 0o644);
-      await handle.writeFile(`${JSON.stringify(holder)}\n`);
-      await handle.close();
-      let released = false;
-      const release = async (): Promise<void> => {
-        if (released) return;
-        released = true;
-        await rm(path, { force: true });
-      };
-      // An interrupt exits through process.exit; leave no lock behind for the next run.
-      process.once('exit', () => {
-        if (!released) {
-          rmSync(path, { force: true });
-        }
-      });
-      return { path, release };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const current = await readHolder(path);
-      if (current && current.host === hostname() && !isAlive(current.pid)) {
-        await rm(path, { force: true }); // stale: its process is gone
-        continue;
-      }
-      const who = current
-        ? `pid ${current.pid} on ${current.host} ("snapkeep ${current.command}", started ${current.startedAt})`
-        : 'an unknown process';
-      throw new SnapkeepError(`another snapkeep run holds the lock ${path}: ${who}`, ExitCode.locked);
-    }
+export async function acquireLock(
+  stateDir: string,
+  command: string,
+  options: LockOptions = {},
+): Promise<HeldLock> {
+  mkdirSync(stateDir, { recursive: true });
+  const path = lockPath(stateDir);
+  // Not truncated on open: the content names the current holder until the lock is ours.
+  const fd = openSync(path, 'a+', 0o644);
+  let locked: boolean;
+  try {
+    locked = await lockFileDescriptor(fd, options.waitSeconds);
+  } catch (error) {
+    closeSync(fd);
+    throw new SnapkeepError(`could not take the lock ${path}: ${(error as Error).message}`);
   }
-  throw new SnapkeepError(`could not take the lock ${path}`, ExitCode.locked);
+  if (!locked) {
+    closeSync(fd);
+    const waited = options.waitSeconds ? ` (waited ${options.waitSeconds} s, --lock-wait)` : '';
+    throw new SnapkeepError(
+      `another snapkeep run holds the lock ${path}${waited}: ${describeHolder(path)}`,
+      ExitCode.locked,
+    );
+  }
+  const holder: LockHolder = { ...currentProcessIdentity(), command, startedAt: new Date().toISOString() };
+  try {
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${JSON.stringify(holder)}\n`, 0);
+  } catch {
+    // Only the refusal message of another run misses it (a full state directory, say): the lock
+    // is ours either way, and the journal's own write reports the disk.
+  }
+  let released = false;
+  return {
+    path,
+    holder,
+    release() {
+      if (released) return;
+      released = true;
+      try {
+        ftruncateSync(fd, 0); // still ours: no one else can be writing it
+      } catch {
+        // The next holder overwrites it anyway.
+      }
+      closeSync(fd);
+    },
+  };
 }

@@ -229,7 +229,7 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
     // The secrets never show: not in any output of these commands, not in the journal, not on the
     // command line of any process snapkeep started (the wrappers recorded every argv).
     const journal = await readFile(join(directory, 'state', 'journal.ndjson'), 'utf8');
-    expect(journal).toMatch(/backup-end/);
+    expect(journal).toMatch(/"event":"run-end","command":"backup"/);
     const argv = await readFile(join(directory, 'bin', 'argv.log'), 'utf8');
     expect(argv).toMatch(/^restic .*backup/m);
     expect(argv).toMatch(/^(pg_dump|restic .*--stdin-from-command .*pg_dump) /m);
