@@ -3,7 +3,7 @@
 // through the environment or files, and every message built here masks known secret values.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { constants as fsConstants, rmSync } from 'node:fs';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { boundToThisProcess, resolveExecutable } from './child-lifetime.js';
@@ -181,7 +181,7 @@ const spawnedAt = new WeakMap<ChildProcess, number>();
 
 /**
  * What a child's environment is: snapkeep's own without any variable that holds a secret (named
- * by an `env:` reference, or holding a value registered as secret under whatever name), then
+ * by an `env:` reference, or whose value is one registered as secret, under whatever name), then
  * what its spec passes. So psql, mkfifo or btrfs never see the restic password; restic gets it
  * because its spec says so.
  */
@@ -189,7 +189,7 @@ function environmentFor(spec: CommandSpec): NodeJS.ProcessEnv {
   const inherited: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (value === undefined || secretVariables.has(name)) continue;
-    if ([...knownSecrets].some((secret) => value.includes(secret))) continue;
+    if (knownSecrets.has(value)) continue;
     inherited[name] = value;
   }
   // LC_ALL=C: we parse tool output, so it must not be translated.
@@ -510,12 +510,7 @@ export async function runFanOut(
           stopAll();
           return;
         }
-        // A consumer that died before opening its FIFO would leave tee waiting in open() for
-        // ever: open and close the read end once, so tee sees EPIPE and drops it.
-        await open(fifos[index - 2]!, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK).then(
-          (handle) => handle.close(),
-          () => undefined,
-        );
+        await releaseWriter(fifos[index - 2]!, tee);
       },
     );
     const [producerResult, teeResult, ...consumerResults] = stages;
@@ -523,6 +518,31 @@ export async function runFanOut(
   } finally {
     // Every process is gone: the FIFOs are empty and reusable.
     fifoPool.idle.push(...fifos);
+  }
+}
+
+/**
+ * A consumer that died before opening its FIFO would leave tee waiting in open() for ever. A
+ * read end opened and closed at once is not enough: tee may reach that open() only later. So the
+ * read end stays open until tee has the FIFO open (its /proc fd list shows it) or is gone; then
+ * it is closed, tee's next write to it fails with EPIPE, and `tee -p` drops that output.
+ */
+async function releaseWriter(fifo: string, writer: ChildProcess): Promise<void> {
+  const handle = await open(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK).catch(() => undefined);
+  if (!handle) return;
+  const opened = async (): Promise<boolean> => {
+    const descriptors = await readdir(`/proc/${writer.pid}/fd`).catch(() => undefined);
+    if (!descriptors) return true; // gone
+    const targets = await Promise.all(
+      descriptors.map((fd) => readlink(`/proc/${writer.pid}/fd/${fd}`).catch(() => '')),
+    );
+    return targets.includes(fifo);
+  };
+  try {
+    while (writer.exitCode === null && writer.signalCode === null && !(await opened()))
+      await new Promise((resolve) => setTimeout(resolve, 10));
+  } finally {
+    await handle.close();
   }
 }
 
