@@ -27,6 +27,7 @@ import {
 import type { z } from 'zod';
 import { ConfigError, formatConfigIssue, readConfigText, type ConfigIssue } from './config-file.js';
 import { resolveConfig, type ResolvedConfig } from './resolve.js';
+import { withholdSecretVariables } from './secret-variables.js';
 import { configSchema, type Config } from './schema.js';
 import { configJsonSchema } from './write-json-schema.js';
 
@@ -52,7 +53,10 @@ export interface LoadedConfig {
 /** Read, parse, validate and resolve the configuration. Throws ConfigError (exit 2) on any problem. */
 export async function loadConfig(flag?: string): Promise<LoadedConfig> {
   const { path, text } = await readConfigText(flag);
-  return parseConfigText(text, path);
+  const loaded = parseConfigText(text, path);
+  // Before any child starts: see secret-variables.ts.
+  withholdSecretVariables(loaded.resolved);
+  return loaded;
 }
 
 // ---------------------------------------------------------------------------------------------
