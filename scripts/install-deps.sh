@@ -15,7 +15,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # command-name:package pairs; a package is installed only if its command is missing.
-runtime=(btrfs:btrfs-progs mkfs.btrfs:btrfs-progs restic:restic ssh:openssh-client zstd:zstd losetup:mount truncate:coreutils pg_dump:postgresql-client)
+runtime=(btrfs:btrfs-progs mkfs.btrfs:btrfs-progs restic:restic ssh:openssh-client zstd:zstd losetup:mount truncate:coreutils setpriv:util-linux pg_dump:postgresql-client)
 testing=(btrbk:btrbk faketime:faketime sshd:openssh-server sudo:sudo rclone:rclone pv:pv cron:cron hyperfine:hyperfine)
 wanted=("${runtime[@]}")
 [ "$mode" = --test ] && wanted+=("${testing[@]}")

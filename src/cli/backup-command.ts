@@ -49,8 +49,10 @@ async function recordChecksums(stateDir: string, outcome: SetOutcome): Promise<v
 
 export async function runBackup(options: BackupOptions): Promise<number> {
   const output = createOutput(options.json);
-  // Both at once: each is a process start or a file read, and every run pays for them.
-  const [{ resolved }, restic] = await Promise.all([loadResolvedConfig(options.config), Restic.detect()]);
+  // The configuration first: until it is read, the variables its `env:` references name are not
+  // known, and a child started meanwhile (`restic version`, when not cached) would inherit them.
+  const { resolved } = await loadResolvedConfig(options.config);
+  const restic = await Restic.detect();
   const sets = selectSets(resolved, options.sets);
   if (sets.length === 0) throw new UsageError('no backup sets are defined (backup_sets: in the config)');
   // Before the lock and the journal: a missing secret is a configuration error, nothing touched.

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { readConfigText } from './config-file.js';
 import { pathConflicts } from './path-conflicts.js';
 import { realPathsOf } from './real-paths.js';
+import { withholdSecretVariables } from './secret-variables.js';
 import type { ResolvedConfig } from './resolve.js';
 
 /** Bump when the shape of a cache entry changes. */
@@ -86,8 +87,17 @@ async function packageVersion(): Promise<string> {
   return (JSON.parse(text) as { version: string }).version;
 }
 
-/** The validated, resolved configuration: from the cache when the file is unchanged. */
+/**
+ * The validated, resolved configuration: from the cache when the file is unchanged. The
+ * variables its `env:` references name are withheld from every child from now on.
+ */
 export async function loadResolvedConfig(flag?: string): Promise<ResolvedConfigFile> {
+  const loaded = await loadOrReuse(flag);
+  withholdSecretVariables(loaded.resolved);
+  return loaded;
+}
+
+async function loadOrReuse(flag?: string): Promise<ResolvedConfigFile> {
   const { path, text } = await readConfigText(flag);
   const loaded = await validatedText(path, text);
   // The disk is not part of the key: real paths are compared on every load. A conflict is

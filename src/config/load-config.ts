@@ -29,6 +29,7 @@ import { ConfigError, formatConfigIssue, readConfigText, type ConfigIssue } from
 import { pathConflicts, type RealPaths } from './path-conflicts.js';
 import { realPathsOf } from './real-paths.js';
 import { resolveConfig, type ResolvedConfig } from './resolve.js';
+import { withholdSecretVariables } from './secret-variables.js';
 import { configSchema, type Config } from './schema.js';
 import { secretReferencePattern } from './restic-schema.js';
 import { configJsonSchema } from './write-json-schema.js';
@@ -59,7 +60,10 @@ export async function loadConfig(flag?: string): Promise<LoadedConfig> {
   // Again with the directories as they are on disk: a symlink can put a target inside its
   // source or onto a snapshot_dir although the spelled paths differ.
   const realPaths = await realPathsOf(loaded.resolved);
-  return realPaths.size === 0 ? loaded : parseConfigText(text, path, { realPaths });
+  const checked = realPaths.size === 0 ? loaded : parseConfigText(text, path, { realPaths });
+  // Before any child starts: see secret-variables.ts.
+  withholdSecretVariables(checked.resolved);
+  return checked;
 }
 
 // ---------------------------------------------------------------------------------------------

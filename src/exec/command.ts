@@ -3,14 +3,19 @@
 // through the environment or files, and every message built here masks known secret values.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { constants as fsConstants, rmSync } from 'node:fs';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { boundToThisProcess, resolveExecutable } from './child-lifetime.js';
 
 export interface CommandSpec {
   readonly file: string;
   readonly args: readonly string[];
-  /** Extra environment variables (merged over process.env). Values here may be secrets. */
+  /**
+   * Extra environment variables, merged over what children inherit (process.env without the
+   * secrets: see withholdFromChildren). Values here may be secrets: a child gets a secret only
+   * when its spec passes it here.
+   */
   readonly env?: Readonly<Record<string, string>>;
   readonly cwd?: string;
   /** Text written to stdin (then closed). */
@@ -33,6 +38,18 @@ const knownSecrets = new Set<string>();
 export function registerSecret(value: string): void {
   // Very short values would mask ordinary words; secrets that short are refused at config level.
   if (value.length >= 4) knownSecrets.add(value);
+}
+
+/** Variables of snapkeep's environment that hold secrets (named by `env:` references). */
+const secretVariables = new Set<string>();
+
+/**
+ * No child inherits the variable `name` from snapkeep's environment (only one whose spec passes
+ * it): the variables `env:` references name, declared as soon as the configuration is read, so
+ * a child started before the secret is resolved does not get it either.
+ */
+export function withholdFromChildren(name: string): void {
+  secretVariables.add(name);
 }
 
 export function maskSecrets(text: string): string {
@@ -82,12 +99,76 @@ function track(child: ChildProcess): void {
   child.once('close', () => liveChildren.delete(child));
 }
 
-/** Start `spec` with these stdio wirings, among the children an interrupt stops. */
-function start(spec: CommandSpec, stdio: StdioOptions): ChildProcess {
-  const child = spawn(spec.file, [...spec.args], { cwd: spec.cwd, env: environmentFor(spec), stdio });
+/**
+ * Start `spec` with these stdio wirings, among the children an interrupt stops, bound to this
+ * process's life (child-lifetime.ts). `counted`: the bytes it writes are counted exactly (see
+ * countingWrapper); its count is read with bytesWrittenBy.
+ */
+function start(spec: CommandSpec, stdio: StdioOptions, counted = false): ChildProcess {
+  const env = environmentFor(spec);
+  // Found as spawn would find it; one that is not is spawned as it is, so spawn reports it
+  // missing (ENOENT) as it always did.
+  const executable = resolveExecutable(spec.file, env.PATH);
+  const shell = counted ? resolveExecutable('sh', env.PATH) : undefined;
+  let { file, args } = executable ? boundToThisProcess(executable, spec.args) : spec;
+  if (executable && shell)
+    ({ file, args } = boundToThisProcess(shell, ['-c', countingScript, 'sh', file, ...args]));
+  const child = spawn(file, [...args], {
+    cwd: spec.cwd,
+    env,
+    stdio: executable && shell ? ([...(stdio as readonly unknown[]), 'pipe'] as StdioOptions) : stdio,
+  });
   if (debug) spawnedAt.set(child, performance.now());
+  if (executable && shell) countOf.set(child, countReport(child));
   track(child);
   return child;
+}
+
+/**
+ * Counting a stream exactly without Node in its path. The kernel's per-process counter of bytes
+ * written (/proc/PID/io wchar) is exact for a process that writes only the stream (`btrfs send
+ * -q`, `zstd -d -q`, `cat`), but it can be read only while the process lives, and a sample
+ * before its exit misses the tail (a short stream entirely). When a parent reaps a child, the
+ * kernel adds the child's counters to the parent's: a shell that runs the command, waits for
+ * it and reads its own counter before and after (it writes nothing in between; the counter does
+ * not start at 0: it includes what the spawning code wrote before exec) reads the child's
+ * total, and reports it on fd 3. The command is bound to the shell's life as the shell to ours.
+ * A fixed script: the command reaches it only as "$@", never as text to interpret.
+ */
+const countingScript = [
+  'written() { while read -r name value; do [ "$name" = wchar: ] && written=$value; done < /proc/$$/io; }',
+  'written; before=$written',
+  '"$@" 3>&-; status=$?',
+  'written; echo $((written - before)) >&3',
+  'exit $status',
+].join('\n');
+
+// The exact count a counted child reports after its command ended (undefined if it did not).
+const countOf = new WeakMap<ChildProcess, Promise<number | undefined>>();
+
+function countReport(child: ChildProcess): Promise<number | undefined> {
+  const report = child.stdio[3] as NodeJS.ReadableStream | null | undefined;
+  if (!report) return Promise.resolve(undefined);
+  let text = '';
+  report.setEncoding('utf8');
+  report.on('data', (chunk: string) => (text += chunk));
+  return new Promise((resolve) => {
+    report.once('close', () => {
+      resolve(/^\d+\n$/.test(text) ? Number(text) : undefined);
+    });
+    report.once('error', () => {
+      resolve(undefined);
+    });
+  });
+}
+
+/** The process whose /proc counters show a counted child's progress: the command the shell runs. */
+async function countedProcessId(child: ChildProcess): Promise<number | undefined> {
+  if (child.pid === undefined) return undefined;
+  if (!countOf.has(child)) return child.pid;
+  const children = await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').catch(() => '');
+  const first = Number(children.trim().split(/\s+/)[0]);
+  return first > 0 ? first : undefined;
 }
 
 /** A moment worth seeing in SNAPKEEP_DEBUG's timeline (it goes where the command lines go). */
@@ -98,9 +179,21 @@ export function debugNote(text: string): void {
 // When each child started (SNAPKEEP_DEBUG only): stages of a pipe may start at different times.
 const spawnedAt = new WeakMap<ChildProcess, number>();
 
+/**
+ * What a child's environment is: snapkeep's own without any variable that holds a secret (named
+ * by an `env:` reference, or whose value is one registered as secret, under whatever name), then
+ * what its spec passes. So psql, mkfifo or btrfs never see the restic password; restic gets it
+ * because its spec says so.
+ */
 function environmentFor(spec: CommandSpec): NodeJS.ProcessEnv {
+  const inherited: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value === undefined || secretVariables.has(name)) continue;
+    if (knownSecrets.has(value)) continue;
+    inherited[name] = value;
+  }
   // LC_ALL=C: we parse tool output, so it must not be translated.
-  return { ...process.env, LC_ALL: 'C', ...spec.env };
+  return { ...inherited, LC_ALL: 'C', ...spec.env };
 }
 
 function collect(child: ChildProcess, spec: CommandSpec, startedAt: number): Promise<CommandResult> {
@@ -168,8 +261,9 @@ export interface PipeProgress {
 }
 
 export interface PipelineResult {
-  /** One result per stage, in pipeline order. */
+  /** One result per stage, in pipeline order (with measure 'consumer': see there). */
   readonly stages: readonly CommandResult[];
+  /** The stream's length: exact when the counted stage ended normally, else the last sample. */
   readonly bytes: number;
 }
 
@@ -177,27 +271,32 @@ export interface PipelineOptions {
   readonly onProgress?: (progress: PipeProgress) => void;
   readonly progressIntervalMs?: number;
   /**
-   * Which end counts the stream: the first stage's bytes written (default) or the last stage's
-   * bytes read. Count at the end that runs the btrfs command here: an ssh client's counters would
-   * include its own traffic, a zstd's the compressed size.
+   * Where the stream is counted (see countingWrapper): at the first stage, which writes exactly
+   * the stream (`btrfs send`; the default), or as the last stage reads it ('consumer', when the
+   * stream comes from another host): then a counting `cat` runs before the last stage (and is
+   * among the stages), because no local process writes exactly the stream there (an ssh client
+   * on a shared connection writes none of it, zstd only when the host compresses).
    */
   readonly measure?: 'producer' | 'consumer';
   /** Aborting kills every stage (used for interrupts and tests). */
   readonly signal?: AbortSignal;
 }
 
-/** Bytes a process has written (wchar) or read (rchar) so far, from /proc (Linux). Lets us report
- *  progress without putting Node in the data path. */
-async function bytesMoved(pid: number | undefined, counter: 'wchar' | 'rchar'): Promise<number | undefined> {
+/** Bytes a process has written so far (wchar), from /proc (Linux): progress without Node in the
+ *  data path. */
+async function bytesWritten(pid: number | undefined): Promise<number | undefined> {
   if (pid === undefined) return undefined;
   try {
     const io = await readFile(`/proc/${pid}/io`, 'utf8');
-    const match = new RegExp(`^${counter}:\\s*(\\d+)`, 'm').exec(io);
+    const match = /^wchar:\s*(\d+)/m.exec(io);
     return match ? Number(match[1]) : undefined;
   } catch {
     return undefined;
   }
 }
+
+/** The counting stage of a stream that comes from elsewhere (measure 'consumer'). */
+const streamCounter: CommandSpec = { file: 'cat', args: [] };
 
 /**
  * stage | stage | …, joined at the file-descriptor level: the bulk data never passes through
@@ -205,41 +304,44 @@ async function bytesMoved(pid: number | undefined, counter: 'wchar' | 'rchar'): 
  * killed so a half-written stream is never mistaken for a complete one.
  */
 export async function runPipeline(
-  specs: readonly CommandSpec[],
+  stageSpecs: readonly CommandSpec[],
   options: PipelineOptions = {},
 ): Promise<PipelineResult> {
-  if (specs.length < 2) throw new Error('a pipeline needs at least two stages');
+  if (stageSpecs.length < 2) throw new Error('a pipeline needs at least two stages');
+  const specs =
+    options.measure === 'consumer'
+      ? [...stageSpecs.slice(0, -1), streamCounter, stageSpecs.at(-1)!]
+      : stageSpecs;
+  const counted = options.measure === 'consumer' ? specs.length - 2 : 0;
   const startedAt = Date.now();
   const children: ChildProcess[] = [];
-  for (const spec of specs) {
+  for (const [index, spec] of specs.entries()) {
     const previous = children.at(-1);
-    const child = start(spec, [previous?.stdout ?? 'ignore', 'pipe', 'pipe']);
+    const child = start(spec, [previous?.stdout ?? 'ignore', 'pipe', 'pipe'], index === counted);
     // The next stage owns the read end now; closing ours makes EOF/EPIPE propagate as in a shell.
     previous?.stdout?.destroy();
     children.push(child);
   }
-  return superviseStages(children, specs, startedAt, options);
+  return superviseStages(children, specs, startedAt, options, children[counted]!);
 }
 
 /**
  * Waits for stages that together move one stream and samples progress from /proc. A stage that
  * fails stops every stage (unless `onStageFailed` decides otherwise), so a half-written stream is
- * never mistaken for a complete one.
+ * never mistaken for a complete one. `counted`: the stage started counted (see start()).
  */
 async function superviseStages(
   children: readonly ChildProcess[],
   specs: readonly CommandSpec[],
   startedAt: number,
   options: PipelineOptions,
+  counted: ChildProcess,
   onStageFailed: (index: number, stopAll: () => void) => void | Promise<void> = (_index, stopAll) => {
     stopAll();
   },
 ): Promise<PipelineResult> {
-  const first = children[0]!;
-  const last = children.at(-1)!;
-
   const stopSampling = sampleProgress(
-    () => (options.measure === 'consumer' ? bytesMoved(last.pid, 'rchar') : bytesMoved(first.pid, 'wchar')),
+    async () => bytesWritten(await countedProcessId(counted)),
     startedAt,
     options,
   );
@@ -256,7 +358,8 @@ async function superviseStages(
   );
   try {
     const stages = await Promise.all(done);
-    return { stages, bytes: stopSampling() };
+    const sampled = stopSampling();
+    return { stages, bytes: (await countOf.get(counted)) ?? sampled };
   } finally {
     stopSampling();
     options.signal?.removeEventListener('abort', killAll);
@@ -265,7 +368,7 @@ async function superviseStages(
 
 /**
  * Reports progress from /proc counters while a stream runs (when asked to); the returned
- * function stops sampling and gives the last count.
+ * function stops sampling and gives the last sample (the length when no exact count came).
  */
 function sampleProgress(
   count: () => Promise<number | undefined>,
@@ -278,9 +381,6 @@ function sampleProgress(
   if (options.onProgress) {
     const report = options.onProgress;
     const interval = options.progressIntervalMs ?? 500;
-    // Early samples too: a short stream is over before the first regular one, and its size is
-    // what later ETAs and the restore list show (still a lower bound: the tail is not sampled).
-    const delays = [20, 60, 150].filter((delay) => delay < interval);
     const sample = (): void => {
       void count().then((bytes) => {
         if (bytes !== undefined && !finished) {
@@ -288,9 +388,9 @@ function sampleProgress(
           report({ bytes: lastBytes, elapsedMs: Date.now() - startedAt });
         }
       });
-      if (!finished) timer = setTimeout(sample, delays.shift() ?? interval);
+      if (!finished) timer = setTimeout(sample, interval);
     };
-    timer = setTimeout(sample, delays.shift() ?? interval);
+    timer = setTimeout(sample, interval);
   }
   return () => {
     finished = true;
@@ -353,9 +453,10 @@ export async function runJoinedByFifo(
   const fifo = await acquireFifo();
   const specs = build(fifo);
   const startedAt = Date.now();
-  const children = specs.map((spec) => start(spec, ['ignore', 'pipe', 'pipe']));
+  // Counted at the producer, which writes exactly the stream (the receive reads other files too).
+  const children = specs.map((spec, index) => start(spec, ['ignore', 'pipe', 'pipe'], index === 0));
   try {
-    return await superviseStages(children, specs, startedAt, options);
+    return await superviseStages(children, specs, startedAt, options, children[0]!);
   } finally {
     // Both ends are closed once both processes are gone: the FIFO is empty and reusable.
     fifoPool.idle.push(fifo);
@@ -391,7 +492,7 @@ export async function runFanOut(
     const teeSpec: CommandSpec = { file: 'tee', args: ['-p', '--', ...fifos] };
     const startedAt = Date.now();
     const consumerChildren = consumerSpecs.map((spec) => start(spec, ['ignore', 'pipe', 'pipe']));
-    const producer = start(producerSpec, ['ignore', 'pipe', 'pipe']);
+    const producer = start(producerSpec, ['ignore', 'pipe', 'pipe'], true);
     const tee = start(teeSpec, [producer.stdout!, 'ignore', 'pipe']);
     // tee owns the read end now; closing ours lets EOF/EPIPE propagate as in a shell.
     producer.stdout?.destroy();
@@ -401,19 +502,15 @@ export async function runFanOut(
       [producer, tee, ...consumerChildren],
       [producerSpec, teeSpec, ...consumerSpecs],
       startedAt,
+      options,
       // Counted at the producer: tee's and the consumers' counters would count the stream again.
-      { ...options, measure: 'producer' },
+      producer,
       async (index, stopAll) => {
         if (index < 2 || ++failedConsumers === consumerChildren.length) {
           stopAll();
           return;
         }
-        // A consumer that died before opening its FIFO would leave tee waiting in open() for
-        // ever: open and close the read end once, so tee sees EPIPE and drops it.
-        await open(fifos[index - 2]!, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK).then(
-          (handle) => handle.close(),
-          () => undefined,
-        );
+        await releaseWriter(fifos[index - 2]!, tee);
       },
     );
     const [producerResult, teeResult, ...consumerResults] = stages;
@@ -421,6 +518,31 @@ export async function runFanOut(
   } finally {
     // Every process is gone: the FIFOs are empty and reusable.
     fifoPool.idle.push(...fifos);
+  }
+}
+
+/**
+ * A consumer that died before opening its FIFO would leave tee waiting in open() for ever. A
+ * read end opened and closed at once is not enough: tee may reach that open() only later. So the
+ * read end stays open until tee has the FIFO open (its /proc fd list shows it) or is gone; then
+ * it is closed, tee's next write to it fails with EPIPE, and `tee -p` drops that output.
+ */
+async function releaseWriter(fifo: string, writer: ChildProcess): Promise<void> {
+  const handle = await open(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK).catch(() => undefined);
+  if (!handle) return;
+  const opened = async (): Promise<boolean> => {
+    const descriptors = await readdir(`/proc/${writer.pid}/fd`).catch(() => undefined);
+    if (!descriptors) return true; // gone
+    const targets = await Promise.all(
+      descriptors.map((fd) => readlink(`/proc/${writer.pid}/fd/${fd}`).catch(() => '')),
+    );
+    return targets.includes(fifo);
+  };
+  try {
+    while (writer.exitCode === null && writer.signalCode === null && !(await opened()))
+      await new Promise((resolve) => setTimeout(resolve, 10));
+  } finally {
+    await handle.close();
   }
 }
 

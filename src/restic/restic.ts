@@ -319,9 +319,17 @@ export class Restic {
       // restic runs the producer itself, so it cannot be ready before the producer is known.
       const producer =
         typeof producerSpec === 'function' ? await producerSpec(Promise.resolve()) : producerSpec;
+      // The producer is restic's child and would inherit restic's environment (its password,
+      // the backend's keys): `env -u` starts it without what only restic needs.
+      const resticOnly = Object.keys(await this.environment(repository)).filter(
+        (name) => !(name in (producer.env ?? {})),
+      );
       const spec = await this.spec(repository, [
         ...common,
         '--stdin-from-command',
+        '--',
+        'env',
+        ...resticOnly.flatMap((name) => ['-u', name]),
         '--',
         producer.file,
         ...producer.args,

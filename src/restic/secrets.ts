@@ -2,7 +2,7 @@
 // command needs them. Every value is registered for masking, so it never appears in output, the
 // journal or an error; values reach children only through their environment.
 import { readFile } from 'node:fs/promises';
-import { registerSecret, runCommand } from '../exec/command.js';
+import { registerSecret, runCommand, withholdFromChildren } from '../exec/command.js';
 import { ExitCode, SnapkeepError, messageOfPathError } from '../errors.js';
 
 const cache = new Map<string, Promise<string>>();
@@ -28,6 +28,8 @@ export function resolveSecret(reference: string, where: string, sensitive = true
 async function read(reference: string, where: string): Promise<string> {
   if (reference.startsWith('env:')) {
     const name = reference.slice(4);
+    // Whatever its sensitivity, no other child needs it: whoever does gets it through its spec.
+    withholdFromChildren(name);
     const value = process.env[name];
     if (value === undefined || value === '')
       throw new SnapkeepError(

@@ -1,6 +1,6 @@
 // runGuardedPipe with real processes: the consumer sees the end of its input only when the
 // producer succeeded (what keeps a failed pg_dump from becoming a good-looking restic snapshot).
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,17 @@ let directory = '';
 beforeAll(async () => {
   directory = await mkdtemp(join(tmpdir(), 'snapkeep-guarded-'));
 });
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+/** Waits for an event (polled); the test's own timeout bounds it. */
+async function until(happened: () => Promise<boolean>): Promise<void> {
+  while (!(await happened())) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 afterAll(async () => {
   await closeFifoPool();
   if (directory) await rm(directory, { recursive: true, force: true });
@@ -53,44 +64,45 @@ describe('runGuardedPipe', () => {
   });
 
   it('a producer whose argv comes later: the consumer starts at once, the producer when its argv is ready, and the whole stream gets through', async () => {
-    const { readFile } = await import('node:fs/promises');
-    const producerStart = join(directory, 'late.producer-start');
-    const consumerStart = join(directory, 'late.consumer-start');
+    const consumerStarted = join(directory, 'late.consumer-start');
+    const producerSaw = join(directory, 'late.producer-saw');
+    // The argv is ready only once the consumer has started: had the consumer waited for it, this
+    // would never end (bounded by the test's timeout). No clock decides anything.
     const later = async (): Promise<CommandSpec> => {
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await until(() => exists(consumerStarted));
       return {
         file: 'sh',
-        args: ['-c', 'date +%s%3N > "$1"; head -c 100000 /dev/zero', 'sh', producerStart],
+        args: ['-c', 'ls -- "$2" > "$1"; head -c 100000 /dev/zero', 'sh', producerSaw, consumerStarted],
       };
     };
     const countingConsumer: CommandSpec = {
       file: process.execPath,
       args: [
         '-e',
-        "const fs = require('fs'); fs.writeFileSync(process.argv[2], String(Date.now())); let n = 0; process.stdin.on('data', (d) => { n += d.length; }); process.stdin.on('end', () => fs.writeFileSync(process.argv[1], String(n)))",
+        "const fs = require('fs'); fs.writeFileSync(process.argv[2], ''); let n = 0; process.stdin.on('data', (d) => { n += d.length; }); process.stdin.on('end', () => fs.writeFileSync(process.argv[1], String(n)))",
         join(directory, 'late.done'),
-        consumerStart,
+        consumerStarted,
       ],
     };
     const result = await runGuardedPipe(later, countingConsumer);
     expect([result.producer.exitCode, result.consumer.exitCode]).toEqual([0, 0]);
     expect(await readFile(join(directory, 'late.done'), 'utf8')).toBe('100000');
-    const started = async (path: string): Promise<number> => Number((await readFile(path, 'utf8')).trim());
-    expect((await started(producerStart)) - (await started(consumerStart))).toBeGreaterThanOrEqual(200);
+    // The producer started after the consumer: it found the consumer's mark.
+    expect((await readFile(producerSaw, 'utf8')).trim()).toBe(consumerStarted);
   });
 
   it("a producer that waits for the consumer's ready line starts after it, and the stream still arrives whole", async () => {
-    const { readFile } = await import('node:fs/promises');
-    const producerStart = join(directory, 'ready.producer-start');
-    const readyAt = join(directory, 'ready.consumer-ready');
-    // Like restic: busy for a while (opening its repository), then a progress line, then it reads.
+    const readyMark = join(directory, 'ready.consumer-ready');
+    const producerSaw = join(directory, 'ready.producer-saw');
+    // Like restic: busy for a while (opening its repository), then a progress line, then it
+    // reads. It leaves a mark just before the line: a producer started after the line finds it.
     const slowReader: CommandSpec = {
       file: process.execPath,
       args: [
         '-e',
-        "const fs = require('fs'); setTimeout(() => { fs.writeFileSync(process.argv[2], String(Date.now())); process.stdout.write('{\"message_type\":\"status\"}\\n'); let n = 0; process.stdin.on('data', (d) => { n += d.length; }); process.stdin.on('end', () => fs.writeFileSync(process.argv[1], String(n))); }, 400)",
+        "const fs = require('fs'); setTimeout(() => { fs.writeFileSync(process.argv[2], ''); process.stdout.write('{\"message_type\":\"status\"}\\n'); let n = 0; process.stdin.on('data', (d) => { n += d.length; }); process.stdin.on('end', () => fs.writeFileSync(process.argv[1], String(n))); }, 400)",
         join(directory, 'ready.done'),
-        readyAt,
+        readyMark,
       ],
     };
     const result = await runGuardedPipe(
@@ -98,7 +110,7 @@ describe('runGuardedPipe', () => {
         await ready;
         return {
           file: 'sh',
-          args: ['-c', 'date +%s%3N > "$1"; head -c 50000 /dev/zero', 'sh', producerStart],
+          args: ['-c', 'ls -- "$2" > "$1"; head -c 50000 /dev/zero', 'sh', producerSaw, readyMark],
         };
       },
       slowReader,
@@ -106,8 +118,7 @@ describe('runGuardedPipe', () => {
     );
     expect([result.producer.exitCode, result.consumer.exitCode]).toEqual([0, 0]);
     expect(await readFile(join(directory, 'ready.done'), 'utf8')).toBe('50000');
-    const at = async (path: string): Promise<number> => Number((await readFile(path, 'utf8')).trim());
-    expect(await at(producerStart)).toBeGreaterThanOrEqual(await at(readyAt));
+    expect((await readFile(producerSaw, 'utf8')).trim()).toBe(readyMark);
   });
 
   it('a consumer that cannot start, with a producer waiting for its ready line: the error says so, nothing is left unhandled', async () => {

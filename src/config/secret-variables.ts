@@ -1,0 +1,24 @@
+// The environment variables a configuration's `env:` secret references name. They hold secrets
+// (or identifiers kept beside them) that only the child a reference is for may see: declared to
+// exec as soon as the configuration is read, so no other child inherits them from snapkeep's
+// environment (exec/command.ts environmentFor). Commands therefore start no child before they
+// have read the configuration.
+import { withholdFromChildren } from '../exec/command.js';
+import type { ResolvedConfig } from './resolve.js';
+
+/** Every reference of the configuration that may name a secret (pure). */
+export function secretReferencesOf(config: ResolvedConfig): string[] {
+  const references: string[] = [];
+  for (const set of config.backupSets) {
+    for (const repository of [set.repository, ...set.offsite])
+      references.push(repository.password, ...Object.values(repository.env));
+    for (const source of set.sources)
+      if (source.type === 'postgres' && source.password !== undefined) references.push(source.password);
+  }
+  return references;
+}
+
+export function withholdSecretVariables(config: ResolvedConfig): void {
+  for (const reference of secretReferencesOf(config))
+    if (reference.startsWith('env:')) withholdFromChildren(reference.slice(4));
+}
