@@ -96,6 +96,9 @@ export async function runEngineCommand(
 ): Promise<number> {
   const output = createOutput(options.json);
   const { resolved, path } = await loadResolvedConfig(options.config);
+  const sets = setsToPrune(command, options.only, resolved);
+  // Before the lock and the btrfs part: a missing secret must not be found after snapshots went.
+  if (sets) await (await import('./set-prune-command.js')).resolvePruneSecrets(sets);
   // A dry run changes nothing: no lock, no journal.
   if (options.dryRun) return (await runParts(command, options, resolved, output, undefined)).exitCode;
   return withRun(
@@ -109,7 +112,22 @@ export async function runEngineCommand(
   );
 }
 
-/** The btrfs part and, for `prune`, the backup sets' part (restic); names may be either. */
+/** The backup sets `prune` applies retention to (names may be sets or subvolumes); none otherwise. */
+function setsToPrune(
+  command: EngineCommandName,
+  only: readonly string[],
+  resolved: ResolvedConfig,
+): ResolvedConfig['backupSets'] | undefined {
+  const setNames = new Set(resolved.backupSets.map((set) => set.name));
+  const namedSets = only.filter((name) => setNames.has(name));
+  if (command !== 'prune' || (namedSets.length === 0 && (only.length > 0 || setNames.size === 0)))
+    return undefined;
+  return namedSets.length > 0
+    ? resolved.backupSets.filter((set) => namedSets.includes(set.name))
+    : resolved.backupSets;
+}
+
+/** The btrfs part and, for `prune`, the backup sets' part (restic). */
 async function runParts(
   command: EngineCommandName,
   options: EngineCommandOptions,
@@ -117,19 +135,14 @@ async function runParts(
   output: Output,
   journal: Journal | undefined,
 ): Promise<RunResult> {
+  const sets = setsToPrune(command, options.only, resolved);
+  if (!sets) return runSubvolumes(command, options, resolved, output, journal);
   const setNames = new Set(resolved.backupSets.map((set) => set.name));
-  const namedSets = options.only.filter((name) => setNames.has(name));
-  if (command !== 'prune' || (namedSets.length === 0 && (options.only.length > 0 || setNames.size === 0)))
-    return runSubvolumes(command, options, resolved, output, journal);
   const onlySubvolumes = options.only.filter((name) => !setNames.has(name));
   const subvolumes =
     onlySubvolumes.length > 0 || (options.only.length === 0 && resolved.subvolumes.length > 0)
       ? await runSubvolumes(command, { ...options, only: onlySubvolumes }, resolved, output, journal)
       : { exitCode: ExitCode.ok };
-  const sets =
-    namedSets.length > 0
-      ? resolved.backupSets.filter((set) => namedSets.includes(set.name))
-      : resolved.backupSets;
   const { pruneBackupSets } = await import('./set-prune-command.js');
   const setsCode = await pruneBackupSets(sets, { dryRun: options.dryRun, journal }, output);
   return { ...subvolumes, exitCode: exitCodeOf([subvolumes.exitCode, setsCode]) };

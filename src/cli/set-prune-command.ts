@@ -16,13 +16,12 @@ export function adminForgetCommand(set: string, repository: ResolvedRepository):
   return `RESTIC_REPOSITORY=${repository.url} restic forget --tag snapkeep-set=${set} --keep-within ${within} --prune   # with the ADMIN identity (credentials that may delete)`;
 }
 
-export async function pruneBackupSets(
-  sets: readonly ResolvedBackupSet[],
-  options: { readonly dryRun: boolean; readonly journal?: Journal },
-  output: Output,
-): Promise<number> {
+/**
+ * Every secret the prune of these sets needs, resolved: a missing one is a configuration error
+ * (exit 2) before anything is deleted — `prune` calls it before its btrfs part and the lock.
+ */
+export async function resolvePruneSecrets(sets: readonly ResolvedBackupSet[]): Promise<Restic> {
   const restic = await Restic.detect();
-  // Before the first forget: a missing secret is a configuration error, nothing deleted.
   await resolveSecretsOf(
     restic,
     [],
@@ -30,6 +29,15 @@ export async function pruneBackupSets(
       .flatMap((set) => [set.repository, ...set.offsite])
       .filter((repository) => hasRetention(repository.retention) && !repository.appendOnly),
   );
+  return restic;
+}
+
+export async function pruneBackupSets(
+  sets: readonly ResolvedBackupSet[],
+  options: { readonly dryRun: boolean; readonly journal?: Journal },
+  output: Output,
+): Promise<number> {
+  const restic = await resolvePruneSecrets(sets);
   let exitCode: number = ExitCode.ok;
   let wouldDelete = 0;
   for (const set of sets) {
