@@ -426,12 +426,18 @@ subvolumes:
   it('two concurrent runs: one exits 11 and names the holder', async () => {
     const world = await simpleWorld('', { sourceMiB: 1024, targetSizesMiB: [1024] });
     await writeRandomData(join(world.source.mountPoint, 'data'), 300);
-    const [a, b] = await Promise.all([
-      snapkeep(['run', '--config', world.configPath]),
-      new Promise((resolve) => setTimeout(resolve, 150)).then(() =>
-        snapkeep(['run', '--config', world.configPath]),
-      ),
-    ]);
+    const first = snapkeep(['run', '--config', world.configPath]);
+    // The second starts once the first is sending (it holds the lock then): an event, not a delay.
+    const targetDir = join(world.targets[0]!.mountPoint, 'backups');
+    for (let attempt = 0; attempt < 2000; attempt++) {
+      const found = await runCommand({
+        file: 'pgrep',
+        args: ['-f', `btrfs receive (-f [^ ]+ )?${targetDir}`],
+      });
+      if (found.exitCode === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const [a, b] = await Promise.all([first, snapkeep(['run', '--config', world.configPath])]);
     const codes = [a.exitCode, b.exitCode].sort();
     expect(codes).toEqual([0, 11]);
     const refused = a.exitCode === 11 ? a : b;

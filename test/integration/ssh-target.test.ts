@@ -162,8 +162,16 @@ subvolumes:
           .find(
             (line) => line.includes('ssh ') && line.includes('btrfs receive') && line.includes(remote.root),
           );
-        if (sshReceive) {
-          await new Promise((resolve) => setTimeout(resolve, 150));
+        // Flowing: the local btrfs send has written part of the stream (an event, not a delay).
+        const send = ps.stdout
+          .split('\n')
+          .find(
+            (line) =>
+              /\bbtrfs send\b/.test(line) && line.includes(source.mountPoint) && !/\bsh -c\b/.test(line),
+          );
+        const sendPid = send ? Number(send.trim().split(/\s+/)[0]) : undefined;
+        const io = sendPid ? await readFile(`/proc/${sendPid}/io`, 'utf8').catch(() => '') : '';
+        if (sshReceive && Number(/^wchar:\s*(\d+)/m.exec(io)?.[1] ?? 0) > 0) {
           if (interruption === 'ssh killed')
             process.kill(Number(sshReceive.trim().split(/\s+/)[0]), 'SIGKILL');
           else await remote.stopSshd();
