@@ -64,9 +64,7 @@ export async function runVerify(options: {
         let ok = false;
         let detail: string;
         try {
-          const result = await runCommand(
-            await restic.commandFor(repository, ['check', '--read-data-subset', subset]),
-          );
+          const result = await restic.run(repository, ['check', '--read-data-subset', subset]);
           ok = result.exitCode === 0;
           const failure = ok ? undefined : restic.failure(repository, result, 'check');
           detail = failure ? failure.message : `structure and pack data ${subset} read and verified`;

@@ -214,6 +214,24 @@ export class Restic {
     return this.spec(repository, args);
   }
 
+  /**
+   * Run restic `args` on `repository` (the caller judges the result). A lock left behind by a
+   * restic that was killed (SIGKILL, a power loss, a dump that failed and restic did not stop in
+   * time) blocks every command that needs an exclusive lock (`check` before 0.16, `prune`,
+   * `forget`) until somebody runs `restic unlock`: a backup tool must not stop for good over
+   * it. restic calls a lock stale when its process is gone from this host or it is older than
+   * 30 minutes, and `unlock` without --remove-all removes only those; so a locked failure is
+   * answered with one `unlock` and one retry, and a lock held by a live restic still fails.
+   */
+  async run(repository: ResolvedRepository, args: readonly string[], input?: string): Promise<CommandResult> {
+    const spec = await this.spec(repository, args);
+    const attempt = (): Promise<CommandResult> => runCommand(input === undefined ? spec : { ...spec, input });
+    const result = await attempt();
+    if (result.exitCode === 0 || classifyResticFailure(result) !== 'locked') return result;
+    const unlock = await runCommand(await this.spec(repository, ['unlock']));
+    return unlock.exitCode === 0 ? attempt() : result;
+  }
+
   private async spec(repository: ResolvedRepository, args: readonly string[]): Promise<CommandSpec> {
     await this.ensureReachable(repository);
     return {
@@ -234,7 +252,7 @@ export class Restic {
     args: readonly string[],
     what: string,
   ): Promise<CommandResult> {
-    const result = await runCommand(await this.spec(repository, args));
+    const result = await this.run(repository, args);
     if (result.exitCode !== 0) throw this.failure(repository, result, what);
     return result;
   }
@@ -404,11 +422,11 @@ export class Restic {
 
   /** Remove snapshots (not their data: that is `prune`). Append-only servers refuse this. */
   async forget(repository: ResolvedRepository, snapshotIds: readonly string[]): Promise<CommandResult> {
-    return runCommand(await this.spec(repository, ['forget', ...snapshotIds]));
+    return this.run(repository, ['forget', ...snapshotIds]);
   }
 
   async prune(repository: ResolvedRepository): Promise<CommandResult> {
-    return runCommand(await this.spec(repository, ['prune']));
+    return this.run(repository, ['prune']);
   }
 
   async snapshots(repository: ResolvedRepository, tags: readonly string[]): Promise<SnapshotInfo[]> {

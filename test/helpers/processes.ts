@@ -83,6 +83,23 @@ export function processes(): ProcessInfo[] {
 
 export const childrenOf = (pid: number): ProcessInfo[] => processes().filter((entry) => entry.ppid === pid);
 
+/** Children, their children and so on (a counted `btrfs send` runs under a small shell). */
+export function descendantsOf(pid: number): ProcessInfo[] {
+  const all = processes();
+  const found: ProcessInfo[] = [];
+  const parents = new Set([pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const entry of all)
+      if (parents.has(entry.ppid) && !parents.has(entry.pid)) {
+        parents.add(entry.pid);
+        found.push(entry);
+        grew = true;
+      }
+  }
+  return found;
+}
+
 export function isRunning(pid: number): boolean {
   try {
     // A zombie has exited: it only waits to be reaped.

@@ -3,6 +3,7 @@
 // gives exactly the second run's rows, per-table checksums and files, and the first run by id
 // gives the first run's; pg_dump killed mid-stream leaves no snapshot and no restore point; a
 // wrong password is a clear configuration error.
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/exec/command.js';
 import { snapkeep, events, expectExit } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/loop-btrfs.js';
+import { waitUntil } from '../helpers/processes.js';
 import { treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
 import { populateRealisticData, startPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { resticBinaries, type ResticBinary } from '../helpers/restic-binaries.js';
@@ -321,6 +323,28 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
     expect(result.stderr).toMatch(
       /wrong password for repository local .*check repositories\.local\.password/,
     );
+  });
+
+  it('a lock left by a killed restic does not stop verify for good; a live restic holding one still does (0.14: check is exclusive)', async () => {
+    // A restic backup that holds its lock while it waits for its input.
+    const holder = spawn(binary.path, ['backup', '--stdin', '--stdin-filename', 'held'], {
+      env: { ...process.env, RESTIC_REPOSITORY: join(directory, 'repo'), RESTIC_PASSWORD: password },
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    const closed = new Promise((resolve) => holder.once('close', resolve));
+    const locks = join(directory, 'repo', 'locks');
+    await waitUntil('the lock of the holding restic', async () => (await readdir(locks)).length > 0);
+    if (index === 0) {
+      const live = await snapkeep(['verify', '--parts', '1', '--config', configPath], { env });
+      expectExit(live, 11);
+      expect(live.stderr).toMatch(/is locked by another restic process/);
+    }
+    holder.kill('SIGKILL');
+    await closed;
+    expect((await readdir(locks)).length).toBeGreaterThan(0); // the killed restic's lock is left behind
+    const after = await snapkeep(['verify', '--parts', '1', '--config', configPath], { env });
+    expectExit(after, 0);
+    expect(await readdir(locks)).toEqual([]);
   });
 
   it('verify reads a different part each run, the whole over N runs; a damaged pack fails it', async () => {

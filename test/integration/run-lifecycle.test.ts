@@ -10,7 +10,7 @@ import { runChecked, runCommand } from '../../src/exec/command.js';
 import { cliPath, events, expectExit, snapkeep } from '../helpers/cli.js';
 import { createLoopBtrfs, makeTempDir, requireTools } from '../helpers/loop-btrfs.js';
 import { createSubvolume, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
-import { childrenOf, isRunning, killAndReap, startSnapkeep, waitUntil } from '../helpers/processes.js';
+import { descendantsOf, isRunning, killAndReap, startSnapkeep, waitUntil } from '../helpers/processes.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -89,7 +89,7 @@ async function startTransfer(
     (await journalOf(world)).some((entry) => entry.event === 'run-start' && isOfProcess(entry, run.pid)),
   );
   const btrfs = await waitUntil('btrfs send and receive of the run', () => {
-    const children = childrenOf(run.pid).filter((child) => child.comm === 'btrfs');
+    const children = descendantsOf(run.pid).filter((child) => child.comm === 'btrfs');
     return children.some((child) => child.argv[1] === 'send')
       ? children.map((child) => child.pid)
       : undefined;
