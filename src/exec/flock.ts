@@ -5,6 +5,7 @@
 // kernel releases it, nobody has to clean up). Node opens files with O_CLOEXEC, so the other
 // children of a run never inherit the descriptor and cannot keep the lock alive after it.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { boundToThisProcess, resolveExecutable } from './child-lifetime.js';
 
 /** `flock` exits with this when the lock is held by someone else (instead of 1, which is ambiguous). */
 const conflictExitCode = 75;
@@ -31,25 +32,19 @@ export function lockFileDescriptor(fd: number, waitSeconds?: number): Promise<bo
     String(conflictExitCode),
     '3',
   ];
-  // While waiting, a SIGKILL of this process must end the wait too: setpriv (util-linux, like
-  // flock) gives the waiter a parent-death signal.
-  const [file, args] = wait
-    ? ['setpriv', ['--pdeathsig', 'KILL', '--', 'flock', ...flockArgs]]
-    : ['flock', flockArgs];
+  // While waiting, a SIGKILL of this process must end the wait too: bound like every child.
+  const executable = resolveExecutable('flock', process.env.PATH);
+  if (!executable)
+    return Promise.reject(new Error('flock: command not found (util-linux; run scripts/install-deps.sh)'));
+  const { file, args } = boundToThisProcess(executable, flockArgs);
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe', fd] });
+    const child = spawn(file, [...args], { stdio: ['ignore', 'ignore', 'pipe', fd] });
     waiting.add(child);
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
     child.once('error', (error: NodeJS.ErrnoException) => {
       waiting.delete(child);
-      reject(
-        new Error(
-          error.code === 'ENOENT'
-            ? `${file}: command not found (util-linux; run scripts/install-deps.sh)`
-            : `${file}: ${error.message}`,
-        ),
-      );
+      reject(new Error(`${file}: ${error.message}`));
     });
     child.once('close', (code, signal) => {
       waiting.delete(child);
