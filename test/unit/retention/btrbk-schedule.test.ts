@@ -1,7 +1,7 @@
 // schedule() against hand-computed expectations (btrbk 0.32.5's rules, FACTS.md §1). Every
 // expected delta below is worked out in the comment next to it; names are read in UTC unless a
 // test switches the time zone.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseSnapshotName } from '../../../src/btrfs/snapshot-name.js';
 import {
   informativeOnlyReason,
@@ -17,16 +17,9 @@ import type {
   PreserveMinimum,
   PreservePolicy,
 } from '../../../src/retention/preserve-policy.js';
+import { useTimeZone } from '../../helpers/time-zone.js';
 
-let savedTimeZone: string | undefined;
-beforeEach(() => {
-  savedTimeZone = process.env.TZ;
-  process.env.TZ = 'UTC';
-});
-afterEach(() => {
-  if (savedTimeZone === undefined) delete process.env.TZ;
-  else process.env.TZ = savedTimeZone;
-});
+useTimeZone('UTC');
 
 const none: PreserveMinimum = { kind: 'no' };
 

@@ -1,5 +1,5 @@
 // `snapkeep retention preview`: flag checking, per-basename scheduling, input order, output.
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   illegalTimestampReason,
   notSnapshotNameReason,
@@ -11,15 +11,10 @@ import {
 } from '../../../src/cli/retention-command.js';
 import { UsageError } from '../../../src/errors.js';
 import { noRuleMatchedReason } from '../../../src/retention/btrbk-schedule.js';
+import { useTimeZone } from '../../helpers/time-zone.js';
 
-let savedTimeZone: string | undefined;
-beforeEach(() => {
-  savedTimeZone = process.env.TZ;
-  process.env.TZ = 'UTC';
-});
+useTimeZone('UTC');
 afterEach(() => {
-  if (savedTimeZone === undefined) delete process.env.TZ;
-  else process.env.TZ = savedTimeZone;
   vi.restoreAllMocks();
 });
 
