@@ -41,6 +41,22 @@ export interface RemoteHost {
   stop(): Promise<void>;
 }
 
+/** What startRemoteHost needs on this machine (for requireTools). */
+export const remoteHostTools = ['sshd', 'ssh', 'unshare', 'nsenter', 'sudo', 'visudo'] as const;
+
+/** The `ssh:` block of a config that logs in to `remote` with its test key and known_hosts. */
+export function sshConfig(remote: Pick<RemoteHost, 'identityFile' | 'knownHostsFile'>): string {
+  return `ssh:
+  identity_file: ${remote.identityFile}
+  known_hosts: ${remote.knownHostsFile}
+`;
+}
+
+/** The ssh:// URL of an absolute `path` on `remote` (e.g. `${remote.root}/laptop`). */
+export function sshUrl(remote: Pick<RemoteHost, 'user' | 'port'>, path: string): string {
+  return `ssh://${remote.user}@127.0.0.1:${remote.port}${path}`;
+}
+
 export interface RemoteHostOptions {
   readonly imageMiB?: number;
   readonly noDelete?: boolean;

@@ -5,37 +5,63 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { appendFile, mkdir, readFile, readdir, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runChecked, runCommand, type CommandSpec } from '../../src/exec/command.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runChecked, type CommandSpec } from '../../src/exec/command.js';
 import { StepExecutor } from '../../src/btrfs/apply-steps.js';
 import { localHost, type Host } from '../../src/btrfs/inventory.js';
 import { snapkeep, events, expectExit } from '../helpers/cli.js';
-import { createLoopBtrfs, makeTempDir, requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
+import { useCleanups } from '../helpers/cleanups.js';
+import { requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
 import { createSubvolume, show, snapshotAs, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
-import { startRemoteHost } from '../helpers/remote-host.js';
+import { remoteHostTools, sshConfig, sshUrl, startRemoteHost } from '../helpers/remote-host.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = useCleanups();
 
 beforeAll(async () => {
   await requireTools(['btrfs', 'mkfs.btrfs']);
 });
 
-async function loop(label: string, sizeMiB = 512, options: string[] = []): Promise<LoopBtrfs> {
-  const made = await createLoopBtrfs(label, sizeMiB, options);
-  cleanups.push(() => made.cleanup());
-  return made;
+const loop = (label: string, sizeMiB = 512, options: string[] = []): Promise<LoopBtrfs> =>
+  cleanups.loopBtrfs(label, sizeMiB, options);
+
+/** A subvolume `data` on a source filesystem and an empty directory `backups` on a second one. */
+async function sourceAndDisk(
+  sourceOptions: string[] = [],
+  diskLabel = 'disk',
+): Promise<{ source: LoopBtrfs; disk: LoopBtrfs; data: string; target: string }> {
+  const source = await loop('src', 512, sourceOptions);
+  const disk = await loop(diskLabel);
+  const data = join(source.mountPoint, 'data');
+  const target = join(disk.mountPoint, 'backups');
+  await createSubvolume(data);
+  await mkdir(target);
+  return { source, disk, data, target };
 }
 
 /** A config file (and its state dir) in a fresh temp dir; `yaml` is everything after state_dir. */
 async function configFile(yaml: string): Promise<string> {
-  const base = await makeTempDir('safety');
-  cleanups.push(() => runCommand({ file: 'rm', args: ['-rf', base] }).then(() => undefined));
+  const base = await cleanups.tempDir('safety');
   const path = join(base, 'snapkeep.yaml');
   await writeFile(path, `state_dir: ${join(base, 'state')}\n${yaml}`);
   return path;
+}
+
+/** The YAML of one subvolume `data` (snapshots in `snapshotDir`, `more` lines of its own) sent
+ *  to every target of `targets` (name → path). */
+function dataToTargets(
+  data: string,
+  snapshotDir: string,
+  targets: Record<string, string>,
+  more = '',
+): string {
+  const entries = Object.entries(targets);
+  return `targets:
+${entries.map(([name, path]) => `  ${name}: { path: ${JSON.stringify(path)} }\n`).join('')}subvolumes:
+  data:
+    path: ${data}
+    snapshot_dir: ${snapshotDir}
+${more}    targets: [${Object.keys(targets).join(', ')}]
+`;
 }
 
 /** Starts a process the test owns; it is killed (by pid) in cleanup if it is still running. */
@@ -84,15 +110,7 @@ describe('btrfs data safety', () => {
     const [t1, t2] = [join(disk.mountPoint, 't1'), join(disk.mountPoint, 't2')];
     await mkdir(t1);
     await mkdir(t2);
-    const config = await configFile(`targets:
-  t1: { path: ${t1} }
-  t2: { path: ${t2} }
-subvolumes:
-  data:
-    path: ${data}
-    snapshot_dir: ${join(source.mountPoint, 'snapshots')}
-    targets: [t1, t2]
-`);
+    const config = await configFile(dataToTargets(data, join(source.mountPoint, 'snapshots'), { t1, t2 }));
     await writeRandomData(data, 4);
     for (let round = 0; round < 3; round++) {
       if (round > 0) await appendFile(join(data, 'file-0.bin'), `round ${round}`);
@@ -109,27 +127,18 @@ subvolumes:
   });
 
   it('two ssh targets on one remote filesystem: every incremental verifies through the target filter', async () => {
-    await requireTools(['sshd', 'ssh', 'unshare', 'nsenter', 'sudo', 'visudo']);
+    await requireTools(remoteHostTools);
     const remote = await startRemoteHost();
     cleanups.push(() => remote.stop());
     const source = await loop('src');
     const data = join(source.mountPoint, 'data');
     await createSubvolume(data);
     for (const directory of ['t1', 't2']) await remote.run(['mkdir', '-p', `${remote.root}/${directory}`]);
-    const url = (directory: string) =>
-      `ssh://${remote.user}@127.0.0.1:${remote.port}${remote.root}/${directory}`;
-    const config = await configFile(`ssh:
-  identity_file: ${remote.identityFile}
-  known_hosts: ${remote.knownHostsFile}
-targets:
-  t1: { path: "${url('t1')}" }
-  t2: { path: "${url('t2')}" }
-subvolumes:
-  data:
-    path: ${data}
-    snapshot_dir: ${join(source.mountPoint, 'snapshots')}
-    targets: [t1, t2]
-`);
+    const url = (directory: string) => sshUrl(remote, `${remote.root}/${directory}`);
+    const config = await configFile(
+      sshConfig(remote) +
+        dataToTargets(data, join(source.mountPoint, 'snapshots'), { t1: url('t1'), t2: url('t2') }),
+    );
     await writeRandomData(data, 2);
     for (let round = 0; round < 3; round++) {
       if (round > 0) await appendFile(join(data, 'file-0.bin'), `round ${round}`);
@@ -148,20 +157,10 @@ subvolumes:
   });
 
   it('a copy changed after its receive is refused by the verification of the next send built on it', async () => {
-    const source = await loop('src');
-    const disk = await loop('disk');
-    const data = join(source.mountPoint, 'data');
-    const target = join(disk.mountPoint, 'backups');
-    await createSubvolume(data);
-    await mkdir(target);
-    const config = await configFile(`targets:
-  disk: { path: ${target} }
-subvolumes:
-  data:
-    path: ${data}
-    snapshot_dir: ${join(source.mountPoint, 'snapshots')}
-    targets: [disk]
-`);
+    const { source, data, target } = await sourceAndDisk();
+    const config = await configFile(
+      dataToTargets(data, join(source.mountPoint, 'snapshots'), { disk: target }),
+    );
     await writeFile(join(data, 'big.bin'), Buffer.alloc(2_500_000, 7));
     await writeFile(join(data, 'other.txt'), 'unchanged');
     expectExit(await snapkeep(['run', '--config', config]), 0);
@@ -198,12 +197,7 @@ subvolumes:
   });
 
   it('after a failed transfer, a copy at its path that looks complete but was never verified is deleted', async () => {
-    const source = await loop('src');
-    const disk = await loop('disk');
-    const data = join(source.mountPoint, 'data');
-    const target = join(disk.mountPoint, 'backups');
-    await createSubvolume(data);
-    await mkdir(target);
+    const { source, data, target } = await sourceAndDisk();
     await writeRandomData(data, 2);
     const snapshotPath = join(source.mountPoint, 'snapshots', 'data.20250101T1200');
     await snapshotAs(data, snapshotPath);
@@ -232,27 +226,14 @@ subvolumes:
   });
 
   it('garbage a live btrfs receive is writing into is not deleted; the next run after it ended cleans and re-sends', async () => {
-    const source = await loop('src');
-    const disk = await loop('disk');
-    const data = join(source.mountPoint, 'data');
-    const target = join(disk.mountPoint, 'backups');
+    const { source, data, target } = await sourceAndDisk();
     const snapshots = join(source.mountPoint, 'snapshots');
-    await createSubvolume(data);
-    await mkdir(target);
     await writeRandomData(data, 8);
     const name = 'data.20250101T1200';
     await snapshotAs(data, join(snapshots, name));
-    const config = await configFile(`targets:
-  disk: { path: ${target} }
-subvolumes:
-  data:
-    path: ${data}
-    snapshot_dir: ${snapshots}
-    targets: [disk]
-`);
+    const config = await configFile(dataToTargets(data, snapshots, { disk: target }));
     // An orphaned receive: fed the first part of a real stream through a FIFO the test holds open.
-    const work = await makeTempDir('orphan');
-    cleanups.push(() => runCommand({ file: 'rm', args: ['-rf', work] }).then(() => undefined));
+    const work = await cleanups.tempDir('orphan');
     const stream = join(work, 'stream');
     await runChecked({ file: 'btrfs', args: ['send', '-q', '-f', stream, join(snapshots, name)] });
     const fifo = join(work, 'fifo');
@@ -300,14 +281,9 @@ subvolumes:
     // Snapshots made into what is also the target directory (as btrbk or a hand-made layout can).
     for (const name of ['data.20250101T1200', 'data.20250102T1200'])
       await snapshotAs(data, join(snapshots, name));
-    const config = await configFile(`targets:
-  here: { path: ${snapshots} }
-subvolumes:
-  data:
-    path: ${data}
-    snapshot_dir: ${join(source.mountPoint, 'other-snapshots')}
-    targets: [here]
-`);
+    const config = await configFile(
+      dataToTargets(data, join(source.mountPoint, 'other-snapshots'), { here: snapshots }),
+    );
     const listed = await snapkeep(['list', '--what', 'backups', '--config', config]);
     expect(listed.stdout).not.toContain('GARBAGE');
     const result = await snapkeep(['run', '--config', config, '--json']);
@@ -368,23 +344,12 @@ subvolumes:
 
   it('snapshot_create onchange: a write not yet committed still counts as a change', async () => {
     // A long commit interval: without a sync, the write stays uncommitted for the whole test.
-    const source = await loop('src', 512, ['commit=300']);
-    const disk = await loop('disk');
-    const data = join(source.mountPoint, 'data');
-    const target = join(disk.mountPoint, 'backups');
+    const { source, data, target } = await sourceAndDisk(['commit=300']);
     const snapshots = join(source.mountPoint, 'snapshots');
-    await createSubvolume(data);
-    await mkdir(target);
     await writeFile(join(data, 'first.txt'), 'first');
-    const config = await configFile(`targets:
-  disk: { path: ${target} }
-subvolumes:
-  data:
-    path: ${data}
-    snapshot_dir: ${snapshots}
-    snapshot_create: onchange
-    targets: [disk]
-`);
+    const config = await configFile(
+      dataToTargets(data, snapshots, { disk: target }, '    snapshot_create: onchange\n'),
+    );
     expectExit(await snapkeep(['run', '--config', config]), 0);
     expect(await readdir(snapshots)).toHaveLength(1);
     const unchanged = await snapkeep(['run', '--config', config, '--json']);
@@ -400,22 +365,10 @@ subvolumes:
   });
 
   it('a snapshot_dir on another filesystem: dry-run and run give the same clear error and create nothing', async () => {
-    const source = await loop('src');
-    const other = await loop('other');
-    const data = join(source.mountPoint, 'data');
-    const target = join(other.mountPoint, 'backups');
+    const { source, disk: other, data, target } = await sourceAndDisk([], 'other');
     const snapshotDir = join(other.mountPoint, 'not-here', 'snapshots');
-    await createSubvolume(data);
-    await mkdir(target);
     await writeFile(join(data, 'file.txt'), 'x');
-    const config = await configFile(`targets:
-  disk: { path: ${target} }
-subvolumes:
-  data:
-    path: ${data}
-    snapshot_dir: ${snapshotDir}
-    targets: [disk]
-`);
+    const config = await configFile(dataToTargets(data, snapshotDir, { disk: target }));
     const messages: string[] = [];
     for (const args of [['--dry-run'], []]) {
       const result = await snapkeep(['run', '--config', config, ...args]);

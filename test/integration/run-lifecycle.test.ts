@@ -5,17 +5,15 @@
 import { closeSync, openSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runChecked, runCommand } from '../../src/exec/command.js';
 import { cliPath, events, expectExit, snapkeep } from '../helpers/cli.js';
-import { createLoopBtrfs, makeTempDir, requireTools } from '../helpers/loop-btrfs.js';
+import { useCleanups } from '../helpers/cleanups.js';
+import { requireTools } from '../helpers/loop-btrfs.js';
 import { createSubvolume, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
 import { descendantsOf, isRunning, killAndReap, startSnapkeep, waitUntil } from '../helpers/processes.js';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = useCleanups();
 
 beforeAll(async () => {
   await requireTools(['btrfs', 'mkfs.btrfs', 'flock']);
@@ -32,14 +30,9 @@ interface World {
 }
 
 async function makeWorld(sourceMiB = 1024): Promise<World> {
-  const source = await createLoopBtrfs('lcsrc', sourceMiB);
-  cleanups.push(() => source.cleanup());
-  const target = await createLoopBtrfs('lctgt', sourceMiB);
-  cleanups.push(() => target.cleanup());
-  const base = await makeTempDir('lifecycle');
-  cleanups.push(async () => {
-    await runCommand({ file: 'rm', args: ['-rf', base] });
-  });
+  const source = await cleanups.loopBtrfs('lcsrc', sourceMiB);
+  const target = await cleanups.loopBtrfs('lctgt', sourceMiB);
+  const base = await cleanups.tempDir('lifecycle');
   const data = join(source.mountPoint, 'data');
   const targetDir = join(target.mountPoint, 'backups');
   const tmp = join(base, 'tmp');

@@ -7,20 +7,18 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runChecked, runCommand } from '../../src/exec/command.js';
 import { expectExit, snapkeep } from '../helpers/cli.js';
-import { createLoopBtrfs, makeTempDir, requireTools } from '../helpers/loop-btrfs.js';
+import { useCleanups } from '../helpers/cleanups.js';
+import { requireTools } from '../helpers/loop-btrfs.js';
 import { createSubvolume, writeRandomData } from '../helpers/btrfs-tree.js';
 import { childrenOf, isRunning, killAndReap, startSnapkeep, waitUntil } from '../helpers/processes.js';
 import { spawn } from 'node:child_process';
 
 const lockModule = fileURLToPath(new URL('../../dist/state/lock.js', import.meta.url));
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = useCleanups();
 
 beforeAll(async () => {
   await requireTools(['btrfs', 'mkfs.btrfs', 'flock']);
@@ -36,12 +34,8 @@ interface World {
 
 /** One small filesystem: a subvolume with a file, sent to a directory on the same filesystem. */
 async function makeWorld(): Promise<World> {
-  const disk = await createLoopBtrfs('lock', 256);
-  cleanups.push(() => disk.cleanup());
-  const base = await makeTempDir('lock');
-  cleanups.push(async () => {
-    await runCommand({ file: 'rm', args: ['-rf', base] });
-  });
+  const disk = await cleanups.loopBtrfs('lock', 256);
+  const base = await cleanups.tempDir('lock');
   const data = join(disk.mountPoint, 'data');
   await createSubvolume(data);
   await writeRandomData(data, 1);
