@@ -5,60 +5,29 @@
 // wrong password is a clear configuration error.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/exec/command.js';
 import { snapkeep, events, expectExit } from '../helpers/cli.js';
-import { makeTempDir } from '../helpers/loop-btrfs.js';
+import { useCleanups } from '../helpers/cleanups.js';
 import { waitUntil } from '../helpers/processes.js';
-import { treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
-import { populateRealisticData, startPostgres, type PostgresServer } from '../helpers/postgres.js';
-import { resticBinaries, type ResticBinary } from '../helpers/restic-binaries.js';
+import { treeChecksums } from '../helpers/btrfs-tree.js';
+import { populateRealisticData, type PostgresServer } from '../helpers/postgres.js';
+import type { ResticBinary } from '../helpers/restic-binaries.js';
+import { startResticWorld, versionData, writeBackupSetConfig } from '../helpers/restic-world.js';
+import type { ResticWorld } from '../helpers/restic-world.js';
 
+let world: ResticWorld;
 let postgres: PostgresServer;
-let base: string;
-let binaries: ResticBinary[];
+const cleanups = useCleanups(afterAll);
 const password = 'correct horse battery staple 0x5eed';
 const pgPassword = 'pg-secret-4f1d9a';
 
 beforeAll(async () => {
-  binaries = await resticBinaries();
-  postgres = await startPostgres();
-  base = await makeTempDir('restic-set');
+  world = await startResticWorld(cleanups, 'restic-set');
+  postgres = world.postgres;
 });
-
-afterAll(async () => {
-  await postgres?.stop();
-  if (base) await rm(base, { recursive: true, force: true });
-});
-
-function config(directory: string, database: string, uploads: string, passwordFile: string): string {
-  return `state_dir: ${join(directory, 'state')}
-repositories:
-  local:
-    url: ${join(directory, 'repo')}
-    password: file:${passwordFile}
-sources:
-  database:
-    type: postgres
-    databases: [${database}]
-    host: 127.0.0.1
-    port: ${postgres.port}
-    user: postgres
-    password: env:TEST_PG_PASSWORD
-  uploads:
-    type: directory
-    paths: [${uploads}]
-backup_sets:
-  app:
-    sources: [database, uploads]
-    repository: local
-    restore:
-      stop: [[mkdir, ${join(directory, 'app-stopped')}]]
-      start: [[rmdir, ${join(directory, 'app-stopped')}], [touch, ${join(directory, 'app-started')}]]
-`;
-}
 
 describe.each([0, 1])('backup set with restic #%i', (index) => {
   let binary: ResticBinary;
@@ -69,19 +38,35 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
   let database: string;
 
   beforeAll(async () => {
-    binary = binaries[index]!;
-    directory = join(base, `v${binary.version}`);
-    uploads = join(directory, 'srv', 'app', 'uploads');
-    database = `app_${binary.version.replace(/\./g, '_')}`;
+    binary = world.binaries[index]!;
+    ({ directory, database, uploads } = await versionData(world, binary, {
+      databasePrefix: 'app',
+      scale: 5,
+      uploads: join('srv', 'app', 'uploads'),
+      fileMiB: 3,
+      filePrefix: 'photo',
+    }));
     await mkdir(join(uploads, 'nested', 'deeper'), { recursive: true });
-    await writeRandomData(uploads, 3, 'photo');
     await writeFile(join(uploads, 'nested', 'deeper', 'note.txt'), 'hello\n');
-    await postgres.createDatabase(database);
-    await populateRealisticData(postgres, database, 5);
     const passwordFile = join(directory, 'password');
     await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
-    configPath = join(directory, 'snapkeep.yaml');
-    await writeFile(configPath, config(directory, database, uploads, passwordFile));
+    configPath = await writeBackupSetConfig({
+      directory,
+      local: { password: `file:${passwordFile}` },
+      postgres,
+      database,
+      databasePassword: 'env:TEST_PG_PASSWORD',
+      files: { name: 'uploads', path: uploads },
+      set: {
+        name: 'app',
+        more: {
+          restore: {
+            stop: `[[mkdir, ${join(directory, 'app-stopped')}]]`,
+            start: `[[rmdir, ${join(directory, 'app-stopped')}], [touch, ${join(directory, 'app-started')}]]`,
+          },
+        },
+      },
+    });
     // Every process snapkeep starts (restic, pg_dump, psql, createdb, pg_restore) goes through a
     // wrapper that records its argv, so the test can show no secret ever reached a command line.
     const wrappers = join(directory, 'bin');

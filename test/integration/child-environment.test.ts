@@ -4,19 +4,17 @@
 // the S3 secret key reach restic only; the PostgreSQL password reaches the PostgreSQL tools as
 // PGPASSWORD (and restic 0.17+, which starts pg_dump itself); the variables the `env:`
 // references name reach no child at all.
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/exec/command.js';
 import { expectExit, snapkeep } from '../helpers/cli.js';
-import { makeTempDir } from '../helpers/loop-btrfs.js';
-import { writeRandomData } from '../helpers/btrfs-tree.js';
-import { populateRealisticData, startPostgres, type PostgresServer } from '../helpers/postgres.js';
-import { resticBinaries, type ResticBinary } from '../helpers/restic-binaries.js';
+import { useCleanups } from '../helpers/cleanups.js';
+import { startResticWorld, versionData, writeBackupSetConfig } from '../helpers/restic-world.js';
+import type { ResticWorld } from '../helpers/restic-world.js';
 
-let postgres: PostgresServer;
-let base: string;
-let binaries: ResticBinary[];
+let world: ResticWorld;
+const cleanups = useCleanups(afterAll);
 
 const secrets = {
   TEST_RESTIC_PASSWORD: 'restic-password-8c1e77',
@@ -27,14 +25,7 @@ const secrets = {
 const resticOnly = [secrets.TEST_RESTIC_PASSWORD, secrets.TEST_REST_PASSWORD, secrets.TEST_S3_SECRET];
 
 beforeAll(async () => {
-  binaries = await resticBinaries();
-  postgres = await startPostgres();
-  base = await makeTempDir('child-env');
-});
-
-afterAll(async () => {
-  await postgres?.stop();
-  if (base) await rm(base, { recursive: true, force: true });
+  world = await startResticWorld(cleanups, 'child-env');
 });
 
 /** name=value pairs of one dumped environment (`env -0`). */
@@ -49,13 +40,14 @@ function parseEnvironment(text: string): Map<string, string> {
 
 describe.each([0, 1])('the environment of every child of a backup set (restic #%i)', (index) => {
   it('holds no secret it does not need; restic still gets its password, pg tools theirs', async () => {
-    const binary = binaries[index]!;
-    const directory = join(base, `v${binary.version}`);
-    const uploads = join(directory, 'uploads');
-    const database = `envcheck_${binary.version.replace(/\./g, '_')}`;
-    await writeRandomData(uploads, 1, 'file');
-    await postgres.createDatabase(database);
-    await populateRealisticData(postgres, database, 1);
+    const binary = world.binaries[index]!;
+    const { directory, database, uploads } = await versionData(world, binary, {
+      databasePrefix: 'envcheck',
+      scale: 1,
+      uploads: 'uploads',
+      fileMiB: 1,
+      filePrefix: 'file',
+    });
     const wrappers = join(directory, 'bin');
     const dumps = join(directory, 'environments');
     await mkdir(wrappers, { recursive: true });
@@ -71,32 +63,18 @@ describe.each([0, 1])('the environment of every child of a backup set (restic #%
     await wrap('restic', binary.path);
     for (const tool of tools)
       await wrap(tool, (await runCommand({ file: 'sh', args: ['-c', `command -v ${tool}`] })).stdout.trim());
-    const configPath = join(directory, 'snapkeep.yaml');
-    await writeFile(
-      configPath,
-      `state_dir: ${join(directory, 'state')}
-repositories:
-  local:
-    url: ${join(directory, 'repo')}
-    password: env:TEST_RESTIC_PASSWORD
-    env: { RESTIC_REST_PASSWORD: env:TEST_REST_PASSWORD, AWS_SECRET_ACCESS_KEY: env:TEST_S3_SECRET }
-sources:
-  database:
-    type: postgres
-    databases: [${database}]
-    host: 127.0.0.1
-    port: ${postgres.port}
-    user: postgres
-    password: env:TEST_PG_PASSWORD
-  uploads:
-    type: directory
-    paths: [${uploads}]
-backup_sets:
-  app:
-    sources: [database, uploads]
-    repository: local
-`,
-    );
+    const configPath = await writeBackupSetConfig({
+      directory,
+      local: {
+        password: 'env:TEST_RESTIC_PASSWORD',
+        env: '{ RESTIC_REST_PASSWORD: env:TEST_REST_PASSWORD, AWS_SECRET_ACCESS_KEY: env:TEST_S3_SECRET }',
+      },
+      postgres: world.postgres,
+      database,
+      databasePassword: 'env:TEST_PG_PASSWORD',
+      files: { name: 'uploads', path: uploads },
+      set: { name: 'app' },
+    });
     const env = {
       ...secrets,
       SNAPKEEP_RESTIC: join(wrappers, 'restic'),

@@ -2,29 +2,25 @@
 // with restic 0.14 and 0.18: the run is copied and compared snapshot by snapshot, restores from
 // the offsite copy are identical, and an offsite that is down fails with exit 10 while the local
 // backup is kept as a restore point. The REST password never shows in any output or the journal.
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapkeep, events, expectExit } from '../helpers/cli.js';
-import { makeTempDir } from '../helpers/loop-btrfs.js';
-import { treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
-import { populateRealisticData, startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { useCleanups } from '../helpers/cleanups.js';
+import { treeChecksums } from '../helpers/btrfs-tree.js';
+import type { PostgresServer } from '../helpers/postgres.js';
 import { startRestServer, type RestServer } from '../helpers/rclone-rest.js';
-import { resticBinaries, type ResticBinary } from '../helpers/restic-binaries.js';
+import type { ResticBinary } from '../helpers/restic-binaries.js';
+import { startResticWorld, versionData, writeBackupSetConfig } from '../helpers/restic-world.js';
+import type { ResticWorld } from '../helpers/restic-world.js';
 
+let world: ResticWorld;
 let postgres: PostgresServer;
-let base: string;
-let binaries: ResticBinary[];
+const cleanups = useCleanups(afterAll);
 
 beforeAll(async () => {
-  binaries = await resticBinaries();
-  postgres = await startPostgres();
-  base = await makeTempDir('offsite');
-});
-
-afterAll(async () => {
-  await postgres?.stop();
-  if (base) await rm(base, { recursive: true, force: true });
+  world = await startResticWorld(cleanups, 'offsite');
+  postgres = world.postgres;
 });
 
 describe.each([0, 1])('offsite copy with restic #%i', (index) => {
@@ -37,50 +33,36 @@ describe.each([0, 1])('offsite copy with restic #%i', (index) => {
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    binary = binaries[index]!;
+    binary = world.binaries[index]!;
     rest = await startRestServer();
-    directory = join(base, `v${binary.version}`);
-    uploads = join(directory, 'uploads');
-    database = `shop_${binary.version.replace(/\./g, '_')}`;
-    await mkdir(uploads, { recursive: true });
-    await writeRandomData(uploads, 2, 'invoice');
-    await postgres.createDatabase(database);
-    await populateRealisticData(postgres, database, 2);
+    ({ directory, database, uploads } = await versionData(world, binary, {
+      databasePrefix: 'shop',
+      scale: 2,
+      uploads: 'uploads',
+      fileMiB: 2,
+      filePrefix: 'invoice',
+    }));
     await writeFile(join(directory, 'password'), 'local repository password\n');
-    configPath = join(directory, 'snapkeep.yaml');
-    await writeFile(
-      configPath,
-      `state_dir: ${join(directory, 'state')}
-repositories:
-  local:
-    url: ${join(directory, 'repo')}
-    password: file:${join(directory, 'password')}
-    retention: { keep_last: 1 }
-  offsite:
-    url: ${rest.url}
-    password: env:TEST_OFFSITE_PASSWORD
-    env:
-      RESTIC_REST_USERNAME: env:TEST_REST_USER
-      RESTIC_REST_PASSWORD: env:TEST_REST_PASSWORD
-    append_only: true
-    retention: { keep_within: 30d }
-sources:
-  database:
-    type: postgres
-    databases: [${database}]
-    host: 127.0.0.1
-    port: ${postgres.port}
-    user: postgres
-  uploads:
-    type: directory
-    paths: [${uploads}]
-backup_sets:
-  shop:
-    sources: [database, uploads]
-    repository: local
-    offsite: [offsite]
-`,
-    );
+    configPath = await writeBackupSetConfig({
+      directory,
+      local: { password: `file:${join(directory, 'password')}`, retention: '{ keep_last: 1 }' },
+      repositories: {
+        offsite: {
+          url: rest.url,
+          password: 'env:TEST_OFFSITE_PASSWORD',
+          env: {
+            RESTIC_REST_USERNAME: 'env:TEST_REST_USER',
+            RESTIC_REST_PASSWORD: 'env:TEST_REST_PASSWORD',
+          },
+          append_only: true,
+          retention: '{ keep_within: 30d }',
+        },
+      },
+      postgres,
+      database,
+      files: { name: 'uploads', path: uploads },
+      set: { name: 'shop', offsite: ['offsite'] },
+    });
     env = {
       SNAPKEEP_RESTIC: binary.path,
       SNAPKEEP_CACHE_DIR: join(directory, 'cache'),

@@ -2,39 +2,36 @@
 // local data and its snapshots are lost, after a restore the next run stays incremental, an older
 // snapshot comes back incrementally, nothing is restored over existing data without --force, and
 // a second device pulls the latest snapshot and then its successor incrementally.
-import { appendFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runChecked, runCommand } from '../../src/exec/command.js';
 import { snapkeep, events, expectExit } from '../helpers/cli.js';
-import { createLoopBtrfs, makeTempDir, requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
+import { useCleanups } from '../helpers/cleanups.js';
+import type { LoopBtrfs } from '../helpers/loop-btrfs.js';
 import { createSubvolume, show, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
-import { startRemoteHost, type RemoteHost } from '../helpers/remote-host.js';
+import { sshConfig, sshUrl, type RemoteHost } from '../helpers/remote-host.js';
+import { startSshWorld } from '../helpers/ssh-world.js';
 
 let remote: RemoteHost;
 let local: LoopBtrfs;
 let base: string;
 let configPath: string;
 let data: string;
+const cleanups = useCleanups(afterAll);
 
 beforeAll(async () => {
-  await requireTools(['btrfs', 'mkfs.btrfs', 'sshd', 'ssh', 'unshare', 'nsenter', 'sudo', 'visudo']);
-  remote = await startRemoteHost();
-  local = await createLoopBtrfs('restore', 512);
-  base = await makeTempDir('restore');
-  configPath = join(base, 'snapkeep.yaml');
+  ({ remote, base, configPath } = await startSshWorld(cleanups, 'restore'));
+  local = await cleanups.loopBtrfs('restore', 512);
   data = join(local.mountPoint, 'data');
   await remote.run(['mkdir', '-p', `${remote.root}/laptop`]);
   // The default layout: the snapshot directory is inside the subvolume (<path>/.snapshots).
   await writeFile(
     configPath,
     `state_dir: ${join(base, 'state')}
-ssh:
-  identity_file: ${remote.identityFile}
-  known_hosts: ${remote.knownHostsFile}
-targets:
+${sshConfig(remote)}targets:
   offsite:
-    path: ssh://${remote.user}@127.0.0.1:${remote.port}${remote.root}/laptop
+    path: ${sshUrl(remote, `${remote.root}/laptop`)}
     # Keep every copy of the day: the second device's last pull must still be there as a parent.
     retention: { preserve_min: 1d }
 subvolumes:
@@ -43,12 +40,6 @@ subvolumes:
     targets: [offsite]
 `,
   );
-});
-
-afterAll(async () => {
-  await local?.cleanup();
-  await remote?.stop();
-  if (base) await rm(base, { recursive: true, force: true });
 });
 
 type StepEvent = { kind: string; name: string; parent?: { name: string } };
@@ -69,6 +60,10 @@ async function run(): Promise<StepEvent[]> {
   expectExit(result, 0);
   return sendSteps(result.stdout);
 }
+
+/** `snapkeep pull FROM data --into INTO …options` with this file's config. */
+const pull = (from: string, into: string, ...options: string[]) =>
+  snapkeep(['pull', from, 'data', '--into', into, ...options, '--config', configPath]);
 
 describe('restore and pull over ssh', () => {
   let first: string;
@@ -183,19 +178,8 @@ describe('restore and pull over ssh', () => {
     const device = join(local.mountPoint, 'device2');
     const into = join(device, 'pulled');
     const checkout = join(device, 'data');
-    const url = `ssh://${remote.user}@127.0.0.1:${remote.port}${remote.root}/laptop`;
-    const firstPull = await snapkeep([
-      'pull',
-      url,
-      'data',
-      '--into',
-      into,
-      '--checkout',
-      checkout,
-      '--config',
-      configPath,
-      '--json',
-    ]);
+    const url = sshUrl(remote, `${remote.root}/laptop`);
+    const firstPull = await pull(url, into, '--checkout', checkout, '--json');
     expectExit(firstPull, 0);
     const [full] = sendSteps(firstPull.stdout);
     expect(full!.parent).toBeUndefined();
@@ -203,52 +187,28 @@ describe('restore and pull over ssh', () => {
     const [pushed] = await run();
     const wantedSums = await dataChecksums(data);
 
-    const again = await snapkeep([
-      'pull',
-      'offsite',
-      'data',
-      '--into',
-      into,
-      '--checkout',
-      checkout,
-      '--config',
-      configPath,
-    ]);
+    const again = await pull('offsite', into, '--checkout', checkout);
     expectExit(again, 2); // the checkout exists
-    const secondPull = await snapkeep([
-      'pull',
+    const secondPull = await pull(
       'offsite',
-      'data',
-      '--into',
       into,
       '--checkout',
       checkout,
       '--force',
       '--keep',
       '1',
-      '--config',
-      configPath,
       '--json',
-    ]);
+    );
     expectExit(secondPull, 0);
     const [incremental] = sendSteps(secondPull.stdout);
     expect(incremental!.name).toBe(pushed!.name);
     expect(incremental!.parent?.name).toBe(full!.name);
     expect(await dataChecksums(checkout)).toEqual(wantedSums);
     expect(await readdir(into)).toEqual([pushed!.name]); // --keep 1
-    const nothing = await snapkeep(['pull', 'offsite', 'data', '--into', into, '--config', configPath]);
+    const nothing = await pull('offsite', into);
     expectExit(nothing, 0);
     expect(nothing.stdout).toMatch(/nothing to fetch/);
-    const nothingDry = await snapkeep([
-      'pull',
-      'offsite',
-      'data',
-      '--into',
-      into,
-      '--dry-run',
-      '--config',
-      configPath,
-    ]);
+    const nothingDry = await pull('offsite', into, '--dry-run');
     expectExit(nothingDry, 0);
     expect(nothingDry.stdout).toMatch(/^nothing to fetch: /m);
     expect(nothingDry.stdout).not.toMatch(/would nothing/);
@@ -264,17 +224,7 @@ describe('restore and pull over ssh', () => {
     // A directory that does not exist yet, unique to this run (a shared path such as /tmp/x may
     // well exist on the machine, e.g. a clone of this repository).
     const into = join(base, 'pull-into-not-created');
-    const badKeep = await snapkeep([
-      'pull',
-      'offsite',
-      'data',
-      '--into',
-      into,
-      '--keep',
-      '0',
-      '--config',
-      configPath,
-    ]);
+    const badKeep = await pull('offsite', into, '--keep', '0');
     expectExit(badKeep, 2);
     const result = await runCommand({ file: 'ls', args: [into] });
     expect(result.exitCode).not.toBe(0);

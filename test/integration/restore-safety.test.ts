@@ -10,9 +10,11 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runChecked, runCommand, type CommandResult } from '../../src/exec/command.js';
 import { snapkeep, events, expectExit } from '../helpers/cli.js';
-import { createLoopBtrfs, makeTempDir, requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
+import { useCleanups } from '../helpers/cleanups.js';
+import type { LoopBtrfs } from '../helpers/loop-btrfs.js';
 import { createSubvolume, show, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
-import { startRemoteHost, type RemoteHost } from '../helpers/remote-host.js';
+import { sshConfig, sshUrl, type RemoteHost } from '../helpers/remote-host.js';
+import { startSshWorld } from '../helpers/ssh-world.js';
 
 let remote: RemoteHost;
 let local: LoopBtrfs;
@@ -20,43 +22,44 @@ let usbDisk: LoopBtrfs;
 let other: LoopBtrfs;
 let base: string;
 let ext4: string;
-let ext4Mounted = false;
 let bindMount: string | undefined;
 let configPath: string;
 let data: string;
 let snapshotDir: string;
 let first: string;
 let second: string;
+const cleanups = useCleanups(afterAll);
 
 beforeAll(async () => {
-  await requireTools(['btrfs', 'mkfs.btrfs', 'mkfs.ext4', 'sshd', 'ssh', 'unshare', 'nsenter', 'sudo']);
-  base = await makeTempDir('restore-safety');
-  remote = await startRemoteHost();
-  local = await createLoopBtrfs('rsafe', 512);
-  usbDisk = await createLoopBtrfs('rsafe-usb', 256);
-  other = await createLoopBtrfs('rsafe-other', 256);
+  ({ remote, base, configPath } = await startSshWorld(cleanups, 'restore-safety', ['mkfs.ext4']));
+  local = await cleanups.loopBtrfs('rsafe', 512);
+  usbDisk = await cleanups.loopBtrfs('rsafe-usb', 256);
+  other = await cleanups.loopBtrfs('rsafe-other', 256);
+  // A test that fails with its bind mount (of other, inside local) still in place.
+  cleanups.push(async () => {
+    if (bindMount) await runCommand({ file: 'umount', args: [bindMount] });
+  });
   ext4 = join(base, 'ext4');
   await mkdir(ext4);
   await runChecked({ file: 'truncate', args: ['-s', '32M', join(base, 'ext4.img')] });
   await runChecked({ file: 'mkfs.ext4', args: ['-q', join(base, 'ext4.img')] });
   await runChecked({ file: 'mount', args: ['-o', 'loop', join(base, 'ext4.img'), ext4] });
-  ext4Mounted = true;
-  configPath = join(base, 'snapkeep.yaml');
+  cleanups.push(async () => {
+    const result = await runCommand({ file: 'umount', args: [ext4] });
+    if (result.exitCode !== 0) await runCommand({ file: 'umount', args: ['-l', ext4] });
+  });
   data = join(local.mountPoint, 'data');
   snapshotDir = join(data, '.snapshots');
   await remote.run(['mkdir', '-p', `${remote.root}/laptop`]);
   await writeFile(
     configPath,
     `state_dir: ${join(base, 'state')}
-ssh:
-  identity_file: ${remote.identityFile}
-  known_hosts: ${remote.knownHostsFile}
-targets:
+${sshConfig(remote)}targets:
   usb:
     path: ${usbDisk.mountPoint}/backups
     retention: { preserve_min: 1d }
   offsite:
-    path: ssh://${remote.user}@127.0.0.1:${remote.port}${remote.root}/laptop
+    path: ${sshUrl(remote, `${remote.root}/laptop`)}
     retention: { preserve_min: 1d }
 subvolumes:
   data:
@@ -76,18 +79,8 @@ subvolumes:
   second = (await backup())[0]!;
 });
 
-afterAll(async () => {
-  if (bindMount) await runCommand({ file: 'umount', args: [bindMount] });
-  if (ext4Mounted) {
-    const result = await runCommand({ file: 'umount', args: [ext4] });
-    if (result.exitCode !== 0) await runCommand({ file: 'umount', args: ['-l', ext4] });
-  }
-  await other?.cleanup();
-  await usbDisk?.cleanup();
-  await local?.cleanup();
-  await remote?.stop();
-  if (base) await rm(base, { recursive: true, force: true });
-});
+/** `snapkeep restore data …args` with this file's config. */
+const restoreData = (...args: string[]) => snapkeep(['restore', 'data', ...args, '--config', configPath]);
 
 /** One run; the names of the snapshots it sent (the same one to both targets). */
 async function backup(): Promise<string[]> {
@@ -232,16 +225,7 @@ describe('restore to another filesystem', () => {
       }
       expect(await readdir(local.mountPoint)).toEqual(before);
       expect((await readdir(snapshotDir)).sort()).toEqual([first, second].sort());
-      const both = await snapkeep([
-        'restore',
-        'data',
-        'latest',
-        '--read-only',
-        '--to',
-        join(local.mountPoint, 'ro'),
-        '--config',
-        configPath,
-      ]);
+      const both = await restoreData('latest', '--read-only', '--to', join(local.mountPoint, 'ro'));
       expectExit(both, 2);
       expect(both.stderr).toMatch(/--read-only with --to/);
     } finally {
@@ -319,18 +303,7 @@ describe('restore --from TARGET reads the data from that target', () => {
   }
 
   it('--read-only --full keeps the received copy beside the snapshot that is here, with the target stream UUID and no parent', async () => {
-    const result = await snapkeep([
-      'restore',
-      'data',
-      second,
-      '--from',
-      'offsite',
-      '--full',
-      '--read-only',
-      '--config',
-      configPath,
-      '--json',
-    ]);
+    const result = await restoreData(second, '--from', 'offsite', '--full', '--read-only', '--json');
     expectExit(result, 0);
     const done = events(result.stdout).find((event) => event.type === 'restored')!;
     const copy = String(done.snapshot);
@@ -346,44 +319,18 @@ describe('restore --from TARGET reads the data from that target', () => {
   });
 
   it('without --from, a snapshot here is used as it is, and the message says so', async () => {
-    const result = await snapkeep([
-      'restore',
-      'data',
-      second,
-      '--to',
-      join(local.mountPoint, 'from-here'),
-      '--config',
-      configPath,
-    ]);
+    const result = await restoreData(second, '--to', join(local.mountPoint, 'from-here'));
     expectExit(result, 0);
     expect(result.stdout).toContain(
       `restored ${second} from snapshots (${join(snapshotDir, second)}), used as it is`,
     );
-    const refused = await snapkeep([
-      'restore',
-      'data',
-      second,
-      '--full',
-      '--to',
-      join(local.mountPoint, 'x'),
-      '--config',
-      configPath,
-    ]);
+    const refused = await restoreData(second, '--full', '--to', join(local.mountPoint, 'x'));
     expectExit(refused, 2);
     expect(refused.stderr).toMatch(/--full: .* is not received but used from .* as it is/);
   });
 
   it('--from TARGET --force over the subvolume itself: the old one moved aside untouched, the next run incremental', async () => {
-    const result = await snapkeep([
-      'restore',
-      'data',
-      second,
-      '--from',
-      'offsite',
-      '--force',
-      '--config',
-      configPath,
-    ]);
+    const result = await restoreData(second, '--from', 'offsite', '--force');
     expectExit(result, 0);
     expect(await read(join(data, 'changed.txt'))).toBe('v2\n');
     const aside = (await readdir(local.mountPoint)).find((name) => name.startsWith('data.before-restore.'))!;

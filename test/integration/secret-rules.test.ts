@@ -5,32 +5,26 @@
 // authentication error, never "no repository": nothing is created there, the run is partial
 // (exit 3) and the local backup is kept. A secret pasted into the config is refused unrepeated.
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/exec/command.js';
 import { snapkeep, expectExit } from '../helpers/cli.js';
+import { useCleanups } from '../helpers/cleanups.js';
 import { makeTempDir } from '../helpers/loop-btrfs.js';
-import { writeRandomData } from '../helpers/btrfs-tree.js';
-import { populateRealisticData, startPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { startRestServer, type RestServer } from '../helpers/rclone-rest.js';
-import { resticBinaries, type ResticBinary } from '../helpers/restic-binaries.js';
-import { startS3Server, type S3Server } from '../helpers/s3-server.js';
+import type { ResticBinary } from '../helpers/restic-binaries.js';
+import { startResticWorld, versionData, writeBackupSetConfig } from '../helpers/restic-world.js';
+import type { ResticWorld } from '../helpers/restic-world.js';
+import type { S3Server } from '../helpers/s3-server.js';
 
-let postgres: PostgresServer;
+let world: ResticWorld & { s3: S3Server };
 let s3: S3Server;
-let base: string;
-let binaries: ResticBinary[];
+const cleanups = useCleanups(afterAll);
 
 beforeAll(async () => {
-  binaries = await resticBinaries();
-  [postgres, s3] = await Promise.all([startPostgres(), startS3Server()]);
-  base = await makeTempDir('secret-rules');
-});
-
-afterAll(async () => {
-  await Promise.all([postgres?.stop(), s3?.stop()]);
-  if (base) await rm(base, { recursive: true, force: true });
+  world = await startResticWorld(cleanups, 'secret-rules', { s3: true });
+  s3 = world.s3;
 });
 
 /** Every file under a directory (relative paths, sorted): what a server has stored. */
@@ -87,56 +81,44 @@ describe.each([0, 1])('secrets and credentials with restic #%i', (index) => {
     readFile(join(directory, 'state', 'journal.ndjson'), 'utf8').catch(() => '');
 
   beforeAll(async () => {
-    binary = binaries[index]!;
+    binary = world.binaries[index]!;
     rest = await startRestServer();
-    directory = join(base, `v${binary.version}`);
     s3Prefix = `rules-${binary.version}`;
-    const uploads = join(directory, 'uploads');
-    const database = `rules_${binary.version.replace(/\./g, '_')}`;
-    await mkdir(uploads, { recursive: true });
-    await writeRandomData(uploads, 1, 'file');
-    await postgres.createDatabase(database);
-    await populateRealisticData(postgres, database, 1);
+    const made = await versionData(world, binary, {
+      databasePrefix: 'rules',
+      scale: 1,
+      uploads: 'uploads',
+      fileMiB: 1,
+      filePrefix: 'file',
+    });
+    directory = made.directory;
+    const { database, uploads } = made;
     await writeFile(join(directory, 'password'), 'local password\n');
-    configPath = join(directory, 'snapkeep.yaml');
-    await writeFile(
-      configPath,
-      `state_dir: ${join(directory, 'state')}
-repositories:
-  local:
-    url: ${join(directory, 'repo')}
-    password: file:${join(directory, 'password')}
-  rest:
-    url: ${rest.url}
-    password: env:TEST_REST_REPO_PASSWORD
-    env:
-      RESTIC_REST_USERNAME: env:TEST_REST_USER
-      RESTIC_REST_PASSWORD: env:TEST_REST_PASSWORD
-  s3:
-    url: s3:${s3.endpoint}/${s3.bucket}/${s3Prefix}
-    password: env:TEST_S3_REPO_PASSWORD
-    cacert: ${s3.certificate}
-    env:
-      AWS_ACCESS_KEY_ID: env:TEST_S3_KEY_ID
-      AWS_SECRET_ACCESS_KEY: env:TEST_S3_SECRET
-sources:
-  database:
-    type: postgres
-    databases: [${database}]
-    host: 127.0.0.1
-    port: ${postgres.port}
-    user: postgres
-    password: env:TEST_PG_PASSWORD
-  uploads:
-    type: directory
-    paths: [${uploads}]
-backup_sets:
-  app:
-    sources: [database, uploads]
-    repository: local
-    offsite: [rest, s3]
-`,
-    );
+    configPath = await writeBackupSetConfig({
+      directory,
+      local: { password: `file:${join(directory, 'password')}` },
+      repositories: {
+        rest: {
+          url: rest.url,
+          password: 'env:TEST_REST_REPO_PASSWORD',
+          env: {
+            RESTIC_REST_USERNAME: 'env:TEST_REST_USER',
+            RESTIC_REST_PASSWORD: 'env:TEST_REST_PASSWORD',
+          },
+        },
+        s3: {
+          url: `s3:${s3.endpoint}/${s3.bucket}/${s3Prefix}`,
+          password: 'env:TEST_S3_REPO_PASSWORD',
+          cacert: s3.certificate,
+          env: { AWS_ACCESS_KEY_ID: 'env:TEST_S3_KEY_ID', AWS_SECRET_ACCESS_KEY: 'env:TEST_S3_SECRET' },
+        },
+      },
+      postgres: world.postgres,
+      database,
+      databasePassword: 'env:TEST_PG_PASSWORD',
+      files: { name: 'uploads', path: uploads },
+      set: { name: 'app', offsite: ['rest', 's3'] },
+    });
     env = {
       SNAPKEEP_RESTIC: binary.path,
       SNAPKEEP_CACHE_DIR: join(directory, 'cache'),

@@ -5,27 +5,21 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/exec/command.js';
 import { snapkeep, events, expectExit } from '../helpers/cli.js';
-import { createLoopBtrfs, makeTempDir, requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
+import { useCleanups } from '../helpers/cleanups.js';
+import { createLoopBtrfs, type LoopBtrfs } from '../helpers/loop-btrfs.js';
 import { createSubvolume, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
-import { startRemoteHost, type RemoteHost } from '../helpers/remote-host.js';
+import { sshConfig, sshUrl, type RemoteHost } from '../helpers/remote-host.js';
+import { startSshWorld } from '../helpers/ssh-world.js';
 
 let remote: RemoteHost;
 let source: LoopBtrfs;
 let base: string;
 let configPath: string;
+const cleanups = useCleanups(afterAll);
 
 beforeAll(async () => {
-  await requireTools(['btrfs', 'mkfs.btrfs', 'sshd', 'ssh', 'unshare', 'nsenter', 'sudo', 'visudo']);
-  remote = await startRemoteHost();
-  source = await createLoopBtrfs('ssh-src', 512);
-  base = await makeTempDir('ssh');
-  configPath = join(base, 'snapkeep.yaml');
-});
-
-afterAll(async () => {
-  await source?.cleanup();
-  await remote?.stop();
-  if (base) await runCommand({ file: 'rm', args: ['-rf', base] });
+  ({ remote, base, configPath } = await startSshWorld(cleanups, 'ssh'));
+  source = await cleanups.loopBtrfs('ssh-src', 512);
 });
 
 /** sha256 of every file under a directory on the remote host. */
@@ -56,12 +50,9 @@ describe('ssh target', () => {
     await writeFile(
       configPath,
       `state_dir: ${join(base, 'state')}
-ssh:
-  identity_file: ${remote.identityFile}
-  known_hosts: ${remote.knownHostsFile}
-targets:
+${sshConfig(remote)}targets:
   offsite:
-    path: ssh://${remote.user}@127.0.0.1:${remote.port}${remote.root}/laptop
+    path: ${sshUrl(remote, `${remote.root}/laptop`)}
 subvolumes:
   data:
     path: ${data}
@@ -217,15 +208,12 @@ subvolumes:
     await writeFile(
       pullConfig,
       `state_dir: ${join(base, 'pull-state')}
-ssh:
-  identity_file: ${remote.identityFile}
-  known_hosts: ${remote.knownHostsFile}
-targets:
+${sshConfig(remote)}targets:
   here:
     path: ${copies}
 subvolumes:
   machine-data:
-    path: ssh://${remote.user}@127.0.0.1:${remote.port}${machine}/data
+    path: ${sshUrl(remote, `${machine}/data`)}
     snapshot_dir: ${machine}/snapshots
     targets: [here]
 `,
@@ -274,13 +262,10 @@ subvolumes:
     await writeFile(
       zconfig,
       `state_dir: ${join(base, 'zstd-state')}
-ssh:
-  identity_file: ${remote.identityFile}
-  known_hosts: ${remote.knownHostsFile}
-  compression: zstd
+${sshConfig(remote)}  compression: zstd
 targets:
   offsite:
-    path: ssh://${remote.user}@127.0.0.1:${remote.port}${remote.root}/zipped
+    path: ${sshUrl(remote, `${remote.root}/zipped`)}
 subvolumes:
   zdata:
     path: ${zdata}

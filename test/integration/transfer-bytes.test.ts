@@ -5,13 +5,15 @@
 import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runChecked, runCommand } from '../../src/exec/command.js';
+import { runChecked } from '../../src/exec/command.js';
 import { sendSnapshot } from '../../src/btrfs/btrfs-commands.js';
 import { localSendFeatures } from '../../src/btrfs/send-features.js';
 import { events, expectExit, snapkeep } from '../helpers/cli.js';
-import { createLoopBtrfs, makeTempDir, requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
+import { useCleanups } from '../helpers/cleanups.js';
+import type { LoopBtrfs } from '../helpers/loop-btrfs.js';
 import { createSubvolume, writeRandomData } from '../helpers/btrfs-tree.js';
-import { startRemoteHost, type RemoteHost } from '../helpers/remote-host.js';
+import { sshConfig, sshUrl, type RemoteHost } from '../helpers/remote-host.js';
+import { startSshWorld } from '../helpers/ssh-world.js';
 
 let remote: RemoteHost;
 let source: LoopBtrfs;
@@ -19,25 +21,15 @@ let target: LoopBtrfs;
 let secondTarget: LoopBtrfs;
 let base: string;
 let configPath: string;
+const cleanups = useCleanups(afterAll);
 
 beforeAll(async () => {
-  await requireTools(['btrfs', 'mkfs.btrfs', 'sshd', 'ssh', 'unshare', 'nsenter', 'sudo', 'visudo']);
-  remote = await startRemoteHost();
-  source = await createLoopBtrfs('bytes-src', 1024);
-  target = await createLoopBtrfs('bytes-tgt', 1024);
+  ({ remote, base, configPath } = await startSshWorld(cleanups, 'bytes'));
+  source = await cleanups.loopBtrfs('bytes-src', 1024);
+  target = await cleanups.loopBtrfs('bytes-tgt', 1024);
   // Its own filesystem: a receive finds its parent by received UUID among all subvolumes of the
   // filesystem, and two copies of one parent there would make the parent ambiguous.
-  secondTarget = await createLoopBtrfs('bytes-tgt2', 1024);
-  base = await makeTempDir('bytes');
-  configPath = join(base, 'snapkeep.yaml');
-});
-
-afterAll(async () => {
-  await source?.cleanup();
-  await target?.cleanup();
-  await secondTarget?.cleanup();
-  await remote?.stop();
-  if (base) await runCommand({ file: 'rm', args: ['-rf', base] });
+  secondTarget = await cleanups.loopBtrfs('bytes-tgt2', 1024);
 });
 
 interface SendStep {
@@ -87,13 +79,10 @@ describe('recorded transfer sizes', () => {
     await writeFile(
       configPath,
       `state_dir: ${join(base, 'state')}
-ssh:
-  identity_file: ${remote.identityFile}
-  known_hosts: ${remote.knownHostsFile}
-targets:
+${sshConfig(remote)}targets:
   one: { path: ${join(target.mountPoint, 'one')} }
   two: { path: ${join(secondTarget.mountPoint, 'two')} }
-  offsite: { path: 'ssh://${remote.user}@127.0.0.1:${remote.port}${remote.root}/laptop' }
+  offsite: { path: '${sshUrl(remote, `${remote.root}/laptop`)}' }
 defaults:
   snapshot_retention: { preserve_min: all }
   target_retention: { preserve_min: all }
