@@ -35,7 +35,8 @@ import {
   type ShownSubvolume,
   type StreamChanges,
 } from './btrfs-parse.js';
-import { localHost, type Host, type Subvolume } from './inventory.js';
+import type { Host } from '../remote/host.js';
+import { localHost, type Subvolume } from './inventory.js';
 import { localSendFeatures } from './send-features.js';
 import { compareChanges } from './verify-copy.js';
 

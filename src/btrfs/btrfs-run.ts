@@ -14,7 +14,7 @@ import {
 import type { Journal } from '../state/journal.js';
 import type { TransferStateFile } from '../state/transfer-state.js';
 import { StepExecutor, type SendProgress, type StepOutcome } from './apply-steps.js';
-import { Hosts } from '../remote/hosts.js';
+import { Hosts } from './hosts.js';
 import { HostUnreachableError } from '../remote/ssh-host.js';
 import { localHost } from './inventory.js';
 import { messageOf, observeSubvolume, observedAfter } from './observe.js';

@@ -8,7 +8,7 @@ import { loadResolvedConfig } from '../config/config-cache.js';
 import { ExitCode } from '../errors.js';
 import { isCopyOf, type ObservedSubvolume } from '../plan/btrfs-plan.js';
 import { TransferStateFile } from '../state/transfer-state.js';
-import { Hosts } from '../remote/hosts.js';
+import { Hosts } from '../btrfs/hosts.js';
 import { createOutput, formatSnapshotDate, formatTable } from './output.js';
 
 export interface ListOptions {

@@ -2,7 +2,7 @@
 // (subvolume/target value, else `defaults:`, else built-in). `config show` prints this. Local
 // paths come out in one spelling (local-path.ts's normalisePath): `/a/./b/` is `/a/b`.
 import { join } from 'node:path';
-import type { TimestampFormat } from '../btrfs/snapshot-name.js';
+import type { TimestampFormat } from '../snapshot-name.js';
 import {
   parsePreserveMatrix,
   parsePreserveMinimum,

@@ -5,7 +5,7 @@
 // Validation messages read "<what is wrong>; expected <what is accepted>": the loader
 // (load-config.ts) prints them as `<file>:<line>:<col>: <key>: <what is wrong> (got <value>; expected …)`.
 import { z } from 'zod';
-import { snapshotBasenamePattern } from '../btrfs/snapshot-name.js';
+import { snapshotBasenamePattern } from '../snapshot-name.js';
 import { isSshUrl, parseSshUrl, remotePathProblem } from '../remote/ssh-url.js';
 import { daysOfWeek, parsePreserveMatrix, parsePreserveMinimum } from '../retention/preserve-policy.js';
 import { absolutePath, itemName } from './common-schema.js';

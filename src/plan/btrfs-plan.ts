@@ -4,7 +4,7 @@
 // snapshot with a copy on the target; the latest common snapshot/copy pair is never deleted.
 import type { ResolvedSubvolume, ResolvedTarget } from '../config/resolve.js';
 import type { DatedSubvolume, Subvolume } from '../btrfs/inventory.js';
-import { compareSnapshotDates, nextSnapshotName, parseSnapshotName } from '../btrfs/snapshot-name.js';
+import { compareSnapshotDates, nextSnapshotName, parseSnapshotName } from '../snapshot-name.js';
 import { schedule, type ScheduleEntry } from '../retention/btrbk-schedule.js';
 import { join } from 'node:path';
 

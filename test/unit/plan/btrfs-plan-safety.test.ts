@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../../src/config/resolve.js';
 import { configSchema } from '../../../src/config/schema.js';
 import type { DatedSubvolume, Subvolume } from '../../../src/btrfs/inventory.js';
-import { parseSnapshotName } from '../../../src/btrfs/snapshot-name.js';
+import { parseSnapshotName } from '../../../src/snapshot-name.js';
 import { parseStreamDump } from '../../../src/btrfs/btrfs-parse.js';
 import {
   attributeCopies,

@@ -4,7 +4,7 @@ import { configSchema } from '../../../src/config/schema.js';
 import type { DatedSubvolume, Subvolume } from '../../../src/btrfs/inventory.js';
 import type { StepOutcome } from '../../../src/btrfs/apply-steps.js';
 import { observedAfter } from '../../../src/btrfs/observe.js';
-import { parseSnapshotName } from '../../../src/btrfs/snapshot-name.js';
+import { parseSnapshotName } from '../../../src/snapshot-name.js';
 import {
   planSubvolume,
   type ObservedSubvolume,
