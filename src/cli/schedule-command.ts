@@ -67,7 +67,12 @@ async function runShow(flags: CommonFlags): Promise<number> {
   const output = createOutput(flags.json ?? false);
   const { planInstall } = await import('../schedule/schedule-engine.js');
   const plan = await planInstall(await optionsOf(flags));
-  output.event('schedule', { backend: plan.backend, directory: plan.directory, notes: plan.notes });
+  output.event('schedule', {
+    backend: plan.backend,
+    directory: plan.directory,
+    now: plan.now,
+    notes: plan.notes,
+  });
   for (const job of plan.jobs) output.event('schedule-job', { ...job });
   for (const file of plan.files) output.event('schedule-file', { path: file.path, text: file.text });
   if (plan.jobs.length === 0) output.text('No schedules configured (add a "schedules:" section).');

@@ -57,6 +57,8 @@ export interface SchedulePlan {
   readonly commands: readonly CommandSpec[];
   readonly notes: readonly string[];
   readonly jobs: readonly JobPreview[];
+  /** The time the next runs are counted from. */
+  readonly now: string;
 }
 
 export interface JobPreview {
@@ -190,6 +192,7 @@ const systemctl = (user: boolean, args: readonly string[], file: string): Comman
 
 export async function planInstall(options: ScheduleOptions): Promise<SchedulePlan> {
   const backend = options.backend ?? defaultBackend();
+  const now = options.now ?? new Date();
   const { directory, files, notes } = await renderFor(options, backend);
   const installed = await installedFiles(backend, directory, files[0]?.name ?? 'snapkeep');
   const wanted = new Set(files.map((file) => file.name));
@@ -212,7 +215,8 @@ export async function planInstall(options: ScheduleOptions): Promise<SchedulePla
     stale: stale.map((name) => join(directory, name)),
     commands,
     notes,
-    jobs: previewJobs(jobsOf(options), options.now ?? new Date()),
+    jobs: previewJobs(jobsOf(options), now),
+    now: now.toISOString(),
   };
 }
 

@@ -135,7 +135,6 @@ function jobService(job: ScheduledJob, context: UnitContext): string {
     header(context),
     '[Unit]',
     `Description=snapkeep job ${job.name}: ${job.command}${job.only.length ? ` ${job.only.join(' ')}` : ''}`,
-    'Documentation=man:systemd.timer(5)',
     ...(job.inhibitSleep ? ['Wants=network-online.target', 'After=network-online.target'] : []),
     `OnFailure=${unitPrefix}failure@%n.service`,
     ...(job.onAcPower ? ['ConditionACPower=true'] : []),
