@@ -267,8 +267,12 @@ export async function applyInstall(plan: SchedulePlan): Promise<void> {
   const [disable, ...rest] = plan.commands;
   const disablesFirst = disable !== undefined && disable.args.includes('disable');
   const previous = await Promise.all([...plan.files.map((file) => file.path), ...plan.stale].map(previousOf));
+  let disabled = false;
   try {
-    if (disablesFirst) await runChecked(disable);
+    if (disablesFirst) {
+      await runChecked(disable);
+      disabled = true;
+    }
     for (const file of plan.files) await rename(`${file.path}${suffix}`, file.path);
     for (const path of plan.stale) await rm(path, { force: true });
     for (const command of disablesFirst ? rest : plan.commands) await runChecked(command);
@@ -277,6 +281,9 @@ export async function applyInstall(plan: SchedulePlan): Promise<void> {
     await restore(previous);
     const reload = plan.commands.find((command) => command.args.includes('daemon-reload'));
     if (reload) await runCommand(reload);
+    // What was running before runs again (the units this install meant to retire).
+    if (disabled && disable)
+      await runCommand({ ...disable, args: disable.args.map((arg) => (arg === 'disable' ? 'enable' : arg)) });
     throw error;
   }
 }
