@@ -167,7 +167,9 @@ export function parseCalendar(expression: string): CalendarParse {
     if (expanded === '') fail('it is empty');
     const tokens = expanded.split(/\s+/);
     if (tokens.length === 1 && /^[A-Za-z]+$/.test(trimmed) && weekdayNumber(trimmed) === undefined)
-      fail(`"${trimmed}" is neither a shorthand (${Object.keys(calendarShorthands).join(', ')}) nor a weekday`);
+      fail(
+        `"${trimmed}" is neither a shorthand (${Object.keys(calendarShorthands).join(', ')}) nor a weekday`,
+      );
     let utc = false;
     if (tokens.length > 1 && tokens.at(-1) === 'UTC') {
       utc = true;

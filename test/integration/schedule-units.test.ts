@@ -126,6 +126,17 @@ describe('systemd units', () => {
     expect(await verifyComplaints(copy)).toContain("Unknown key 'Persistant'");
   });
 
+  it("the sample configuration's schedules (with the drill job) install and verify too", async () => {
+    const sample = join(base, 'sample.yaml');
+    expectExit(await snapkeep(['config', 'init', '--output', sample]), 0);
+    const units = join(base, 'sample-units');
+    expectExit(await snapkeep(['schedule', 'install', '--unit-dir', units, '--config', sample]), 0);
+    expect(await readFile(join(units, 'snapkeep-job-weekly-drill.service'), 'utf8')).toMatch(
+      / verify --drill --config /,
+    );
+    expect(await verifyComplaints(units)).toBe('');
+  });
+
   it(`systemd-analyze security rates every snapkeep service at most ${maxExposure}`, async () => {
     for (const name of [
       'snapkeep-job-four-hourly.service',
