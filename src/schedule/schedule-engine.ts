@@ -116,6 +116,7 @@ async function renderFor(
         systemdInhibit: await tool('systemd-inhibit'),
         sleep: await tool('sleep'),
       },
+      stateDir: loaded.resolved.stateDir,
       readWritePaths: readWritePathsOf(loaded.resolved),
       switchesUsers: loaded.resolved.backupSets.length > 0,
     });

@@ -19,6 +19,7 @@ export interface UnitContext {
   /** A user's manager (~/.config/systemd/user): no capability set, no sleep units. */
   readonly user: boolean;
   readonly tools: { readonly systemctl: string; readonly systemdInhibit: string; readonly sleep: string };
+  readonly stateDir: string;
   /** What the hardened services may write (state, snapshot directories, local targets, …). */
   readonly readWritePaths: readonly string[];
   /** Backup sets need to switch users (pg_dump through runuser/setpriv). */
@@ -84,6 +85,10 @@ function hardening(context: UnitContext): string[] {
     'ProtectSystem=strict',
     // "-": a directory that is missing (an unplugged disk) does not stop the service.
     ...context.readWritePaths.map((path) => `ReadWritePaths=-${path.replace(/%/g, '%%')}`),
+    // The state directory under /var/lib is made by systemd (ProtectSystem=strict: snapkeep could not).
+    ...(!context.user && /^\/var\/lib\/[^/]+$/.test(context.stateDir)
+      ? [`StateDirectory=${context.stateDir.slice('/var/lib/'.length)}`]
+      : []),
     // restic's cache and snapkeep's code cache: under /var/cache/snapkeep (~/.cache for --user).
     'CacheDirectory=snapkeep',
     'Environment=XDG_CACHE_HOME=%C',

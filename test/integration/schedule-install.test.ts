@@ -180,6 +180,52 @@ describe('schedule install / status / remove through systemctl (a recording stan
     );
   });
 
+  it('--dry-run prints the files and the systemctl calls and changes nothing', async () => {
+    const before = await snapshotOfDir();
+    await writeFile(configPath, config(twoJobs));
+    await writeFile(log, '');
+    const result = await snapkeep(
+      ['schedule', 'install', '--dry-run', '--backend', 'systemd', '--user', '--config', configPath],
+      { env },
+    );
+    expectExit(result, 0);
+    expect(result.stdout).toContain(`would write ${join(unitDir, 'snapkeep-job-hourly-snapshots.timer')}`);
+    expect(result.stdout).toContain('OnCalendar=hourly');
+    expect(result.stdout).toMatch(
+      /would run \S*systemctl --user enable --now snapkeep-job-hourly-snapshots\.timer snapkeep-job-nightly\.timer/,
+    );
+    expect(await calls()).toEqual([]);
+    expect(await snapshotOfDir()).toEqual(before);
+    await writeFile(configPath, config(`  nightly: {command: run, when: "*-*-* 03:00"}\n`));
+  });
+
+  it('catch-up decides from the journal which jobs missed a time (cron has no Persistent=)', async () => {
+    const stateDir = join(base, 'state');
+    await mkdir(stateDir, { recursive: true });
+    const line = (time: string, run: string, event: string, fields: object) =>
+      JSON.stringify({ time, run, event, ...fields });
+    await writeFile(
+      join(stateDir, 'journal.ndjson'),
+      [
+        line('2020-01-01T03:00:00Z', 'old', 'run-start', {
+          command: 'run',
+          job: 'nightly',
+          pid: 1,
+          bootId: 'gone',
+        }),
+        line('2020-01-01T03:05:00Z', 'old', 'run-end', { command: 'run', exitCode: 0 }),
+        '',
+      ].join('\n'),
+    );
+    const result = await snapkeep(['schedule', 'catch-up', '--dry-run', '--json', '--config', configPath], {
+      env,
+    });
+    expectExit(result, 0);
+    const [decision] = events(result.stdout).filter((event) => event.type === 'catch-up');
+    expect(decision).toMatchObject({ job: 'nightly', due: true, dryRun: true });
+    expect(decision!.reason).toContain('last success 2020-01-01T03:00:00Z');
+  });
+
   it('remove disables the timers, deletes the files and reloads systemd', async () => {
     await writeFile(join(unitDir, 'other.service'), '[Service]\nExecStart=/bin/true\n');
     await writeFile(log, '');
