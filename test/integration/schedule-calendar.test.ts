@@ -1,5 +1,5 @@
 // snapkeep's calendar parser against systemd's own: for each expression, the next 5 elapse
-// times from fixed base times (in two time zones) must equal what `systemd-analyze calendar
+// times from fixed base times (in three time zones, across DST changes) must equal what `systemd-analyze calendar
 // --iterations=5 --base-time=…` prints, and what systemd rejects snapkeep rejects.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nextElapses, parseCalendar } from '../../src/calendar/systemd-calendar.js';
@@ -58,9 +58,16 @@ const rejected = [
   '*-*-* 00/0:00',
 ];
 
-// Base times: an ordinary day, a month end before a leap day, a year's end.
-const baseTimes = ['2026-01-01 00:00:00', '2027-12-30 22:17:05', '2026-06-14 13:00:00'];
-const zones = ['UTC', 'America/New_York'];
+// Base times: an ordinary day, a month end before a leap day, a year's end, and the nights
+// before and of the 2026 DST changes (in Europe/Berlin: a skipped and a repeated hour).
+const baseTimes = [
+  '2026-01-01 00:00:00',
+  '2027-12-30 22:17:05',
+  '2026-06-14 13:00:00',
+  '2026-03-28 21:00:00',
+  '2026-10-25 01:10:00',
+];
+const zones = ['UTC', 'America/New_York', 'Europe/Berlin'];
 
 const savedTz = process.env.TZ;
 beforeAll(async () => {
