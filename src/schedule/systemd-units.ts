@@ -62,7 +62,7 @@ export function readWritePathsOf(resolved: ResolvedConfig): string[] {
   }
   for (const set of resolved.backupSets)
     for (const repository of [set.repository, ...set.offsite])
-      if (repository.url.startsWith('/')) paths.add(repository.url);
+      if (/^(local:)?\//.test(repository.url)) paths.add(repository.url.replace(/^local:/, ''));
   return [...paths].sort();
 }
 

@@ -8,7 +8,8 @@ import { configSchema } from '../../../src/config/schema.js';
 import { cronFieldsOf, shellWord } from '../../../src/schedule/cron-file.js';
 import { scheduledJobs } from '../../../src/schedule/jobs.js';
 import { catchUpDecisions } from '../../../src/schedule/schedule-engine.js';
-import { execArgument } from '../../../src/schedule/systemd-units.js';
+import { execArgument, readWritePathsOf } from '../../../src/schedule/systemd-units.js';
+import { resolveConfig } from '../../../src/config/resolve.js';
 import type { JournalEntry } from '../../../src/state/journal.js';
 import { recordedRuns } from '../../../src/state/run-history.js';
 
@@ -148,5 +149,29 @@ describe('catch-up decides from the journal', () => {
       new Date('2026-11-30T13:00:00Z'),
     );
     expect(decisions[0]).toMatchObject({ due: false, reason: 'it is running now' });
+  });
+});
+
+describe('what the hardened services may write', () => {
+  it('the state directory, local snapshot directories and targets, local restic repositories; nothing remote', () => {
+    const resolved = resolveConfig(
+      configSchema.parse({
+        state_dir: '/var/lib/snapkeep',
+        targets: { usb: { path: '/mnt/usb/b' }, far: { path: 'ssh://u@h/backups' } },
+        subvolumes: { home: { path: '/home', targets: ['usb', 'far'] } },
+        repositories: {
+          disk: { url: '/srv/restic', password: 'env:P1' },
+          s3: { url: 's3:https://s3.example.org/b', password: 'env:P2' },
+        },
+        sources: { files: { type: 'directory', paths: ['/srv/files'] } },
+        backup_sets: { app: { sources: ['files'], repository: 'disk', offsite: ['s3'] } },
+      }),
+    );
+    expect(readWritePathsOf(resolved)).toEqual([
+      '/home/.snapshots',
+      '/mnt/usb/b',
+      '/srv/restic',
+      '/var/lib/snapkeep',
+    ]);
   });
 });
