@@ -6,9 +6,8 @@ import { layerOrderPlugin } from './scripts/eslint-layer-order.mjs';
 
 // The layers of src/, bottom first: a folder (or a file directly in src/) imports at runtime only
 // from lower layers, never from a sibling in its own layer (scripts/eslint-layer-order.mjs).
-// Declared before it exists: schedule/.
 const layers = [
-  ['errors', 'local-path', 'snapshot-name'],
+  ['errors', 'local-path', 'snapshot-name', 'calendar'],
   ['exec'],
   ['remote', 'retention'],
   ['config'],

@@ -12,6 +12,7 @@ import {
 import { maskSecrets, terminateAllChildren } from '../exec/command.js';
 import { parseLockWait } from '../state/lock.js';
 import { configureRuns, interruptRuns } from '../state/run-lifecycle.js';
+import { registerScheduleCommands } from './schedule-command.js';
 
 export interface GlobalOptions {
   readonly config?: string;
@@ -659,6 +660,8 @@ export async function runCli(argv: readonly string[], version: string): Promise<
         });
       });
     });
+
+  registerScheduleCommands(program, { defer, configOption, jsonOption, dryRunOption });
 
   try {
     await program.parseAsync([...argv]);

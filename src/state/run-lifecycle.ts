@@ -209,6 +209,7 @@ export async function withRun(
         host,
         bootId,
         processStart,
+        ...(process.env.SNAPKEEP_JOB ? { job: process.env.SNAPKEEP_JOB } : {}),
         ...(waitSeconds ? { lockWaitMs: startedAt.getTime() - asked } : {}),
       }),
     );

@@ -74,6 +74,15 @@ describe('sampleConfig', () => {
       'allowed_ssh_cidrs',
       'instance_type',
       'volume_size_gb',
+      'schedules',
+      'command',
+      'when',
+      'every',
+      'only',
+      'on_ac_power',
+      'sleep',
+      'snapshot',
+      'sync_on_wake',
     ];
     for (const key of keys) expect(text).toMatch(new RegExp(`^\\s*#?\\s*${key}:`, 'm'));
     for (const key of Object.keys(configSchema.shape)) expect(keys).toContain(key);
@@ -96,5 +105,7 @@ describe('sampleConfig', () => {
     expect(loaded.resolved.subvolumes).toHaveLength(1);
     expect(loaded.config.targets.offsite!.path).toBe('ssh://snapkeep@backup.example.org/mnt/backup/laptop');
     expect(loaded.config.ssh?.compression).toBe('none');
+    expect(loaded.config.schedules.nightly_backup).toMatchObject({ command: 'backup', only: ['app'] });
+    expect(loaded.config.schedules['weekly-drill']!.command).toBe('verify --drill');
   });
 });
