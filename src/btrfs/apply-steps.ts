@@ -36,6 +36,7 @@ import {
   type StreamChanges,
 } from './btrfs-parse.js';
 import { localHost, type Host, type Subvolume } from './inventory.js';
+import { writeLatestPointer } from './latest-pointer.js';
 import { localSendFeatures } from './send-features.js';
 import { compareChanges } from './verify-copy.js';
 
@@ -137,7 +138,10 @@ export class StepExecutor {
 
   private createdKey(step: Step, path: string): string {
     const target =
-      step.kind === 'send' || step.kind === 'delete-copy' || step.kind === 'delete-garbage'
+      step.kind === 'send' ||
+      step.kind === 'delete-copy' ||
+      step.kind === 'delete-garbage' ||
+      step.kind === 'update-latest'
         ? step.target
         : undefined;
     return `${this.hostFor({ subvolume: step.subvolume, target }).label}\u0000${path}`;
@@ -193,6 +197,13 @@ export class StepExecutor {
         return {};
       case 'send':
         return this.send(step);
+      case 'update-latest': {
+        // Planned only where the directory is on this machine (observe.ts reads it only there).
+        if (this.hostFor({ subvolume: step.subvolume, target: step.target }) !== localHost)
+          throw new StepFailure(`the latest pointer ${step.path} is kept only on this machine`);
+        await writeLatestPointer(step.path, step.pointsTo);
+        return {};
+      }
     }
   }
 

@@ -5,6 +5,7 @@ import type { ResolvedConfig, ResolvedSubvolume } from '../config/resolve.js';
 import { UsageError } from '../errors.js';
 import {
   attributeCopies,
+  planLatestPointers,
   planSubvolume,
   type Note,
   type PlanPhases,
@@ -232,13 +233,52 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
         blockedTargets.add(step.target);
       }
     }
-    const snapshotStep = plan.steps.find((candidate) => candidate.kind === 'create-snapshot');
-    if (snapshotStep) {
-      const outcome = await execute(snapshotStep);
+    // The last steps of every run: the latest pointers, planned on what the run really left.
+    const settlePointers = async (): Promise<void> => {
+      const settled = await Promise.all(
+        outcomes.map(async (outcome) =>
+          outcome.pendingCreated ? { ...outcome, created: await outcome.pendingCreated } : outcome,
+        ),
+      );
+      const pointers = planLatestPointers(
+        observedAfter(observed, settled),
+        phases.send || phases.prune || phases.clean,
+      );
+      for (const step of pointers.steps) {
+        const outcome = await execute(step);
+        if (!outcome.ok) pointerFailed(step, outcome.error);
+      }
+    };
+    const pointerFailed = (step: Step, error?: string): void => {
+      jobs.push({
+        subvolume: subvolume.name,
+        ...(step.kind === 'update-latest' && step.target !== undefined ? { target: step.target } : {}),
+        status: 'failed',
+        message: error ?? 'the latest pointer could not be updated',
+      });
+    };
+    const snapshotIndex = plan.steps.findIndex((candidate) => candidate.kind === 'create-snapshot');
+    if (snapshotIndex >= 0) {
+      // With the pointer that the planner put next to it: before it (a snapshot directory inside
+      // the subvolume) or after it.
+      const isLocalPointer = (step?: Step): step is Step =>
+        step?.kind === 'update-latest' && step.target === undefined;
+      const before = plan.steps[snapshotIndex - 1];
+      const after = plan.steps[snapshotIndex + 1];
+      if (isLocalPointer(before)) {
+        const outcome = await execute(before);
+        if (!outcome.ok) pointerFailed(before, outcome.error);
+      }
+      const outcome = await execute(plan.steps[snapshotIndex]!);
       changed = true;
       if (!outcome.ok) {
         jobs.push({ subvolume: subvolume.name, status: 'failed', message: outcome.error });
+        await settlePointers(); // a pointer set before it must not name a snapshot that is not there
         return; // its sends would refer to a snapshot that does not exist; pruning waits too
+      }
+      if (isLocalPointer(after)) {
+        const pointerOutcome = await execute(after);
+        if (!pointerOutcome.ok) pointerFailed(after, pointerOutcome.error);
       }
     }
     // Sends: one ordered chain per target, chains overlap through the pool.
@@ -302,6 +342,7 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
           });
       }
     }
+    await settlePointers();
     // Nothing of this run is left running when it reports.
     const settled = await Promise.all(
       outcomes.map(async (outcome) =>

@@ -38,6 +38,10 @@ export function describeStep(step: Step): string {
       return `${step.subvolume}: delete snapshot ${step.name} (${step.reason})`;
     case 'delete-copy':
       return `${step.subvolume} → ${step.target}: delete copy ${step.name} (${step.reason})`;
+    case 'update-latest':
+      return `${step.subvolume}${step.target === undefined ? '' : ` → ${step.target}`}: ${
+        step.pointsTo === null ? `remove ${step.path}` : `point ${step.path} at ${step.pointsTo}`
+      } (${step.reason})`;
   }
 }
 
