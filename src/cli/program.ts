@@ -92,11 +92,11 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     .addOption(configOption())
     .addOption(jsonOption())
     .addOption(
-      new Option('--what <kind>', 'what to list')
+      new Option('--what <kind>', 'what to list (also as the first argument, as btrbk spells it: list latest)')
         .choices(['all', 'snapshots', 'backups', 'latest', 'sets'])
         .default('all'),
     )
-    .argument('[names...]', 'limit to these subvolumes or backup sets')
+    .argument('[names...]', 'limit to these subvolumes or backup sets (first: a kind, e.g. latest)')
     .action((subvolumes: string[], options: { config?: string; json?: boolean; what: string }) => {
       defer(async () => {
         const { runList } = await import('./list-command.js');
