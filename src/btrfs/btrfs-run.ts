@@ -292,6 +292,9 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
       const pointers = planLatestPointers(
         observedAfter(observed, settled),
         phases.send || phases.prune || phases.clean,
+        settled
+          .filter((outcome) => outcome.ok && outcome.step.subvolume === subvolume.name)
+          .map((outcome) => outcome.step),
       );
       for (const step of pointers.steps) {
         const outcome = await execute(step);

@@ -4,7 +4,7 @@
 // snapkeep's inventory (`btrfs subvolume list`) nor btrbk's name scan (subvolumes only) ever takes
 // it for a snapshot, and `<basename>.latest` is not a btrbk snapshot name (no timestamp).
 // Only on this machine: the SSH target filter has no request for symlinks.
-import { lstat, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { lstat, mkdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** What is at the pointer's path now. */
@@ -44,6 +44,8 @@ export async function writeLatestPointer(path: string, name: string | null): Pro
     await rm(path, { force: true });
     return;
   }
+  // Before the first snapshot (set just before it) the directory may not exist yet.
+  await mkdir(dirname(path), { recursive: true });
   // A dot name: not a btrbk name, and hidden from `ls`. The pid keeps two writers apart.
   const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   await rm(temporary, { force: true });

@@ -606,16 +606,28 @@ function planPointers(
 /**
  * The pointer steps for observed state as it is (no other step): what a run applies last, on the
  * state its steps really left, so a failed step never leaves a pointer to something missing.
+ * `done`: the steps the run did (its deletions are named in the reasons).
  */
-export function planLatestPointers(observed: ObservedSubvolume, includeTargets: boolean): SubvolumePlan {
+export function planLatestPointers(
+  observed: ObservedSubvolume,
+  includeTargets: boolean,
+  done: readonly Step[] = [],
+): SubvolumePlan {
   const notes: Note[] = [];
   const snapshots = [...observed.snapshots].sort(byDate);
   const copiesByTarget = new Map<string, DatedSubvolume[]>();
   for (const observedTarget of observed.targets)
     if (observedTarget.reachable)
       copiesByTarget.set(observedTarget.target.name, attributeCopies(observedTarget, snapshots).own);
-  const steps = planPointers(observed, snapshots, copiesByTarget, [], includeTargets, (message, target) =>
-    notes.push({ subvolume: observed.subvolume.name, target, level: 'warning', message }),
+  const deletions = done.filter((step) => step.kind === 'delete-snapshot' || step.kind === 'delete-copy');
+  const steps = planPointers(
+    observed,
+    snapshots,
+    copiesByTarget,
+    deletions,
+    includeTargets,
+    (message, target) =>
+      notes.push({ subvolume: observed.subvolume.name, target, level: 'warning', message }),
   );
   return { subvolume: observed.subvolume.name, steps, notes };
 }
