@@ -156,7 +156,10 @@ export class StepExecutor {
           prepareFifo();
           void localSendFeatures();
         }
-        await host.makeDirectory(dirname(step.path));
+        // Only when missing: mkdir(2) waits on a frozen filesystem even for a directory that
+        // exists, and a local one would wait in a thread that keeps Node from exiting (the
+        // pre-sleep `snapshot --deadline` must exit whatever the disk does).
+        if (!(await host.exists(dirname(step.path)))) await host.makeDirectory(dirname(step.path));
         await this.checked(
           host,
           createReadonlySnapshot(step.source, step.path),

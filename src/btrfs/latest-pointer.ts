@@ -4,8 +4,10 @@
 // snapkeep's inventory (`btrfs subvolume list`) nor btrbk's name scan (subvolumes only) ever takes
 // it for a snapshot, and `<basename>.latest` is not a btrbk snapshot name (no timestamp).
 // Only on this machine: the SSH target filter has no request for symlinks.
-import { lstat, mkdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { access, lstat, readlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { runCommand, type CommandSpec } from '../exec/command.js';
+import { assertSafePath } from './btrfs-commands.js';
 
 /** What is at the pointer's path now. */
 export type PointerState =
@@ -36,24 +38,43 @@ export async function readLatestPointer(directory: string, basename: string): Pr
 /**
  * Point the pointer at `path` to `name` (relative: it stays right when the disk is mounted
  * elsewhere), or remove it (`name` null). The new link is made under a temporary name and renamed
- * over the old one: rename(2) replaces it atomically, so a reader sees the old pointer or the new
- * one, never none.
+ * over the old one (`mv -T`: rename(2)), which replaces it atomically, so a reader sees the old
+ * pointer or the new one, never none. Written by processes, not by Node's own file calls: on a
+ * hung or frozen disk those wait in a thread that keeps Node from exiting, and `snapshot
+ * --deadline` must exit whatever the disk does.
  */
 export async function writeLatestPointer(path: string, name: string | null): Promise<void> {
-  if (name === null) {
-    await rm(path, { force: true });
-    return;
+  const commands: CommandSpec[] = [];
+  if (name === null) commands.push({ file: 'rm', args: ['-f', '--', assertSafePath(path)] });
+  else {
+    // A dot name: not a btrbk name, and hidden from `ls`. The pid keeps two writers apart.
+    const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+    // Set before the first snapshot (see planSubvolume), the directory may not exist yet.
+    if (!(await exists(dirname(path))))
+      commands.push({ file: 'mkdir', args: ['-p', '--', assertSafePath(dirname(path))] });
+    commands.push(
+      { file: 'ln', args: ['-sfn', '--', assertSnapshotName(name), assertSafePath(temporary)] },
+      { file: 'mv', args: ['-T', '-f', '--', temporary, path] },
+    );
   }
-  // Before the first snapshot (set just before it) the directory may not exist yet.
-  await mkdir(dirname(path), { recursive: true });
-  // A dot name: not a btrbk name, and hidden from `ls`. The pid keeps two writers apart.
-  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  await rm(temporary, { force: true });
-  await symlink(name, temporary);
-  try {
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
+  for (const command of commands) {
+    const result = await runCommand(command);
+    if (result.exitCode !== 0)
+      throw new Error(
+        `cannot update the latest pointer ${path}: ${command.file} ${command.args.join(' ')}: ${result.stderr.trim() || `exit code ${result.exitCode}`}`,
+      );
   }
+}
+
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+/** A pointer names a snapshot in its own directory: one path component, never an option. */
+function assertSnapshotName(name: string): string {
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.startsWith('-'))
+    throw new Error(`not a snapshot name for a latest pointer: ${JSON.stringify(name)}`);
+  return name;
 }
