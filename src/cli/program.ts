@@ -10,7 +10,7 @@ import {
   isSystemError,
 } from '../errors.js';
 import { maskSecrets, terminateAllChildren } from '../exec/command.js';
-import { parseLockWait } from '../state/lock.js';
+import { parseDurationFlag, parseLockWait } from '../state/lock.js';
 import { configureRuns, interruptRuns } from '../state/run-lifecycle.js';
 import { registerScheduleCommands } from './schedule-command.js';
 
@@ -69,20 +69,39 @@ export async function runCli(argv: readonly string[], version: string): Promise<
       .addOption(dryRunOption())
       .addOption(lockWaitOption())
       .argument('[subvolumes...]', 'limit to these subvolumes (names from the config)')
-      .action((subvolumes: string[], options: { config?: string; json?: boolean; dryRun?: boolean }) => {
-        defer(async () => {
-          const { runEngineCommand } = await import('./engine-command.js');
-          return runEngineCommand(name as 'run', {
-            config: options.config,
-            json: options.json ?? false,
-            dryRun: options.dryRun ?? false,
-            only: subvolumes,
+      .action(
+        (
+          subvolumes: string[],
+          options: { config?: string; json?: boolean; dryRun?: boolean; deadline?: string },
+        ) => {
+          defer(async () => {
+            // A bad value is a usage error (2) before anything starts.
+            const deadline =
+              options.deadline === undefined
+                ? undefined
+                : {
+                    seconds: parseDurationFlag('--deadline', options.deadline, 3600, '1h'),
+                    text: options.deadline,
+                  };
+            const { runEngineCommand } = await import('./engine-command.js');
+            return runEngineCommand(name as 'run', {
+              config: options.config,
+              json: options.json ?? false,
+              dryRun: options.dryRun ?? false,
+              only: subvolumes,
+              ...(deadline ? { deadline } : {}),
+            });
           });
-        });
-      });
+        },
+      );
 
   engineCommand('run', 'snapshot, send what is missing to every target, then prune (the main job)');
-  engineCommand('snapshot', 'create snapshots only');
+  engineCommand('snapshot', 'create snapshots only').addOption(
+    new Option(
+      '--deadline <duration>',
+      'return within this long of starting (e.g. 10s; for the pre-sleep job): targets are not touched, the lock is waited for up to half of it and then the snapshots are taken without it; snapshots not taken by then are reported and the exit code is 3',
+    ),
+  );
   engineCommand('resume', 'send snapshots that are missing on targets (no new snapshot, no pruning)');
   engineCommand('prune', 'delete snapshots and target copies that retention no longer keeps');
   engineCommand('clean', 'delete garbage left by interrupted transfers on targets');
@@ -93,11 +112,14 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     .addOption(configOption())
     .addOption(jsonOption())
     .addOption(
-      new Option('--what <kind>', 'what to list')
+      new Option(
+        '--what <kind>',
+        'what to list (also as the first argument, as btrbk spells it: list latest)',
+      )
         .choices(['all', 'snapshots', 'backups', 'latest', 'sets'])
         .default('all'),
     )
-    .argument('[names...]', 'limit to these subvolumes or backup sets')
+    .argument('[names...]', 'limit to these subvolumes or backup sets (first: a kind, e.g. latest)')
     .action((subvolumes: string[], options: { config?: string; json?: boolean; what: string }) => {
       defer(async () => {
         const { runList } = await import('./list-command.js');
