@@ -145,9 +145,11 @@ async function removeScratch(directory: string): Promise<string | undefined> {
       const stats = lstatSync(path, { throwIfNoEntry: false });
       return stats?.isDirectory() === true && stats.ino === 256;
     });
-  if (subvolumes.length > 0) {
-    const result = await localHost.run(deleteSubvolumes(subvolumes));
-    if (result.exitCode !== 0) return result.stderr.trim() || `btrfs exited ${result.exitCode}`;
+  for (const subvolume of subvolumes) {
+    const result = await localHost.run(deleteSubvolumes([subvolume]));
+    // Gone all the same: a failed receive deletes what it left too (apply-steps.ts).
+    if (result.exitCode !== 0 && lstatSync(subvolume, { throwIfNoEntry: false }))
+      return result.stderr.trim() || `btrfs exited ${result.exitCode}`;
   }
   try {
     await rm(directory, { recursive: true, force: true });
@@ -238,7 +240,7 @@ export async function drillBtrfs(options: BtrfsDrillOptions): Promise<number[]> 
   });
   await saveState(options.stateDir, {
     ...state,
-    btrfs: recordDrill(rotation, pairs, choice.pair, {
+    btrfs: recordDrill(rotation, choice.pair, {
       lastDrilledAt: options.now.toISOString(),
       ok: outcome.ok,
       ...(outcome.snapshot ? { snapshot: outcome.snapshot } : {}),

@@ -45,22 +45,9 @@ export function choosePair(pairs: readonly DrillPair[], rotation: DrillRotation)
   };
 }
 
-/** The rotation after drilling `pair` (only pairs still configured are kept). */
-export function recordDrill(
-  rotation: DrillRotation,
-  pairs: readonly DrillPair[],
-  pair: DrillPair,
-  record: DrillRecord,
-): DrillRotation {
-  const next: Record<string, Record<string, DrillRecord>> = {};
-  for (const each of pairs) {
-    const kept =
-      each.subvolume === pair.subvolume && each.target === pair.target
-        ? record
-        : rotation[each.subvolume]?.[each.target];
-    if (kept) next[each.subvolume] = { ...next[each.subvolume], [each.target]: kept };
-  }
-  return next;
+/** The rotation after drilling `pair` (the other pairs' records as they were). */
+export function recordDrill(rotation: DrillRotation, pair: DrillPair, record: DrillRecord): DrillRotation {
+  return { ...rotation, [pair.subvolume]: { ...rotation[pair.subvolume], [pair.target]: record } };
 }
 
 /** How a target's copy relates to the local snapshot it is compared with. */
