@@ -204,7 +204,7 @@ function renderBtrfsDrill(output: Output): (event: BtrfsDrillEvent) => void {
         output.text(
           event.snapshot === undefined
             ? `${prefix} ${label}: ${event.reason}`
-            : `${prefix} ${label}: receive ${event.snapshot} from ${event.target} (${event.host === 'local' ? event.copy : `${event.host}:${event.copy}`}) in full into ${event.scratch}, ${event.compareWith ? `compare every file with ${event.compareWith}` : 'nothing here to compare it with (its snapshot was pruned)'}, delete the scratch copy; ${event.reason}; ${event.copyReason}`,
+            : `${prefix} ${label}: receive ${event.snapshot} from ${event.target} (${event.host === 'local' ? event.copy : `${event.host}:${event.copy}`}) in full into ${event.scratch}, ${event.compareWith ? `compare every file with ${event.compareWith}` : 'nothing here to compare it with (its snapshot was pruned)'}, delete the scratch copy (${event.reason}${event.relation === 'received-uuid' ? '' : `; ${event.copyReason}`})`,
         );
         return;
       }
