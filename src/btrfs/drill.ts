@@ -47,7 +47,15 @@ export const scratchPrefix = '.snapkeep-drill.';
 /** What a btrfs drill reports as it goes (the command renders text or JSON from these). */
 export type BtrfsDrillEvent =
   | { readonly type: 'drill-skip'; readonly subvolume: string; readonly reason: string }
-  | { readonly type: 'drill-leftover'; readonly path: string; readonly ok: boolean; readonly error?: string }
+  | {
+      /** A scratch directory a killed drill left (or this drill could not remove), and its removal. */
+      readonly type: 'drill-leftover';
+      readonly path: string;
+      readonly ok: boolean;
+      /** Under --dry-run: it would be removed. */
+      readonly dryRun?: boolean;
+      readonly error?: string;
+    }
   | {
       readonly type: 'drill-plan';
       readonly kind: 'btrfs';
@@ -184,7 +192,9 @@ export async function drillBtrfs(options: BtrfsDrillOptions): Promise<number[]> 
         subvolume: subvolume.name,
         reason: `it lives on ${subvolume.ssh.location.host} (pull mode); drills compare with snapshots on this machine`,
       });
-    else if (subvolume.targets.length > 0) local.push(subvolume);
+    else if (subvolume.targets.length === 0)
+      report({ type: 'drill-skip', subvolume: subvolume.name, reason: 'it has no targets to drill' });
+    else local.push(subvolume);
   }
   const pairs: DrillPair[] = local.flatMap((subvolume) =>
     subvolume.targets.map((target) => ({ subvolume: subvolume.name, target: target.name })),
@@ -195,7 +205,7 @@ export async function drillBtrfs(options: BtrfsDrillOptions): Promise<number[]> 
   const codes: number[] = [];
   for (const path of leftovers) {
     if (options.dryRun) {
-      report({ type: 'drill-leftover', path, ok: true, error: 'would be removed (left by a killed drill)' });
+      report({ type: 'drill-leftover', path, ok: true, dryRun: true });
       continue;
     }
     const error = await removeScratch(path);

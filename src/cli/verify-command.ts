@@ -195,7 +195,8 @@ function renderBtrfsDrill(output: Output): (event: BtrfsDrillEvent) => void {
         output.text(`skip ${event.subvolume}: drill: ${event.reason}`);
         return;
       case 'drill-leftover':
-        if (event.ok) output.text(`ok   drill: removed ${event.path} (scratch left by a killed drill)`);
+        if (event.dryRun) output.text(`would remove ${event.path} (scratch left by a killed drill)`);
+        else if (event.ok) output.text(`ok   drill: removed ${event.path} (scratch left by a killed drill)`);
         else output.warn(`WARNING: cannot remove drill scratch ${event.path}: ${event.error ?? ''}`);
         return;
       case 'drill-plan': {
