@@ -27,12 +27,14 @@ export interface PairChoice {
   readonly reason: string;
 }
 
+const pairsOf = (count: number): string => `${count} ${count === 1 ? 'pair' : 'pairs'}`;
+
 /** The pair to drill now: one never drilled (in config order), else the one drilled longest ago. */
 export function choosePair(pairs: readonly DrillPair[], rotation: DrillRotation): PairChoice | undefined {
   let chosen: { pair: DrillPair; at: number } | undefined;
   for (const pair of pairs) {
     const record = rotation[pair.subvolume]?.[pair.target];
-    if (!record) return { pair, reason: `never drilled (${pairs.length} pairs, one each run)` };
+    if (!record) return { pair, reason: `never drilled (${pairsOf(pairs.length)}, one each run)` };
     const at = Date.parse(record.lastDrilledAt);
     const when = Number.isNaN(at) ? 0 : at;
     if (!chosen || when < chosen.at) chosen = { pair, at: when };
@@ -41,7 +43,7 @@ export function choosePair(pairs: readonly DrillPair[], rotation: DrillRotation)
   const record = rotation[chosen.pair.subvolume]![chosen.pair.target]!;
   return {
     pair: chosen.pair,
-    reason: `drilled longest ago of ${pairs.length} pairs (last ${record.lastDrilledAt}, ${record.ok ? 'ok' : 'failed'})`,
+    reason: `drilled longest ago of ${pairsOf(pairs.length)} (last ${record.lastDrilledAt}, ${record.ok ? 'ok' : 'failed'})`,
   };
 }
 
