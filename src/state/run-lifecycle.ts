@@ -284,7 +284,23 @@ export function interruptRuns(signal: NodeJS.Signals): Promise<void> {
   const state = active;
   if (!state) return Promise.resolve();
   const { ended } = endRun(state, { exitCode: ExitCode.interrupted, signal });
-  return notifyObservers(ended);
+  // After the caller has stopped the children (it does so right after this returns).
+  const cleaned = new Promise((resolve) => setImmediate(resolve)).then(() =>
+    Promise.allSettled([...interruptCleanups].map((cleanup) => cleanup())),
+  );
+  return Promise.all([notifyObservers(ended), cleaned]).then(() => undefined);
+}
+
+const interruptCleanups = new Set<() => Promise<void>>();
+
+/**
+ * Work an interrupt waits for (within the second it leaves), started once the children are
+ * stopped: removing what a run made only for itself (a drill's scratch copy). Returns the way to
+ * withdraw it once the run removed it itself.
+ */
+export function cleanUpOnInterrupt(cleanup: () => Promise<void>): () => void {
+  interruptCleanups.add(cleanup);
+  return () => interruptCleanups.delete(cleanup);
 }
 
 // A process that exits with a run still open (process.exit elsewhere, an uncaught exception)
