@@ -454,12 +454,23 @@ async function byDeadline(
   let timer: NodeJS.Timeout | undefined;
   const inTime = await Promise.race([
     Promise.all(
-      subvolumes.map((subvolume) => runOne(subvolume).finally(() => done.add(subvolume.name))),
+      subvolumes.map((subvolume) =>
+        runOne(subvolume).finally(() => {
+          done.add(subvolume.name);
+        }),
+      ),
     ).then(() => true),
     new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), Math.max(0, stopAt - Date.now()));
+      timer = setTimeout(
+        () => {
+          resolve(false);
+        },
+        Math.max(0, stopAt - Date.now()),
+      );
     }),
-  ]).finally(() => clearTimeout(timer));
+  ]).finally(() => {
+    clearTimeout(timer);
+  });
   return inTime
     ? []
     : subvolumes.filter((subvolume) => !done.has(subvolume.name)).map((subvolume) => subvolume.name);

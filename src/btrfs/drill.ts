@@ -32,7 +32,7 @@ import {
   type DrillPair,
   type DrillRotation,
 } from '../plan/drill-plan.js';
-import { Hosts } from '../remote/hosts.js';
+import { Hosts } from './hosts.js';
 import type { Journal } from '../state/journal.js';
 import type { SendProgress } from './apply-steps.js';
 import { deleteSubvolumes } from './btrfs-commands.js';

@@ -4,7 +4,7 @@
 // come and go. An attempt counts, failed or not: one broken target must not starve the others
 // (its failure is the run's outcome and stays in the journal until it passes).
 import type { DatedSubvolume } from '../btrfs/inventory.js';
-import { compareSnapshotDates } from '../btrfs/snapshot-name.js';
+import { compareSnapshotDates } from '../snapshot-name.js';
 import { isCopyOf } from './btrfs-plan.js';
 
 export interface DrillPair {

@@ -2,7 +2,7 @@
 // when pairs come and go or a drill fails) and which copy of it (one whose snapshot is still here).
 import { describe, expect, it } from 'vitest';
 import type { DatedSubvolume } from '../../../src/btrfs/inventory.js';
-import { parseSnapshotName } from '../../../src/btrfs/snapshot-name.js';
+import { parseSnapshotName } from '../../../src/snapshot-name.js';
 import {
   chooseCopy,
   choosePair,
