@@ -672,12 +672,15 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   program
     .command('quickstart')
     .description(
-      'build a sandbox (loop-mounted btrfs images under the state directory) and run the whole cycle:\nsnapshot, full send, change, incremental send, prune, restore a file and verify it',
+      'build a sandbox of its own (loop-mounted btrfs images in a new directory under the state directory)\nand run the whole cycle: snapshot, full send, change, incremental send, prune, restore a file and verify it',
     )
     .option('--state-dir <dir>', 'where the sandbox lives', '/var/lib/snapkeep')
-    .option('--cleanup', 'unmount and remove the sandbox')
+    .option(
+      '--cleanup [sandbox]',
+      'unmount and remove a sandbox (the path quickstart printed; without one: the only sandbox there is)',
+    )
     .addOption(jsonOption())
-    .action((options: { stateDir: string; cleanup?: boolean; json?: boolean }) => {
+    .action((options: { stateDir: string; cleanup?: boolean | string; json?: boolean }) => {
       defer(async () => {
         const { runQuickstart } = await import('./quickstart-command.js');
         return runQuickstart({
