@@ -70,6 +70,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // A sandbox a failed quickstart test left is unmounted by quickstart itself first.
+  const stateDir = join(work, 'quickstart-state');
+  for (const name of await readdir(stateDir).catch(() => []))
+    if (name.startsWith('quickstart-'))
+      await snapkeep(['quickstart', '--state-dir', stateDir, '--cleanup', name]);
   await rm(work, { recursive: true, force: true });
 });
 
@@ -239,6 +244,35 @@ words=("\${@:2}"); CURRENT=\${#words}; _snapkeep`,
     );
     expect(await complete(['snapkeep', 'quickstart', '--state-dir', ''])).toBe('(files -/)');
     expect((await complete(['snapkeep', 'run', '-'])).split(' ')).toContain('--dry-run');
+  });
+
+  it("leaves quickstart's 'what to try next' lines working as written", async () => {
+    const stateDir = join(work, 'quickstart-state');
+    const environment = shellEnvironment();
+    const run = await runCommand({
+      file: 'bash',
+      args: ['-c', 'snapkeep quickstart --state-dir "$1"', 'bash', stateDir],
+      env: environment,
+    });
+    expectExit(run, 0);
+    // The block of commands under the heading, up to the first blank line.
+    const next = run.stdout.slice(run.stdout.indexOf('What to try next:')).split('\n\n')[0] ?? '';
+    const lines = next
+      .split('\n')
+      .filter((line) => /^ {3}snapkeep /.test(line))
+      .map((line) => line.replace(/#.*$/, '').trim());
+    expect(lines.map((line) => line.split(' ').slice(0, 2).join(' '))).toEqual([
+      'snapkeep list',
+      'snapkeep run',
+      'snapkeep status',
+      'snapkeep quickstart',
+    ]);
+    for (const line of lines) {
+      const result = await runCommand({ file: 'bash', args: ['-c', line], env: environment });
+      expect(result.exitCode, `${line}\n${result.stderr}`).toBe(0);
+    }
+    // The last one removed the sandbox, and the state directory quickstart made for it.
+    expect(await readdir(work)).not.toContain('quickstart-state');
   });
 
   it('replaces its own earlier install, refuses files it did not install, and --uninstall leaves nothing', async () => {
