@@ -1,6 +1,6 @@
 // The program's own flags, through the built CLI: `-c FILE` before the command is the command's
 // --config (btrbk's `btrbk -c FILE run`), and `-q`/`--quiet` leaves only warnings and errors.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +49,17 @@ describe('-c/--config before the command', () => {
     const status = await snapkeep(['-c', join(work, 'missing.yaml'), 'status'], { env });
     expectExit(status, 2);
     expect(status.stderr).toContain(join(work, 'missing.yaml'));
+  });
+
+  it("keeps the launcher's code cache per command, as without it", async () => {
+    const cacheDirectory = await mkdtemp(join(work, 'cache-'));
+    expectExit(
+      await snapkeep(['-c', config, '-q', 'status'], { env: { ...env, SNAPKEEP_CACHE_DIR: cacheDirectory } }),
+      0,
+    );
+    expect((await readdir(cacheDirectory)).filter((name) => name.startsWith('code-'))).toEqual([
+      expect.stringMatching(/^code-status-/),
+    ]);
   });
 
   it('is refused before a command that reads no configuration', async () => {
