@@ -672,7 +672,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   program
     .command('quickstart')
     .description(
-      'build a sandbox of its own (loop-mounted btrfs images in a new directory under the state directory)\nand run the whole cycle: snapshot, full send, change, incremental send, prune, restore a file and verify it',
+      'build a sandbox of its own (loop-mounted btrfs images in a new directory under the state directory) and run the whole cycle: snapshot, full send, change, incremental send, prune, restore a file and verify it',
     )
     .option('--state-dir <dir>', 'where the sandbox lives', '/var/lib/snapkeep')
     .option(
