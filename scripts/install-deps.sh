@@ -3,7 +3,7 @@
 # the build. Usage: scripts/install-deps.sh [--runtime | --test]   (default --runtime)
 #   --runtime  btrfs-progs, restic, ssh client, mount tools: enough for `snapkeep quickstart`
 #   --test     also what the test suite and benchmarks exercise for real: btrbk (the oracle),
-#              faketime, openssh-server, sudo, rclone, pv, cron, hyperfine, and man-db, zsh, fish
+#              faketime, openssh-server, sudo, rclone, pv, cron, hyperfine, and man-db, bash-completion, zsh, fish
 #              (the man page and the shell completions are tested in them)
 set -euo pipefail
 mode="${1:---runtime}"
@@ -31,6 +31,10 @@ done
 # The PostgreSQL server the tests start (its binaries are not on PATH: /usr/lib/postgresql/N/bin).
 if [ "$mode" = --test ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   missing+=(postgresql)
+fi
+# bash-completion (no command of its own): the test loads snapkeep's completion through its loader.
+if [ "$mode" = --test ] && [ ! -f /usr/share/bash-completion/bash_completion ]; then
+  missing+=(bash-completion)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"

@@ -182,6 +182,21 @@ describe('scripts/install.sh', () => {
     ]);
   });
 
+  it("is found by bash-completion's loader in PREFIX/share, as `snapkeep <TAB>` would", async () => {
+    const result = await runCommand({
+      file: 'bash',
+      args: [
+        '--norc',
+        '--noprofile',
+        '-c',
+        'source /usr/share/bash-completion/bash_completion && ! complete -p snapkeep 2>/dev/null && __load_completion snapkeep && complete -p snapkeep',
+      ],
+      env: shellEnvironment(),
+    });
+    expectExit(result, 0);
+    expect(result.stdout).toBe('complete -F _snapkeep snapkeep\n');
+  });
+
   it('installs a fish completion that fish loads from the prefix and completes', async () => {
     const complete = async (line: string): Promise<string[]> => {
       const result = await runCommand({
