@@ -170,6 +170,11 @@ ln -s ../lib/snapkeep/dist/cli/main.cjs "$prefix/bin/snapkeep"
 } >"$manifest"
 
 echo "install: snapkeep $("$prefix/bin/snapkeep" --version) in $prefix (bin/snapkeep, man page snapkeep(1), completion for bash, zsh, fish)"
+case "$prefix" in
+  /usr/local|/usr) ;;
+  *) # bash-completion and fish look in ~/.local/share and $XDG_DATA_DIRS; zsh only in its fpath.
+     echo "install: zsh completion: put fpath=($prefix/share/zsh/site-functions \$fpath) before compinit in ~/.zshrc" ;;
+esac
 found="$(command -v snapkeep || true)"
 if [ "$found" != "$prefix/bin/snapkeep" ]; then
   if [ -n "$found" ]; then
