@@ -10,6 +10,7 @@ import {
   isSystemError,
 } from '../errors.js';
 import { maskSecrets, terminateAllChildren } from '../exec/command.js';
+import { applyGlobalOptions } from './global-options.js';
 import { parseDurationFlag, parseLockWait } from '../state/lock.js';
 import { configureRuns, interruptRuns } from '../state/run-lifecycle.js';
 import { registerScheduleCommands } from './schedule-command.js';
@@ -42,6 +43,9 @@ export async function runCli(argv: readonly string[], version: string): Promise<
       'btrfs snapshots sent incrementally to other disks and SSH hosts with btrbk-compatible retention, and application data (PostgreSQL, folders) in restic, local and offsite; plan-then-apply, a journal of every action.',
     )
     .version(version, '-V, --version')
+    // Global flags: btrbk's users type `snapkeep -c FILE run`; cron wants only errors.
+    .addOption(configOption())
+    .addOption(new Option('-q, --quiet', 'print only warnings and errors (for cron); --json events stay'))
     .addHelpText(
       'after',
       `\n${exitCodeHelp}\n\nStart with: snapkeep quickstart   (a sandbox on loop devices; no real data touched)`,
@@ -57,7 +61,31 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   let lockWait: string | undefined;
   program.hook('preAction', (_program, command) => {
     lockWait = command.opts<{ lockWait?: string }>().lockWait;
+    applyGlobalOptions(program, command);
   });
+  // Hidden: shell completion and the man page, generated from this command tree when asked (so
+  // commands added anywhere below are in them; scripts/install.sh writes them out).
+  program
+    .command('completion', { hidden: true })
+    .description('print the shell completion script')
+    .argument('<shell>', 'bash | zsh | fish')
+    .action((shell: string) => {
+      defer(async () => {
+        const { completionScript } = await import('./completion.js');
+        process.stdout.write(completionScript(program, shell));
+        return ExitCode.ok;
+      });
+    });
+  program
+    .command('man', { hidden: true })
+    .description('print the man page snapkeep(1) (roff)')
+    .action(() => {
+      defer(async () => {
+        const { manPage } = await import('./man-page.js');
+        process.stdout.write(manPage(program, version));
+        return ExitCode.ok;
+      });
+    });
 
   // run / snapshot / resume / prune / clean share the engine and its plan → apply flow.
   const engineCommand = (name: string, description: string) =>
@@ -672,12 +700,15 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   program
     .command('quickstart')
     .description(
-      'build a sandbox (loop-mounted btrfs images under the state directory) and run the whole cycle:\nsnapshot, full send, change, incremental send, prune, restore a file and verify it',
+      'build a sandbox of its own (loop-mounted btrfs images in a new directory under the state directory) and run the whole cycle: snapshot, full send, change, incremental send, prune, restore a file and verify it',
     )
     .option('--state-dir <dir>', 'where the sandbox lives', '/var/lib/snapkeep')
-    .option('--cleanup', 'unmount and remove the sandbox')
+    .option(
+      '--cleanup [sandbox]',
+      'unmount and remove a sandbox (the path quickstart printed; without one: the only sandbox there is)',
+    )
     .addOption(jsonOption())
-    .action((options: { stateDir: string; cleanup?: boolean; json?: boolean }) => {
+    .action((options: { stateDir: string; cleanup?: boolean | string; json?: boolean }) => {
       defer(async () => {
         const { runQuickstart } = await import('./quickstart-command.js');
         return runQuickstart({
