@@ -242,20 +242,23 @@ const checks: Readonly<Record<JournalEventName, Check>> = {
   'pull-end': always,
 };
 
-/** A parsed line, or why it was skipped. */
-export function parseJournalLine(line: string): JournalEvent | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    return undefined; // torn (power loss mid-write) or garbled
-  }
+/** The record as an event when it is one (lenient: see the checks above), else undefined. */
+export function asJournalEvent(value: unknown): JournalEvent | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const record = value as Record<string, unknown>;
   if (!isString(record.event) || !isString(record.time) || !isString(record.run)) return undefined;
   if (!Object.hasOwn(checks, record.event as string)) return undefined; // unknown (a newer writer)
   if (!checks[record.event as JournalEventName](record)) return undefined;
   return record as JournalEvent;
+}
+
+/** A parsed line, or undefined when it is not a valid event. */
+export function parseJournalLine(line: string): JournalEvent | undefined {
+  try {
+    return asJournalEvent(JSON.parse(line));
+  } catch {
+    return undefined; // torn (power loss mid-write) or garbled
+  }
 }
 
 export interface ParsedJournal {
