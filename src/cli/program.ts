@@ -111,7 +111,9 @@ export async function runCli(argv: readonly string[], version: string): Promise<
 
   program
     .command('status')
-    .description('what the last runs did, from the journal (does not touch btrfs)')
+    .description(
+      "every job's last success, last attempt, age and pending sync, from the journal (exit 3: failing or stale)",
+    )
     .addOption(configOption())
     .addOption(jsonOption())
     .action((options: { config?: string; json?: boolean }) => {
@@ -119,6 +121,16 @@ export async function runCli(argv: readonly string[], version: string): Promise<
         const { runStatus } = await import('./status-command.js');
         return runStatus({ config: options.config, json: options.json ?? false });
       });
+    });
+
+  program
+    .command('check')
+    .description('monitoring-plugin check of every job (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)')
+    .argument('[job...]', 'subvolumes, backup sets or subvolume/target (default: all)')
+    .addOption(configOption())
+    .option('--max-age <duration>', 'stale after this long without a success, for every job (26h, 2d)')
+    .action((jobs: string[], options: { config?: string; maxAge?: string }) => {
+      defer(async () => (await import('./check-command.js')).runCheck({ ...options, jobs }));
     });
 
   const config = program.command('config').description('create, check and show the configuration');

@@ -84,6 +84,8 @@ export interface StatusFold {
   verify: Record<string, { time: string; ok: boolean }>;
   /** Runs ended before the checkpoint: the newest overall and per command. */
   runs: RecordedRun[];
+  /** How many runs ended (not running) in the history. */
+  runCount: number;
   /** The newest failures (any kind), oldest first. */
   failures: RecordedFailure[];
   /** Local targets' space at run ends, per target (the newest samples). */
@@ -104,6 +106,7 @@ export function emptyFold(): StatusFold {
     created: {},
     verify: {},
     runs: [],
+    runCount: 0,
     failures: [],
     space: {},
   };
@@ -438,6 +441,7 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
   fold.failures.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
   const runs = [...fold.runs, ...tailRuns];
   fold.runs = keepRuns(runs.filter((run) => run.state !== 'running'));
+  fold.runCount += tailRuns.filter((run) => run.state !== 'running').length;
   return { fold, running, runs };
 }
 
@@ -545,6 +549,8 @@ export interface DerivedStatus {
   readonly lastRun?: RecordedRun;
   /** The newest run of each command. */
   readonly lastRuns: Readonly<Record<string, RecordedRun>>;
+  /** Runs recorded (the journal's, with those compacted away). */
+  readonly runCount: number;
   readonly failures: readonly RecordedFailure[];
   readonly space: readonly TargetSpace[];
   readonly summary: {
@@ -607,7 +613,7 @@ export function deriveStatus(
   now: Date,
   options: DeriveOptions = {},
 ): DerivedStatus {
-  const { fold, runs } = foldJournal(journal, options.probe ?? processProbe);
+  const { fold, runs, running } = foldJournal(journal, options.probe ?? processProbe);
   const specs = options.jobs ?? jobsOfFold(fold, resticState);
   const jobs = specs.map((spec): JobStatus => {
     let record: JobFold;
@@ -667,6 +673,7 @@ export function deriveStatus(
     jobs,
     ...(runs.at(-1) ? { lastRun: runs.at(-1)! } : {}),
     lastRuns,
+    runCount: fold.runCount + running.length,
     failures: fold.failures,
     space,
     summary: {
