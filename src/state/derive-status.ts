@@ -92,7 +92,7 @@ export interface StatusFold {
   space: Record<string, SpaceSample[]>;
 }
 
-const keepCreated = 200;
+const keepCreated = 100;
 const keepFailures = 100;
 const keepSpace = 60;
 const anyTarget = '*';
@@ -439,6 +439,13 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
         keepFailures,
       );
   fold.failures.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+  // Snapshots every target of their subvolume has had since are pending nowhere: dropped.
+  for (const [subvolume, created] of Object.entries(fold.created)) {
+    const successes = Object.values(fold.btrfs[subvolume] ?? {}).map((job) => job.lastSuccess?.time);
+    if (successes.length === 0 || successes.includes(undefined)) continue;
+    const oldest = successes.reduce((a, b) => (a! < b! ? a : b))!;
+    fold.created[subvolume] = created.filter((snapshot) => snapshot.time > oldest);
+  }
   const runs = [...fold.runs, ...tailRuns];
   fold.runs = keepRuns(runs.filter((run) => run.state !== 'running'));
   fold.runCount += tailRuns.filter((run) => run.state !== 'running').length;

@@ -8,6 +8,7 @@
 import { ExitCode, SnapkeepError } from '../errors.js';
 import { abandonLockWaits } from '../exec/flock.js';
 import { Journal, newRunId } from './journal.js';
+import { compactJournal } from './journal-compaction.js';
 import { acquireLock, type HeldLock } from './lock.js';
 
 export type RunCommand =
@@ -190,6 +191,9 @@ export async function withRun(
   const waitSeconds = settings.lockWaitSeconds;
   const asked = Date.now();
   const lock = await acquireLock(request.stateDir, request.command, { waitSeconds });
+  // Under the lock no other run writes: the moment to keep the journal bounded. A compaction
+  // that fails leaves the journal as it was and never fails the run.
+  await compactJournal(request.stateDir).catch(() => undefined);
   const startedAt = new Date();
   const id = newRunId(request.now ?? startedAt);
   const run: Run = {
