@@ -120,10 +120,15 @@ function pushBounded<T>(list: T[], item: T, limit: number): void {
   if (list.length > limit) list.splice(0, list.length - limit);
 }
 
+// A run without an end is resolved after all lines are read (killed or running), with its start
+// time: what later runs recorded is newer and stays.
+const newer = (attempt: Attempt, than: Attempt | undefined): boolean =>
+  than === undefined || attempt.time >= than.time;
+
 function recordAttempt(job: JobFold, attempt: Attempt): void {
-  job.lastAttempt = attempt;
-  if (attempt.outcome === 'ok') job.lastSuccess = attempt;
-  else if (isFailure(attempt.outcome)) job.lastFailure = attempt;
+  if (newer(attempt, job.lastAttempt)) job.lastAttempt = attempt;
+  if (attempt.outcome === 'ok' && newer(attempt, job.lastSuccess)) job.lastSuccess = attempt;
+  else if (isFailure(attempt.outcome) && newer(attempt, job.lastFailure)) job.lastFailure = attempt;
 }
 
 /** The btrfs job, created from the subvolume's `*` history when first named. */

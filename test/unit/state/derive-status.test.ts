@@ -339,3 +339,34 @@ describe('deriveStatus', () => {
     expect(job['home → offsite']).toMatchObject({ stale: true });
   });
 });
+
+describe('a killed run followed by a good one', () => {
+  it('the later run is the last attempt (a killed run is resolved after all lines, never over newer ones)', () => {
+    const journal = parse(
+      line({ time: '2026-11-23T01:00:00Z', run: 'k', event: 'run-start', command: 'run', ...identity }),
+      line({ time: '2026-11-23T02:00:00Z', run: 'g', event: 'run-start', command: 'run', ...identity }),
+      line({
+        time: '2026-11-23T02:00:01Z',
+        run: 'g',
+        event: 'step',
+        kind: 'send',
+        subvolume: 'home',
+        target: 'usb',
+        name: 'home.2',
+        ok: true,
+      }),
+      line({
+        time: '2026-11-23T02:00:02Z',
+        run: 'g',
+        event: 'run-end',
+        command: 'run',
+        exitCode: 0,
+        jobs: [{ subvolume: 'home', status: 'ok' }],
+      }),
+    );
+    const job = byId(
+      deriveStatus(journal, none, {}, new Date('2026-11-23T03:00:00Z'), { jobs, probe: never }),
+    );
+    expect(job['home → usb']).toMatchObject({ lastAttempt: { run: 'g', outcome: 'ok' }, failing: false });
+  });
+});
