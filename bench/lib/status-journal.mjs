@@ -19,7 +19,10 @@ const repo = resolve(new URL('../..', import.meta.url).pathname);
 const { compactJournal } = await import(pathToFileURL(join(repo, 'dist/state/journal-compaction.js')).href);
 
 const days = Number(daysText);
-const subvolumes = Array.from({ length: Number(subvolumesText) }, (_, index) => `vol${String(index).padStart(2, '0')}`);
+const subvolumes = Array.from(
+  { length: Number(subvolumesText) },
+  (_, index) => `vol${String(index).padStart(2, '0')}`,
+);
 const targets = ['usb', 'nas'];
 const sets = ['db', 'mail', 'uploads'];
 const state = join(dir, 'state');
@@ -55,7 +58,12 @@ const journal = join(state, 'journal.ndjson');
 const end = Date.now() - 3_600_000; // the last tick an hour ago: nothing is stale
 const ticks = Math.round(days * 6);
 const stamp = (ms) => new Date(ms).toISOString().replace(/[-:]/g, '').slice(0, 13);
-const identity = { pid: 4_194_999, host: 'bench', bootId: '00000000-0000-0000-0000-000000000000', processStart: 1 };
+const identity = {
+  pid: 4_194_999,
+  host: 'bench',
+  bootId: '00000000-0000-0000-0000-000000000000',
+  processStart: 1,
+};
 const transfers = {};
 let lines = 0;
 for (let tick = 0; tick < ticks; tick++) {
@@ -69,32 +77,101 @@ for (let tick = 0; tick < ticks; tick++) {
       at += 50;
       out.push(JSON.stringify({ v: 1, time: new Date(at).toISOString(), run, event, ...fields }));
     };
-    line('run-start', { command, config: join(dir, 'snapkeep.yaml'), only: [], ...identity, ...(command === 'backup' ? { sets, restic: 'restic 0.18.0' } : {}) });
+    line('run-start', {
+      command,
+      config: join(dir, 'snapkeep.yaml'),
+      only: [],
+      ...identity,
+      ...(command === 'backup' ? { sets, restic: 'restic 0.18.0' } : {}),
+    });
     if (command === 'run') {
       for (const subvolume of subvolumes) {
         const name = `${subvolume}.${stamp(start)}`;
         const old = `${subvolume}.${stamp(start - 14 * 86_400_000)}`;
         const path = `${dir}/src/${subvolume}/.snapshots/${name}`;
-        line('step', { kind: 'create-snapshot', subvolume, source: `${dir}/src/${subvolume}`, path, name, reason: 'snapshot_create always: a new snapshot every run', ok: true, durationMs: 40 });
+        line('step', {
+          kind: 'create-snapshot',
+          subvolume,
+          source: `${dir}/src/${subvolume}`,
+          path,
+          name,
+          reason: 'snapshot_create always: a new snapshot every run',
+          ok: true,
+          durationMs: 40,
+        });
         for (const target of targets) {
           line('step', {
-            kind: 'send', subvolume, target, name, snapshotPath: path, targetDirectory: `${dir}/${target}`,
-            parent: { name: `${subvolume}.${stamp(start - 4 * 3_600_000)}`, reason: 'the newest snapshot the target has' },
-            reason: `${target} lacks the newest snapshot`, ok: true, durationMs: 900, bytes: 12_000_000,
+            kind: 'send',
+            subvolume,
+            target,
+            name,
+            snapshotPath: path,
+            targetDirectory: `${dir}/${target}`,
+            parent: {
+              name: `${subvolume}.${stamp(start - 4 * 3_600_000)}`,
+              reason: 'the newest snapshot the target has',
+            },
+            reason: `${target} lacks the newest snapshot`,
+            ok: true,
+            durationMs: 900,
+            bytes: 12_000_000,
           });
-          ((transfers[subvolume] ??= {})[target] = { lastSent: name, lastSentAt: new Date(at).toISOString(), lastIncrementalBytes: 12_000_000 });
-          line('step', { kind: 'delete-copy', subvolume, target, path: `${dir}/${target}/${old}`, name: old, reason: 'target_preserve 14d: older than 14 days', ok: true, durationMs: 30 });
+          (transfers[subvolume] ??= {})[target] = {
+            lastSent: name,
+            lastSentAt: new Date(at).toISOString(),
+            lastIncrementalBytes: 12_000_000,
+          };
+          line('step', {
+            kind: 'delete-copy',
+            subvolume,
+            target,
+            path: `${dir}/${target}/${old}`,
+            name: old,
+            reason: 'target_preserve 14d: older than 14 days',
+            ok: true,
+            durationMs: 30,
+          });
         }
-        line('step', { kind: 'delete-snapshot', subvolume, path: `${dir}/src/${subvolume}/.snapshots/${old}`, name: old, reason: 'snapshot_preserve 14d: older than 14 days', ok: true, durationMs: 30 });
+        line('step', {
+          kind: 'delete-snapshot',
+          subvolume,
+          path: `${dir}/src/${subvolume}/.snapshots/${old}`,
+          name: old,
+          reason: 'snapshot_preserve 14d: older than 14 days',
+          ok: true,
+          durationMs: 30,
+        });
       }
-      line('run-end', { command, exitCode: 0, durationMs: 60_000, jobs: subvolumes.map((subvolume) => ({ subvolume, status: 'ok' })) });
+      line('run-end', {
+        command,
+        exitCode: 0,
+        durationMs: 60_000,
+        jobs: subvolumes.map((subvolume) => ({ subvolume, status: 'ok' })),
+      });
     } else {
       for (const set of sets) {
         for (const what of ['dump postgres app', 'folder /srv/uploads'])
-          line('item', { set, source: 'uploads', what, ok: true, durationMs: 2000, item: { snapshotId: 'f'.repeat(64), bytes: 1_000_000 } });
+          line('item', {
+            set,
+            source: 'uploads',
+            what,
+            ok: true,
+            durationMs: 2000,
+            item: { snapshotId: 'f'.repeat(64), bytes: 1_000_000 },
+          });
         line('offsite', { set, repository: 'copy', ok: true, present: 2, missing: [], durationMs: 3000 });
       }
-      line('run-end', { command, exitCode: 0, durationMs: 20_000, sets: sets.map((set) => ({ set, run, ok: true, offsite: [{ repository: 'copy', ok: true, present: 2 }] })) });
+      line('run-end', {
+        command,
+        exitCode: 0,
+        durationMs: 20_000,
+        sets: sets.map((set) => ({
+          set,
+          run,
+          ok: true,
+          offsite: [{ repository: 'copy', ok: true, present: 2 }],
+        })),
+      });
     }
     appendFileSync(journal, `${out.join('\n')}\n`);
     lines += out.length;

@@ -100,7 +100,7 @@ export async function runStatus(options: StatusOptions): Promise<number> {
   const rows = jobsBySeverity(status).map((job) => [
     jobState(job),
     job.id,
-    job.lastSuccess ? `${job.lastSuccess.time.slice(0, 16).replace('T', ' ')}` : 'never',
+    job.lastSuccess ? job.lastSuccess.time.slice(0, 16).replace('T', ' ') : 'never',
     job.ageHours === undefined ? '-' : formatAge(job.lastSuccess?.time, nowMs).replace(' ago', ''),
     job.lastAttempt
       ? `${job.lastAttempt.outcome}${job.lastAttempt.message ? `: ${job.lastAttempt.message}` : ''}`

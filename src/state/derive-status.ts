@@ -12,7 +12,6 @@
 // subvolume's copy on that target; restic: the set, on its own repository), and a failed last
 // drill is a warning (`drillFailed`), not a failure of the backup.
 import type {
-  CheckpointEvent,
   JournalEvent,
   JournalJob,
   JournalSet,
@@ -113,6 +112,9 @@ export function emptyFold(): StatusFold {
 }
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
+/** The list a line holds, or none when the line holds something else there (lenient reading). */
+const listOf = <T>(value: readonly T[] | undefined): readonly T[] =>
+  Array.isArray(value) ? (value as readonly T[]) : [];
 const isFailure = (outcome: Outcome): boolean => outcome !== 'ok' && outcome !== 'running';
 
 function pushBounded<T>(list: T[], item: T, limit: number): void {
@@ -154,7 +156,7 @@ interface RunInProgress {
 const engineSyncCommands = new Set(['run', 'resume']);
 
 function inScope(start: RunStartEvent | undefined, name: string): boolean {
-  const only = Array.isArray(start?.only) ? start.only : [];
+  const only = listOf(start?.only);
   return only.length === 0 || only.includes(name);
 }
 
@@ -168,7 +170,7 @@ function applyBtrfsEnd(
   if (!engineSyncCommands.has(command)) return;
   const time = end?.time ?? progress.start!.time;
   const base = { time, run: progress.run, command };
-  const jobs: readonly JournalJob[] = Array.isArray(end?.jobs) ? end.jobs : [];
+  const jobs = listOf(end?.jobs);
   if (outcome !== undefined || jobs.length === 0) {
     // Ended without job results (interrupted, killed, an error before the jobs): every
     // subvolume in its scope was attempted and did not finish.
@@ -225,10 +227,10 @@ function applyResticEnd(
   if (command !== 'backup') return;
   const time = end?.time ?? progress.start!.time;
   const base = { time, run: progress.run, command };
-  const sets: readonly JournalSet[] = Array.isArray(end?.sets) ? end.sets : [];
+  const sets = listOf(end?.sets);
   if (outcome !== undefined || sets.length === 0) {
     const how: Outcome = outcome ?? (end?.signal ? 'interrupted' : 'failed');
-    const started = Array.isArray(progress.start?.sets) ? progress.start.sets : [];
+    const started = listOf(progress.start?.sets);
     if (end && !end.signal && !end.error && outcome === undefined) return; // nothing recorded
     for (const set of started) {
       if (typeof set !== 'string') continue;
@@ -241,7 +243,7 @@ function applyResticEnd(
   for (const result of sets) {
     if (typeof result?.set !== 'string') continue;
     const items = progress.items.get(result.set);
-    const offsite = Array.isArray(result.offsite) ? result.offsite : [];
+    const offsite = listOf(result.offsite);
     let own: Outcome;
     let message: string | undefined;
     if (result.ok) own = 'ok';
@@ -329,7 +331,7 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
   for (let index = events.length - 1; index >= 0; index--) {
     const event = events[index]!;
     if (event.event === 'checkpoint') {
-      fold = restoreFold((event as CheckpointEvent).state);
+      fold = restoreFold(event.state);
       from = index + 1;
       break;
     }
@@ -349,9 +351,7 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
       case 'backup-start': {
         const progress: RunInProgress = { run: event.run, items: new Map() };
         progress.start =
-          event.event === 'run-start'
-            ? event
-            : ({ ...event, event: 'run-start', command: 'backup' } as RunStartEvent);
+          event.event === 'run-start' ? event : { ...event, event: 'run-start', command: 'backup' };
         inProgress.set(event.run, progress);
         break;
       }
@@ -360,8 +360,7 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
         inProgress.delete(event.run);
         applyBtrfsEnd(fold, event, progress);
         applyResticEnd(fold, event, progress);
-        for (const sample of Array.isArray(event.space) ? event.space : [])
-          recordSpace(fold, event.time, sample);
+        for (const sample of listOf(event.space)) recordSpace(fold, event.time, sample);
         break;
       }
       case 'backup-end': {

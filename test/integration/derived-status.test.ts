@@ -206,9 +206,9 @@ describe('status, check and doctor logs: one answer for one journal', () => {
     expectExit(check, 2);
     const [first, ...details] = check.stdout.trim().split('\n');
     expect(first).toMatch(/^SNAPKEEP CRITICAL - 2 failing, 3 stale \| jobs=5 failing=2 stale=3 /);
-    const checkStates = Object.fromEntries(
-      details.map((line) => {
-        const [, word, id] = /^(\w+): (.+? → \S+):/.exec(line)!;
+    const checkStates: Record<string, string> = Object.fromEntries(
+      details.map((line): [string, string] => {
+        const [, word = '', id = ''] = /^(\w+): (.+? → \S+):/.exec(line)!;
         return [id, word];
       }),
     );
@@ -229,8 +229,10 @@ describe('status, check and doctor logs: one answer for one journal', () => {
       status: string;
       detail: string;
     }[];
-    const doctorStates = Object.fromEntries(
-      checks.filter((entry) => entry.check === 'stale').map((entry) => [entry.subject, entry.status]),
+    const doctorStates: Record<string, string> = Object.fromEntries(
+      checks
+        .filter((entry) => entry.check === 'stale')
+        .map((entry): [string, string] => [entry.subject ?? '', entry.status]),
     );
     expect(doctorStates).toEqual({
       'home → usb': 'OK',
@@ -240,12 +242,13 @@ describe('status, check and doctor logs: one answer for one journal', () => {
       'app → copy': 'FAIL',
     });
     // The same jobs are not OK in all three.
-    const notOk = (entries: Record<string, unknown>, ok: string) =>
+    const notOk = (entries: Record<string, string | undefined>): string[] =>
       Object.keys(entries)
-        .filter((id) => (Array.isArray(entries[id]) ? (entries[id] as string[])[0] : entries[id]) !== ok)
+        .filter((id) => entries[id] !== 'OK')
         .sort();
-    expect(notOk(checkStates, 'OK')).toEqual(notOk(states, 'OK'));
-    expect(notOk(doctorStates, 'OK')).toEqual(notOk(states, 'OK'));
+    const statusWords = Object.fromEntries(jobs.map((job) => [job.id, job.state]));
+    expect(notOk(checkStates)).toEqual(notOk(statusWords));
+    expect(notOk(doctorStates)).toEqual(notOk(statusWords));
     expect(checks.find((entry) => entry.check === 'last-run')).toMatchObject({ status: 'FAIL' });
     expect(checks.find((entry) => entry.check === 'last-run')!.detail).toMatch(/snapkeep resume, killed/);
   });
