@@ -370,3 +370,43 @@ describe('a killed run followed by a good one', () => {
     expect(job['home → usb']).toMatchObject({ lastAttempt: { run: 'g', outcome: 'ok' }, failing: false });
   });
 });
+
+describe('target space', () => {
+  it('the newest sample per target, and "full in N days" from the trend of the samples', () => {
+    const gib = 2 ** 30;
+    const samples = [0, 1, 2, 3].map((day) =>
+      line({
+        time: new Date(Date.UTC(2026, 10, 20 + day)).toISOString(),
+        run: `r${day}`,
+        event: 'run-end',
+        command: 'run',
+        exitCode: 0,
+        jobs: [{ subvolume: 'home', status: 'ok' }],
+        space: [
+          {
+            target: 'usb',
+            path: '/mnt/usb',
+            sizeBytes: 100 * gib,
+            usedBytes: (40 + 2 * day) * gib,
+            freeBytes: (60 - 2 * day) * gib,
+            copies: { home: 10 + day },
+          },
+        ],
+      }),
+    );
+    const status = deriveStatus(parse(...samples), none, {}, new Date('2026-11-23T12:00:00Z'), {
+      jobs,
+      probe: never,
+    });
+    expect(status.space).toHaveLength(1);
+    const usb = status.space[0]!;
+    expect(usb).toMatchObject({
+      target: 'usb',
+      usedBytes: 46 * gib,
+      freeBytes: 54 * gib,
+      copies: { home: 13 },
+    });
+    expect(usb.bytesPerDay).toBeCloseTo(2 * gib, -3);
+    expect(usb.fullInDays).toBeCloseTo(27, 5);
+  });
+});
