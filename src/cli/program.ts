@@ -129,6 +129,12 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     .argument('[job...]', 'subvolumes, backup sets or subvolume/target (default: all)')
     .addOption(configOption())
     .option('--max-age <duration>', 'stale after this long without a success, for every job (26h, 2d)')
+    // A monitoring plugin's bad invocation is UNKNOWN (3), with the one summary line, not 2 (CRITICAL).
+    .exitOverride((error) => {
+      if (error.exitCode === 0) throw error;
+      process.stdout.write(`SNAPKEEP UNKNOWN - ${error.message.replace(/^error: /, '')}\n`);
+      throw new CommanderError(ExitCode.partial, 'snapkeep.check', error.message);
+    })
     .action((jobs: string[], options: { config?: string; maxAge?: string }) => {
       defer(async () => (await import('./check-command.js')).runCheck({ ...options, jobs }));
     });
@@ -677,6 +683,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version exit 0 through here; everything else is a usage error.
+      if (error.code === 'snapkeep.check') return error.exitCode;
       return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
     throw error;

@@ -6,8 +6,7 @@ import { loadResolvedConfig } from '../config/config-cache.js';
 import { ExitCode } from '../errors.js';
 import type { DerivedStatus, JobStatus } from '../state/derive-status.js';
 import { describeRunOutcome, type RecordedRun } from '../state/run-history.js';
-import { jobsOfConfig, readStatus } from '../state/status-inputs.js';
-import { TransferStateFile } from '../state/transfer-state.js';
+import { jobsOfConfig, readStatusWithTransfers } from '../state/status-inputs.js';
 import { createOutput, formatTable } from './output.js';
 
 export interface StatusOptions {
@@ -59,14 +58,11 @@ export async function runStatus(options: StatusOptions): Promise<number> {
   const output = createOutput(options.json);
   const { resolved } = await loadResolvedConfig(options.config);
   const now = options.now ?? new Date();
-  const [status, transfers] = await Promise.all([
-    readStatus(resolved.stateDir, {
-      jobs: jobsOfConfig(resolved),
-      now,
-      primaryOf: (set) => resolved.backupSets.find((candidate) => candidate.name === set)?.repository.name,
-    }),
-    TransferStateFile.load(resolved.stateDir),
-  ]);
+  const { status, transfers } = await readStatusWithTransfers(resolved.stateDir, {
+    jobs: jobsOfConfig(resolved),
+    now,
+    primaryOf: (set) => resolved.backupSets.find((candidate) => candidate.name === set)?.repository.name,
+  });
   const exitCode = statusExitCode(status);
   const lastRun = status.lastRun;
   output.event('status', {

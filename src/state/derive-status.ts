@@ -584,8 +584,6 @@ export interface ResticState {
 }
 
 const hoursBetween = (now: Date, iso: string): number => (now.getTime() - Date.parse(iso)) / 3_600_000;
-const later = (a: string | undefined, b: string | undefined): string | undefined =>
-  a === undefined ? b : b === undefined ? a : a > b ? a : b;
 
 function jobsOfFold(fold: StatusFold, resticState: ResticState): JobSpec[] {
   const specs: JobSpec[] = [];
@@ -652,7 +650,7 @@ export function deriveStatus(
       verify = fold.verify[spec.repository];
     }
     const staleHours = options.staleHours?.(spec) ?? defaultStaleHours;
-    const successTime = later(record.lastSuccess?.time, undefined);
+    const successTime = record.lastSuccess?.time;
     const ageHours = successTime === undefined ? undefined : hoursBetween(now, successTime);
     const outcome = record.lastAttempt?.outcome;
     return {

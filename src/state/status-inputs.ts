@@ -37,13 +37,22 @@ export interface StatusRequest {
   readonly probe?: RunProbe;
 }
 
-export async function readStatus(stateDir: string, request: StatusRequest): Promise<DerivedStatus> {
+/** The status and the transfer state it was derived with (status prints both). */
+export async function readStatusWithTransfers(
+  stateDir: string,
+  request: StatusRequest,
+): Promise<{ status: DerivedStatus; transfers: TransferStateFile }> {
   const [journal, transfers] = await Promise.all([readJournal(stateDir), TransferStateFile.load(stateDir)]);
-  return deriveStatus(
+  const status = deriveStatus(
     journal,
     (subvolume, target) => transfers.get(subvolume, target),
     { primaryOf: request.primaryOf },
     request.now,
     { jobs: request.jobs, staleHours: request.staleHours, probe: request.probe },
   );
+  return { status, transfers };
+}
+
+export async function readStatus(stateDir: string, request: StatusRequest): Promise<DerivedStatus> {
+  return (await readStatusWithTransfers(stateDir, request)).status;
 }

@@ -270,6 +270,9 @@ describe('status, check and doctor logs: one answer for one journal', () => {
     expect(unknownJob.stdout).toMatch(/^SNAPKEEP UNKNOWN - no job "nosuch" in the config/);
     const badAge = await snapkeep(['check', '--config', configPath, '--max-age', 'soon'], { env });
     expectExit(badAge, 3);
+    const badFlag = await snapkeep(['check', '--config', configPath, '--bogus'], { env });
+    expectExit(badFlag, 3);
+    expect(badFlag.stdout).toBe("SNAPKEEP UNKNOWN - unknown option '--bogus'\n");
     const noConfig = await snapkeep(['check', '--config', join(directory, 'missing.yaml')], { env });
     expectExit(noConfig, 3);
     expect(noConfig.stdout.split('\n')).toHaveLength(2); // one line (and the newline)
