@@ -1,5 +1,5 @@
-// The journal stays bounded: when journal.ndjson has grown past a size (512 KiB by default, a
-// few days of 4-hourly runs of 20 subvolumes), the run that is starting — it holds the lock, so
+// The journal stays bounded: when journal.ndjson has grown past a size (256 KiB by default, about a
+// day of 4-hourly runs of 20 subvolumes), the run that is starting — it holds the lock, so
 // no other run writes — folds the whole file with derive-status.ts and starts the journal again
 // with one `checkpoint` line holding that fold. The old file is kept, read by nobody, as
 // journal.d/journal-<time>.ndjson (the newest `keepArchives`; older ones are deleted), for people
@@ -13,7 +13,7 @@ import { journalVersion, parseJournal, type CheckpointEvent } from './journal-ev
 import { journalFileName } from './journal.js';
 import { processProbe, type RunProbe } from './run-history.js';
 
-export const defaultCompactBytes = 512 * 1024;
+export const defaultCompactBytes = 256 * 1024;
 export const defaultKeepArchives = 12;
 export const archiveDirectory = 'journal.d';
 
