@@ -15,6 +15,7 @@ import { ExitCode } from '../errors.js';
 import type { Step, SubvolumePlan } from '../plan/btrfs-plan.js';
 import type { Journal } from '../state/journal.js';
 import { exitCodeOf, withRun, type RunResult } from '../state/run-lifecycle.js';
+import { measureLocalTargets } from '../state/target-space.js';
 import { TransferStateFile } from '../state/transfer-state.js';
 import { createOutput, type Output } from './output.js';
 import { createProgressLine, reportStepOutcome } from './progress.js';
@@ -250,11 +251,22 @@ async function runSubvolumes(
       `${command}: ${summary.outcomes.length - failedSteps} step(s) done, ${failedSteps} failed; ${problems.length === 0 ? 'all jobs ok' : `${problems.length} job(s) with problems`} (exit ${exitCode})`,
     );
   }
+  // Space and copies of the local targets at the end: status's forecast reads the trend. Never
+  // under a deadline: it looks at no target (a frozen disk would hold the process).
+  const space =
+    options.dryRun || options.deadline
+      ? []
+      : await measureLocalTargets(
+          resolved.subvolumes.filter((subvolume) =>
+            summary.plans.some((plan) => plan.subvolume === subvolume.name),
+          ),
+        ).catch(() => []);
   return {
     exitCode,
     fields: {
       jobs: summary.jobs,
       ...(summary.stopped ? { taken, notTaken: summary.stopped } : {}),
+      ...(space.length > 0 ? { space } : {}),
     },
   };
 }

@@ -162,7 +162,9 @@ export async function runCli(argv: readonly string[], version: string): Promise<
 
   program
     .command('status')
-    .description('what the last runs did, from the journal (does not touch btrfs)')
+    .description(
+      "every job's last success, last attempt, age and pending sync, from the journal (exit 3: failing or stale)",
+    )
     .addOption(configOption())
     .addOption(jsonOption())
     .action((options: { config?: string; json?: boolean }) => {
@@ -170,6 +172,22 @@ export async function runCli(argv: readonly string[], version: string): Promise<
         const { runStatus } = await import('./status-command.js');
         return runStatus({ config: options.config, json: options.json ?? false });
       });
+    });
+
+  program
+    .command('check')
+    .description('monitoring-plugin check of every job (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)')
+    .argument('[job...]', 'subvolumes, backup sets or subvolume/target (default: all)')
+    .addOption(configOption())
+    .option('--max-age <duration>', 'stale after this long without a success, for every job (26h, 2d)')
+    // A monitoring plugin's bad invocation is UNKNOWN (3), with the one summary line, not 2 (CRITICAL).
+    .exitOverride((error) => {
+      if (error.exitCode === 0) throw error;
+      process.stdout.write(`SNAPKEEP UNKNOWN - ${error.message.replace(/^error: /, '')}\n`);
+      throw new CommanderError(ExitCode.partial, 'snapkeep.check', error.message);
+    })
+    .action((jobs: string[], options: { config?: string; maxAge?: string }) => {
+      defer(async () => (await import('./check-command.js')).runCheck({ ...options, jobs }));
     });
 
   const config = program.command('config').description('create, check and show the configuration');
@@ -726,6 +744,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version exit 0 through here; everything else is a usage error.
+      if (error.code === 'snapkeep.check') return error.exitCode;
       return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
     throw error;

@@ -88,7 +88,7 @@ async function locationsOf(subvolume: ResolvedSubvolume, hosts: Hosts): Promise<
 async function sentSizes(stateDir: string): Promise<Map<string, { bytes: number; full: boolean }>> {
   const sizes = new Map<string, { bytes: number; full: boolean }>();
   for (const entry of await readJournal(stateDir)) {
-    if (entry.event !== 'step' || entry.kind !== 'send' || entry.ok !== true) continue;
+    if (entry.event !== 'step' || entry.kind !== 'send' || !entry.ok) continue;
     if (typeof entry.bytes !== 'number' || entry.bytes <= 0) continue;
     sizes.set(`${String(entry.subvolume)}\u0000${String(entry.target)}\u0000${String(entry.name)}`, {
       bytes: entry.bytes,

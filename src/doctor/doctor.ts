@@ -12,6 +12,8 @@ import { scope, type CheckGroup, type CheckResult } from './check.js';
 import { defaultOutputsPath, readAwsOutputs, type OutputsFile } from './aws-outputs.js';
 import type { AwsInputs } from './aws-checks.js';
 import { logChecks } from './log-checks.js';
+import { jobsOfConfig } from '../state/status-inputs.js';
+import { TransferStateFile } from '../state/transfer-state.js';
 import { configCheck, observePrereqs, prereqChecks, type PrereqObservations } from './prereq-checks.js';
 import {
   hostLabel,
@@ -99,6 +101,7 @@ export async function runDoctorChecks(
   const config = await loadConfig(options.config);
   const resolved = config.ok ? config.resolved : undefined;
   const journal: JournalEntry[] = resolved ? await readJournal(resolved.stateDir).catch(() => []) : [];
+  const transfers = await TransferStateFile.load(resolved?.stateDir ?? '/nonexistent');
   const outputsPath = options.outputsPath ?? defaultOutputsPath(resolved?.stateDir ?? '/var/lib/snapkeep');
   const outputs = await readAwsOutputs(outputsPath);
   const awsHost = outputs.state === 'found' ? outputs.value.host : undefined;
@@ -272,6 +275,11 @@ export async function runDoctorChecks(
         stateDir: resolved.stateDir,
         pairs,
         backupSets: options.targets.length === 0 ? resolved.backupSets.map((set) => set.name) : [],
+        // The jobs status and check report: each pair, each set on each of its repositories.
+        jobs: jobsOfConfig(resolved).filter((job) =>
+          job.kind === 'btrfs' ? wanted(job.target) : options.targets.length === 0,
+        ),
+        transfers: (subvolume, target) => transfers.get(subvolume, target),
         now: new Date(),
         staleHours: options.staleHours,
         recentHours: options.recentHours,

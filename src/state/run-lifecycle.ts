@@ -8,6 +8,7 @@
 import { ExitCode, SnapkeepError } from '../errors.js';
 import { abandonLockWaits } from '../exec/flock.js';
 import { Journal, newRunId } from './journal.js';
+import { compactJournal } from './journal-compaction.js';
 import { acquireLock, lockPath, type HeldLock } from './lock.js';
 import { currentProcessIdentity } from './process-identity.js';
 
@@ -218,6 +219,10 @@ export async function withRun(
     request.lockOptionalAfterSeconds === undefined
       ? await acquireLock(request.stateDir, request.command, { waitSeconds })
       : await lockUnlessHeld(request.stateDir, request.command, request.lockOptionalAfterSeconds);
+  // Under the lock no other run writes: the moment to keep the journal bounded (never by a run
+  // that goes on without the lock). A compaction that fails leaves the journal as it was and
+  // never fails the run.
+  if (lock.notHeld === undefined) await compactJournal(request.stateDir).catch(() => undefined);
   const startedAt = new Date();
   const id = newRunId(request.now ?? startedAt);
   const run: Run = {
