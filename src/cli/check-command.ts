@@ -7,7 +7,7 @@
 // the command line does not exist.
 import { loadResolvedConfig } from '../config/config-cache.js';
 import type { DerivedStatus, JobSpec, JobStatus } from '../state/derive-status.js';
-import { jobsOfConfig, readStatus } from '../state/status-inputs.js';
+import { jobsOfConfig, readStatus, scheduleStaleHours } from '../state/status-inputs.js';
 import { formatAge, jobsBySeverity, jobState } from './status-command.js';
 
 export interface CheckOptions {
@@ -99,10 +99,11 @@ export async function runCheck(options: CheckOptions): Promise<number> {
       options.jobs.length === 0
         ? all
         : all.filter((spec) => options.jobs.some((argument) => selects(argument, spec)));
+    const now = options.now ?? new Date();
     const status = await readStatus(resolved.stateDir, {
       jobs,
-      now: options.now ?? new Date(),
-      ...(maxAge === undefined ? {} : { staleHours: () => maxAge }),
+      now,
+      staleHours: maxAge === undefined ? scheduleStaleHours(resolved.schedules, now) : () => maxAge,
       primaryOf: (set) => resolved.backupSets.find((candidate) => candidate.name === set)?.repository.name,
     });
     report = checkReport(status);

@@ -662,9 +662,8 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     )
     .option(
       '--stale-hours <hours>',
-      'a target with no successful backup for longer is stale',
+      "a job with no successful backup for longer is stale (default: its schedule's interval + random delay + 2 h; 26 without a schedule)",
       (value: string) => Number(value),
-      26,
     )
     .option('--outputs <file>', 'AWS outputs of snapkeep infra (default: <state_dir>/infra/aws/outputs.json)')
     .option('--region <region>', 'AWS region (default: the outputs, else AWS_REGION)')
@@ -685,7 +684,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
         what: string,
         options: {
           target: string[];
-          staleHours: number;
+          staleHours?: number;
           outputs?: string;
           region?: string;
           instanceId?: string;

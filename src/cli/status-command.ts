@@ -6,7 +6,7 @@ import { loadResolvedConfig } from '../config/config-cache.js';
 import { ExitCode } from '../errors.js';
 import type { DerivedStatus, JobStatus } from '../state/derive-status.js';
 import { describeRunOutcome, type RecordedRun } from '../state/run-history.js';
-import { jobsOfConfig, readStatusWithTransfers } from '../state/status-inputs.js';
+import { jobsOfConfig, readStatusWithTransfers, scheduleStaleHours } from '../state/status-inputs.js';
 import { createOutput, formatTable } from './output.js';
 
 export interface StatusOptions {
@@ -61,6 +61,7 @@ export async function runStatus(options: StatusOptions): Promise<number> {
   const { status, transfers } = await readStatusWithTransfers(resolved.stateDir, {
     jobs: jobsOfConfig(resolved),
     now,
+    staleHours: scheduleStaleHours(resolved.schedules, now),
     primaryOf: (set) => resolved.backupSets.find((candidate) => candidate.name === set)?.repository.name,
   });
   const exitCode = statusExitCode(status);

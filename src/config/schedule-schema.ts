@@ -102,6 +102,22 @@ export const scheduleJobSchema = z
   .describe('A job snapkeep runs on its own');
 export type ScheduleJobConfig = z.infer<typeof scheduleJobSchema>;
 
+/** The job's calendar event as systemd gets it: `when:`, or `every:` expanded (default daily). */
+export function calendarOf(job: Pick<ScheduleJobConfig, 'when' | 'every'>): string {
+  if (job.when !== undefined) return job.when;
+  const expanded = everyToCalendar(job.every ?? '1d');
+  // The schema validated it: a failure here is a programming error.
+  if (!expanded.ok) throw new Error(`invalid interval reached the schedule: ${job.every ?? ''}`);
+  return expanded.calendar;
+}
+
+/** The job's random delay in seconds (default 5 min). */
+export function randomDelayOf(job: Pick<ScheduleJobConfig, 'random_delay'>): number {
+  const parsed = parseTimeSpan(job.random_delay ?? '5min');
+  if (!parsed.ok) throw new Error(`invalid time span reached the schedule: ${job.random_delay ?? ''}`);
+  return parsed.seconds;
+}
+
 export const sleepSchema = z
   .strictObject({
     snapshot: z

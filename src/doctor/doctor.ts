@@ -12,7 +12,7 @@ import { scope, type CheckGroup, type CheckResult } from './check.js';
 import { defaultOutputsPath, readAwsOutputs, type OutputsFile } from './aws-outputs.js';
 import type { AwsInputs } from './aws-checks.js';
 import { logChecks } from './log-checks.js';
-import { jobsOfConfig } from '../state/status-inputs.js';
+import { jobsOfConfig, scheduleStaleHours } from '../state/status-inputs.js';
 import { TransferStateFile } from '../state/transfer-state.js';
 import { configCheck, observePrereqs, prereqChecks, type PrereqObservations } from './prereq-checks.js';
 import {
@@ -31,7 +31,8 @@ export interface DoctorOptions {
   readonly explicit: boolean;
   /** Limit ssh, volume and staleness checks to these targets (default: all). */
   readonly targets: readonly string[];
-  readonly staleHours: number;
+  /** --stale-hours; undefined: each job's schedule's threshold (26 h without one). */
+  readonly staleHours?: number;
   readonly recentHours: number;
   readonly outputsPath?: string;
   readonly region?: string;
@@ -263,6 +264,7 @@ export async function runDoctorChecks(
   }
 
   if (groups.has('logs') && resolved) {
+    const now = new Date();
     const pairs = (resolved.subvolumes ?? []).flatMap((subvolume) =>
       subvolume.targets
         .filter((target) => wanted(target.name))
@@ -280,8 +282,8 @@ export async function runDoctorChecks(
           job.kind === 'btrfs' ? wanted(job.target) : options.targets.length === 0,
         ),
         transfers: (subvolume, target) => transfers.get(subvolume, target),
-        now: new Date(),
-        staleHours: options.staleHours,
+        now,
+        staleHours: options.staleHours ?? scheduleStaleHours(resolved.schedules, now),
         recentHours: options.recentHours,
       }),
     });

@@ -24,7 +24,8 @@ export interface LogInputs {
   readonly pairs: readonly { readonly subvolume: string; readonly target: string }[];
   readonly backupSets: readonly string[];
   readonly now: Date;
-  readonly staleHours: number;
+  /** A job's stale threshold in hours (--stale-hours, or its schedule's); undefined: 26. */
+  readonly staleHours: number | ((job: JobSpec) => number | undefined);
   /** How far back "recent failures" look. */
   readonly recentHours: number;
   /** Is the process of a run without an end alive? (default: asks /proc) */
@@ -82,7 +83,7 @@ function derive(inputs: LogInputs): DerivedStatus {
   ];
   return deriveStatus(events(inputs.journal), inputs.transfers ?? (() => ({})), {}, inputs.now, {
     jobs,
-    staleHours: () => inputs.staleHours,
+    staleHours: typeof inputs.staleHours === 'number' ? () => inputs.staleHours as number : inputs.staleHours,
     probe: inputs.probe ?? processProbe,
   });
 }

@@ -3,9 +3,14 @@
 // show` / `status` / `catch-up` all read this one answer.
 import { createHash } from 'node:crypto';
 import { nextElapse, parseCalendar, type CalendarSpec } from '../calendar/systemd-calendar.js';
-import { everyToCalendar, parseTimeSpan } from '../calendar/time-span.js';
+import { parseTimeSpan } from '../calendar/time-span.js';
 import type { Config } from '../config/schema.js';
-import { transferringCommands, type JobCommand } from '../config/schedule-schema.js';
+import {
+  calendarOf,
+  randomDelayOf,
+  transferringCommands,
+  type JobCommand,
+} from '../config/schedule-schema.js';
 
 export interface ScheduledJob {
   readonly name: string;
@@ -47,15 +52,9 @@ const seconds = (text: string | undefined, fallback: number): number => {
   return parsed.seconds;
 };
 
-function expandEvery(every: string): string {
-  const expanded = everyToCalendar(every);
-  if (!expanded.ok) throw new Error(`invalid interval reached the schedule: ${every}`);
-  return expanded.calendar;
-}
-
 export function scheduledJobs(config: Config, configPath: string): ScheduledJob[] {
   return Object.entries(config.schedules).map(([name, job]) => {
-    const text = job.when ?? expandEvery(job.every ?? '1d');
+    const text = calendarOf(job);
     const parsed = parseCalendar(text);
     if (!parsed.ok) throw new Error(`invalid calendar reached the schedule: ${text}`);
     const lockWaitSeconds = Math.min(seconds(job.lock_wait, 3600), 86_400);
@@ -66,7 +65,7 @@ export function scheduledJobs(config: Config, configPath: string): ScheduledJob[
       only: job.only,
       calendar: text,
       spec: parsed.spec,
-      randomDelaySeconds: seconds(job.random_delay, 300),
+      randomDelaySeconds: randomDelayOf(job),
       onAcPower: job.on_ac_power ?? false,
       nice: job.nice ?? 10,
       ioClass: job.io_class ?? 'best-effort',

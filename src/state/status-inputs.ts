@@ -1,6 +1,7 @@
 // What deriveStatus reads, gathered once for `status`, `check` and `doctor logs`: the jobs the
 // config defines, the journal and the transfer state.
-import type { ResolvedConfig } from '../config/resolve.js';
+import { nextElapse, parseCalendar } from '../calendar/systemd-calendar.js';
+import type { ResolvedConfig, ResolvedSchedule } from '../config/resolve.js';
 import { deriveStatus, type DerivedStatus, type JobSpec } from './derive-status.js';
 import { readJournal } from './journal.js';
 import type { RunProbe } from './run-history.js';
@@ -26,6 +27,43 @@ export function jobsOfConfig(config: Pick<ResolvedConfig, 'subvolumes' | 'backup
       })),
     ]),
   ];
+}
+
+// The commands that bring a job's copies up to date: a `snapshot` job alone never does.
+const updating: Readonly<Record<JobSpec['kind'], readonly string[]>> = {
+  btrfs: ['run', 'resume'],
+  restic: ['backup'],
+};
+
+/** Slack after a scheduled time before a job counts as stale: its random delay plus this. */
+export const staleSlackHours = 2;
+
+/**
+ * A job's stale threshold from the schedules that update it: the shortest interval among them
+ * (between its next two elapses after `now`) plus its random delay and two hours of slack (a
+ * daily job is stale after 26 h, the default for jobs no schedule covers: undefined here).
+ */
+export function scheduleStaleHours(
+  schedules: readonly ResolvedSchedule[],
+  now: Date,
+): (job: JobSpec) => number | undefined {
+  const thresholds = schedules.flatMap((schedule) => {
+    const parsed = parseCalendar(schedule.calendar);
+    const first = parsed.ok ? nextElapse(parsed.spec, now) : undefined;
+    const second = parsed.ok && first ? nextElapse(parsed.spec, first) : undefined;
+    if (!first || !second) return [];
+    const hours = (second.getTime() - first.getTime() + schedule.randomDelaySeconds * 1000) / 3_600_000;
+    return [{ schedule, hours: hours + staleSlackHours }];
+  });
+  return (job) => {
+    const name = job.kind === 'btrfs' ? job.subvolume : job.set;
+    const covering = thresholds.filter(
+      ({ schedule }) =>
+        updating[job.kind].includes(schedule.command) &&
+        (schedule.only.length === 0 || schedule.only.includes(name)),
+    );
+    return covering.length === 0 ? undefined : Math.min(...covering.map(({ hours }) => hours));
+  };
 }
 
 export interface StatusRequest {

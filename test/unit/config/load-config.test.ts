@@ -210,6 +210,7 @@ bogus: 1
       ssh: {},
       subvolumes: [],
       backupSets: [],
+      schedules: [],
     });
   });
 
