@@ -457,9 +457,16 @@ async function byDeadline(
       subvolumes.map((subvolume) => runOne(subvolume).finally(() => done.add(subvolume.name))),
     ).then(() => true),
     new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), Math.max(0, stopAt - Date.now()));
+      timer = setTimeout(
+        () => {
+          resolve(false);
+        },
+        Math.max(0, stopAt - Date.now()),
+      );
     }),
-  ]).finally(() => clearTimeout(timer));
+  ]).finally(() => {
+    clearTimeout(timer);
+  });
   return inTime
     ? []
     : subvolumes.filter((subvolume) => !done.has(subvolume.name)).map((subvolume) => subvolume.name);

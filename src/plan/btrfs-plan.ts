@@ -483,9 +483,9 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
   // 5. The latest pointers, on the state all of that leaves (a dangling one is repaired too).
   const pointerTargets = phases.send || phases.prune || phases.clean;
   steps.push(
-    ...planPointers(observed, snapshots, copiesByTarget, steps, pointerTargets, (message, target) =>
-      note('warning', message, target),
-    ),
+    ...planPointers(observed, snapshots, copiesByTarget, steps, pointerTargets, (message, target) => {
+      note('warning', message, target);
+    }),
   );
 
   return { subvolume: subvolume.name, steps, notes };

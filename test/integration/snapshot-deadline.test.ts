@@ -35,7 +35,9 @@ async function hangingListener(): Promise<{ port: number; connections: () => num
     () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
+        server.close(() => {
+          resolve();
+        });
       }),
   );
   const address = server.address();
