@@ -496,10 +496,19 @@ subvolumes:
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as { event: string; kind?: string; ok?: boolean });
-    expect(journal.map((entry) => entry.event)).toEqual(['run-start', 'step', 'step', 'run-end']);
+    expect(journal.map((entry) => entry.event)).toEqual([
+      'run-start',
+      'step',
+      'step',
+      'step',
+      'step',
+      'run-end',
+    ]);
     expect(journal.filter((entry) => entry.event === 'step').map((entry) => [entry.kind, entry.ok])).toEqual([
       ['create-snapshot', true],
+      ['update-latest', true],
       ['send', true],
+      ['update-latest', true],
     ]);
     const status = await snapkeep(['status', '--config', world.configPath]);
     expectExit(status, 0);
@@ -511,13 +520,17 @@ subvolumes:
 `);
     await writeRandomData(join(world.source.mountPoint, 'data'), 1);
     expectExit(await snapkeep(['run', '--config', world.configPath]), 0);
-    const sentFirst = (await readdir(join(world.targets[0]!.mountPoint, 'backups')))[0]!;
+    const sentFirst = (await readdir(join(world.targets[0]!.mountPoint, 'backups'))).filter(
+      (name) => !name.endsWith('.latest'),
+    )[0]!;
     await world.targets[0]!.cleanup(); // the disk goes away
     await snapkeep(['run', '--config', world.configPath]);
     const third = await snapkeep(['run', '--config', world.configPath]);
     expectExit(third, 10);
     expect(third.stderr).toMatch(/UNREACHABLE: data → disk: .* does not exist \(is the disk mounted\?/);
-    const remaining = await readdir(join(world.source.mountPoint, 'snapshots'));
+    const remaining = (await readdir(join(world.source.mountPoint, 'snapshots'))).filter(
+      (name) => !name.endsWith('.latest'),
+    );
     // The parent the disk needs is kept, the newest is kept, the one in between was pruned.
     expect(remaining).toContain(sentFirst);
     expect(remaining.length).toBe(2);
