@@ -68,10 +68,12 @@ export async function observeSubvolume(
 
 /** The `latest` pointer in `directory` (absent when the directory is); undefined if unreadable. */
 async function pointerAt(directory: string, basename: string): Promise<PointerState | undefined> {
-  return readLatestPointer(directory, basename).catch((error: unknown) => {
+  try {
+    return await readLatestPointer(directory, basename);
+  } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
     throw error;
-  });
+  }
 }
 
 /**
