@@ -2,6 +2,22 @@
 // tool that spawns processes and must never report a failure as success.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { layerOrderPlugin } from './scripts/eslint-layer-order.mjs';
+
+// The layers of src/, bottom first: a folder (or a file directly in src/) imports at runtime only
+// from lower layers, never from a sibling in its own layer (scripts/eslint-layer-order.mjs).
+const layers = [
+  ['errors', 'local-path', 'snapshot-name', 'calendar'],
+  ['exec'],
+  ['remote', 'retention'],
+  ['config'],
+  ['state'],
+  ['plan'],
+  ['btrfs', 'restic', 'schedule'],
+  ['doctor', 'quickstart'],
+  ['infra'],
+  ['cli'],
+];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.js'] },
@@ -16,6 +32,13 @@ export default tseslint.config(
       '@typescript-eslint/no-unnecessary-condition': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['src/**/*.ts', 'src/**/*.cts', 'src/**/*.mts'],
+    plugins: { snapkeep: layerOrderPlugin },
+    rules: {
+      'snapkeep/layer-order': ['error', { sourceRoot: `${import.meta.dirname}/src`, layers }],
     },
   },
   {

@@ -3,7 +3,8 @@
 # the build. Usage: scripts/install-deps.sh [--runtime | --test]   (default --runtime)
 #   --runtime  btrfs-progs, restic, ssh client, mount tools: enough for `snapkeep quickstart`
 #   --test     also what the test suite and benchmarks exercise for real: btrbk (the oracle),
-#              faketime, openssh-server, sudo, rclone, pv, cron, hyperfine
+#              faketime, openssh-server, sudo, rclone, pv, cron, hyperfine, systemd-analyze, and man-db,
+#              bash-completion, zsh, fish (the man page and the shell completions are tested in them)
 set -euo pipefail
 mode="${1:---runtime}"
 case "$mode" in --runtime|--test) ;; *) echo "usage: $0 [--runtime|--test]" >&2; exit 2 ;; esac
@@ -16,7 +17,7 @@ fi
 
 # command-name:package pairs; a package is installed only if its command is missing.
 runtime=(btrfs:btrfs-progs mkfs.btrfs:btrfs-progs restic:restic ssh:openssh-client zstd:zstd losetup:mount truncate:coreutils setpriv:util-linux pg_dump:postgresql-client)
-testing=(btrbk:btrbk faketime:faketime sshd:openssh-server sudo:sudo rclone:rclone pv:pv cron:cron hyperfine:hyperfine)
+testing=(btrbk:btrbk systemd-analyze:systemd faketime:faketime sshd:openssh-server sudo:sudo rclone:rclone pv:pv cron:cron hyperfine:hyperfine man:man-db groff:groff-base zsh:zsh fish:fish)
 wanted=("${runtime[@]}")
 [ "$mode" = --test ] && wanted+=("${testing[@]}")
 
@@ -30,6 +31,10 @@ done
 # The PostgreSQL server the tests start (its binaries are not on PATH: /usr/lib/postgresql/N/bin).
 if [ "$mode" = --test ] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   missing+=(postgresql)
+fi
+# bash-completion (no command of its own): the test loads snapkeep's completion through its loader.
+if [ "$mode" = --test ] && [ ! -f /usr/share/bash-completion/bash_completion ]; then
+  missing+=(bash-completion)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"

@@ -35,7 +35,9 @@ import {
   type ShownSubvolume,
   type StreamChanges,
 } from './btrfs-parse.js';
-import { localHost, type Host, type Subvolume } from './inventory.js';
+import type { Host } from '../remote/host.js';
+import { localHost, type Subvolume } from './inventory.js';
+import { writeLatestPointer } from './latest-pointer.js';
 import { localSendFeatures } from './send-features.js';
 import { compareChanges } from './verify-copy.js';
 
@@ -137,7 +139,10 @@ export class StepExecutor {
 
   private createdKey(step: Step, path: string): string {
     const target =
-      step.kind === 'send' || step.kind === 'delete-copy' || step.kind === 'delete-garbage'
+      step.kind === 'send' ||
+      step.kind === 'delete-copy' ||
+      step.kind === 'delete-garbage' ||
+      step.kind === 'update-latest'
         ? step.target
         : undefined;
     return `${this.hostFor({ subvolume: step.subvolume, target }).label}\u0000${path}`;
@@ -152,7 +157,10 @@ export class StepExecutor {
           prepareFifo();
           void localSendFeatures();
         }
-        await host.makeDirectory(dirname(step.path));
+        // Only when missing: mkdir(2) waits on a frozen filesystem even for a directory that
+        // exists, and a local one would wait in a thread that keeps Node from exiting (the
+        // pre-sleep `snapshot --deadline` must exit whatever the disk does).
+        if (!(await host.exists(dirname(step.path)))) await host.makeDirectory(dirname(step.path));
         await this.checked(
           host,
           createReadonlySnapshot(step.source, step.path),
@@ -193,6 +201,13 @@ export class StepExecutor {
         return {};
       case 'send':
         return this.send(step);
+      case 'update-latest': {
+        // Planned only where the directory is on this machine (observe.ts reads it only there).
+        if (this.hostFor({ subvolume: step.subvolume, target: step.target }) !== localHost)
+          throw new StepFailure(`the latest pointer ${step.path} is kept only on this machine`);
+        await writeLatestPointer(step.path, step.pointsTo);
+        return {};
+      }
     }
   }
 

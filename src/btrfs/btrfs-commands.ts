@@ -90,11 +90,6 @@ export const receiveInto = (directory: string, fromFile?: string): CommandSpec =
 export const deleteSubvolumes = (paths: readonly string[]): CommandSpec =>
   btrfs('subvolume', 'delete', '-c', ...paths.map(assertSafePath));
 
-export const makeDirectory = (path: string): CommandSpec => ({
-  file: 'mkdir',
-  args: ['-p', assertSafePath(path)],
-});
-
 export const filesystemUsage = (path: string): CommandSpec =>
   btrfs('filesystem', 'usage', '-b', assertSafePath(path));
 

@@ -3,8 +3,10 @@
 // each becomes the next one's parent. One job's failure never stops the others.
 import type { ResolvedConfig, ResolvedSubvolume } from '../config/resolve.js';
 import { UsageError } from '../errors.js';
+import { terminateAllChildren } from '../exec/command.js';
 import {
   attributeCopies,
+  planLatestPointers,
   planSubvolume,
   type Note,
   type PlanPhases,
@@ -14,7 +16,7 @@ import {
 import type { Journal } from '../state/journal.js';
 import type { TransferStateFile } from '../state/transfer-state.js';
 import { StepExecutor, type SendProgress, type StepOutcome } from './apply-steps.js';
-import { Hosts } from '../remote/hosts.js';
+import { Hosts } from './hosts.js';
 import { HostUnreachableError } from '../remote/ssh-host.js';
 import { localHost } from './inventory.js';
 import { messageOf, observeSubvolume, observedAfter } from './observe.js';
@@ -42,6 +44,47 @@ export interface JobResult {
   readonly message?: string;
 }
 
+/**
+ * `snapshot --deadline` (the pre-sleep job): snapshots only, and back by `stopAt` whatever hangs.
+ *
+ * - Targets are not observed at all (not even for the names they hold): an SSH target that
+ *   accepts and never answers, or a disk that hangs, is never asked. The new names are chosen
+ *   from the local snapshots; the sends come later (`resume`, `run`), derived as pending from the
+ *   journal's `step` events.
+ * - The lock: waited for up to half the time left (deadlineBudget), then the snapshots are taken
+ *   without it (run-start records `lockNotHeld`), because a transfer that holds it can run for
+ *   hours and sleep must not wait for it. That is safe against the run holding it: a snapshot is
+ *   made by one atomic ioctl (it appears whole or not at all) under a new name; the other run
+ *   deletes only what it planned from its own listing (its prune re-plan is derived from that
+ *   listing and its own steps, never re-listed, observe.ts observedAfter), so it never deletes,
+ *   sends or counts a snapshot made after it looked; the two never write the same name (a name
+ *   taken meanwhile makes `btrfs subvolume snapshot` fail, nothing is overwritten); and this run
+ *   writes no transfer state (the holder's file), only journal lines (one O_APPEND write each).
+ *   The snapshot is simply sent by the next run that looks.
+ * - Whatever is not done by `stopAt` is reported as not taken, its commands are stopped, and the
+ *   run ends (journaled) with exit 3: partial, the documented code for "some jobs aborted".
+ */
+export interface SnapshotDeadline {
+  /** Epoch milliseconds by which runBtrfs returns. */
+  readonly stopAt: number;
+  /** As given (`10s`), for messages. */
+  readonly text: string;
+}
+
+/**
+ * How a deadline of `seconds`, counted from this process's start (`startedAt`, epoch ms), is
+ * spent: a tenth of it (at most a second) is kept for ending the run and exiting; of what is left
+ * `now`, half may go to waiting for the lock.
+ */
+export function deadlineBudget(
+  seconds: number,
+  startedAt: number,
+  now: number,
+): { stopAt: number; lockWaitSeconds: number } {
+  const stopAt = startedAt + seconds * 1000 - Math.min(1000, seconds * 100);
+  return { stopAt, lockWaitSeconds: Math.max(0, Math.floor((stopAt - now) / 2) / 1000) };
+}
+
 export interface RunOptions {
   readonly command: EngineCommandName;
   readonly dryRun: boolean;
@@ -50,12 +93,16 @@ export interface RunOptions {
   readonly reporter: RunReporter;
   readonly journal?: Journal;
   readonly transfers: TransferStateFile;
+  /** `snapshot --deadline`: see SnapshotDeadline. */
+  readonly deadline?: SnapshotDeadline;
 }
 
 export interface RunSummary {
   readonly plans: readonly SubvolumePlan[];
   readonly outcomes: readonly StepOutcome[];
   readonly jobs: readonly JobResult[];
+  /** With a deadline: the subvolumes not done when it passed (their snapshots were not taken). */
+  readonly stopped?: readonly string[];
 }
 
 /** At most `limit` tasks at once. */
@@ -117,7 +164,10 @@ export function groupSameStreams(
 }
 
 export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Promise<RunSummary> {
-  const subvolumes = selectSubvolumes(config, options.only);
+  // With a deadline no target is looked at (SnapshotDeadline).
+  const subvolumes = selectSubvolumes(config, options.only).map((subvolume) =>
+    options.deadline ? { ...subvolume, targets: [] } : subvolume,
+  );
   const phases = phasesFor[options.command];
   const hosts = new Hosts();
   const targetsByName = new Map(
@@ -232,13 +282,55 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
         blockedTargets.add(step.target);
       }
     }
-    const snapshotStep = plan.steps.find((candidate) => candidate.kind === 'create-snapshot');
-    if (snapshotStep) {
-      const outcome = await execute(snapshotStep);
+    // The last steps of every run: the latest pointers, planned on what the run really left.
+    const settlePointers = async (): Promise<void> => {
+      const settled = await Promise.all(
+        outcomes.map(async (outcome) =>
+          outcome.pendingCreated ? { ...outcome, created: await outcome.pendingCreated } : outcome,
+        ),
+      );
+      const pointers = planLatestPointers(
+        observedAfter(observed, settled),
+        phases.send || phases.prune || phases.clean,
+        settled
+          .filter((outcome) => outcome.ok && outcome.step.subvolume === subvolume.name)
+          .map((outcome) => outcome.step),
+      );
+      for (const step of pointers.steps) {
+        const outcome = await execute(step);
+        if (!outcome.ok) pointerFailed(step, outcome.error);
+      }
+    };
+    const pointerFailed = (step: Step, error?: string): void => {
+      jobs.push({
+        subvolume: subvolume.name,
+        ...(step.kind === 'update-latest' && step.target !== undefined ? { target: step.target } : {}),
+        status: 'failed',
+        message: error ?? 'the latest pointer could not be updated',
+      });
+    };
+    const snapshotIndex = plan.steps.findIndex((candidate) => candidate.kind === 'create-snapshot');
+    if (snapshotIndex >= 0) {
+      // With the pointer that the planner put next to it: before it (a snapshot directory inside
+      // the subvolume) or after it.
+      const isLocalPointer = (step?: Step): step is Step =>
+        step?.kind === 'update-latest' && step.target === undefined;
+      const before = plan.steps[snapshotIndex - 1];
+      const after = plan.steps[snapshotIndex + 1];
+      if (isLocalPointer(before)) {
+        const outcome = await execute(before);
+        if (!outcome.ok) pointerFailed(before, outcome.error);
+      }
+      const outcome = await execute(plan.steps[snapshotIndex]!);
       changed = true;
       if (!outcome.ok) {
         jobs.push({ subvolume: subvolume.name, status: 'failed', message: outcome.error });
+        await settlePointers(); // a pointer set before it must not name a snapshot that is not there
         return; // its sends would refer to a snapshot that does not exist; pruning waits too
+      }
+      if (isLocalPointer(after)) {
+        const pointerOutcome = await execute(after);
+        if (!pointerOutcome.ok) pointerFailed(after, pointerOutcome.error);
       }
     }
     // Sends: one ordered chain per target, chains overlap through the pool.
@@ -302,6 +394,7 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
           });
       }
     }
+    await settlePointers();
     // Nothing of this run is left running when it reports.
     const settled = await Promise.all(
       outcomes.map(async (outcome) =>
@@ -321,15 +414,66 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
       jobs.push({ subvolume: subvolume.name, status: 'ok' });
   };
 
+  let stopped: string[] = [];
   try {
-    await Promise.all(subvolumes.map(runOne));
+    if (options.deadline) stopped = await byDeadline(subvolumes, runOne, options.deadline.stopAt);
+    else await Promise.all(subvolumes.map(runOne));
   } finally {
-    await hosts.close();
+    // Past the deadline nothing more is waited for (an SSH host of pull mode may hang).
+    if (stopped.length === 0) await hosts.close();
+    else void hosts.close().catch(() => undefined);
+  }
+  if (stopped.length > 0) {
+    // A snapshot command still running is stopped (the process exits soon after anyway).
+    terminateAllChildren();
+    for (const name of stopped)
+      jobs.push({
+        subvolume: name,
+        status: 'failed',
+        message: `not taken: the deadline (${options.deadline!.text}) passed first (a hung disk?); its commands were stopped, and a snapshot the kernel still completes is found by the next run`,
+      });
   }
   // Keep the report in config order regardless of which subvolume finished first.
   const order = (name: string): number => subvolumes.findIndex((subvolume) => subvolume.name === name);
-  plans.sort((a, b) => order(a.subvolume) - order(b.subvolume));
-  return { plans, outcomes, jobs };
+  // Copies: past a deadline, unfinished work may still add to the originals.
+  return {
+    plans: [...plans].sort((a, b) => order(a.subvolume) - order(b.subvolume)),
+    outcomes: [...outcomes],
+    jobs: [...jobs],
+    ...(options.deadline ? { stopped } : {}),
+  };
+}
+
+/** Run every subvolume's job; the names of those not done by `stopAt` (epoch ms). */
+async function byDeadline(
+  subvolumes: readonly ResolvedSubvolume[],
+  runOne: (subvolume: ResolvedSubvolume) => Promise<void>,
+  stopAt: number,
+): Promise<string[]> {
+  const done = new Set<string>();
+  let timer: NodeJS.Timeout | undefined;
+  const inTime = await Promise.race([
+    Promise.all(
+      subvolumes.map((subvolume) =>
+        runOne(subvolume).finally(() => {
+          done.add(subvolume.name);
+        }),
+      ),
+    ).then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(
+        () => {
+          resolve(false);
+        },
+        Math.max(0, stopAt - Date.now()),
+      );
+    }),
+  ]).finally(() => {
+    clearTimeout(timer);
+  });
+  return inTime
+    ? []
+    : subvolumes.filter((subvolume) => !done.has(subvolume.name)).map((subvolume) => subvolume.name);
 }
 
 export type { Note };

@@ -17,7 +17,8 @@ import {
 import { findMount, parseMountinfo, type MountEntry } from './btrfs-parse.js';
 import { runPipeline } from '../exec/command.js';
 import { SnapkeepError, UsageError } from '../errors.js';
-import { localHost, NotBtrfsError, type Host, type Inventory } from './inventory.js';
+import type { Host } from '../remote/host.js';
+import { localHost, NotBtrfsError, type Inventory } from './inventory.js';
 
 /** Delete the garbage (if any), then receive. The outcome says what happened. */
 export async function applyFetch(

@@ -1,5 +1,6 @@
 // Reads the state a plan needs for one subvolume: the source, its snapshots, and per target the
 // copies and the garbage. A target that cannot be read is "unreachable" for this run only.
+import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { ResolvedSubvolume, ResolvedTarget } from '../config/resolve.js';
 import { messageOf } from '../errors.js';
@@ -17,6 +18,7 @@ import {
   type Inventory,
   type Subvolume,
 } from './inventory.js';
+import { readLatestPointer, type PointerState } from './latest-pointer.js';
 
 export class SourceError extends Error {}
 
@@ -47,7 +49,45 @@ export async function observeSubvolume(
       ),
     ),
   ]);
-  return { subvolume, source: await committed(inventory, subvolume, source, snapshots), snapshots, targets };
+  const local = inventory.host === localHost;
+  const [latest, latestInsideSource] = local
+    ? await Promise.all([
+        pointerAt(subvolume.snapshotDir, subvolume.snapshotName),
+        sameSubvolume(subvolume.snapshotDir, subvolume.path),
+      ])
+    : [undefined, undefined];
+  return {
+    subvolume,
+    source: await committed(inventory, subvolume, source, snapshots),
+    snapshots,
+    targets,
+    ...(latest === undefined ? {} : { latest }),
+    ...(latestInsideSource === undefined ? {} : { latestInsideSource }),
+  };
+}
+
+/** The `latest` pointer in `directory` (absent when the directory is); undefined if unreadable. */
+async function pointerAt(directory: string, basename: string): Promise<PointerState | undefined> {
+  try {
+    return await readLatestPointer(directory, basename);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Whether `directory` (or, while it does not exist, its nearest existing ancestor) is in the
+ * subvolume at `subvolumePath`: every btrfs subvolume has its own device number.
+ */
+async function sameSubvolume(directory: string, subvolumePath: string): Promise<boolean> {
+  let existing = directory;
+  for (;;) {
+    const found = await stat(existing).catch(() => undefined);
+    if (found) return found.dev === (await stat(subvolumePath)).dev;
+    if (existing === dirname(existing)) return false;
+    existing = dirname(existing);
+  }
 }
 
 /**
@@ -134,6 +174,9 @@ export async function observeTarget(
         garbage.length > 0 && inventory.host.receivesInto
           ? await inventory.host.receivesInto(target.path)
           : [],
+      ...(inventory.host === localHost
+        ? { latest: await readLatestPointer(target.path, subvolume.snapshotName) }
+        : {}),
     };
   } catch (error) {
     return unreachable(
@@ -202,17 +245,34 @@ export function observedAfter(
     );
   const kept = <T extends { path: string }>(list: readonly T[], deleted: Set<string>): T[] =>
     list.filter((entry) => !deleted.has(entry.path));
+  // The last pointer update that succeeded in each place (undefined target: the snapshot directory).
+  const pointerAfter = (target: string | undefined, before: PointerState | undefined) => {
+    const last = steps
+      .filter(
+        (step): step is Extract<Step, { kind: 'update-latest' }> =>
+          step.kind === 'update-latest' && step.target === target,
+      )
+      .at(-1);
+    if (!last || before === undefined) return before;
+    return last.pointsTo === null
+      ? ({ kind: 'absent' } as const)
+      : ({ kind: 'symlink', target: last.pointsTo } as const);
+  };
+  const latest = pointerAfter(undefined, observed.latest);
   return {
     ...observed,
     snapshots: [...kept(observed.snapshots, deletedSnapshots), ...createdBy('create-snapshot')],
     targets: observed.targets.map((target) => {
       if (!target.reachable) return target;
       const deleted = deletedOn(target.target.name);
+      const targetLatest = pointerAfter(target.target.name, target.latest);
       return {
         ...target,
         copies: [...kept(target.copies, deleted), ...createdBy('send', target.target.name)],
         garbage: kept(target.garbage, deleted),
+        ...(targetLatest === undefined ? {} : { latest: targetLatest }),
       };
     }),
+    ...(latest === undefined ? {} : { latest }),
   };
 }

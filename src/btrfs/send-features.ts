@@ -10,7 +10,7 @@
 // btrfs-progs may predate protocol 2, and its filter accepts the stream it was written for.
 import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
-import { binaryIdentity, cachedProbe } from '../config/probe-cache.js';
+import { binaryIdentity, cachedProbe } from '../state/probe-cache.js';
 import { runCommand } from '../exec/command.js';
 
 export interface SendFeatures {

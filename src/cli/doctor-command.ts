@@ -18,7 +18,7 @@ export interface DoctorCommandOptions {
   readonly json: boolean;
   readonly what: string;
   readonly targets: readonly string[];
-  readonly staleHours: number;
+  readonly staleHours?: number;
   readonly outputs?: string;
   readonly region?: string;
   readonly instanceId?: string;
@@ -34,7 +34,7 @@ export async function runDoctor(options: DoctorCommandOptions): Promise<number> 
     throw new UsageError(
       `unknown check group "${what}"; expected one of ${[...checkGroups, 'all'].join(', ')}`,
     );
-  if (!Number.isFinite(options.staleHours) || options.staleHours <= 0)
+  if (options.staleHours !== undefined && (!Number.isFinite(options.staleHours) || options.staleHours <= 0))
     throw new UsageError(
       `--stale-hours must be a positive number of hours (got ${String(options.staleHours)})`,
     );

@@ -1,7 +1,13 @@
 // `run`, `snapshot`, `resume`, `prune`, `clean`: load the config, then as one run (the lifecycle:
 // lock, journal; not for --dry-run, which changes nothing) plan, print, apply, and summarise the
 // jobs as an exit code.
-import { runBtrfs, type EngineCommandName, type JobResult, type RunReporter } from '../btrfs/btrfs-run.js';
+import {
+  deadlineBudget,
+  runBtrfs,
+  type EngineCommandName,
+  type JobResult,
+  type RunReporter,
+} from '../btrfs/btrfs-run.js';
 import type { SendProgress } from '../btrfs/apply-steps.js';
 import { loadResolvedConfig } from '../config/config-cache.js';
 import type { ResolvedConfig } from '../config/resolve.js';
@@ -9,6 +15,7 @@ import { ExitCode } from '../errors.js';
 import type { Step, SubvolumePlan } from '../plan/btrfs-plan.js';
 import type { Journal } from '../state/journal.js';
 import { exitCodeOf, withRun, type RunResult } from '../state/run-lifecycle.js';
+import { measureLocalTargets } from '../state/target-space.js';
 import { TransferStateFile } from '../state/transfer-state.js';
 import { createOutput, type Output } from './output.js';
 import { createProgressLine, reportStepOutcome } from './progress.js';
@@ -20,6 +27,10 @@ export interface EngineCommandOptions {
   readonly only: readonly string[];
   /** For tests and previews: the clock the plan uses. */
   readonly now?: Date;
+  /** `snapshot --deadline`: seconds from this process's start (SnapshotDeadline in btrfs-run.ts). */
+  readonly deadline?: { readonly seconds: number; readonly text: string };
+  /** Set from the deadline once the run has its lock (or has given up waiting): epoch ms. */
+  readonly stopAt?: number;
 }
 
 export function describeStep(step: Step): string {
@@ -38,6 +49,10 @@ export function describeStep(step: Step): string {
       return `${step.subvolume}: delete snapshot ${step.name} (${step.reason})`;
     case 'delete-copy':
       return `${step.subvolume} → ${step.target}: delete copy ${step.name} (${step.reason})`;
+    case 'update-latest':
+      return `${step.subvolume}${step.target === undefined ? '' : ` → ${step.target}`}: ${
+        step.pointsTo === null ? `remove ${step.path}` : `point ${step.path} at ${step.pointsTo}`
+      } (${step.reason})`;
   }
 }
 
@@ -101,15 +116,34 @@ export async function runEngineCommand(
   if (sets) await (await import('./set-prune-command.js')).resolvePruneSecrets(sets);
   // A dry run changes nothing: no lock, no journal.
   if (options.dryRun) return (await runParts(command, options, resolved, output, undefined)).exitCode;
-  return withRun(
+  const budget = options.deadline
+    ? deadlineBudget(options.deadline.seconds, performance.timeOrigin, Date.now())
+    : undefined;
+  const code = await withRun(
     {
       stateDir: resolved.stateDir,
       command,
-      fields: { config: path, only: options.only },
+      fields: {
+        config: path,
+        only: options.only,
+        ...(options.deadline ? { deadline: options.deadline.text } : {}),
+      },
       now: options.now,
+      ...(budget ? { lockOptionalAfterSeconds: budget.lockWaitSeconds } : {}),
     },
-    (run) => runParts(command, options, resolved, output, run.journal),
+    (run) =>
+      runParts(
+        command,
+        budget && options.deadline ? { ...options, stopAt: budget.stopAt } : options,
+        resolved,
+        output,
+        run.journal,
+      ),
   );
+  // Past its deadline a run returns with its work abandoned (a hung snapshot command, an SSH
+  // connection); the process must not wait for that to end.
+  if (options.deadline) setTimeout(() => process.exit(code), 0).unref();
+  return code;
 }
 
 /** The backup sets `prune` applies retention to (names may be sets or subvolumes); none otherwise. */
@@ -166,9 +200,20 @@ async function runSubvolumes(
     reporter: reporterFor(output, options.dryRun, transfers),
     journal,
     transfers,
+    ...(options.deadline
+      ? {
+          deadline: {
+            stopAt:
+              options.stopAt ??
+              deadlineBudget(options.deadline.seconds, performance.timeOrigin, Date.now()).stopAt,
+            text: options.deadline.text,
+          },
+        }
+      : {}),
   });
   const exitCode = exitCodeFor(summary.jobs);
-  if (!options.dryRun) await transfers.save();
+  // Under a deadline nothing of the transfer state changes, and the lock may not be ours.
+  if (!options.dryRun && !options.deadline) await transfers.save();
   const problems = summary.jobs.filter((job) => job.status !== 'ok');
   output.event('summary', {
     command,
@@ -177,6 +222,21 @@ async function runSubvolumes(
     jobs: summary.jobs,
     steps: summary.outcomes.length,
   });
+  const taken = summary.outcomes.flatMap((outcome) =>
+    outcome.ok && outcome.step.kind === 'create-snapshot'
+      ? [{ subvolume: outcome.step.subvolume, name: outcome.step.name, path: outcome.step.path }]
+      : [],
+  );
+  if (summary.stopped && !options.dryRun) {
+    output.event('deadline', {
+      deadline: options.deadline?.text,
+      taken,
+      notTaken: summary.stopped,
+    });
+    for (const snapshot of taken) output.text(`taken: ${snapshot.subvolume}: ${snapshot.path}`);
+    for (const name of summary.stopped)
+      output.text(`NOT TAKEN: ${name}: the deadline (${options.deadline?.text}) passed first`);
+  }
   for (const job of problems) {
     output.warn(
       `${job.status === 'unreachable' ? 'UNREACHABLE' : 'FAILED'}: ${job.subvolume}${job.target ? ` → ${job.target}` : ''}: ${job.message ?? ''}`,
@@ -191,5 +251,22 @@ async function runSubvolumes(
       `${command}: ${summary.outcomes.length - failedSteps} step(s) done, ${failedSteps} failed; ${problems.length === 0 ? 'all jobs ok' : `${problems.length} job(s) with problems`} (exit ${exitCode})`,
     );
   }
-  return { exitCode, fields: { jobs: summary.jobs } };
+  // Space and copies of the local targets at the end: status's forecast reads the trend. Never
+  // under a deadline: it looks at no target (a frozen disk would hold the process).
+  const space =
+    options.dryRun || options.deadline
+      ? []
+      : await measureLocalTargets(
+          resolved.subvolumes.filter((subvolume) =>
+            summary.plans.some((plan) => plan.subvolume === subvolume.name),
+          ),
+        ).catch(() => []);
+  return {
+    exitCode,
+    fields: {
+      jobs: summary.jobs,
+      ...(summary.stopped ? { taken, notTaken: summary.stopped } : {}),
+      ...(space.length > 0 ? { space } : {}),
+    },
+  };
 }

@@ -3,7 +3,8 @@
 import { basename } from 'node:path';
 import type { StepOutcome } from '../btrfs/apply-steps.js';
 import { applyFetch, type CheckoutPlan } from '../btrfs/fetch.js';
-import { localHost, type Host } from '../btrfs/inventory.js';
+import { localHost } from '../btrfs/inventory.js';
+import type { Host } from '../remote/host.js';
 import type { FetchPlan, FetchStep } from '../plan/fetch-plan.js';
 import type { Journal } from '../state/journal.js';
 import type { Output } from './output.js';

@@ -2,13 +2,14 @@
 // which snapshot, the latest common pair per target). Reads each filesystem once. Then each
 // backup set's restore points in its repositories (--what sets for those alone).
 import type { DatedSubvolume } from '../btrfs/inventory.js';
+import { latestPointerPath } from '../btrfs/latest-pointer.js';
 import { observeSubvolume } from '../btrfs/observe.js';
 import { selectSubvolumes } from '../btrfs/btrfs-run.js';
 import { loadResolvedConfig } from '../config/config-cache.js';
 import { ExitCode } from '../errors.js';
 import { isCopyOf, type ObservedSubvolume } from '../plan/btrfs-plan.js';
 import { TransferStateFile } from '../state/transfer-state.js';
-import { Hosts } from '../remote/hosts.js';
+import { Hosts } from '../btrfs/hosts.js';
 import { createOutput, formatSnapshotDate, formatTable } from './output.js';
 
 export interface ListOptions {
@@ -21,9 +22,39 @@ export interface ListOptions {
 const byDate = (a: DatedSubvolume, b: DatedSubvolume): number =>
   a.date.epochSeconds - b.date.epochSeconds || a.date.sequence - b.date.sequence;
 
-export async function runList(options: ListOptions): Promise<number> {
-  const output = createOutput(options.json);
-  const { resolved } = await loadResolvedConfig(options.config);
+/** What `list` can show; btrbk spells it as the first argument (`list latest`). */
+export const listKinds = ['all', 'snapshots', 'backups', 'latest', 'sets'] as const;
+
+/**
+ * btrbk's spelling `list latest [names…]` for `--what latest`: a first name that is a kind and not
+ * a subvolume or set of the config (those win, so no name of the config becomes unreachable).
+ */
+export function listSelection(
+  what: string,
+  names: readonly string[],
+  configured: readonly string[],
+): { what: string; only: readonly string[] } {
+  const [first, ...rest] = names;
+  if (
+    what === 'all' &&
+    first !== undefined &&
+    (listKinds as readonly string[]).includes(first) &&
+    !configured.includes(first)
+  )
+    return { what: first, only: rest };
+  return { what, only: names };
+}
+
+export async function runList(requested: ListOptions): Promise<number> {
+  const output = createOutput(requested.json);
+  const { resolved } = await loadResolvedConfig(requested.config);
+  const options = {
+    ...requested,
+    ...listSelection(requested.what, requested.only, [
+      ...resolved.subvolumes.map((subvolume) => subvolume.name),
+      ...resolved.backupSets.map((set) => set.name),
+    ]),
+  };
   // Names on the command line may be subvolumes or backup sets.
   const isSet = (name: string): boolean => resolved.backupSets.some((set) => set.name === name);
   const onlySets = options.only.filter(isSet);
@@ -171,12 +202,21 @@ function describe(
   }
   if (what === 'latest') {
     const latest = snapshots.at(-1);
+    const pointer = observed.latest;
     output.event('latest', {
       subvolume: name,
       snapshot: latest?.name ?? null,
       latestCommon: Object.fromEntries(
         [...latestCommon].map(([target, snapshot]) => [target, snapshot.name]),
       ),
+      ...(pointer
+        ? {
+            pointer: {
+              path: latestPointerPath(observed.subvolume.snapshotDir, observed.subvolume.snapshotName),
+              pointsTo: pointer.kind === 'symlink' ? pointer.target : null,
+            },
+          }
+        : {}),
     });
     rows.push([
       name,
@@ -184,6 +224,17 @@ function describe(
       latest?.name ?? '(none)',
       latest ? formatSnapshotDate(latest.date) : '',
     ]);
+    if (pointer)
+      rows.push([
+        name,
+        `pointer ${latestPointerPath(observed.subvolume.snapshotDir, observed.subvolume.snapshotName)}`,
+        pointer.kind === 'symlink'
+          ? `→ ${pointer.target}${pointer.target === latest?.name ? '' : ' (stale: the next run repairs it)'}`
+          : pointer.kind === 'absent'
+            ? '(none yet)'
+            : `(${pointer.what}, not a symlink)`,
+        '',
+      ]);
     for (const target of observed.targets) {
       const common = latestCommon.get(target.target.name);
       rows.push([

@@ -69,6 +69,16 @@ function readTrusted(path: string): Buffer | undefined {
   }
 }
 
+/** The command's name past the program's options (`snapkeep -c FILE -q run` runs `run`). */
+function commandWord(args: readonly string[]): string {
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    if (arg === '-c' || arg === '--config') index++;
+    else if (!arg.startsWith('-')) return /^[a-z][a-z-]*$/.test(arg) ? arg : 'other';
+  }
+  return 'other';
+}
+
 interface LoadedBundle {
   readonly runCli: RunCli;
   /** Writes the code cache when there was none (or V8 rejected it); best effort. */
@@ -87,7 +97,7 @@ function loadBundle(): LoadedBundle | undefined {
     return undefined;
   }
   const directory = cacheDirectory();
-  const command = /^[a-z][a-z-]*$/.test(process.argv[2] ?? '') ? process.argv[2]! : 'other';
+  const command = commandWord(process.argv.slice(2));
   const prefix = `code-${command}-`;
   const cacheName = `${prefix}${process.version}-${process.arch}-${bundle.size}-${Math.trunc(bundle.mtimeMs)}.bin`;
   const cachePath = directory && join(directory, cacheName);

@@ -12,11 +12,22 @@ export interface Output {
   warn(line: string): void;
 }
 
+let quiet = false;
+
+/** --quiet (for cron): no human text on stdout; warnings, errors and --json events stay. */
+export function setQuiet(value: boolean): void {
+  quiet = value;
+}
+
+export function isQuiet(): boolean {
+  return quiet;
+}
+
 export function createOutput(json: boolean): Output {
   return {
     json,
     text(line) {
-      if (!json) process.stdout.write(`${maskSecrets(line)}\n`);
+      if (!json && !quiet) process.stdout.write(`${maskSecrets(line)}\n`);
     },
     event(type, fields) {
       if (json) process.stdout.write(`${maskSecrets(JSON.stringify({ type, ...fields }))}\n`);

@@ -10,8 +10,10 @@ import {
   isSystemError,
 } from '../errors.js';
 import { maskSecrets, terminateAllChildren } from '../exec/command.js';
-import { parseLockWait } from '../state/lock.js';
+import { applyGlobalOptions } from './global-options.js';
+import { parseDurationFlag, parseLockWait } from '../state/lock.js';
 import { configureRuns, interruptRuns } from '../state/run-lifecycle.js';
+import { registerScheduleCommands } from './schedule-command.js';
 
 export interface GlobalOptions {
   readonly config?: string;
@@ -41,6 +43,9 @@ export async function runCli(argv: readonly string[], version: string): Promise<
       'btrfs snapshots sent incrementally to other disks and SSH hosts with btrbk-compatible retention, and application data (PostgreSQL, folders) in restic, local and offsite; plan-then-apply, a journal of every action.',
     )
     .version(version, '-V, --version')
+    // Global flags: btrbk's users type `snapkeep -c FILE run`; cron wants only errors.
+    .addOption(configOption())
+    .addOption(new Option('-q, --quiet', 'print only warnings and errors (for cron); --json events stay'))
     .addHelpText(
       'after',
       `\n${exitCodeHelp}\n\nStart with: snapkeep quickstart   (a sandbox on loop devices; no real data touched)`,
@@ -56,7 +61,31 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   let lockWait: string | undefined;
   program.hook('preAction', (_program, command) => {
     lockWait = command.opts<{ lockWait?: string }>().lockWait;
+    applyGlobalOptions(program, command);
   });
+  // Hidden: shell completion and the man page, generated from this command tree when asked (so
+  // commands added anywhere below are in them; scripts/install.sh writes them out).
+  program
+    .command('completion', { hidden: true })
+    .description('print the shell completion script')
+    .argument('<shell>', 'bash | zsh | fish')
+    .action((shell: string) => {
+      defer(async () => {
+        const { completionScript } = await import('./completion.js');
+        process.stdout.write(completionScript(program, shell));
+        return ExitCode.ok;
+      });
+    });
+  program
+    .command('man', { hidden: true })
+    .description('print the man page snapkeep(1) (roff)')
+    .action(() => {
+      defer(async () => {
+        const { manPage } = await import('./man-page.js');
+        process.stdout.write(manPage(program, version));
+        return ExitCode.ok;
+      });
+    });
 
   // run / snapshot / resume / prune / clean share the engine and its plan → apply flow.
   const engineCommand = (name: string, description: string) =>
@@ -68,20 +97,39 @@ export async function runCli(argv: readonly string[], version: string): Promise<
       .addOption(dryRunOption())
       .addOption(lockWaitOption())
       .argument('[subvolumes...]', 'limit to these subvolumes (names from the config)')
-      .action((subvolumes: string[], options: { config?: string; json?: boolean; dryRun?: boolean }) => {
-        defer(async () => {
-          const { runEngineCommand } = await import('./engine-command.js');
-          return runEngineCommand(name as 'run', {
-            config: options.config,
-            json: options.json ?? false,
-            dryRun: options.dryRun ?? false,
-            only: subvolumes,
+      .action(
+        (
+          subvolumes: string[],
+          options: { config?: string; json?: boolean; dryRun?: boolean; deadline?: string },
+        ) => {
+          defer(async () => {
+            // A bad value is a usage error (2) before anything starts.
+            const deadline =
+              options.deadline === undefined
+                ? undefined
+                : {
+                    seconds: parseDurationFlag('--deadline', options.deadline, 3600, '1h'),
+                    text: options.deadline,
+                  };
+            const { runEngineCommand } = await import('./engine-command.js');
+            return runEngineCommand(name as 'run', {
+              config: options.config,
+              json: options.json ?? false,
+              dryRun: options.dryRun ?? false,
+              only: subvolumes,
+              ...(deadline ? { deadline } : {}),
+            });
           });
-        });
-      });
+        },
+      );
 
   engineCommand('run', 'snapshot, send what is missing to every target, then prune (the main job)');
-  engineCommand('snapshot', 'create snapshots only');
+  engineCommand('snapshot', 'create snapshots only').addOption(
+    new Option(
+      '--deadline <duration>',
+      'return within this long of starting (e.g. 10s; for the pre-sleep job): targets are not touched, the lock is waited for up to half of it and then the snapshots are taken without it; snapshots not taken by then are reported and the exit code is 3',
+    ),
+  );
   engineCommand('resume', 'send snapshots that are missing on targets (no new snapshot, no pruning)');
   engineCommand('prune', 'delete snapshots and target copies that retention no longer keeps');
   engineCommand('clean', 'delete garbage left by interrupted transfers on targets');
@@ -92,11 +140,14 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     .addOption(configOption())
     .addOption(jsonOption())
     .addOption(
-      new Option('--what <kind>', 'what to list')
+      new Option(
+        '--what <kind>',
+        'what to list (also as the first argument, as btrbk spells it: list latest)',
+      )
         .choices(['all', 'snapshots', 'backups', 'latest', 'sets'])
         .default('all'),
     )
-    .argument('[names...]', 'limit to these subvolumes or backup sets')
+    .argument('[names...]', 'limit to these subvolumes or backup sets (first: a kind, e.g. latest)')
     .action((subvolumes: string[], options: { config?: string; json?: boolean; what: string }) => {
       defer(async () => {
         const { runList } = await import('./list-command.js');
@@ -111,7 +162,9 @@ export async function runCli(argv: readonly string[], version: string): Promise<
 
   program
     .command('status')
-    .description('what the last runs did, from the journal (does not touch btrfs)')
+    .description(
+      "every job's last success, last attempt, age and pending sync, from the journal (exit 3: failing or stale)",
+    )
     .addOption(configOption())
     .addOption(jsonOption())
     .action((options: { config?: string; json?: boolean }) => {
@@ -119,6 +172,22 @@ export async function runCli(argv: readonly string[], version: string): Promise<
         const { runStatus } = await import('./status-command.js');
         return runStatus({ config: options.config, json: options.json ?? false });
       });
+    });
+
+  program
+    .command('check')
+    .description('monitoring-plugin check of every job (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)')
+    .argument('[job...]', 'subvolumes, backup sets or subvolume/target (default: all)')
+    .addOption(configOption())
+    .option('--max-age <duration>', 'stale after this long without a success, for every job (26h, 2d)')
+    // A monitoring plugin's bad invocation is UNKNOWN (3), with the one summary line, not 2 (CRITICAL).
+    .exitOverride((error) => {
+      if (error.exitCode === 0) throw error;
+      process.stdout.write(`SNAPKEEP UNKNOWN - ${error.message.replace(/^error: /, '')}\n`);
+      throw new CommanderError(ExitCode.partial, 'snapkeep.check', error.message);
+    })
+    .action((jobs: string[], options: { config?: string; maxAge?: string }) => {
+      defer(async () => (await import('./check-command.js')).runCheck({ ...options, jobs }));
     });
 
   const config = program.command('config').description('create, check and show the configuration');
@@ -445,11 +514,11 @@ export async function runCli(argv: readonly string[], version: string): Promise<
 
   program
     .command('verify')
-    .summary('restic check, reading a rotating part of the data each run')
+    .summary('restic check, reading a rotating part of the data each run; --drill: restore drills')
     .description(
-      'restic check of every repository the backup sets use, reading a different 1/N of the data each\nrun (the part is remembered in the state directory), so all of it is read every N runs',
+      "restic check of every repository the backup sets use, reading a different 1/N of the data each\nrun (the part is remembered in the state directory), so all of it is read every N runs.\n--drill also restores: each set's latest run, and one btrfs target copy per run (every\nsubvolume × target in turn), compared file by file with the snapshot it was sent from",
     )
-    .argument('[sets...]', 'backup sets from the config (default: all)')
+    .argument('[names...]', 'backup sets and subvolumes from the config (default: all)')
     .option(
       '--parts <n>',
       'read 1/N of the pack data per run (1 = everything)',
@@ -458,13 +527,17 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     )
     .option(
       '--drill',
-      'also restore the latest run of each set into a scratch directory and scratch databases and\ncompare every table (rows and checksums) with what was dumped; scratch data is removed after',
+      'also restore the latest run of each set into a scratch directory and scratch databases and\ncompare every table (rows and checksums) with what was dumped; and receive one btrfs target copy\n(the subvolume × target drilled longest ago) into a scratch subvolume and compare every file\nwith its local snapshot; scratch data is removed after',
     )
+    .addOption(dryRunOption())
     .addOption(configOption())
     .addOption(jsonOption())
     .addOption(lockWaitOption())
     .action(
-      (sets: string[], options: { parts: number; drill?: boolean; config?: string; json?: boolean }) => {
+      (
+        sets: string[],
+        options: { parts: number; drill?: boolean; dryRun?: boolean; config?: string; json?: boolean },
+      ) => {
         defer(async () => {
           const { runVerify } = await import('./verify-command.js');
           return runVerify({
@@ -473,6 +546,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
             sets,
             parts: options.parts,
             drill: options.drill ?? false,
+            dryRun: options.dryRun ?? false,
           });
         });
       },
@@ -588,9 +662,8 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     )
     .option(
       '--stale-hours <hours>',
-      'a target with no successful backup for longer is stale',
+      "a job with no successful backup for longer is stale (default: its schedule's interval + random delay + 2 h; 26 without a schedule)",
       (value: string) => Number(value),
-      26,
     )
     .option('--outputs <file>', 'AWS outputs of snapkeep infra (default: <state_dir>/infra/aws/outputs.json)')
     .option('--region <region>', 'AWS region (default: the outputs, else AWS_REGION)')
@@ -611,7 +684,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
         what: string,
         options: {
           target: string[];
-          staleHours: number;
+          staleHours?: number;
           outputs?: string;
           region?: string;
           instanceId?: string;
@@ -644,12 +717,15 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   program
     .command('quickstart')
     .description(
-      'build a sandbox (loop-mounted btrfs images under the state directory) and run the whole cycle:\nsnapshot, full send, change, incremental send, prune, restore a file and verify it',
+      'build a sandbox of its own (loop-mounted btrfs images in a new directory under the state directory) and run the whole cycle: snapshot, full send, change, incremental send, prune, restore a file and verify it',
     )
     .option('--state-dir <dir>', 'where the sandbox lives', '/var/lib/snapkeep')
-    .option('--cleanup', 'unmount and remove the sandbox')
+    .option(
+      '--cleanup [sandbox]',
+      'unmount and remove a sandbox (the path quickstart printed; without one: the only sandbox there is)',
+    )
     .addOption(jsonOption())
-    .action((options: { stateDir: string; cleanup?: boolean; json?: boolean }) => {
+    .action((options: { stateDir: string; cleanup?: boolean | string; json?: boolean }) => {
       defer(async () => {
         const { runQuickstart } = await import('./quickstart-command.js');
         return runQuickstart({
@@ -660,11 +736,14 @@ export async function runCli(argv: readonly string[], version: string): Promise<
       });
     });
 
+  registerScheduleCommands(program, { defer, configOption, jsonOption, dryRunOption });
+
   try {
     await program.parseAsync([...argv]);
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version exit 0 through here; everything else is a usage error.
+      if (error.code === 'snapkeep.check') return error.exitCode;
       return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
     throw error;

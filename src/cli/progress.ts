@@ -1,7 +1,7 @@
 // Transfer progress for people and scripts: on a TTY one rewritten stderr line with bytes, rate and
 // an ETA estimated from the previous stream of the same kind; under --json `progress` events.
 import type { StepOutcome } from '../btrfs/apply-steps.js';
-import type { Output } from './output.js';
+import { isQuiet, type Output } from './output.js';
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -37,7 +37,7 @@ export interface ProgressLine {
 }
 
 export function createProgressLine(output: Output): ProgressLine {
-  const isTty = process.stderr.isTTY && !output.json;
+  const isTty = process.stderr.isTTY && !output.json && !isQuiet();
   let shown = false;
   return {
     show(progress) {

@@ -6,12 +6,12 @@ import { applyCheckout, btrfsFilesystemOf, planCheckout, type CheckoutPlan } fro
 import { deleteSubvolumes } from '../btrfs/btrfs-commands.js';
 import { datedSubvolumes, localHost } from '../btrfs/inventory.js';
 import { messageOf } from '../btrfs/observe.js';
-import { snapshotBasenamePattern } from '../btrfs/snapshot-name.js';
+import { snapshotBasenamePattern } from '../snapshot-name.js';
 import { loadResolvedConfig } from '../config/config-cache.js';
 import { resolveLocation, type ResolvedConfig } from '../config/resolve.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
 import { pickCopy, planFetch, planPulledRetention } from '../plan/fetch-plan.js';
-import { Hosts } from '../remote/hosts.js';
+import { Hosts } from '../btrfs/hosts.js';
 import type { SshSettings } from '../remote/ssh-host.js';
 import { isSshUrl, parseSshUrl } from '../remote/ssh-url.js';
 import { withRun, type RunRequest } from '../state/run-lifecycle.js';

@@ -1,8 +1,8 @@
 // `quickstart`: the embedded default. Builds the sandbox and runs the whole cycle through the
 // same engine as `snapkeep run` — snapshot, full send, change data, incremental send, prune —
 // then restores a file from the target copy and proves it with a checksum.
-import { copyFile, mkdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { copyFile, mkdir, realpath } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { runEngineCommand } from './engine-command.js';
 import { ExitCode, SnapkeepError } from '../errors.js';
 import { Inventory, datedSubvolumes } from '../btrfs/inventory.js';
@@ -10,14 +10,17 @@ import {
   changeSampleData,
   createSandbox,
   destroySandbox,
-  sandboxLayout,
+  findSandboxes,
+  sandboxInUseBy,
   sha256File,
 } from '../quickstart/sandbox.js';
-import { createOutput } from './output.js';
+import { findOnPath } from '../exec/find-on-path.js';
+import { createOutput, type Output } from './output.js';
 
 export interface QuickstartOptions {
   readonly stateDir: string;
-  readonly cleanup: boolean;
+  /** true: the only sandbox under the state directory; a string: that sandbox (path or name). */
+  readonly cleanup: boolean | string;
   readonly json: boolean;
 }
 
@@ -31,24 +34,22 @@ export async function runQuickstart(options: QuickstartOptions): Promise<number>
   }
   if (!options.stateDir.startsWith('/'))
     throw new SnapkeepError(`--state-dir must be absolute, got ${options.stateDir}`, ExitCode.usage);
-  if (options.cleanup) {
-    const removed = await destroySandbox(options.stateDir);
-    output.event('quickstart', { action: 'cleanup', removed, root: sandboxLayout(options.stateDir).root });
-    output.text(
-      removed ? `removed the sandbox ${sandboxLayout(options.stateDir).root}` : 'no sandbox to remove',
-    );
-    return ExitCode.ok;
-  }
+  if (options.cleanup !== false) return cleanup(options.stateDir, options.cleanup, output);
 
   const say = (step: string, text: string): void => {
     output.event('quickstart', { step, message: text });
     output.text(`\n== ${text}`);
   };
-  say(
-    'sandbox',
-    `building a sandbox under ${sandboxLayout(options.stateDir).root} (two 256 MiB loop-mounted btrfs images)`,
-  );
+  const earlier = await findSandboxes(options.stateDir);
   const sandbox = await createSandbox(options.stateDir);
+  const built = `built a sandbox in ${sandbox.root} (two 256 MiB loop-mounted btrfs images)`;
+  output.event('quickstart', {
+    step: 'sandbox',
+    message: built,
+    root: sandbox.root,
+    config: sandbox.configPath,
+  });
+  output.text(`\n== ${built}`);
   const engine = (command: 'run', dryRun = false): Promise<number> =>
     runEngineCommand(command, { config: sandbox.configPath, json: options.json, dryRun, only: [] });
 
@@ -90,14 +91,65 @@ export async function runQuickstart(options: QuickstartOptions): Promise<number>
   );
   if (!verified) return ExitCode.fatal;
 
+  // The lines below must work when pasted: `snapkeep` where that is this CLI, else how it was run.
+  const cli = await invocation();
+  const column = (command: string): string => command.padEnd(Math.max(56, command.length + 2));
   output.text(`
 == done. What to try next:
-   snapkeep list -c ${sandbox.configPath}              # snapshots, copies, latest common pair
-   snapkeep run -c ${sandbox.configPath} --dry-run     # the plan for the next run, with reasons
-   snapkeep status -c ${sandbox.configPath}            # from the journal: ${join(sandbox.stateDir, 'journal.ndjson')}
-   snapkeep quickstart --cleanup${options.stateDir === '/var/lib/snapkeep' ? '' : ` --state-dir ${options.stateDir}`}               # unmount and remove the sandbox
+   ${column(`${cli} list -c ${sandbox.configPath}`)}# snapshots, copies, latest common pair
+   ${column(`${cli} run -c ${sandbox.configPath} --dry-run`)}# the plan for the next run, with reasons
+   ${column(`${cli} status -c ${sandbox.configPath}`)}# from the journal: ${join(sandbox.stateDir, 'journal.ndjson')}
+   ${column(`${cli} quickstart --cleanup ${sandbox.root}`)}# unmount and remove this sandbox
 
-   For your own data: snapkeep config init -o /etc/snapkeep/snapkeep.yaml, edit it,
-   snapkeep config validate, snapkeep run --dry-run, then snapkeep run.`);
+   For your own data: ${cli} config init -o /etc/snapkeep/snapkeep.yaml, edit it,
+   ${cli} config validate, ${cli} run --dry-run, then ${cli} run.`);
+  if (earlier.length > 0)
+    output.text(
+      `\n   Earlier sandboxes are still here (each: ${cli} quickstart --cleanup DIR): ${earlier.join(', ')}`,
+    );
   return ExitCode.ok;
+}
+
+async function cleanup(stateDir: string, which: true | string, output: Output): Promise<number> {
+  let root: string;
+  if (which === true) {
+    const sandboxes = await findSandboxes(stateDir);
+    if (sandboxes.length === 0) {
+      output.event('quickstart', { action: 'cleanup', removed: false, root: null });
+      output.text(`no sandbox to remove under ${stateDir}`);
+      return ExitCode.ok;
+    }
+    if (sandboxes.length > 1) {
+      throw new SnapkeepError(
+        `${sandboxes.length} quickstart sandboxes under ${stateDir}; name the one to remove (quickstart printed its own): ${sandboxes.map((path) => `snapkeep quickstart --cleanup ${path}`).join('; ')}`,
+        ExitCode.usage,
+      );
+    }
+    root = sandboxes[0]!;
+    const user = await sandboxInUseBy(root);
+    if (user !== undefined)
+      throw new SnapkeepError(
+        `the only sandbox, ${root}, is in use by the quickstart running as pid ${user}; it is not removed`,
+        ExitCode.locked,
+      );
+  } else {
+    root = isAbsolute(which) ? which : resolve(stateDir, which);
+  }
+  const removed = await destroySandbox(root);
+  output.event('quickstart', { action: 'cleanup', removed, root });
+  output.text(removed ? `removed the sandbox ${root}` : `no sandbox ${root} to remove`);
+  return ExitCode.ok;
+}
+
+/** `snapkeep` when that name on PATH runs this CLI, else `node <this script>`. */
+async function invocation(): Promise<string> {
+  const script = process.argv[1];
+  if (script === undefined) return 'snapkeep';
+  const onPath = await findOnPath('snapkeep');
+  try {
+    if (onPath !== undefined && (await realpath(onPath)) === (await realpath(script))) return 'snapkeep';
+  } catch {
+    // fall through: name the script
+  }
+  return `node ${resolve(script)}`;
 }

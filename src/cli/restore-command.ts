@@ -4,21 +4,16 @@
 // there — and stays there as a snapshot, so the next `run` continues incrementally from it.
 import { dirname, join } from 'node:path';
 import { applyCheckout, btrfsFilesystemOf, planCheckout, type CheckoutPlan } from '../btrfs/fetch.js';
-import {
-  datedSubvolumes,
-  localHost,
-  type DatedSubvolume,
-  type Host,
-  type Inventory,
-} from '../btrfs/inventory.js';
+import { datedSubvolumes, localHost, type DatedSubvolume, type Inventory } from '../btrfs/inventory.js';
 import { messageOf, observeTarget, snapshotsIn } from '../btrfs/observe.js';
 import { selectSubvolumes } from '../btrfs/btrfs-run.js';
-import { compareSnapshotDates } from '../btrfs/snapshot-name.js';
+import { compareSnapshotDates } from '../snapshot-name.js';
 import { loadResolvedConfig } from '../config/config-cache.js';
 import type { ResolvedSubvolume } from '../config/resolve.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
 import { planFetch, pickCopy, type FetchPlan } from '../plan/fetch-plan.js';
-import { Hosts } from '../remote/hosts.js';
+import { Hosts } from '../btrfs/hosts.js';
+import type { Host } from '../remote/host.js';
 import { readJournal } from '../state/journal.js';
 import { withRun, type RunRequest } from '../state/run-lifecycle.js';
 import { TransferStateFile } from '../state/transfer-state.js';
@@ -93,7 +88,7 @@ async function locationsOf(subvolume: ResolvedSubvolume, hosts: Hosts): Promise<
 async function sentSizes(stateDir: string): Promise<Map<string, { bytes: number; full: boolean }>> {
   const sizes = new Map<string, { bytes: number; full: boolean }>();
   for (const entry of await readJournal(stateDir)) {
-    if (entry.event !== 'step' || entry.kind !== 'send' || entry.ok !== true) continue;
+    if (entry.event !== 'step' || entry.kind !== 'send' || !entry.ok) continue;
     if (typeof entry.bytes !== 'number' || entry.bytes <= 0) continue;
     sizes.set(`${String(entry.subvolume)}\u0000${String(entry.target)}\u0000${String(entry.name)}`, {
       bytes: entry.bytes,

@@ -2,7 +2,7 @@
 // keeps or deletes, and why — the decisions of btrbk 0.32.5's `btrbk -S prune` for the same names.
 // Contract (kept stable for external conformance checks): with --json, one NDJSON object per input
 // line, in input order: {"type":"retention","name":…,"action":"keep"|"delete","reason":…}.
-import { snapshotBasenamePattern } from '../btrfs/snapshot-name.js';
+import { snapshotBasenamePattern } from '../snapshot-name.js';
 import { UsageError } from '../errors.js';
 import { parseBtrbkSnapshotName, schedule, type ScheduleEntry } from '../retention/btrbk-schedule.js';
 import {

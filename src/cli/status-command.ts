@@ -1,59 +1,150 @@
-// `status`: what the last runs did and when each subvolume last reached each target — read from
-// the journal and the transfer state, never by touching btrfs (so it is instant and safe).
+// `status`: per job (subvolume × target, backup set × repository) the last success, the last
+// attempt and how it ended, age, stale or not, what is waiting to be sent; and the last run —
+// all from deriveStatus (the answer `check` and `doctor logs` give too), read from the journal
+// and the transfer state, never by touching btrfs or restic (so it is instant and safe).
 import { loadResolvedConfig } from '../config/config-cache.js';
 import { ExitCode } from '../errors.js';
-import { readJournal } from '../state/journal.js';
-import { describeRunOutcome, recordedRuns, type RecordedRun } from '../state/run-history.js';
-import { TransferStateFile } from '../state/transfer-state.js';
+import type { DerivedStatus, JobStatus } from '../state/derive-status.js';
+import { describeRunOutcome, type RecordedRun } from '../state/run-history.js';
+import { jobsOfConfig, readStatusWithTransfers, scheduleStaleHours } from '../state/status-inputs.js';
 import { createOutput, formatTable } from './output.js';
 
 export interface StatusOptions {
   readonly config?: string;
   readonly json: boolean;
+  /** The clock (tests); default now. */
+  readonly now?: Date;
 }
 
-function age(iso: string | undefined, now: number): string {
+export function formatAge(iso: string | undefined, now: number): string {
   if (!iso) return 'never';
   const hours = (now - Date.parse(iso)) / 3_600_000;
-  if (hours < 1) return `${Math.round(hours * 60)} min ago`;
+  if (hours < 1) return `${Math.max(0, Math.round(hours * 60))} min ago`;
   if (hours < 48) return `${hours.toFixed(1)} h ago`;
   return `${(hours / 24).toFixed(1)} days ago`;
 }
 
+/** A job's state in one word: FAIL (last attempt failed/partial/interrupted/killed), STALE, WARN (drill), RUN, OK. */
+export function jobState(job: JobStatus): 'FAIL' | 'STALE' | 'WARN' | 'RUN' | 'OK' {
+  if (job.failing) return 'FAIL';
+  if (job.stale) return 'STALE';
+  if (job.drillFailed) return 'WARN';
+  if (job.lastAttempt?.outcome === 'running') return 'RUN';
+  return 'OK';
+}
+
+const severity = { FAIL: 0, STALE: 1, WARN: 2, RUN: 3, OK: 4 } as const;
+
+/** Failures first, then stale, then the rest; in config order within each. */
+export function jobsBySeverity(status: DerivedStatus): JobStatus[] {
+  return status.jobs
+    .map((job, index) => ({ job, index }))
+    .sort((a, b) => severity[jobState(a.job)] - severity[jobState(b.job)] || a.index - b.index)
+    .map(({ job }) => job);
+}
+
+/** status's exit code: 3 when a job is failing or stale or the last run did not finish well. */
+export function statusExitCode(status: DerivedStatus): number {
+  const lastRun = status.lastRun;
+  const lastRunBad = lastRun !== undefined && lastRun.state !== 'ok' && lastRun.state !== 'running';
+  return status.summary.failing > 0 || status.summary.stale > 0 || lastRunBad
+    ? ExitCode.partial
+    : ExitCode.ok;
+}
+
+const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+
 export async function runStatus(options: StatusOptions): Promise<number> {
   const output = createOutput(options.json);
   const { resolved } = await loadResolvedConfig(options.config);
-  const [journal, transfers] = await Promise.all([
-    readJournal(resolved.stateDir),
-    TransferStateFile.load(resolved.stateDir),
-  ]);
-  const now = Date.now();
-  const runs = recordedRuns(journal);
-  const lastRun = runs.at(-1);
-  output.event('status', {
-    stateDir: resolved.stateDir,
-    lastRun: lastRun ? runJson(lastRun) : null,
-    runs: runs.length,
+  const now = options.now ?? new Date();
+  const { status, transfers } = await readStatusWithTransfers(resolved.stateDir, {
+    jobs: jobsOfConfig(resolved),
+    now,
+    staleHours: scheduleStaleHours(resolved.schedules, now),
+    primaryOf: (set) => resolved.backupSets.find((candidate) => candidate.name === set)?.repository.name,
   });
+  const exitCode = statusExitCode(status);
+  const lastRun = status.lastRun;
+  output.event('status', {
+    version: status.version,
+    stateDir: resolved.stateDir,
+    now: status.now,
+    lastRun: lastRun ? runJson(lastRun) : null,
+    runs: status.runCount,
+    summary: status.summary,
+    exitCode,
+  });
+  for (const job of status.jobs) output.event('job-status', jobJson(job));
+  for (const subvolume of resolved.subvolumes)
+    for (const target of subvolume.targets)
+      output.event('target-status', {
+        subvolume: subvolume.name,
+        target: target.name,
+        ...transfers.get(subvolume.name, target.name),
+      });
+  for (const space of status.space) output.event('target-space', { ...space });
+
+  const nowMs = now.getTime();
   if (lastRun) {
     const when = lastRun.endedAt ?? lastRun.time;
     output.text(
-      `last run: ${when} (${age(when, now)}), snapkeep ${lastRun.command}, ${describeRunOutcome(lastRun)}`,
+      `last run: ${when} (${formatAge(when, nowMs)}), snapkeep ${lastRun.command}, ${describeRunOutcome(lastRun)}`,
     );
   } else {
     output.text(`no runs recorded yet in ${resolved.stateDir} (run: snapkeep run)`);
   }
-  const rows: string[][] = [];
-  for (const subvolume of resolved.subvolumes) {
-    for (const target of subvolume.targets) {
-      const record = transfers.get(subvolume.name, target.name);
-      output.event('target-status', { subvolume: subvolume.name, target: target.name, ...record });
-      rows.push([subvolume.name, target.name, record.lastSent ?? '-', age(record.lastSentAt, now)]);
-    }
+  const rows = jobsBySeverity(status).map((job) => [
+    jobState(job),
+    job.id,
+    job.lastSuccess ? job.lastSuccess.time.slice(0, 16).replace('T', ' ') : 'never',
+    job.ageHours === undefined ? '-' : formatAge(job.lastSuccess?.time, nowMs).replace(' ago', ''),
+    job.lastAttempt
+      ? `${job.lastAttempt.outcome}${job.lastAttempt.message ? `: ${job.lastAttempt.message}` : ''}`
+      : '-',
+    job.pending ? (job.pending.count > 0 ? `${job.pending.count} snapshot(s)` : '-') : '',
+  ]);
+  if (rows.length > 0) {
+    output.text(formatTable(['STATE', 'JOB', 'LAST SUCCESS', 'AGE', 'LAST ATTEMPT', 'PENDING'], rows));
+    const { failing, stale, drillsFailed } = status.summary;
+    output.text(
+      failing + stale + drillsFailed === 0
+        ? `all ${status.jobs.length} job(s) ok`
+        : `${failing} failing, ${stale} stale${drillsFailed ? `, ${drillsFailed} failed restore drill(s)` : ''} of ${status.jobs.length} job(s)`,
+    );
   }
-  if (rows.length > 0) output.text(formatTable(['SUBVOLUME', 'TARGET', 'LAST SENT', 'WHEN'], rows));
-  // A run still going has not failed (yet); one that was interrupted or killed did not finish.
-  return !lastRun || lastRun.state === 'ok' || lastRun.state === 'running' ? ExitCode.ok : ExitCode.partial;
+  for (const space of status.space)
+    output.text(
+      `${space.target}: ${gib(space.usedBytes)} used, ${gib(space.freeBytes)} free${space.fullInDays === undefined ? '' : `, full in ${Math.floor(space.fullInDays)} days at ${gib(space.bytesPerDay!)}/day`}${
+        space.copies
+          ? `; copies: ${Object.entries(space.copies)
+              .map(([name, count]) => `${name} ${count}`)
+              .join(', ')}`
+          : ''
+      }`,
+    );
+  return exitCode;
+}
+
+/** A job for scripts (README "status --json"). */
+export function jobJson(job: JobStatus): Record<string, unknown> {
+  return {
+    id: job.id,
+    ...job.spec,
+    state: jobState(job),
+    outcome: job.lastAttempt?.outcome ?? 'never',
+    lastAttempt: job.lastAttempt ?? null,
+    lastSuccess: job.lastSuccess ?? null,
+    lastFailure: job.lastFailure ?? null,
+    ageHours: job.ageHours ?? null,
+    staleHours: job.staleHours,
+    stale: job.stale,
+    failing: job.failing,
+    ...(job.pending ? { pending: job.pending } : {}),
+    ...(job.lastSent ? { lastSent: job.lastSent } : {}),
+    drill: job.drill ?? null,
+    ...(job.verify ? { verify: job.verify } : {}),
+  };
 }
 
 /** The last run for scripts: its end entry's fields (as before), and how it ended. */

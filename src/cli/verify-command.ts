@@ -1,6 +1,8 @@
 // `verify`: `restic check` of every repository the backup sets use, reading a different 1/N of
 // the pack data each time (`--read-data-subset k/N`, k remembered in the state directory), so the
-// whole repository is read over N runs without reading it all every night.
+// whole repository is read over N runs without reading it all every night. `--drill` also
+// restores: each backup set's latest run (below), and one btrfs target copy per run, rotating
+// through subvolumes × targets (src/btrfs/drill.ts).
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand } from '../exec/command.js';
@@ -8,7 +10,11 @@ import { loadResolvedConfig } from '../config/config-cache.js';
 import type { ResolvedBackupSet, ResolvedRepository } from '../config/resolve.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
 import { Restic } from '../restic/restic.js';
-import { exitCodeOf, withRun } from '../state/run-lifecycle.js';
+import { cleanUpOnInterrupt, exitCodeOf, withRun } from '../state/run-lifecycle.js';
+import type { Journal } from '../state/journal.js';
+import { drillBtrfs, type BtrfsDrillEvent } from '../btrfs/drill.js';
+import { selectSubvolumes } from '../btrfs/btrfs-run.js';
+import { createProgressLine } from './progress.js';
 import { checksumsPath, selectSets } from './backup-command.js';
 import { restoreBackupSet } from './set-restore-command.js';
 import { passwordOf, restorePoints } from '../restic/backup-set.js';
@@ -29,33 +35,96 @@ async function loadState(path: string): Promise<VerifyState> {
 export async function runVerify(options: {
   config?: string;
   json: boolean;
+  /** Backup sets and subvolumes (one namespace); default all. */
   sets: readonly string[];
   parts: number;
   drill: boolean;
+  dryRun?: boolean;
+  now?: Date;
 }): Promise<number> {
   const output = createOutput(options.json);
+  const dryRun = options.dryRun ?? false;
   if (!Number.isInteger(options.parts) || options.parts < 1 || options.parts > 1000)
     throw new UsageError(
       `--parts ${options.parts}: expected a whole number from 1 (read everything) to 1000`,
     );
   const { resolved } = await loadResolvedConfig(options.config);
-  const sets = selectSets(resolved, options.sets);
+  const isSubvolume = (name: string): boolean =>
+    resolved.subvolumes.some((subvolume) => subvolume.name === name);
+  const unknown = options.sets.filter(
+    (name) => !isSubvolume(name) && !resolved.backupSets.some((set) => set.name === name),
+  );
+  if (unknown.length > 0)
+    throw new UsageError(
+      `unknown backup set or subvolume ${unknown.map((name) => `"${name}"`).join(', ')}; the config defines: ${[...resolved.backupSets.map((set) => set.name), ...resolved.subvolumes.map((subvolume) => subvolume.name)].join(', ') || '(none)'}`,
+    );
+  const setNames = options.sets.filter((name) => !isSubvolume(name));
+  const subvolumeNames = options.sets.filter(isSubvolume);
+  // Named: only those; unnamed: everything.
+  const sets = options.sets.length > 0 && setNames.length === 0 ? [] : selectSets(resolved, setNames);
+  const subvolumes = !options.drill
+    ? []
+    : options.sets.length > 0 && subvolumeNames.length === 0
+      ? []
+      : selectSubvolumes(resolved, subvolumeNames);
   const repositories = new Map<string, ResolvedRepository>();
   for (const set of sets)
     for (const repository of [set.repository, ...set.offsite]) repositories.set(repository.name, repository);
-  if (repositories.size === 0)
-    throw new UsageError('no backup sets are defined (backup_sets: in the config)');
-  const restic = await Restic.detect();
+  if (repositories.size === 0 && subvolumes.length === 0)
+    throw new UsageError(
+      subvolumeNames.length > 0
+        ? `${subvolumeNames.join(', ')}: btrfs subvolumes are verified by a restore drill: add --drill`
+        : 'no backup sets are defined (backup_sets: in the config); btrfs targets are verified with --drill',
+    );
   const statePath = join(resolved.stateDir, 'verify.json');
   const names = [...repositories.keys()];
+  const now = options.now ?? new Date();
+  const drillBtrfsCopies = (journal?: Journal): Promise<number[]> =>
+    drillBtrfs({
+      subvolumes,
+      stateDir: resolved.stateDir,
+      dryRun,
+      now,
+      report: renderBtrfsDrill(output),
+      ...(journal ? { journal } : {}),
+      onInterrupt: cleanUpOnInterrupt,
+    });
+  if (dryRun) {
+    const state = await loadState(statePath);
+    for (const repository of repositories.values()) {
+      const remembered = state[repository.name];
+      const part = remembered && remembered.parts === options.parts ? remembered.nextPart : 1;
+      output.event('plan', { repository: repository.name, subset: `${part}/${options.parts}` });
+      output.text(`would check ${repository.name}: structure and pack data ${part}/${options.parts}`);
+    }
+    if (options.drill)
+      for (const set of sets) {
+        output.event('drill-plan', { kind: 'restic', set: set.name, repository: set.repository.name });
+        output.text(
+          `would drill ${set.name}: restore its latest run from ${set.repository.name} into a scratch directory and scratch databases, and compare`,
+        );
+      }
+    const codes = await drillBtrfsCopies();
+    output.text('dry run: nothing changed');
+    return exitCodeOf(codes);
+  }
+  const restic = repositories.size > 0 ? await Restic.detect() : undefined;
   return withRun(
-    { stateDir: resolved.stateDir, command: 'verify', fields: { repositories: names } },
+    {
+      stateDir: resolved.stateDir,
+      command: 'verify',
+      fields: {
+        repositories: names,
+        ...(subvolumes.length > 0 ? { subvolumes: subvolumes.map((subvolume) => subvolume.name) } : {}),
+      },
+      now,
+    },
     async ({ journal }) => {
       // Read under the lock: a concurrent verify may have moved the rotation on.
       const state = await loadState(statePath);
       // Per repository and drill: 0, or how it failed.
       const codes: number[] = [];
-      for (const repository of repositories.values()) {
+      for (const repository of restic ? repositories.values() : []) {
         const remembered = state[repository.name];
         // A changed N starts the rotation again.
         const part = remembered && remembered.parts === options.parts ? remembered.nextPart : 1;
@@ -64,9 +133,9 @@ export async function runVerify(options: {
         let ok = false;
         let detail: string;
         try {
-          const result = await restic.run(repository, ['check', '--read-data-subset', subset]);
+          const result = await restic!.run(repository, ['check', '--read-data-subset', subset]);
           ok = result.exitCode === 0;
-          const failure = ok ? undefined : restic.failure(repository, result, 'check');
+          const failure = ok ? undefined : restic!.failure(repository, result, 'check');
           detail = failure ? failure.message : `structure and pack data ${subset} read and verified`;
           // A damaged repository is a failed job (3); unreachable or a wrong password keep their codes.
           if (failure) codes.push(failure.problem === 'other' ? ExitCode.partial : failure.exitCode);
@@ -95,18 +164,67 @@ export async function runVerify(options: {
         if (!ok) output.warn(`ERROR: ${repository.name}: ${detail}`);
         await journal.append('verify', { repository: repository.name, ok, subset, durationMs });
       }
-      await mkdir(resolved.stateDir, { recursive: true });
-      await writeFile(`${statePath}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
-      await rename(`${statePath}.tmp`, statePath);
-      if (options.drill)
+      if (restic) {
+        await mkdir(resolved.stateDir, { recursive: true });
+        await writeFile(`${statePath}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
+        await rename(`${statePath}.tmp`, statePath);
+      }
+      if (options.drill && restic)
         for (const set of sets) {
           const ok = await drill(restic, set, resolved.stateDir, output);
           await journal.append('drill', { set: set.name, ok });
           if (!ok) codes.push(ExitCode.partial);
         }
+      if (options.drill) codes.push(...(await drillBtrfsCopies(journal)));
       return exitCodeOf(codes);
     },
   );
+}
+
+/** Text lines and JSON events of a btrfs drill (src/btrfs/drill.ts). */
+function renderBtrfsDrill(output: Output): (event: BtrfsDrillEvent) => void {
+  const progressLine = createProgressLine(output);
+  return (event) => {
+    const { type, ...fields } = event;
+    if (type !== 'drill-progress') {
+      progressLine.clear();
+      output.event(type, fields);
+    }
+    switch (event.type) {
+      case 'drill-skip':
+        output.text(`skip ${event.subvolume}: drill: ${event.reason}`);
+        return;
+      case 'drill-leftover':
+        if (event.dryRun) output.text(`would remove ${event.path} (scratch left by a killed drill)`);
+        else if (event.ok) output.text(`ok   drill: removed ${event.path} (scratch left by a killed drill)`);
+        else output.warn(`WARNING: cannot remove drill scratch ${event.path}: ${event.error ?? ''}`);
+        return;
+      case 'drill-plan': {
+        const label = `${event.subvolume}@${event.target}`;
+        const prefix = event.dryRun ? 'would drill' : 'drill';
+        output.text(
+          event.snapshot === undefined
+            ? `${prefix} ${label}: ${event.reason}`
+            : `${prefix} ${label}: receive ${event.snapshot} from ${event.target} (${event.host === 'local' ? event.copy : `${event.host}:${event.copy}`}) in full into ${event.scratch}, ${event.compareWith ? `compare every file with ${event.compareWith}` : 'nothing here to compare it with (its snapshot was pruned)'}, delete the scratch copy (${event.reason}${event.relation === 'received-uuid' ? '' : `; ${event.copyReason}`})`,
+        );
+        return;
+      }
+      case 'drill-progress':
+        progressLine.show({
+          fields: { subvolume: event.subvolume, target: event.target, drill: 'btrfs' },
+          label: `drill ${event.subvolume}@${event.target}`,
+          bytes: event.bytes,
+          elapsedMs: event.elapsedMs,
+        });
+        return;
+      case 'drill':
+        output.text(
+          `${event.ok ? 'ok  ' : 'FAIL'} ${event.subvolume}@${event.target}: drill: ${event.detail} [${(event.durationMs / 1000).toFixed(2)}s]`,
+        );
+        if (!event.ok) output.warn(`ERROR: ${event.subvolume}@${event.target}: drill: ${event.detail}`);
+        return;
+    }
+  };
 }
 
 /**

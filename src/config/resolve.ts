@@ -1,8 +1,9 @@
 // Validated config → the effective settings every engine uses, with defaults applied in one place
 // (subvolume/target value, else `defaults:`, else built-in). `config show` prints this. Local
 // paths come out in one spelling (local-path.ts's normalisePath): `/a/./b/` is `/a/b`.
+import { calendarOf, randomDelayOf, type JobCommand } from './schedule-schema.js';
 import { join } from 'node:path';
-import type { TimestampFormat } from '../btrfs/snapshot-name.js';
+import type { TimestampFormat } from '../snapshot-name.js';
 import {
   parsePreserveMatrix,
   parsePreserveMinimum,
@@ -101,6 +102,18 @@ export interface ResolvedConfig {
   readonly ssh: SshConfig;
   readonly subvolumes: readonly ResolvedSubvolume[];
   readonly backupSets: readonly ResolvedBackupSet[];
+  /** `schedules:`, as far as status needs them (when a job is stale); schedule/ renders units. */
+  readonly schedules: readonly ResolvedSchedule[];
+}
+
+export interface ResolvedSchedule {
+  readonly name: string;
+  readonly command: JobCommand;
+  /** Subvolumes or backup sets it is limited to; empty: all. */
+  readonly only: readonly string[];
+  /** The calendar event (`every:` expanded). */
+  readonly calendar: string;
+  readonly randomDelaySeconds: number;
 }
 
 function mergeRetention(...layers: (RetentionConfig | undefined)[]): ResolvedRetention {
@@ -240,5 +253,12 @@ export function resolveConfig(config: Config): ResolvedConfig {
     ssh: config.ssh ?? {},
     subvolumes,
     backupSets,
+    schedules: Object.entries(config.schedules).map(([name, job]) => ({
+      name,
+      command: job.command,
+      only: job.only,
+      calendar: calendarOf(job),
+      randomDelaySeconds: randomDelayOf(job),
+    })),
   };
 }

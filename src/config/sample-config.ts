@@ -20,7 +20,7 @@ export function sampleConfig(): string {
 # Retention follows btrbk: first snapshot of each hour/day/week/month/year, times in local time.
 #
 # Application data (restic repositories, PostgreSQL databases, folders) is configured below the
-# subvolumes; schedules and notifications will come in later versions.
+# subvolumes, then the schedules; notifications will come in a later version.
 
 # Where the run journal, the lock and the quickstart sandbox live.
 state_dir: ${top.state_dir}
@@ -136,6 +136,38 @@ subvolumes:
 #     restore:                              # around a restore over the live data (argv lists)
 #       stop: [[systemctl, stop, app.service]]
 #       start: [[systemctl, start, app.service]]
+
+# --- Schedules: snapkeep runs itself (snapkeep schedule show / install / status / remove) ---------
+# Named jobs, installed as systemd timers (or one /etc/cron.d file where systemd does not run).
+# - command: run | snapshot | resume | prune | backup | verify | "verify --drill"
+# - when:    a systemd calendar event: daily, hourly, "*-*-* 00/4:00:00", "Mon..Fri 02:30"
+# - every:   instead of when, an interval that divides an hour or a day: 15min, 4h, 1d
+# - only:    these subvolumes (run, snapshot, resume, prune) or backup sets (backup, verify)
+# Optional: random_delay (default 5min, the same offset every time), on_ac_power (false),
+# nice (10), io_class (best-effort | idle | realtime), timeout (12h), lock_wait (1h: wait for a
+# running job instead of failing), inhibit_sleep (true for run, resume, backup).
+# "snapkeep schedule show" prints the next 5 times of each job.
+schedules:
+  four-hourly:
+    command: run
+    every: 4h
+  # A weekly restore drill: the latest run of each backup set restored into scratch space and
+  # compared with what was dumped (needs backup_sets).
+  weekly-drill:
+    command: verify --drill
+    when: Sun 03:30
+    io_class: idle
+  # nightly_backup:
+  #   command: backup
+  #   when: "*-*-* 01:30"
+  #   only: [app]
+  #   on_ac_power: true
+
+# Laptops (systemd): read-only snapshots just before the machine sleeps (never delaying sleep by
+# more than 10 s), and after it wakes, once the network is up, the pending sends (snapkeep resume).
+sleep:
+  snapshot: false
+  sync_on_wake: false
 
 # --- The AWS target as code (snapkeep infra plan / apply / destroy) -----------------------------
 # An EC2 instance with an encrypted EBS volume running the target filter, made by OpenTofu or

@@ -5,12 +5,13 @@
 // Validation messages read "<what is wrong>; expected <what is accepted>": the loader
 // (load-config.ts) prints them as `<file>:<line>:<col>: <key>: <what is wrong> (got <value>; expected …)`.
 import { z } from 'zod';
-import { snapshotBasenamePattern } from '../btrfs/snapshot-name.js';
+import { snapshotBasenamePattern } from '../snapshot-name.js';
 import { isSshUrl, parseSshUrl, remotePathProblem } from '../remote/ssh-url.js';
 import { daysOfWeek, parsePreserveMatrix, parsePreserveMinimum } from '../retention/preserve-policy.js';
 import { absolutePath, itemName } from './common-schema.js';
 import { infraSchema } from './infra-schema.js';
 import { backupSetSchema, repositorySchema, sourceSchema } from './restic-schema.js';
+import { scheduleJobSchema, scheduleReferenceIssues, sleepSchema } from './schedule-schema.js';
 
 const withExpected = (message: string, expected: string): string =>
   message.includes('; expected ') ? message : `${message}; expected ${expected}`;
@@ -221,6 +222,11 @@ export const configSchema = z
       .default({})
       .describe('Sources backed up together into restic and restored as one point, by name'),
     infra: infraSchema.optional(),
+    schedules: z
+      .record(itemName, scheduleJobSchema)
+      .default({})
+      .describe('Jobs snapkeep runs on its own (snapkeep schedule install), by name'),
+    sleep: sleepSchema.default({ snapshot: false, sync_on_wake: false }),
   })
   .superRefine((config, context) => {
     for (const [name, subvolume] of Object.entries(config.subvolumes)) {
@@ -286,6 +292,7 @@ export const configSchema = z
           message: `"${name}" is also a subvolume; expected a name no subvolume uses`,
         });
     }
+    for (const issue of scheduleReferenceIssues(config)) context.addIssue(issue);
     // Directories that coincide or nest (one subvolume's snapshots pruned by another's retention,
     // copies inside their source, …) are checked on the resolved paths: path-conflicts.ts.
   })

@@ -12,6 +12,8 @@ import { scope, type CheckGroup, type CheckResult } from './check.js';
 import { defaultOutputsPath, readAwsOutputs, type OutputsFile } from './aws-outputs.js';
 import type { AwsInputs } from './aws-checks.js';
 import { logChecks } from './log-checks.js';
+import { jobsOfConfig, scheduleStaleHours } from '../state/status-inputs.js';
+import { TransferStateFile } from '../state/transfer-state.js';
 import { configCheck, observePrereqs, prereqChecks, type PrereqObservations } from './prereq-checks.js';
 import {
   hostLabel,
@@ -29,7 +31,8 @@ export interface DoctorOptions {
   readonly explicit: boolean;
   /** Limit ssh, volume and staleness checks to these targets (default: all). */
   readonly targets: readonly string[];
-  readonly staleHours: number;
+  /** --stale-hours; undefined: each job's schedule's threshold (26 h without one). */
+  readonly staleHours?: number;
   readonly recentHours: number;
   readonly outputsPath?: string;
   readonly region?: string;
@@ -99,6 +102,7 @@ export async function runDoctorChecks(
   const config = await loadConfig(options.config);
   const resolved = config.ok ? config.resolved : undefined;
   const journal: JournalEntry[] = resolved ? await readJournal(resolved.stateDir).catch(() => []) : [];
+  const transfers = await TransferStateFile.load(resolved?.stateDir ?? '/nonexistent');
   const outputsPath = options.outputsPath ?? defaultOutputsPath(resolved?.stateDir ?? '/var/lib/snapkeep');
   const outputs = await readAwsOutputs(outputsPath);
   const awsHost = outputs.state === 'found' ? outputs.value.host : undefined;
@@ -260,6 +264,7 @@ export async function runDoctorChecks(
   }
 
   if (groups.has('logs') && resolved) {
+    const now = new Date();
     const pairs = (resolved.subvolumes ?? []).flatMap((subvolume) =>
       subvolume.targets
         .filter((target) => wanted(target.name))
@@ -272,8 +277,13 @@ export async function runDoctorChecks(
         stateDir: resolved.stateDir,
         pairs,
         backupSets: options.targets.length === 0 ? resolved.backupSets.map((set) => set.name) : [],
-        now: new Date(),
-        staleHours: options.staleHours,
+        // The jobs status and check report: each pair, each set on each of its repositories.
+        jobs: jobsOfConfig(resolved).filter((job) =>
+          job.kind === 'btrfs' ? wanted(job.target) : options.targets.length === 0,
+        ),
+        transfers: (subvolume, target) => transfers.get(subvolume, target),
+        now,
+        staleHours: options.staleHours ?? scheduleStaleHours(resolved.schedules, now),
         recentHours: options.recentHours,
       }),
     });

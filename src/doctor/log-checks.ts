@@ -2,15 +2,20 @@
 // backups that silently stopped (no successful send to a target, or no complete backup of a
 // set, for longer than the stale threshold). Pure: journal entries and the clock in, checks out.
 import { formatHours, scope, type CheckResult } from './check.js';
-import type { JournalEntry } from '../state/journal.js';
 import {
-  describeRunOutcome,
-  lastRecordedRun,
-  processProbe,
-  recordedRuns,
-  type RecordedRun,
-  type RunProbe,
-} from '../state/run-history.js';
+  deriveStatus,
+  lastRunOf,
+  type DerivedStatus,
+  type JobSpec,
+  type JobStatus,
+  type RecordedFailure,
+  type TransferLookup,
+} from '../state/derive-status.js';
+import { asJournalEvent, type JournalEvent } from '../state/journal-events.js';
+import type { JournalEntry } from '../state/journal.js';
+import { describeRunOutcome, processProbe, type RecordedRun, type RunProbe } from '../state/run-history.js';
+
+export type { RecordedFailure } from '../state/derive-status.js';
 
 export interface LogInputs {
   readonly journal: readonly JournalEntry[];
@@ -19,11 +24,15 @@ export interface LogInputs {
   readonly pairs: readonly { readonly subvolume: string; readonly target: string }[];
   readonly backupSets: readonly string[];
   readonly now: Date;
-  readonly staleHours: number;
+  /** A job's stale threshold in hours (--stale-hours, or its schedule's); undefined: 26. */
+  readonly staleHours: number | ((job: JobSpec) => number | undefined);
   /** How far back "recent failures" look. */
   readonly recentHours: number;
   /** Is the process of a run without an end alive? (default: asks /proc) */
   readonly probe?: RunProbe;
+  /** The config's jobs (default: the pairs, and each backup set on its own repository). */
+  readonly jobs?: readonly JobSpec[];
+  readonly transfers?: TransferLookup;
 }
 
 /** The btrfs engine's commands: "the last run" of doctor logs. */
@@ -60,62 +69,28 @@ const jobsOf = (entry: JournalEntry): Job[] => (Array.isArray(entry.jobs) ? (ent
 const setsOf = (entry: JournalEntry): { set?: string; ok?: boolean; error?: string }[] =>
   Array.isArray(entry.sets) ? (entry.sets as { set?: string; ok?: boolean; error?: string }[]) : [];
 const hoursBetween = (now: Date, iso: string): number => (now.getTime() - Date.parse(iso)) / 3_600_000;
-const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
-/** A failure the journal recorded: when, what, and the error. */
-export interface RecordedFailure {
-  readonly time: string;
-  readonly what: string;
-  readonly error: string;
+const events = (journal: readonly JournalEntry[]): JournalEvent[] =>
+  journal.flatMap((entry) => {
+    const event = asJournalEvent(entry);
+    return event ? [event] : [];
+  });
+
+function derive(inputs: LogInputs): DerivedStatus {
+  const jobs: readonly JobSpec[] = inputs.jobs ?? [
+    ...inputs.pairs.map((pair): JobSpec => ({ kind: 'btrfs', ...pair })),
+    ...inputs.backupSets.map((set): JobSpec => ({ kind: 'restic', set, repository: set, primary: true })),
+  ];
+  return deriveStatus(events(inputs.journal), inputs.transfers ?? (() => ({})), {}, inputs.now, {
+    jobs,
+    staleHours: typeof inputs.staleHours === 'number' ? () => inputs.staleHours as number : inputs.staleHours,
+    probe: inputs.probe ?? processProbe,
+  });
 }
 
-export function recordedFailures(journal: readonly JournalEntry[]): RecordedFailure[] {
-  const failures: RecordedFailure[] = [];
-  for (const entry of journal) {
-    // A run that ended early: its error, or the signal that stopped it.
-    if (entry.event === 'run-end' && (entry.error !== undefined || entry.signal !== undefined)) {
-      failures.push({
-        time: entry.time,
-        what: `snapkeep ${text(entry.command)}`,
-        error: text(entry.error) || `interrupted by ${text(entry.signal)}`,
-      });
-      continue;
-    }
-    if (entry.ok !== false) continue;
-    const error = text(entry.error) || 'failed';
-    switch (entry.event) {
-      case 'step':
-        failures.push({
-          time: entry.time,
-          what: `${text(entry.kind)} ${text(entry.subvolume)}${entry.target ? ` → ${text(entry.target)}` : ''}${entry.name ? ` (${text(entry.name)})` : ''}`,
-          error,
-        });
-        break;
-      case 'item':
-        failures.push({ time: entry.time, what: `backup ${text(entry.set)}: ${text(entry.what)}`, error });
-        break;
-      case 'offsite':
-        failures.push({
-          time: entry.time,
-          what: `offsite copy ${text(entry.set)} → ${text(entry.repository)}`,
-          error,
-        });
-        break;
-      case 'verify':
-        failures.push({ time: entry.time, what: `verify ${text(entry.repository)}`, error });
-        break;
-      case 'drill':
-        failures.push({ time: entry.time, what: `restore drill ${text(entry.set)}`, error });
-        break;
-      case 'restore-end':
-      case 'pull-end':
-        failures.push({ time: entry.time, what: entry.event.replace('-end', ''), error });
-        break;
-      default:
-        break;
-    }
-  }
-  return failures;
+/** The failures the journal recorded, oldest first (killed runs included). */
+export function recordedFailures(journal: readonly JournalEntry[], now = new Date()): RecordedFailure[] {
+  return [...deriveStatus(events(journal), () => ({}), {}, now, { jobs: [] }).failures];
 }
 
 /** When the pair was last known to be up to date: a successful send, or a clean run that had nothing to send. */
@@ -124,51 +99,10 @@ export function lastUpToDate(
   subvolume: string,
   target: string,
 ): string | undefined {
-  let latest: string | undefined;
-  for (const entry of journal) {
-    let confirms = false;
-    if (entry.event === 'step') {
-      confirms =
-        entry.kind === 'send' &&
-        entry.ok === true &&
-        entry.subvolume === subvolume &&
-        entry.target === target;
-    } else if (entry.event === 'run-end' && (entry.command === 'run' || entry.command === 'resume')) {
-      const jobs = jobsOf(entry).filter((job) => job.subvolume === subvolume);
-      confirms =
-        jobs.length > 0 &&
-        !jobs.some((job) => job.status !== 'ok' && (job.target === undefined || job.target === target));
-    }
-    if (confirms && (latest === undefined || entry.time > latest)) latest = entry.time;
-  }
-  return latest;
-}
-
-/** The newest recorded problem of a pair (a failed send, or the run's job message). */
-function lastProblem(
-  journal: readonly JournalEntry[],
-  subvolume: string,
-  target: string,
-): RecordedFailure | undefined {
-  for (const entry of [...journal].reverse()) {
-    if (
-      entry.event === 'step' &&
-      entry.ok === false &&
-      entry.subvolume === subvolume &&
-      entry.target === target
-    )
-      return { time: entry.time, what: 'send', error: text(entry.error) };
-    if (entry.event === 'run-end') {
-      const job = jobsOf(entry).find(
-        (candidate) =>
-          candidate.subvolume === subvolume &&
-          candidate.status !== 'ok' &&
-          (candidate.target === undefined || candidate.target === target),
-      );
-      if (job) return { time: entry.time, what: job.status ?? 'failed', error: job.message ?? '' };
-    }
-  }
-  return undefined;
+  return deriveStatus(events(journal), () => ({}), {}, new Date(0), {
+    jobs: [{ kind: 'btrfs', subvolume, target }],
+    probe: () => false,
+  }).jobs[0]?.lastSuccess?.time;
 }
 
 const scheduleFixes = [
@@ -179,13 +113,13 @@ const scheduleFixes = [
 export function logChecks(inputs: LogInputs): CheckResult[] {
   const checks = scope('logs');
   const results: CheckResult[] = [];
-  const { journal, now } = inputs;
+  const { now } = inputs;
   const ago = (iso: string): string => `${formatHours(hoursBetween(now, iso))} ago`;
 
-  const probe = inputs.probe ?? processProbe;
+  const status = derive(inputs);
 
   // The last btrfs run
-  const lastRun = lastRecordedRun(journal, { commands: engineCommands, probe });
+  const lastRun = lastRunOf(status, engineCommands);
   if (inputs.pairs.length === 0 && !lastRun) {
     results.push(checks.skip('last-run', 'last run', 'no subvolumes are configured'));
   } else if (!lastRun) {
@@ -233,7 +167,7 @@ export function logChecks(inputs: LogInputs): CheckResult[] {
   }
 
   // The last restic backup
-  const lastBackup = lastRecordedRun(journal, { commands: ['backup'], probe });
+  const lastBackup = lastRunOf(status, ['backup']);
   if (inputs.backupSets.length === 0) {
     results.push(checks.skip('last-backup', 'last backup', 'no backup sets are configured'));
   } else if (!lastBackup) {
@@ -277,14 +211,8 @@ export function logChecks(inputs: LogInputs): CheckResult[] {
     }
   }
 
-  // Recent failures
-  // Killed runs wrote nothing about it: they are the runs whose start has no end.
-  const killed = recordedRuns(journal, probe)
-    .filter((run) => run.state === 'killed')
-    .map((run) => ({ time: run.time, what: `snapkeep ${run.command}`, error: describeRunOutcome(run) }));
-  const recent = [...recordedFailures(journal), ...killed]
-    .filter((failure) => hoursBetween(now, failure.time) <= inputs.recentHours)
-    .sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+  // Recent failures (killed runs among them: they wrote nothing about it)
+  const recent = status.failures.filter((failure) => hoursBetween(now, failure.time) <= inputs.recentHours);
   if (recent.length === 0) {
     results.push(
       checks.ok('recent-failures', 'recent failures', `none in the last ${formatHours(inputs.recentHours)}`),
@@ -302,71 +230,60 @@ export function logChecks(inputs: LogInputs): CheckResult[] {
     );
   }
 
-  // Stale targets
-  for (const pair of inputs.pairs) {
-    const subject = `${pair.subvolume} → ${pair.target}`;
-    const pairChecks = scope('logs', subject);
-    const last = lastUpToDate(journal, pair.subvolume, pair.target);
-    const problem = lastProblem(journal, pair.subvolume, pair.target);
-    const problemText = problem ? `; last problem ${problem.time}: ${problem.error}` : '';
-    if (!last) {
-      results.push(
-        pairChecks.fail(
-          'stale',
-          `backup age ${subject}`,
-          `never sent${problemText}`,
-          problem ? problem.error : 'no run has sent this subvolume to this target yet',
-          scheduleFixes,
-        ),
-      );
-      continue;
-    }
-    const hours = hoursBetween(now, last);
-    const detail = `last up to date ${last} (${ago(last)})`;
-    if (hours > inputs.staleHours)
-      results.push(
-        pairChecks.fail(
-          'stale',
-          `backup age ${subject}`,
-          `${detail}, older than ${inputs.staleHours} h${problemText}`,
-          problem && problem.time > last
-            ? problem.error
-            : 'snapkeep has not run (no schedule, or the schedule stopped)',
-          scheduleFixes,
-        ),
-      );
-    else results.push(pairChecks.ok('stale', `backup age ${subject}`, detail));
-  }
-  for (const set of inputs.backupSets) {
-    const setChecks = scope('logs', set);
-    let last: string | undefined;
-    for (const entry of journal) {
-      if (entry.event !== 'backup-end' && !(entry.event === 'run-end' && entry.command === 'backup'))
-        continue;
-      if (setsOf(entry).some((outcome) => outcome.set === set && outcome.ok === true)) last = entry.time;
-    }
-    if (!last) {
-      results.push(
-        setChecks.fail(
-          'stale',
-          `backup age ${set}`,
-          'no complete backup recorded',
-          'snapkeep backup has not completed this set yet',
-          ['snapkeep backup', ...scheduleFixes.slice(1)],
-        ),
-      );
-    } else if (hoursBetween(now, last) > inputs.staleHours) {
-      results.push(
-        setChecks.fail(
-          'stale',
-          `backup age ${set}`,
-          `last complete backup ${last} (${ago(last)}), older than ${inputs.staleHours} h`,
-          'snapkeep backup has not completed since (not run, or failing)',
-          ['snapkeep backup', ...scheduleFixes.slice(1)],
-        ),
-      );
-    } else
-      results.push(setChecks.ok('stale', `backup age ${set}`, `last complete backup ${last} (${ago(last)})`));
-  }
+  // Each job: failing or stale (the answer status and check give)
+  for (const job of status.jobs) results.push(jobCheck(job, ago));
   return results;
+}
+
+/** One job's check: FAIL when its last attempt failed or it is stale, WARN when its last drill failed. */
+export function jobCheck(job: JobStatus, ago: (iso: string) => string): CheckResult {
+  const subject = job.id;
+  const checks = scope('logs', subject);
+  const title = `backup age ${subject}`;
+  const btrfs = job.spec.kind === 'btrfs';
+  const fixes = btrfs ? scheduleFixes : ['snapkeep backup', ...scheduleFixes.slice(1)];
+  const last = job.lastSuccess?.time;
+  const problem = job.lastFailure;
+  const problemText = problem ? `; last problem ${problem.time}: ${problem.message ?? problem.outcome}` : '';
+  const attempt = job.lastAttempt;
+  if (!last)
+    return checks.fail(
+      'stale',
+      title,
+      `${btrfs ? 'never sent' : 'no complete backup recorded'}${problemText}`,
+      problem
+        ? (problem.message ?? problem.outcome)
+        : btrfs
+          ? 'no run has sent this subvolume to this target yet'
+          : 'snapkeep backup has not completed this set yet',
+      fixes,
+    );
+  const detail = `last ${btrfs ? 'up to date' : 'complete backup'} ${last} (${ago(last)})`;
+  if (job.stale)
+    return checks.fail(
+      'stale',
+      title,
+      `${detail}, older than ${job.staleHours} h${problemText}`,
+      problem && problem.time > last
+        ? (problem.message ?? problem.outcome)
+        : 'snapkeep has not run (no schedule, or the schedule stopped)',
+      fixes,
+    );
+  if (job.failing && attempt)
+    return checks.fail(
+      'stale',
+      title,
+      `${detail}; last attempt ${attempt.time} ${attempt.outcome}${attempt.message ? `: ${attempt.message}` : ''}`,
+      attempt.message ?? `the last attempt was ${attempt.outcome}`,
+      fixes,
+    );
+  if (job.drillFailed && job.drill)
+    return checks.warn(
+      'stale',
+      title,
+      `${detail}; last restore drill ${job.drill.time} failed${job.drill.detail ? `: ${job.drill.detail}` : ''}`,
+      'the copy exists but a restore from it did not give the data back',
+      ['snapkeep verify --drill', 'snapkeep doctor volume'],
+    );
+  return checks.ok('stale', title, detail);
 }

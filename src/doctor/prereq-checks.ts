@@ -17,7 +17,7 @@ export interface ToolProbe {
   readonly error?: string;
 }
 
-export type Tool = 'btrfs' | 'restic' | 'ssh' | 'zstd' | 'pg_dump' | 'tofu';
+export type Tool = 'btrfs' | 'flock' | 'setpriv' | 'restic' | 'ssh' | 'zstd' | 'pg_dump' | 'tofu';
 
 export interface SubvolumeState {
   readonly name: string;
@@ -57,6 +57,16 @@ const toolInfo: Record<Tool, { title: string; install: string[]; why: string }> 
     title: 'btrfs-progs',
     install: ['apt install btrfs-progs  (Debian/Ubuntu; dnf install btrfs-progs on Fedora)'],
     why: 'snapshots, send and receive run the btrfs command',
+  },
+  flock: {
+    title: 'flock (util-linux)',
+    install: ['apt install util-linux'],
+    why: 'every command that changes something takes the run lock with flock(2)',
+  },
+  setpriv: {
+    title: 'setpriv (util-linux)',
+    install: ['apt install util-linux'],
+    why: 'children are bound to snapkeep with setpriv --pdeathsig; without it a btrfs receive can outlive a killed run',
   },
   restic: {
     title: 'restic',
@@ -102,7 +112,8 @@ export function prereqChecks(observed: PrereqObservations): CheckResult[] {
     } else if (probe.found) {
       results.push(checks.ok(tool, info.title, probe.version ?? 'found'));
     } else if (observed.needs[tool]) {
-      const severity = tool === 'tofu' ? checks.warn : checks.fail;
+      // Without setpriv snapkeep still runs (its children unbound); without tofu only infra fails.
+      const severity = tool === 'tofu' || tool === 'setpriv' ? checks.warn : checks.fail;
       results.push(
         severity(
           tool,
@@ -411,6 +422,8 @@ export async function observePrereqs(
     : [];
   const needs: Record<Tool, boolean> = {
     btrfs: (resolved?.subvolumes.length ?? 0) > 0,
+    flock: true,
+    setpriv: true,
     restic: (resolved?.backupSets.length ?? 0) > 0,
     ssh: sshSettings.length > 0,
     zstd: sshSettings.some((ssh) => ssh.compression === 'zstd'),
@@ -419,15 +432,17 @@ export async function observePrereqs(
     ),
     tofu: options.infra,
   };
-  const [btrfs, restic, ssh, zstd, pgDump, tofu] = await Promise.all([
+  const [btrfs, flock, setpriv, restic, ssh, zstd, pgDump, tofu] = await Promise.all([
     probeTool('btrfs', ['--version']),
+    probeTool('flock', ['--version']),
+    probeTool('setpriv', ['--version']),
     needs.restic ? probeRestic() : undefined,
     needs.ssh ? probeTool('ssh', ['-V'], 'stderr') : undefined,
     needs.zstd ? probeTool('zstd', ['--version']) : undefined,
     needs.pg_dump ? probeTool('pg_dump', ['--version']) : undefined,
     needs.tofu ? probeTofu() : undefined,
   ]);
-  const tools: Partial<Record<Tool, ToolProbe>> = { btrfs };
+  const tools: Partial<Record<Tool, ToolProbe>> = { btrfs, flock, setpriv };
   if (restic) tools.restic = restic;
   if (ssh) tools.ssh = ssh;
   if (zstd) tools.zstd = zstd;

@@ -5,8 +5,9 @@
 // snapkeep's own SshHost, only requests the filter's grammar allows, never a change); sshChecks()
 // decides, purely, from what was observed.
 import { stat } from 'node:fs/promises';
-import { Inventory, isInterruptedReceive, type Host } from '../btrfs/inventory.js';
-import { parseSnapshotName } from '../btrfs/snapshot-name.js';
+import { Inventory, isInterruptedReceive } from '../btrfs/inventory.js';
+import type { Host } from '../remote/host.js';
+import { parseSnapshotName } from '../snapshot-name.js';
 import { runCommand, type CommandResult } from '../exec/command.js';
 import type { ResolvedTarget } from '../config/resolve.js';
 import type { JournalEntry } from '../state/journal.js';

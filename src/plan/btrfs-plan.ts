@@ -4,8 +4,9 @@
 // snapshot with a copy on the target; the latest common snapshot/copy pair is never deleted.
 import type { ResolvedSubvolume, ResolvedTarget } from '../config/resolve.js';
 import type { DatedSubvolume, Subvolume } from '../btrfs/inventory.js';
-import { compareSnapshotDates, nextSnapshotName, parseSnapshotName } from '../btrfs/snapshot-name.js';
+import { compareSnapshotDates, nextSnapshotName, parseSnapshotName } from '../snapshot-name.js';
 import { schedule, type ScheduleEntry } from '../retention/btrbk-schedule.js';
+import type { PointerState } from '../btrfs/latest-pointer.js';
 import { join } from 'node:path';
 
 export interface ParentChoice {
@@ -66,6 +67,19 @@ export type Step =
       readonly path: string;
       readonly name: string;
       readonly reason: string;
+    }
+  | {
+      /** Point `<directory>/<basename>.latest` at the newest snapshot or copy (latest-pointer.ts). */
+      readonly kind: 'update-latest';
+      readonly subvolume: string;
+      /** Set for the pointer in a (local) target's directory. */
+      readonly target?: string;
+      readonly directory: string;
+      /** The pointer's path. */
+      readonly path: string;
+      /** The name it points to (relative, in the same directory); null: the pointer is removed. */
+      readonly pointsTo: string | null;
+      readonly reason: string;
     };
 
 /** Things the plan decided not to do, or could not, with why (shown in the plan, journaled). */
@@ -102,6 +116,8 @@ export type ObservedTarget =
       readonly owned?: readonly string[];
       /** Live `btrfs receive` processes writing into the target directory (pids). */
       readonly receiving?: readonly number[];
+      /** The `latest` pointer there; undefined where it is not kept (SSH targets). */
+      readonly latest?: PointerState;
     }
   | {
       readonly target: ResolvedTarget;
@@ -116,6 +132,13 @@ export interface ObservedSubvolume {
   /** Read-only snapshots in the snapshot directory with this subvolume's basename. */
   readonly snapshots: readonly DatedSubvolume[];
   readonly targets: readonly ObservedTarget[];
+  /** The `latest` pointer in the snapshot directory; undefined where it is not kept (pull mode). */
+  readonly latest?: PointerState;
+  /**
+   * The snapshot directory is inside the source subvolume (the default `<path>/.snapshots`):
+   * writing the pointer there changes the subvolume (see planSubvolume).
+   */
+  readonly latestInsideSource?: boolean;
 }
 
 export interface SubvolumePlan {
@@ -367,7 +390,7 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
       ];
       const name = nextSnapshotName(subvolume.snapshotName, now, subvolume.timestampFormat, takenNames);
       const path = join(subvolume.snapshotDir, name);
-      steps.push({
+      const create: Step = {
         kind: 'create-snapshot',
         subvolume: subvolume.name,
         source: subvolume.path,
@@ -379,7 +402,19 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
             : latest
               ? `changed since ${latest.name} (generation ${source.generation} > ${latest.creationGeneration})`
               : 'no snapshot exists yet',
-      });
+      };
+      const pointer = pointerStep(
+        { subvolume: subvolume.name, directory: subvolume.snapshotDir, basename: subvolume.snapshotName },
+        observed.latest,
+        name,
+        new Set(snapshots.map((snapshot) => snapshot.name)),
+        new Set(),
+        observed.latestInsideSource
+          ? `the new snapshot ${name} will be the newest; set just before it is taken: the snapshot directory is inside ${subvolume.path}, and a change there after the snapshot would change the subvolume's generation (snapshot_create: onchange would then snapshot again)`
+          : `the new snapshot ${name} is the newest`,
+      );
+      if (pointer && observed.latestInsideSource) steps.push(pointer, create);
+      else steps.push(create, ...(pointer ? [pointer] : []));
       snapshots = [...snapshots, projectedSnapshot(source, path, name)].sort(byDate);
     }
   }
@@ -445,7 +480,156 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
   // 4. Pruning, on the state the previous steps will have produced.
   if (phases.prune) steps.push(...planPrune(observed, snapshots, copiesByTarget, now, note));
 
+  // 5. The latest pointers, on the state all of that leaves (a dangling one is repaired too).
+  const pointerTargets = phases.send || phases.prune || phases.clean;
+  steps.push(
+    ...planPointers(observed, snapshots, copiesByTarget, steps, pointerTargets, (message, target) => {
+      note('warning', message, target);
+    }),
+  );
+
   return { subvolume: subvolume.name, steps, notes };
+}
+
+/**
+ * The step that makes a pointer in `place` name `newest` (null: nothing left to name), or none
+ * when it does already or is not kept there. `existing`: the names there before this plan;
+ * `deleted`: those this plan deletes.
+ */
+function pointerStep(
+  place: { subvolume: string; target?: string; directory: string; basename: string },
+  state: PointerState | undefined,
+  newest: string | null,
+  existing: ReadonlySet<string>,
+  deleted: ReadonlySet<string>,
+  why?: string,
+): Extract<Step, { kind: 'update-latest' }> | undefined {
+  if (state === undefined || state.kind === 'other') return undefined;
+  const current = state.kind === 'symlink' ? state.target : null;
+  if (current === newest) return undefined;
+  const what = place.target === undefined ? 'snapshot' : `copy on ${place.target}`;
+  const reason =
+    why ??
+    (newest === null
+      ? `no ${what} is left for the pointer to name`
+      : current === null
+        ? `no pointer yet; the newest ${what} is ${newest}`
+        : deleted.has(current)
+          ? `${current} is deleted by retention; the newest ${what} left is ${newest}`
+          : !existing.has(current)
+            ? `the pointer names ${current}, which is not a ${what} here (deleted outside snapkeep?); the newest is ${newest}`
+            : `the pointer names ${current}; the newest ${what} is ${newest}`);
+  return {
+    kind: 'update-latest',
+    subvolume: place.subvolume,
+    ...(place.target === undefined ? {} : { target: place.target }),
+    directory: place.directory,
+    path: join(place.directory, `${place.basename}.latest`),
+    pointsTo: newest,
+    reason,
+  };
+}
+
+/**
+ * The pointer steps for the state `steps` leave: the snapshot directory's pointer names the newest
+ * snapshot left, each local target's (with `includeTargets`) the newest own copy left. `snapshots`
+ * and `copiesByTarget` include what the steps create; deletions are read from the steps.
+ */
+function planPointers(
+  observed: ObservedSubvolume,
+  snapshots: readonly DatedSubvolume[],
+  copiesByTarget: ReadonlyMap<string, readonly DatedSubvolume[]>,
+  steps: readonly Step[],
+  includeTargets: boolean,
+  warn: (message: string, target?: string) => void,
+): Step[] {
+  const { subvolume } = observed;
+  const pointers: Step[] = [];
+  // A pointer already set by an earlier step of this plan (before or after the new snapshot).
+  const setEarlier = steps.find(
+    (step): step is Extract<Step, { kind: 'update-latest' }> =>
+      step.kind === 'update-latest' && step.target === undefined,
+  );
+  const otherWarning = (state: PointerState | undefined, directory: string, target?: string): void => {
+    if (state?.kind === 'other')
+      warn(
+        `${join(directory, `${subvolume.snapshotName}.latest`)} is ${state.what}, not a symlink: the latest pointer is not kept there until it is moved away`,
+        target,
+      );
+  };
+  const deletedSnapshots = new Set(
+    steps.flatMap((step) => (step.kind === 'delete-snapshot' ? [step.name] : [])),
+  );
+  otherWarning(observed.latest, subvolume.snapshotDir);
+  const local = pointerStep(
+    { subvolume: subvolume.name, directory: subvolume.snapshotDir, basename: subvolume.snapshotName },
+    setEarlier && observed.latest ? { kind: 'symlink', target: setEarlier.pointsTo ?? '' } : observed.latest,
+    [...snapshots]
+      .sort(byDate)
+      .filter((snapshot) => !deletedSnapshots.has(snapshot.name))
+      .at(-1)?.name ?? null,
+    new Set(observed.snapshots.map((snapshot) => snapshot.name)),
+    deletedSnapshots,
+  );
+  if (local) pointers.push(local);
+  if (!includeTargets) return pointers;
+  const trimmed = (path: string): string => path.replace(/\/+$/, '');
+  for (const observedTarget of observed.targets) {
+    if (!observedTarget.reachable || observedTarget.latest === undefined) continue;
+    // A target that is the snapshot directory shares its pointer (and the planner leaves it alone).
+    if (trimmed(observedTarget.target.path) === trimmed(subvolume.snapshotDir)) continue;
+    const name = observedTarget.target.name;
+    otherWarning(observedTarget.latest, observedTarget.target.path, name);
+    const deletedCopies = new Set(
+      steps.flatMap((step) => (step.kind === 'delete-copy' && step.target === name ? [step.name] : [])),
+    );
+    const step = pointerStep(
+      {
+        subvolume: subvolume.name,
+        target: name,
+        directory: observedTarget.target.path,
+        basename: subvolume.snapshotName,
+      },
+      observedTarget.latest,
+      [...(copiesByTarget.get(name) ?? [])]
+        .sort(byDate)
+        .filter((copy) => !deletedCopies.has(copy.name))
+        .at(-1)?.name ?? null,
+      new Set(observedTarget.copies.map((copy) => copy.name)),
+      deletedCopies,
+    );
+    if (step) pointers.push(step);
+  }
+  return pointers;
+}
+
+/**
+ * The pointer steps for observed state as it is (no other step): what a run applies last, on the
+ * state its steps really left, so a failed step never leaves a pointer to something missing.
+ * `done`: the steps the run did (its deletions are named in the reasons).
+ */
+export function planLatestPointers(
+  observed: ObservedSubvolume,
+  includeTargets: boolean,
+  done: readonly Step[] = [],
+): SubvolumePlan {
+  const notes: Note[] = [];
+  const snapshots = [...observed.snapshots].sort(byDate);
+  const copiesByTarget = new Map<string, DatedSubvolume[]>();
+  for (const observedTarget of observed.targets)
+    if (observedTarget.reachable)
+      copiesByTarget.set(observedTarget.target.name, attributeCopies(observedTarget, snapshots).own);
+  const deletions = done.filter((step) => step.kind === 'delete-snapshot' || step.kind === 'delete-copy');
+  const steps = planPointers(
+    observed,
+    snapshots,
+    copiesByTarget,
+    deletions,
+    includeTargets,
+    (message, target) =>
+      notes.push({ subvolume: observed.subvolume.name, target, level: 'warning', message }),
+  );
+  return { subvolume: observed.subvolume.name, steps, notes };
 }
 
 function planPrune(

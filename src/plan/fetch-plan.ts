@@ -7,7 +7,7 @@
 // received anyway, and every reason says which bytes come from where.
 import { join } from 'node:path';
 import type { DatedSubvolume, Subvolume } from '../btrfs/inventory.js';
-import { compareSnapshotDates } from '../btrfs/snapshot-name.js';
+import { compareSnapshotDates } from '../snapshot-name.js';
 import { chooseParent, isCopyOf, streamUuidOf, type Step } from './btrfs-plan.js';
 
 export type FetchStep = Extract<Step, { kind: 'send' }>;

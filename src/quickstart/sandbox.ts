@@ -1,11 +1,16 @@
-// The quickstart sandbox: two loop-mounted btrfs images (source, target) under the state
-// directory, a source subvolume with sample data, and a config pointing at them. Nothing outside
-// the sandbox is touched; `--cleanup` unmounts and removes it.
+// The quickstart sandbox: two loop-mounted btrfs images (source, target) in a directory of its
+// own under the state directory (`quickstart-XXXXXX`, made by mkdtemp: two users or jobs never
+// share one), a source subvolume with sample data, and a config pointing at them. Nothing outside
+// the sandbox is touched; `--cleanup` unmounts and removes it, never one whose quickstart is still
+// running (its owner file names the process: pid, boot id, start time), and then the state
+// directory too when quickstart created it and nothing else is left in it.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, mkdtemp, readFile, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { ExitCode, SnapkeepError } from '../errors.js';
 import { runChecked, runCommand } from '../exec/command.js';
 import { parseMountinfo } from '../btrfs/btrfs-parse.js';
+import { currentProcessIdentity, isProcessAlive, type ProcessIdentity } from '../state/process-identity.js';
 
 export interface Sandbox {
   readonly root: string;
@@ -18,8 +23,13 @@ export interface Sandbox {
   readonly stateDir: string;
 }
 
-export function sandboxLayout(stateDir: string): Sandbox {
-  const root = join(stateDir, 'quickstart');
+/** The sandbox directories under a state directory: `quickstart-*`, and `quickstart` (older snapkeep). */
+export const sandboxNamePattern = /^quickstart(-[A-Za-z0-9]+)?$/;
+const ownerFile = 'owner.json';
+/** In a state directory quickstart created: the first directory it made (removed with the last sandbox). */
+const createdMarker = '.created-by-quickstart';
+
+export function sandboxLayout(root: string): Sandbox {
   return {
     root,
     sourceMount: join(root, 'mnt', 'source'),
@@ -32,10 +42,8 @@ export function sandboxLayout(stateDir: string): Sandbox {
   };
 }
 
-async function mountedPoints(): Promise<Set<string>> {
-  return new Set(
-    parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8')).map((entry) => entry.mountPoint),
-  );
+async function mountedPoints(): Promise<string[]> {
+  return parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8')).map((entry) => entry.mountPoint);
 }
 
 async function makeFilesystem(image: string, mountPoint: string, label: string): Promise<void> {
@@ -66,9 +74,14 @@ targets:
 }
 
 export async function createSandbox(stateDir: string): Promise<Sandbox> {
-  const sandbox = sandboxLayout(stateDir);
-  await destroySandbox(stateDir); // a fresh start every time: the demo must be reproducible
-  await mkdir(sandbox.root, { recursive: true });
+  const firstCreated = await mkdir(stateDir, { recursive: true });
+  if (firstCreated !== undefined) await writeFile(join(stateDir, createdMarker), `${firstCreated}\n`);
+  const sandbox = sandboxLayout(await mkdtemp(join(stateDir, 'quickstart-')));
+  const owner: ProcessIdentity & { createdAt: string } = {
+    ...currentProcessIdentity(),
+    createdAt: new Date().toISOString(),
+  };
+  await writeFile(join(sandbox.root, ownerFile), `${JSON.stringify(owner)}\n`);
   await makeFilesystem(join(sandbox.root, 'source.img'), sandbox.sourceMount, 'snapkeep-qs-source');
   await makeFilesystem(join(sandbox.root, 'target.img'), sandbox.targetMount, 'snapkeep-qs-target');
   await runChecked({ file: 'btrfs', args: ['subvolume', 'create', sandbox.subvolumePath] });
@@ -76,6 +89,31 @@ export async function createSandbox(stateDir: string): Promise<Sandbox> {
   await writeSampleData(sandbox.subvolumePath);
   await writeFile(sandbox.configPath, sandboxConfig(sandbox));
   return sandbox;
+}
+
+/** The sandboxes under a state directory, oldest name first. */
+export async function findSandboxes(stateDir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(stateDir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((entry) => entry.isDirectory() && sandboxNamePattern.test(entry.name))
+    .map((entry) => join(stateDir, entry.name))
+    .sort();
+}
+
+/** The quickstart process that made the sandbox, when it is still running (then it is in use). */
+export async function sandboxInUseBy(root: string): Promise<number | undefined> {
+  let owner: Partial<ProcessIdentity>;
+  try {
+    owner = JSON.parse(await readFile(join(root, ownerFile), 'utf8')) as Partial<ProcessIdentity>;
+  } catch {
+    return undefined; // no owner file: a sandbox of an older snapkeep, or one never finished
+  }
+  return owner.pid !== process.pid && isProcessAlive(owner) ? owner.pid : undefined;
 }
 
 async function writeSampleData(directory: string): Promise<void> {
@@ -109,29 +147,80 @@ export async function sha256File(path: string): Promise<string> {
     .digest('hex');
 }
 
-export async function destroySandbox(stateDir: string): Promise<boolean> {
-  const sandbox = sandboxLayout(stateDir);
-  const mounted = await mountedPoints();
-  for (const mountPoint of [sandbox.sourceMount, sandbox.targetMount]) {
-    if (mounted.has(mountPoint)) {
-      const result = await runCommand({ file: 'umount', args: [mountPoint] });
-      if (result.exitCode !== 0) await runChecked({ file: 'umount', args: ['-l', mountPoint] });
-    }
-  }
+/**
+ * Unmounts and removes a sandbox, then the state directory when quickstart created it and
+ * nothing else is left. Refuses a directory that is not a sandbox, holds anything quickstart did
+ * not create, or whose quickstart is still running.
+ */
+export async function destroySandbox(root: string): Promise<boolean> {
+  const sandbox = sandboxLayout(root);
   try {
     await stat(sandbox.root);
   } catch {
     return false;
   }
+  if (!sandboxNamePattern.test(basename(root)))
+    throw new SnapkeepError(
+      `${root} is not a quickstart sandbox (expected a directory named quickstart-…)`,
+      ExitCode.usage,
+    );
+  const user = await sandboxInUseBy(root);
+  if (user !== undefined)
+    throw new SnapkeepError(
+      `${root} is in use by the quickstart running as pid ${user}; it is not removed (wait for it to end)`,
+      ExitCode.locked,
+    );
   // Only ever remove what quickstart created: refuse if something unexpected lives there.
   const entries = await readdir(sandbox.root);
-  const expected = new Set(['mnt', 'source.img', 'target.img', 'snapkeep.yaml', 'state', 'restored']);
+  const expected = new Set([
+    'mnt',
+    'source.img',
+    'target.img',
+    'snapkeep.yaml',
+    'state',
+    'restored',
+    ownerFile,
+  ]);
   const unexpected = entries.filter((entry) => !expected.has(entry));
   if (unexpected.length > 0) {
-    throw new Error(
+    throw new SnapkeepError(
       `${sandbox.root} contains files quickstart did not create (${unexpected.join(', ')}); remove them by hand`,
     );
   }
+  // Every mount inside the sandbox, deepest first (not only the two it made: a restore drill may add one).
+  const inside = (await mountedPoints()).filter((point) => isInside(sandbox.root, point));
+  for (const mountPoint of inside.sort((a, b) => b.length - a.length)) {
+    const result = await runCommand({ file: 'umount', args: [mountPoint] });
+    if (result.exitCode !== 0) await runChecked({ file: 'umount', args: ['-l', mountPoint] });
+  }
+  const left = (await mountedPoints()).filter((point) => isInside(sandbox.root, point));
+  if (left.length > 0)
+    throw new SnapkeepError(
+      `${sandbox.root}: still mounted after umount: ${left.join(', ')}; nothing was removed`,
+    );
   await rm(sandbox.root, { recursive: true, force: true });
+  await removeCreatedStateDir(dirname(sandbox.root));
   return true;
+}
+
+const isInside = (root: string, path: string): boolean => path === root || path.startsWith(`${root}/`);
+
+/** The state directory (and the parents quickstart made for it), once only the marker is left. */
+async function removeCreatedStateDir(stateDir: string): Promise<void> {
+  let firstCreated: string;
+  try {
+    firstCreated = (await readFile(join(stateDir, createdMarker), 'utf8')).trim();
+  } catch {
+    return; // quickstart did not create it
+  }
+  if ((await readdir(stateDir)).some((entry) => entry !== createdMarker)) return;
+  await rm(join(stateDir, createdMarker), { force: true });
+  for (let directory = stateDir; ; directory = dirname(directory)) {
+    try {
+      await rmdir(directory);
+    } catch {
+      return; // not empty (something else lives there now): it stays
+    }
+    if (directory === firstCreated || !isInside(firstCreated, directory)) return;
+  }
 }

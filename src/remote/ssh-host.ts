@@ -6,8 +6,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCommand, type CommandResult, type CommandSpec } from '../exec/command.js';
-import { makeDirectory } from '../btrfs/btrfs-commands.js';
-import type { Host } from '../btrfs/inventory.js';
+import { absolutePathProblem } from '../local-path.js';
+import type { Host } from './host.js';
 import { remoteStreamRequest, type StreamCompression } from './remote-request.js';
 import { formatSshUrl, type SshLocation } from './ssh-url.js';
 
@@ -27,6 +27,13 @@ export interface SshSettings {
   readonly compression: 'none' | 'zstd';
   /** The ssh client binary (tests point it at a wrapper that records argv). */
   readonly sshCommand?: string;
+}
+
+/** `mkdir -p` there; the path is checked as btrfs-commands.ts checks every path it puts in argv. */
+export function makeDirectory(path: string): CommandSpec {
+  const problem = absolutePathProblem(path);
+  if (problem) throw new Error(`refusing unsafe path ${JSON.stringify(path)}: it ${problem}`);
+  return { file: 'mkdir', args: ['-p', path] };
 }
 
 /** The host cannot be reached or refused us; the message says which and what to check. */

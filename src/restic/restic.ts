@@ -11,7 +11,7 @@ import {
   type CommandResult,
   type CommandSpec,
 } from '../exec/command.js';
-import { binaryIdentity, cachedProbe } from '../config/probe-cache.js';
+import { binaryIdentity, cachedProbe } from '../state/probe-cache.js';
 import type { ResolvedRepository } from '../config/resolve.js';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
 import { endpointOf, probe } from './probe.js';

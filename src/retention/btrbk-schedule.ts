@@ -7,7 +7,7 @@
 // local wall-clock fields (so DST shifts are ignored), and Time::Local "munges" years (a year
 // value 0..99 is a two-digit year in a rolling century around the current year; ≥ 1000 is a
 // four-digit year). Both quirks are reproduced so that decisions equal btrbk's for every date.
-import type { SnapshotDate, SnapshotName } from '../btrfs/snapshot-name.js';
+import type { SnapshotDate, SnapshotName } from '../snapshot-name.js';
 import { daysOfWeek, type PreservePolicy, type PreserveUnit } from './preserve-policy.js';
 
 export interface ScheduleEntry<T> {

@@ -4,13 +4,23 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { maskSecrets } from '../exec/command.js';
+import {
+  journalVersion,
+  parseJournal,
+  type EventFields,
+  type JournalEvent,
+  type WritableEventName,
+} from './journal-events.js';
 
+/** Any line, as readers that only look at a few fields see it (every JournalEvent is one). */
 export interface JournalEntry {
   readonly time: string;
   readonly run: string;
   readonly event: string;
   readonly [field: string]: unknown;
 }
+
+export const journalFileName = 'journal.ndjson';
 
 export class Journal {
   readonly path: string;
@@ -21,7 +31,7 @@ export class Journal {
     private readonly stateDir: string,
     readonly run: string,
   ) {
-    this.path = join(stateDir, 'journal.ndjson');
+    this.path = join(stateDir, journalFileName);
   }
 
   /**
@@ -29,7 +39,7 @@ export class Journal {
    * thread, less than the three thread-pool round trips of an async append, which a run waits
    * for between its steps; and entries land in the order they were made.
    */
-  append(event: string, fields: Record<string, unknown> = {}): Promise<void> {
+  append<Name extends WritableEventName>(event: Name, fields: EventFields<Name>): Promise<void> {
     try {
       this.appendNow(event, fields);
       return Promise.resolve();
@@ -39,17 +49,18 @@ export class Journal {
   }
 
   /** append, for callers that cannot wait (an interrupt on its way out); throws on failure. */
-  appendNow(event: string, fields: Record<string, unknown> = {}): void {
+  appendNow<Name extends WritableEventName>(event: Name, fields: EventFields<Name>): void {
     // A run's end is its last line: what an interrupted run's steps report on their way down is
     // not written after it.
     if (this.closed) return;
     if (!this.ready) mkdirSync(this.stateDir, { recursive: true });
     this.ready = true;
-    // The fields never replace the line's own run id and event.
-    const entry = Object.assign({ time: new Date().toISOString(), run: this.run, event }, fields, {
-      run: this.run,
-      event,
-    });
+    // The fields never replace the line's own version, run id and event.
+    const entry = Object.assign(
+      { v: journalVersion, time: new Date().toISOString(), run: this.run, event },
+      fields,
+      { v: journalVersion, run: this.run, event },
+    );
     // One write per line with O_APPEND: concurrent writers never interleave within a line.
     appendFileSync(this.path, `${maskSecrets(JSON.stringify(entry))}\n`);
   }
@@ -60,24 +71,17 @@ export class Journal {
   }
 }
 
-export async function readJournal(stateDir: string): Promise<JournalEntry[]> {
+/** The journal's events in the order written; lines that are not valid events are skipped. */
+export async function readJournal(stateDir: string): Promise<JournalEvent[]> {
   let text: string;
   try {
-    text = await readFile(join(stateDir, 'journal.ndjson'), 'utf8');
+    text = await readFile(join(stateDir, journalFileName), 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
-  const entries: JournalEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    try {
-      entries.push(JSON.parse(line) as JournalEntry);
-    } catch {
-      // A torn last line (power loss mid-write) must not hide the rest of the history.
-    }
-  }
-  return entries;
+  // A torn last line (power loss mid-write) must not hide the rest of the history.
+  return parseJournal(text).events;
 }
 
 export function newRunId(now = new Date()): string {

@@ -29,16 +29,19 @@ export interface LockOptions {
 
 const secondsPerUnit: Record<string, number> = { s: 1, m: 60, h: 3600 };
 
-/** --lock-wait: `90s`, `30m`, `2h`, `1h30m`, or plain seconds; at most a day (a scheduled job that waits longer is stuck). */
-export function parseLockWait(text: string): number {
+/** A duration flag: `90s`, `30m`, `2h`, `1h30m`, or plain seconds, from 1 s to `maxSeconds`. */
+export function parseDurationFlag(flag: string, text: string, maxSeconds: number, maxText: string): number {
   const parts = /^\d+$/.test(text) ? [[text, text, 's']] : [...text.matchAll(/(\d+)([smh])/g)];
   const seconds = parts.reduce((total, part) => total + Number(part[1]) * secondsPerUnit[part[2]!]!, 0);
-  if (parts.map((part) => part[0]).join('') !== text || seconds < 1 || seconds > 86_400)
+  if (parts.map((part) => part[0]).join('') !== text || seconds < 1 || seconds > maxSeconds)
     throw new UsageError(
-      `--lock-wait ${text}: expected a duration from 1s to 24h, as seconds or with units s, m, h (e.g. 90s, 30m, 1h30m)`,
+      `${flag} ${text}: expected a duration from 1s to ${maxText}, as seconds or with units s, m, h (e.g. 90s, 30m, 1h30m)`,
     );
   return seconds;
 }
+
+/** --lock-wait: at most a day (a scheduled job that waits longer is stuck). */
+export const parseLockWait = (text: string): number => parseDurationFlag('--lock-wait', text, 86_400, '24h');
 
 export const lockPath = (stateDir: string): string => join(stateDir, 'snapkeep.lock');
 

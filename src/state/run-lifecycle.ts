@@ -8,7 +8,9 @@
 import { ExitCode, SnapkeepError } from '../errors.js';
 import { abandonLockWaits } from '../exec/flock.js';
 import { Journal, newRunId } from './journal.js';
-import { acquireLock, type HeldLock } from './lock.js';
+import { compactJournal } from './journal-compaction.js';
+import { acquireLock, lockPath, type HeldLock } from './lock.js';
+import { currentProcessIdentity } from './process-identity.js';
 
 export type RunCommand =
   | 'run'
@@ -30,6 +32,11 @@ export interface RunRequest {
   readonly fields?: Record<string, unknown>;
   /** The clock the run id is made from (tests and previews pass their plan's clock). */
   readonly now?: Date;
+  /**
+   * Wait for the lock only this long, then run without it (`snapshot --deadline`: see
+   * btrfs-run.ts for why that is safe). `run-start` then says so in `lockNotHeld`.
+   */
+  readonly lockOptionalAfterSeconds?: number;
 }
 
 export interface Run {
@@ -106,7 +113,7 @@ export function exitCodeOf(codes: readonly number[]): number {
 
 interface ActiveRun {
   readonly run: Run;
-  readonly lock: HeldLock;
+  readonly lock: HeldLock & { notHeld?: string };
   readonly startedAt: Date;
   ended: boolean;
 }
@@ -174,6 +181,25 @@ async function notifyObservers(ended: RunEnded): Promise<void> {
   );
 }
 
+/** The lock if another run lets go of it within `waitSeconds`; else a stand-in saying why not. */
+async function lockUnlessHeld(
+  stateDir: string,
+  command: RunCommand,
+  waitSeconds: number,
+): Promise<HeldLock & { notHeld?: string }> {
+  try {
+    return await acquireLock(stateDir, command, { waitSeconds });
+  } catch (error) {
+    if (!(error instanceof SnapkeepError) || error.exitCode !== ExitCode.locked) throw error;
+    return {
+      path: lockPath(stateDir),
+      holder: { ...currentProcessIdentity(), command, startedAt: new Date().toISOString() },
+      notHeld: error.message,
+      release() {},
+    };
+  }
+}
+
 /**
  * Run `body` as one run of `command`: locked, journaled from start to end, its exit code the
  * body's (or the error's). Errors propagate after the end is written. Nested in a run of this
@@ -189,7 +215,14 @@ export async function withRun(
   }
   const waitSeconds = settings.lockWaitSeconds;
   const asked = Date.now();
-  const lock = await acquireLock(request.stateDir, request.command, { waitSeconds });
+  const lock: HeldLock & { notHeld?: string } =
+    request.lockOptionalAfterSeconds === undefined
+      ? await acquireLock(request.stateDir, request.command, { waitSeconds })
+      : await lockUnlessHeld(request.stateDir, request.command, request.lockOptionalAfterSeconds);
+  // Under the lock no other run writes: the moment to keep the journal bounded (never by a run
+  // that goes on without the lock). A compaction that fails leaves the journal as it was and
+  // never fails the run.
+  if (lock.notHeld === undefined) await compactJournal(request.stateDir).catch(() => undefined);
   const startedAt = new Date();
   const id = newRunId(request.now ?? startedAt);
   const run: Run = {
@@ -209,7 +242,11 @@ export async function withRun(
         host,
         bootId,
         processStart,
-        ...(waitSeconds ? { lockWaitMs: startedAt.getTime() - asked } : {}),
+        ...(process.env.SNAPKEEP_JOB ? { job: process.env.SNAPKEEP_JOB } : {}),
+        ...(waitSeconds || request.lockOptionalAfterSeconds !== undefined
+          ? { lockWaitMs: startedAt.getTime() - asked }
+          : {}),
+        ...(lock.notHeld === undefined ? {} : { lockNotHeld: lock.notHeld }),
       }),
     );
   } catch (error) {
@@ -252,7 +289,23 @@ export function interruptRuns(signal: NodeJS.Signals): Promise<void> {
   const state = active;
   if (!state) return Promise.resolve();
   const { ended } = endRun(state, { exitCode: ExitCode.interrupted, signal });
-  return notifyObservers(ended);
+  // After the caller has stopped the children (it does so right after this returns).
+  const cleaned = new Promise((resolve) => setImmediate(resolve)).then(() =>
+    Promise.allSettled([...interruptCleanups].map((cleanup) => cleanup())),
+  );
+  return Promise.all([notifyObservers(ended), cleaned]).then(() => undefined);
+}
+
+const interruptCleanups = new Set<() => Promise<void>>();
+
+/**
+ * Work an interrupt waits for (within the second it leaves), started once the children are
+ * stopped: removing what a run made only for itself (a drill's scratch copy). Returns the way to
+ * withdraw it once the run removed it itself.
+ */
+export function cleanUpOnInterrupt(cleanup: () => Promise<void>): () => void {
+  interruptCleanups.add(cleanup);
+  return () => interruptCleanups.delete(cleanup);
 }
 
 // A process that exits with a run still open (process.exit elsewhere, an uncaught exception)

@@ -264,7 +264,7 @@ describe('btrfs engine on loop devices', () => {
     // alpha's latest common snapshot (the parent of the next attempt) survived pruning,
     // and the small target holds no partial copy.
     expect(await readdir(join(world.source.mountPoint, 'snapshots'))).toContain(firstAlpha);
-    expect(await readdir(small)).toEqual([firstAlpha]);
+    expect((await readdir(small)).filter((name) => !name.endsWith('.latest'))).toEqual([firstAlpha]);
   });
 
   it('one subvolume, two local targets: each stream is sent once and fanned out; a target that fills up fails alone', async () => {
@@ -350,9 +350,10 @@ subvolumes:
     expectExit(interrupted, 3);
     expect(interrupted.stderr).toMatch(/FAILED: data → first: sending data\.\S+ to first failed/);
     expect(interrupted.stderr).not.toMatch(/FAILED: data → second/);
-    const snapshot = (await readdir(join(world.source.mountPoint, 'snapshots')))[0]!;
-    expect(await readdir(first)).toEqual([]);
-    expect(await readdir(second)).toEqual([snapshot]);
+    const withoutPointers = (names: string[]) => names.filter((name) => !name.endsWith('.latest'));
+    const snapshot = withoutPointers(await readdir(join(world.source.mountPoint, 'snapshots')))[0]!;
+    expect(withoutPointers(await readdir(first))).toEqual([]);
+    expect(withoutPointers(await readdir(second))).toEqual([snapshot]);
     expect(await treeChecksums(join(second, snapshot))).toEqual(await treeChecksums(data));
 
     const again = await snapkeep(['run', '--config', world.configPath, '--json']);
@@ -496,10 +497,19 @@ subvolumes:
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as { event: string; kind?: string; ok?: boolean });
-    expect(journal.map((entry) => entry.event)).toEqual(['run-start', 'step', 'step', 'run-end']);
+    expect(journal.map((entry) => entry.event)).toEqual([
+      'run-start',
+      'step',
+      'step',
+      'step',
+      'step',
+      'run-end',
+    ]);
     expect(journal.filter((entry) => entry.event === 'step').map((entry) => [entry.kind, entry.ok])).toEqual([
       ['create-snapshot', true],
+      ['update-latest', true],
       ['send', true],
+      ['update-latest', true],
     ]);
     const status = await snapkeep(['status', '--config', world.configPath]);
     expectExit(status, 0);
@@ -511,13 +521,17 @@ subvolumes:
 `);
     await writeRandomData(join(world.source.mountPoint, 'data'), 1);
     expectExit(await snapkeep(['run', '--config', world.configPath]), 0);
-    const sentFirst = (await readdir(join(world.targets[0]!.mountPoint, 'backups')))[0]!;
+    const sentFirst = (await readdir(join(world.targets[0]!.mountPoint, 'backups'))).filter(
+      (name) => !name.endsWith('.latest'),
+    )[0]!;
     await world.targets[0]!.cleanup(); // the disk goes away
     await snapkeep(['run', '--config', world.configPath]);
     const third = await snapkeep(['run', '--config', world.configPath]);
     expectExit(third, 10);
     expect(third.stderr).toMatch(/UNREACHABLE: data → disk: .* does not exist \(is the disk mounted\?/);
-    const remaining = await readdir(join(world.source.mountPoint, 'snapshots'));
+    const remaining = (await readdir(join(world.source.mountPoint, 'snapshots'))).filter(
+      (name) => !name.endsWith('.latest'),
+    );
     // The parent the disk needs is kept, the newest is kept, the one in between was pruned.
     expect(remaining).toContain(sentFirst);
     expect(remaining.length).toBe(2);

@@ -134,6 +134,9 @@ describe('snapkeep doctor against an ssh target', () => {
     expect(find(checks, 'volume', 'garbage').detail).toMatch(/none \(1 complete copy\)/);
     expect(find(checks, 'logs', 'stale').status).toBe('OK');
     expect(find(checks, 'prereqs', 'subvolume').status).toBe('OK');
+    // The run lock and the children's binding to snapkeep need util-linux's flock and setpriv.
+    expect(find(checks, 'prereqs', 'flock').detail).toMatch(/^flock from util-linux/);
+    expect(find(checks, 'prereqs', 'setpriv').detail).toMatch(/^setpriv from util-linux/);
     expect(find(checks, 'aws', 'outputs').status).toBe('SKIP');
     // A target the config does not have is a usage error, not an empty diagnosis.
     const unknown = await snapkeep(['doctor', 'ssh', '--config', configPath, '--target', 'nope']);

@@ -114,7 +114,7 @@ const cliModules = [
   'cli/retention-command',
   'retention/btrbk-schedule',
   'retention/preserve-policy',
-  'btrfs/snapshot-name',
+  'snapshot-name',
   'errors',
   'exec/command',
 ];

@@ -213,11 +213,16 @@ describe('run lock', () => {
       .split('\n')
       .filter(Boolean)
       .map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(journal.map((entry) => entry.event)).toEqual([
+    // Snapshot, its latest pointer, the send, the target's latest pointer.
+    expect(
+      journal.map((entry) => (entry.event === 'step' ? `step ${String(entry.kind)}` : entry.event)),
+    ).toEqual([
       'holder-released',
       'run-start',
-      'step',
-      'step',
+      'step create-snapshot',
+      'step update-latest',
+      'step send',
+      'step update-latest',
       'run-end',
     ]);
     expect(journal[1]).toMatchObject({ pid: patient.pid, command: 'run' });

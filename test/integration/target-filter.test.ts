@@ -16,13 +16,13 @@ import {
   filesystemUsage,
   listReadonlySubvolumes,
   listSubvolumes,
-  makeDirectory,
   receiveInto,
   sendSnapshot,
   showSubvolume,
 } from '../../src/btrfs/btrfs-commands.js';
 import { runCommand } from '../../src/exec/command.js';
 import { remoteRequest, remoteStreamRequest } from '../../src/remote/remote-request.js';
+import { makeDirectory } from '../../src/remote/ssh-host.js';
 import { filterScript } from '../../src/remote/remote-setup.js';
 
 let base: string;

@@ -26,7 +26,12 @@ describe('sampleConfig', () => {
       `targets:\n  usb-disk:\n    path: /mnt/backup-disk/snapkeep\nsubvolumes:\n  home:\n    path: /mnt/btrfs-root/@home\n    snapshot_dir: /mnt/btrfs-root/.snapshots\n    targets: [usb-disk]\n`,
       '/bare.yaml',
     );
-    expect(sample.resolved).toEqual(bare.resolved);
+    // Its schedules are examples (schedules have no defaults to change): all else is equal.
+    const { schedules, ...rest } = sample.resolved;
+    const { schedules: bareSchedules, ...bareRest } = bare.resolved;
+    expect(rest).toEqual(bareRest);
+    expect(bareSchedules).toEqual([]);
+    expect(schedules.map((schedule) => schedule.command)).toContain('verify --drill');
   });
 
   it('mentions every key of the schema, and the sections still to come', () => {
@@ -74,6 +79,15 @@ describe('sampleConfig', () => {
       'allowed_ssh_cidrs',
       'instance_type',
       'volume_size_gb',
+      'schedules',
+      'command',
+      'when',
+      'every',
+      'only',
+      'on_ac_power',
+      'sleep',
+      'snapshot',
+      'sync_on_wake',
     ];
     for (const key of keys) expect(text).toMatch(new RegExp(`^\\s*#?\\s*${key}:`, 'm'));
     for (const key of Object.keys(configSchema.shape)) expect(keys).toContain(key);
@@ -96,5 +110,7 @@ describe('sampleConfig', () => {
     expect(loaded.resolved.subvolumes).toHaveLength(1);
     expect(loaded.config.targets.offsite!.path).toBe('ssh://snapkeep@backup.example.org/mnt/backup/laptop');
     expect(loaded.config.ssh?.compression).toBe('none');
+    expect(loaded.config.schedules.nightly_backup).toMatchObject({ command: 'backup', only: ['app'] });
+    expect(loaded.config.schedules['weekly-drill']!.command).toBe('verify --drill');
   });
 });

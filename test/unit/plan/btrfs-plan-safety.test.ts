@@ -1,10 +1,7 @@
 // The planner's data-safety rules (issue 13): whose copies a subvolume may prune, what is
 // garbage, and what is never touched.
 import { describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../../src/config/resolve.js';
-import { configSchema } from '../../../src/config/schema.js';
-import type { DatedSubvolume, Subvolume } from '../../../src/btrfs/inventory.js';
-import { parseSnapshotName } from '../../../src/btrfs/snapshot-name.js';
+import type { DatedSubvolume } from '../../../src/btrfs/inventory.js';
 import { parseStreamDump } from '../../../src/btrfs/btrfs-parse.js';
 import {
   attributeCopies,
@@ -12,68 +9,16 @@ import {
   type ObservedSubvolume,
   type ObservedTarget,
 } from '../../../src/plan/btrfs-plan.js';
+import { allSteps, copy, resolvedHome, snapshot, source } from './plan-fixtures.js';
 
-process.env.TZ = 'UTC';
-
-const all = { clean: true, snapshot: true, send: true, prune: true };
+const all = allSteps;
 const now = new Date('2026-11-23T12:00:00Z');
 type Reachable = Extract<ObservedTarget, { reachable: true }>;
 
-const subvolume = resolveConfig(
-  configSchema.parse({
-    targets: { usb: { path: '/mnt/usb/snapkeep' } },
-    subvolumes: {
-      home: {
-        path: '/data/home',
-        snapshot_dir: '/data/snaps',
-        targets: ['usb'],
-        snapshot_retention: { preserve_min: 'latest', preserve: 'no' },
-        target_retention: { preserve_min: 'latest', preserve: 'no' },
-      },
-    },
-  }),
-).subvolumes[0]!;
-
-const source: Subvolume = {
-  id: 256,
-  uuid: 'source-uuid',
-  readonly: false,
-  generation: 100,
-  creationGeneration: 5,
-  path: '/data/home',
-  name: 'home',
-};
-
-let nextId = 300;
-function snapshot(name: string, cgen: number): DatedSubvolume {
-  return {
-    id: nextId++,
-    uuid: `uuid-${name}`,
-    parentUuid: source.uuid,
-    readonly: true,
-    generation: cgen,
-    creationGeneration: cgen,
-    path: `/data/snaps/${name}`,
-    name,
-    date: parseSnapshotName(name)!.date,
-  };
-}
-
-/** A copy received from the snapshot with UUID `from`, cloned from the copy `parent`. */
-function copy(name: string, from: string, parent?: DatedSubvolume): DatedSubvolume {
-  return {
-    id: nextId++,
-    uuid: `copy-${name}`,
-    parentUuid: parent?.uuid,
-    receivedUuid: from,
-    readonly: true,
-    generation: 1,
-    creationGeneration: 1,
-    path: `/mnt/usb/snapkeep/${name}`,
-    name,
-    date: parseSnapshotName(name)!.date,
-  };
-}
+const subvolume = resolvedHome({
+  snapshot_retention: { preserve_min: 'latest', preserve: 'no' },
+  target_retention: { preserve_min: 'latest', preserve: 'no' },
+});
 
 function observe(snapshots: DatedSubvolume[], target: Partial<Reachable>): ObservedSubvolume {
   return {

@@ -1,65 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../../src/config/resolve.js';
-import { configSchema } from '../../../src/config/schema.js';
 import type { DatedSubvolume, Subvolume } from '../../../src/btrfs/inventory.js';
 import type { StepOutcome } from '../../../src/btrfs/apply-steps.js';
 import { observedAfter } from '../../../src/btrfs/observe.js';
-import { parseSnapshotName } from '../../../src/btrfs/snapshot-name.js';
 import {
   planSubvolume,
   type ObservedSubvolume,
   type ObservedTarget,
   type Step,
 } from '../../../src/plan/btrfs-plan.js';
+import { allSteps, copyOf, resolvedHome, snapshot, source } from './plan-fixtures.js';
 
-process.env.TZ = 'UTC';
-
-const all = { clean: true, snapshot: true, send: true, prune: true };
-
-function resolved(extra: Record<string, unknown> = {}) {
-  return resolveConfig(
-    configSchema.parse({
-      targets: { usb: { path: '/mnt/usb/snapkeep' } },
-      subvolumes: { home: { path: '/data/home', snapshot_dir: '/data/snaps', targets: ['usb'], ...extra } },
-    }),
-  ).subvolumes[0]!;
-}
-
-const source: Subvolume = {
-  id: 256,
-  uuid: 'source-uuid',
-  readonly: false,
-  generation: 100,
-  creationGeneration: 5,
-  path: '/data/home',
-  name: 'home',
-};
-
-let nextId = 300;
-function snapshot(name: string, cgen: number): DatedSubvolume {
-  return {
-    id: nextId++,
-    uuid: `uuid-${name}`,
-    parentUuid: source.uuid,
-    readonly: true,
-    generation: cgen,
-    creationGeneration: cgen,
-    path: `/data/snaps/${name}`,
-    name,
-    date: parseSnapshotName(name)!.date,
-  };
-}
-
-function copyOf(snap: DatedSubvolume): DatedSubvolume {
-  return {
-    ...snap,
-    id: nextId++,
-    uuid: `copy-${snap.name}`,
-    parentUuid: undefined,
-    receivedUuid: snap.uuid,
-    path: `/mnt/usb/snapkeep/${snap.name}`,
-  };
-}
+const all = allSteps;
+const resolved = resolvedHome;
 
 function observe(
   snapshots: DatedSubvolume[],

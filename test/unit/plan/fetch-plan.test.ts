@@ -2,7 +2,7 @@
 // parent makes the transfer incremental, and what pull retention deletes.
 import { describe, expect, it } from 'vitest';
 import type { DatedSubvolume } from '../../../src/btrfs/inventory.js';
-import { parseSnapshotName } from '../../../src/btrfs/snapshot-name.js';
+import { parseSnapshotName } from '../../../src/snapshot-name.js';
 import { pickCopy, planFetch, planPulledRetention } from '../../../src/plan/fetch-plan.js';
 
 process.env.TZ = 'UTC';

@@ -2,7 +2,7 @@
 // expected delta below is worked out in the comment next to it; names are read in UTC unless a
 // test switches the time zone.
 import { describe, expect, it } from 'vitest';
-import { parseSnapshotName } from '../../../src/btrfs/snapshot-name.js';
+import { parseSnapshotName } from '../../../src/snapshot-name.js';
 import {
   informativeOnlyReason,
   noRuleMatchedReason,

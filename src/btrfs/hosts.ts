@@ -1,8 +1,9 @@
 // The hosts of one run: this machine and one SshHost per ssh:// user@host:port, each with its
 // own inventory (listed once per run). Closing ends every SSH master connection.
-import { Inventory, localHost, type Host } from '../btrfs/inventory.js';
 import type { ResolvedTarget } from '../config/resolve.js';
-import { SshHost, sshHostKey } from './ssh-host.js';
+import type { Host } from '../remote/host.js';
+import { SshHost, sshHostKey } from '../remote/ssh-host.js';
+import { Inventory, localHost } from './inventory.js';
 
 export class Hosts {
   private readonly sshHosts = new Map<string, SshHost>();

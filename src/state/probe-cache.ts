@@ -7,7 +7,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findOnPath } from '../exec/find-on-path.js';
-import { configCacheDirectory, storeCacheEntry } from './config-cache.js';
+import { configCacheDirectory, storeCacheEntry } from '../config/config-cache.js';
 
 /** The file `command` runs (itself when it names a path, else the first on PATH) as `path:size:mtime`. */
 export async function binaryIdentity(command: string): Promise<string | undefined> {

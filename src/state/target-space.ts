@@ -1,0 +1,44 @@
+// Space of each local target at a run's end, and how many copies of each subvolume it holds:
+// recorded in `run-end` (`space`), so status shows used and free space and forecasts when the
+// target is full from the trend, without touching the target itself. fs.statfs and a directory
+// listing: no process is spawned. SSH targets are not measured (that would be a connection).
+import { readdir, statfs } from 'node:fs/promises';
+import type { ResolvedSubvolume } from '../config/resolve.js';
+import type { JournalSpace } from './journal-events.js';
+
+export async function measureLocalTargets(subvolumes: readonly ResolvedSubvolume[]): Promise<JournalSpace[]> {
+  const byTarget = new Map<string, { path: string; subvolumes: ResolvedSubvolume[] }>();
+  for (const subvolume of subvolumes)
+    for (const target of subvolume.targets) {
+      if (target.ssh) continue;
+      const entry = byTarget.get(target.name) ?? { path: target.path, subvolumes: [] };
+      entry.subvolumes.push(subvolume);
+      byTarget.set(target.name, entry);
+    }
+  const measured = await Promise.all(
+    [...byTarget].map(async ([target, { path, subvolumes: sending }]): Promise<JournalSpace | undefined> => {
+      try {
+        const stats = await statfs(path);
+        const names = await readdir(path).catch(() => [] as string[]);
+        const copies: Record<string, number> = {};
+        for (const subvolume of sending)
+          copies[subvolume.name] = names.filter((name) =>
+            name.startsWith(`${subvolume.snapshotName}.`),
+          ).length;
+        const sizeBytes = stats.blocks * stats.bsize;
+        const freeBytes = stats.bavail * stats.bsize;
+        return {
+          target,
+          path,
+          sizeBytes,
+          freeBytes,
+          usedBytes: sizeBytes - stats.bfree * stats.bsize,
+          copies,
+        };
+      } catch {
+        return undefined; // an unmounted target: its job says so; no sample
+      }
+    }),
+  );
+  return measured.filter((sample): sample is JournalSpace => sample !== undefined);
+}

@@ -1,0 +1,412 @@
+// deriveStatus: the one answer status, check and doctor logs give — pure, with the clock and the
+// process probe injected; journals as the code writes them (and as older versions wrote them).
+import { describe, expect, it } from 'vitest';
+import { deriveStatus, type JobSpec } from '../../../src/state/derive-status.js';
+import { parseJournal, type JournalEvent } from '../../../src/state/journal-events.js';
+
+const never = (): boolean => false;
+const always = (): boolean => true;
+const none = () => ({});
+const identity = { pid: 4242, host: 'h', bootId: 'b', processStart: 77 };
+const jobs: JobSpec[] = [
+  { kind: 'btrfs', subvolume: 'home', target: 'usb' },
+  { kind: 'btrfs', subvolume: 'home', target: 'offsite' },
+  { kind: 'restic', set: 'db', repository: 'local', primary: true },
+  { kind: 'restic', set: 'db', repository: 's3', primary: false },
+];
+const line = (fields: Record<string, unknown>): string => JSON.stringify({ v: 1, ...fields });
+const parse = (...lines: string[]): JournalEvent[] => parseJournal(lines.join('\n')).events;
+const byId = (status: ReturnType<typeof deriveStatus>) =>
+  Object.fromEntries(status.jobs.map((job) => [job.id, job]));
+
+describe('the journal: typed, versioned, read leniently', () => {
+  it('lines of older versions (no v, backup-start/backup-end, run-end with ok) are read; garbled, unknown and torn lines are skipped', () => {
+    const text = [
+      // As snapkeep 0.1 wrote them, before the version and the run lifecycle.
+      '{"time":"2026-11-20T10:00:00.000Z","run":"20261120T100000-11","event":"backup-start","sets":["db"]}',
+      '{"time":"2026-11-20T10:00:05.000Z","run":"20261120T100000-11","event":"item","set":"db","what":"dump postgres","ok":true,"durationMs":5}',
+      '{"time":"2026-11-20T10:00:09.000Z","run":"20261120T100000-11","event":"backup-end","ok":true,"sets":[{"set":"db","run":"20261120T100000-11","ok":true}]}',
+      '{"time":"2026-11-21T10:00:00.000Z","run":"20261121T100000-12","event":"step","kind":"send","subvolume":"home","target":"usb","name":"home.20261121T1000","ok":true}',
+      '{"time":"2026-11-21T10:00:01.000Z","run":"20261121T100000-12","event":"run-end","command":"run","ok":true,"jobs":[{"subvolume":"home","status":"ok"}]}',
+      'not json at all',
+      '{"time":"2026-11-21T11:00:00.000Z","run":"x","event":"from-the-future","whatever":1}',
+      '{"time":"2026-11-21T11:00:00.000Z","run":"x","event":"step","kind":"send"}', // no ok: misshapen
+      '{"time":"2026-11-21T12:00:00.000Z","run":"20261121T1200', // torn by a power loss
+    ].join('\n');
+    const parsed = parseJournal(text);
+    expect(parsed.skipped).toBe(4);
+    expect(parsed.events.map((event) => event.event)).toEqual([
+      'backup-start',
+      'item',
+      'backup-end',
+      'step',
+      'run-end',
+    ]);
+    const status = byId(
+      deriveStatus(parsed.events, none, {}, new Date('2026-11-21T13:00:00Z'), { jobs, probe: never }),
+    );
+    expect(status['db → local']).toMatchObject({
+      lastSuccess: { time: '2026-11-20T10:00:09.000Z', outcome: 'ok' },
+      stale: true, // 27 h later
+      failing: false,
+    });
+    expect(status['home → usb']).toMatchObject({
+      lastAttempt: { outcome: 'ok', time: '2026-11-21T10:00:01.000Z' },
+      lastSent: 'home.20261121T1000',
+      stale: false,
+    });
+    // A target no line named has the subvolume's history: the clean run covered it too.
+    expect(status['home → offsite']?.lastSuccess?.time).toBe('2026-11-21T10:00:01.000Z');
+  });
+});
+
+describe('deriveStatus', () => {
+  const now = new Date('2026-11-23T12:00:00Z');
+  const history = parse(
+    line({ time: '2026-11-23T00:00:00Z', run: 'r1', event: 'run-start', command: 'run', ...identity }),
+    line({
+      time: '2026-11-23T00:00:01Z',
+      run: 'r1',
+      event: 'step',
+      kind: 'create-snapshot',
+      subvolume: 'home',
+      name: 'home.1',
+      ok: true,
+    }),
+    line({
+      time: '2026-11-23T00:00:02Z',
+      run: 'r1',
+      event: 'step',
+      kind: 'send',
+      subvolume: 'home',
+      target: 'usb',
+      name: 'home.1',
+      ok: true,
+    }),
+    line({
+      time: '2026-11-23T00:00:03Z',
+      run: 'r1',
+      event: 'step',
+      kind: 'send',
+      subvolume: 'home',
+      target: 'offsite',
+      name: 'home.1',
+      ok: false,
+      error: 'No space left on device',
+    }),
+    line({
+      time: '2026-11-23T00:00:04Z',
+      run: 'r1',
+      event: 'run-end',
+      command: 'run',
+      exitCode: 3,
+      jobs: [{ subvolume: 'home', target: 'offsite', status: 'failed', message: 'No space left on device' }],
+    }),
+    // The pre-sleep snapshot: taken, not sent.
+    line({ time: '2026-11-23T02:00:00Z', run: 'r2', event: 'run-start', command: 'snapshot', ...identity }),
+    line({
+      time: '2026-11-23T02:00:01Z',
+      run: 'r2',
+      event: 'step',
+      kind: 'create-snapshot',
+      subvolume: 'home',
+      name: 'home.2',
+      ok: true,
+    }),
+    line({
+      time: '2026-11-23T02:00:02Z',
+      run: 'r2',
+      event: 'run-end',
+      command: 'snapshot',
+      exitCode: 0,
+      jobs: [],
+    }),
+    // A backup: db's own repository got it, the copy to s3 failed.
+    line({
+      time: '2026-11-23T03:00:00Z',
+      run: 'r3',
+      event: 'run-start',
+      command: 'backup',
+      sets: ['db'],
+      ...identity,
+    }),
+    line({ time: '2026-11-23T03:00:01Z', run: 'r3', event: 'item', set: 'db', what: 'dump', ok: true }),
+    line({
+      time: '2026-11-23T03:00:02Z',
+      run: 'r3',
+      event: 'offsite',
+      set: 'db',
+      repository: 's3',
+      ok: false,
+      error: 'connection refused',
+    }),
+    line({
+      time: '2026-11-23T03:00:03Z',
+      run: 'r3',
+      event: 'run-end',
+      command: 'backup',
+      exitCode: 10,
+      sets: [
+        {
+          set: 'db',
+          run: 'r3',
+          ok: false,
+          offsite: [{ repository: 's3', ok: false, error: 'connection refused' }],
+        },
+      ],
+    }),
+    line({ time: '2026-11-23T04:00:00Z', run: 'r4', event: 'drill', set: 'db', ok: true }),
+    line({
+      time: '2026-11-23T04:00:01Z',
+      run: 'r4',
+      event: 'drill',
+      kind: 'btrfs',
+      subvolume: 'home',
+      target: 'usb',
+      snapshot: 'home.1',
+      ok: false,
+      detail: '2 files differ',
+    }),
+  );
+
+  it('per job: last attempt and outcome, last success, failure, pending sync, drills', () => {
+    const status = deriveStatus(history, none, {}, now, { jobs, probe: never });
+    const job = byId(status);
+    expect(job['home → usb']).toMatchObject({
+      lastAttempt: { outcome: 'ok', run: 'r1' },
+      lastSuccess: { time: '2026-11-23T00:00:04Z' },
+      failing: false,
+      stale: false,
+      pending: { count: 1, names: ['home.2'], oldest: '2026-11-23T02:00:01Z' },
+      drill: { ok: false, detail: '2 files differ', snapshot: 'home.1' },
+      drillFailed: true,
+    });
+    expect(job['home → offsite']).toMatchObject({
+      lastAttempt: { outcome: 'failed', message: 'No space left on device' },
+      failing: true,
+      stale: true, // never succeeded
+      pending: { count: 2 },
+    });
+    expect(job['home → offsite']!.lastSuccess).toBeUndefined();
+    expect(job['db → local']).toMatchObject({
+      lastAttempt: { outcome: 'ok' },
+      failing: false,
+      drill: { ok: true },
+    });
+    expect(job['db → s3']).toMatchObject({
+      lastAttempt: { outcome: 'failed', message: 'connection refused' },
+      failing: true,
+    });
+    expect(status.summary).toMatchObject({ jobs: 4, failing: 2, stale: 2, drillsFailed: 1 });
+    expect(status.lastRun).toMatchObject({ id: 'r3', command: 'backup', state: 'failed' });
+    expect(status.lastRuns.snapshot).toMatchObject({ id: 'r2', state: 'ok' });
+  });
+
+  it('stale after the threshold the option gives (default 26 h), from the last success', () => {
+    const later = new Date('2026-11-24T03:00:00Z'); // 27 h after home → usb's success
+    expect(byId(deriveStatus(history, none, {}, later, { jobs, probe: never }))['home → usb']!.stale).toBe(
+      true,
+    );
+    const byJob = byId(
+      deriveStatus(history, none, {}, later, {
+        jobs,
+        probe: never,
+        staleHours: (spec) => (spec.kind === 'btrfs' ? 48 : spec.primary ? 12 : undefined),
+      }),
+    );
+    expect(byJob['home → usb']).toMatchObject({ stale: false, staleHours: 48 });
+    expect(byJob['db → local']).toMatchObject({ stale: true, staleHours: 12 });
+    expect(byJob['db → s3']).toMatchObject({ stale: true, staleHours: 26 });
+  });
+
+  it('a run without an end: killed when its process is gone, running while it lives — never the run before', () => {
+    const open = [
+      ...history,
+      ...parse(
+        line({ time: '2026-11-23T08:00:00Z', run: 'r5', event: 'run-start', command: 'run', ...identity }),
+        line({
+          time: '2026-11-23T08:00:01Z',
+          run: 'r5',
+          event: 'step',
+          kind: 'create-snapshot',
+          subvolume: 'home',
+          name: 'home.3',
+          ok: true,
+        }),
+        line({
+          time: '2026-11-23T09:00:00Z',
+          run: 'r6',
+          event: 'run-start',
+          command: 'backup',
+          sets: ['db'],
+          ...identity,
+        }),
+      ),
+    ];
+    const killed = deriveStatus(open, none, {}, now, { jobs, probe: never });
+    expect(byId(killed)['home → usb']).toMatchObject({
+      lastAttempt: { outcome: 'killed', run: 'r5', time: '2026-11-23T08:00:00Z' },
+      lastSuccess: { run: 'r1' },
+      failing: true,
+    });
+    expect(byId(killed)['db → local']!.lastAttempt).toMatchObject({ outcome: 'killed', run: 'r6' });
+    expect(killed.lastRun).toMatchObject({ id: 'r6', state: 'killed' });
+    expect(killed.failures.map((failure) => failure.what)).toContain('snapkeep run');
+    const running = deriveStatus(open, none, {}, now, { jobs, probe: always });
+    expect(byId(running)['home → usb']).toMatchObject({
+      lastAttempt: { outcome: 'running' },
+      failing: false,
+    });
+    expect(running.summary.running).toBeGreaterThan(0);
+  });
+
+  it('interrupted runs, and partial backups (some items failed)', () => {
+    const more = [
+      ...history,
+      ...parse(
+        line({
+          time: '2026-11-23T08:00:00Z',
+          run: 'r5',
+          event: 'run-start',
+          command: 'resume',
+          only: ['home'],
+          ...identity,
+        }),
+        line({
+          time: '2026-11-23T08:00:05Z',
+          run: 'r5',
+          event: 'run-end',
+          command: 'resume',
+          exitCode: 130,
+          signal: 'SIGTERM',
+        }),
+        line({
+          time: '2026-11-23T09:00:00Z',
+          run: 'r6',
+          event: 'run-start',
+          command: 'backup',
+          sets: ['db'],
+          ...identity,
+        }),
+        line({ time: '2026-11-23T09:00:01Z', run: 'r6', event: 'item', set: 'db', what: 'dump', ok: true }),
+        line({
+          time: '2026-11-23T09:00:02Z',
+          run: 'r6',
+          event: 'item',
+          set: 'db',
+          what: 'folder /srv/up',
+          ok: false,
+          error: 'permission denied',
+        }),
+        line({
+          time: '2026-11-23T09:00:03Z',
+          run: 'r6',
+          event: 'run-end',
+          command: 'backup',
+          exitCode: 3,
+          sets: [{ set: 'db', run: 'r6', ok: false, error: 'an item failed' }],
+        }),
+      ),
+    ];
+    const job = byId(deriveStatus(more, none, {}, now, { jobs, probe: never }));
+    expect(job['home → usb']!.lastAttempt).toMatchObject({ outcome: 'interrupted', command: 'resume' });
+    expect(job['db → local']!.lastAttempt).toMatchObject({
+      outcome: 'partial',
+      message: 'folder /srv/up: permission denied',
+    });
+    expect(job['db → local']!.lastSuccess?.run).toBe('r3');
+  });
+
+  it('the transfer state stands in for a journal that lost the send', () => {
+    const job = byId(
+      deriveStatus(
+        [],
+        (subvolume, target) =>
+          target === 'usb' ? { lastSent: 'home.9', lastSentAt: '2026-11-23T11:00:00Z' } : {},
+        {},
+        now,
+        {
+          jobs,
+          probe: never,
+        },
+      ),
+    );
+    expect(job['home → usb']).toMatchObject({
+      lastSent: 'home.9',
+      stale: false,
+      lastSuccess: { time: '2026-11-23T11:00:00Z' },
+    });
+    expect(job['home → offsite']).toMatchObject({ stale: true });
+  });
+});
+
+describe('a killed run followed by a good one', () => {
+  it('the later run is the last attempt (a killed run is resolved after all lines, never over newer ones)', () => {
+    const journal = parse(
+      line({ time: '2026-11-23T01:00:00Z', run: 'k', event: 'run-start', command: 'run', ...identity }),
+      line({ time: '2026-11-23T02:00:00Z', run: 'g', event: 'run-start', command: 'run', ...identity }),
+      line({
+        time: '2026-11-23T02:00:01Z',
+        run: 'g',
+        event: 'step',
+        kind: 'send',
+        subvolume: 'home',
+        target: 'usb',
+        name: 'home.2',
+        ok: true,
+      }),
+      line({
+        time: '2026-11-23T02:00:02Z',
+        run: 'g',
+        event: 'run-end',
+        command: 'run',
+        exitCode: 0,
+        jobs: [{ subvolume: 'home', status: 'ok' }],
+      }),
+    );
+    const job = byId(
+      deriveStatus(journal, none, {}, new Date('2026-11-23T03:00:00Z'), { jobs, probe: never }),
+    );
+    expect(job['home → usb']).toMatchObject({ lastAttempt: { run: 'g', outcome: 'ok' }, failing: false });
+  });
+});
+
+describe('target space', () => {
+  it('the newest sample per target, and "full in N days" from the trend of the samples', () => {
+    const gib = 2 ** 30;
+    const samples = [0, 1, 2, 3].map((day) =>
+      line({
+        time: new Date(Date.UTC(2026, 10, 20 + day)).toISOString(),
+        run: `r${day}`,
+        event: 'run-end',
+        command: 'run',
+        exitCode: 0,
+        jobs: [{ subvolume: 'home', status: 'ok' }],
+        space: [
+          {
+            target: 'usb',
+            path: '/mnt/usb',
+            sizeBytes: 100 * gib,
+            usedBytes: (40 + 2 * day) * gib,
+            freeBytes: (60 - 2 * day) * gib,
+            copies: { home: 10 + day },
+          },
+        ],
+      }),
+    );
+    const status = deriveStatus(parse(...samples), none, {}, new Date('2026-11-23T12:00:00Z'), {
+      jobs,
+      probe: never,
+    });
+    expect(status.space).toHaveLength(1);
+    const usb = status.space[0]!;
+    expect(usb).toMatchObject({
+      target: 'usb',
+      usedBytes: 46 * gib,
+      freeBytes: 54 * gib,
+      copies: { home: 13 },
+    });
+    expect(usb.bytesPerDay).toBeCloseTo(2 * gib, -3);
+    expect(usb.fullInDays).toBeCloseTo(27, 5);
+  });
+});
