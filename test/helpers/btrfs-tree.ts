@@ -55,3 +55,11 @@ export async function treeChecksums(root: string): Promise<Record<string, string
   await walk(root);
   return result;
 }
+
+/**
+ * The snapshots (or copies) in a snapshot directory or on a local target, sorted: every entry
+ * but the `<name>.latest` pointers snapkeep keeps beside them.
+ */
+export async function snapshotsIn(directory: string): Promise<string[]> {
+  return (await readdir(directory)).filter((name) => !name.endsWith('.latest')).sort();
+}

@@ -13,7 +13,14 @@ import type { Host } from '../../src/remote/host.js';
 import { snapkeep, events, expectExit } from '../helpers/cli.js';
 import { useCleanups } from '../helpers/cleanups.js';
 import { requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
-import { createSubvolume, show, snapshotAs, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
+import {
+  createSubvolume,
+  show,
+  snapshotAs,
+  snapshotsIn,
+  treeChecksums,
+  writeRandomData,
+} from '../helpers/btrfs-tree.js';
 import { remoteHostTools, sshConfig, sshUrl, startRemoteHost } from '../helpers/remote-host.js';
 
 const cleanups = useCleanups();
@@ -117,7 +124,7 @@ describe('btrfs data safety', () => {
       if (round > 0) await appendFile(join(data, 'file-0.bin'), `round ${round}`);
       const result = await snapkeep(['run', '--config', config, '--json']);
       expectExit(result, 0);
-      const newest = (await readdir(join(source.mountPoint, 'snapshots'))).sort().at(-1)!;
+      const newest = (await snapshotsIn(join(source.mountPoint, 'snapshots'))).at(-1)!;
       const snapshot = await show(join(source.mountPoint, 'snapshots', newest));
       for (const target of [t1, t2]) {
         const copy = await show(join(target, newest));
@@ -149,7 +156,7 @@ describe('btrfs data safety', () => {
       expect(sends.map((event) => event.ok)).toEqual([true, true]);
     }
     // Each target's newest copy was received from the newest snapshot.
-    const newest = (await readdir(join(source.mountPoint, 'snapshots'))).sort().at(-1)!;
+    const newest = (await snapshotsIn(join(source.mountPoint, 'snapshots'))).at(-1)!;
     const snapshot = await show(join(source.mountPoint, 'snapshots', newest));
     for (const directory of ['t1', 't2']) {
       const shown = await remote.run(['btrfs', 'subvolume', 'show', `${remote.root}/${directory}/${newest}`]);
@@ -165,7 +172,7 @@ describe('btrfs data safety', () => {
     await writeFile(join(data, 'big.bin'), Buffer.alloc(2_500_000, 7));
     await writeFile(join(data, 'other.txt'), 'unchanged');
     expectExit(await snapkeep(['run', '--config', config]), 0);
-    const first = (await readdir(target))[0]!;
+    const first = (await snapshotsIn(target))[0]!;
     const copy = join(target, first);
     const before = await show(copy);
     // Damage the copy the way a second receive into its path did: contents gone, then stamped
@@ -194,7 +201,7 @@ describe('btrfs data safety', () => {
     expect(send.ok).toBe(false);
     expect(send.error).toMatch(/verifying \S+ failed: it does not match \S+: big\.bin: /);
     expect(send.error).toContain('the copy was deleted');
-    expect(await readdir(target)).toEqual([first]);
+    expect(await snapshotsIn(target)).toEqual([first]);
   });
 
   it('after a failed transfer, a copy at its path that looks complete but was never verified is deleted', async () => {
@@ -223,7 +230,7 @@ describe('btrfs data safety', () => {
     });
     expect(outcome.ok).toBe(false);
     expect(outcome.error).toMatch(/the unverified copy \S+data\.20250101T1200 was deleted/);
-    expect(await readdir(target)).toEqual([]);
+    expect(await snapshotsIn(target)).toEqual([]);
   });
 
   it('garbage a live btrfs receive is writing into is not deleted; the next run after it ended cleans and re-sends', async () => {
@@ -246,7 +253,10 @@ describe('btrfs data safety', () => {
       return Promise.resolve();
     });
     writer.write((await readFile(stream)).subarray(0, 1024 * 1024));
-    await until(async () => (await readdir(target)).includes(name), 'the receive to create its subvolume');
+    await until(
+      async () => (await snapshotsIn(target)).includes(name),
+      'the receive to create its subvolume',
+    );
     expect((await show(join(target, name))).readonly).toBe(false);
 
     for (const args of [['--dry-run'], []]) {
@@ -257,7 +267,7 @@ describe('btrfs data safety', () => {
       );
       expect(result.stdout).not.toMatch(/delete garbage/);
     }
-    expect(await readdir(target)).toEqual([name]);
+    expect(await snapshotsIn(target)).toEqual([name]);
     expect(receive.exitCode).toBeNull();
 
     const ended = new Promise((resolve) => receive.once('close', resolve));
@@ -268,7 +278,7 @@ describe('btrfs data safety', () => {
     expect(stepEvents(again.stdout).map((event) => `${event.step.kind as string}:${event.ok}`)[0]).toBe(
       'delete-garbage:true',
     );
-    const newest = (await readdir(target)).sort().at(-1)!;
+    const newest = (await snapshotsIn(target)).at(-1)!;
     expect((await show(join(target, newest))).readonly).toBe(true);
     expect(await treeChecksums(join(target, newest))).toEqual(await treeChecksums(data));
   });
@@ -321,7 +331,7 @@ subvolumes:
     const copiesOf = async (name: string): Promise<string[]> => {
       const marker = `${name}-0.bin`;
       const found: string[] = [];
-      for (const copy of await readdir(target))
+      for (const copy of await snapshotsIn(target))
         if ((await readdir(join(target, copy))).includes(marker)) found.push(copy);
       return found;
     };
@@ -352,15 +362,15 @@ subvolumes:
       dataToTargets(data, snapshots, { disk: target }, '    snapshot_create: onchange\n'),
     );
     expectExit(await snapkeep(['run', '--config', config]), 0);
-    expect(await readdir(snapshots)).toHaveLength(1);
+    expect(await snapshotsIn(snapshots)).toHaveLength(1);
     const unchanged = await snapkeep(['run', '--config', config, '--json']);
     expectExit(unchanged, 0);
-    expect(await readdir(snapshots)).toHaveLength(1);
+    expect(await snapshotsIn(snapshots)).toHaveLength(1);
 
     await writeFile(join(data, 'second.txt'), 'second');
     const result = await snapkeep(['run', '--config', config, '--json']);
     expectExit(result, 0);
-    const names = (await readdir(snapshots)).sort();
+    const names = await snapshotsIn(snapshots);
     expect(names).toHaveLength(2);
     expect(await readFile(join(snapshots, names[1]!, 'second.txt'), 'utf8')).toBe('second');
   });

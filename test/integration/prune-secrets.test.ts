@@ -3,12 +3,12 @@
 // exit 2, every snapshot still there, no journal line (it used to be found after the btrfs part
 // had deleted snapshots).
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapkeep, expectExit } from '../helpers/cli.js';
 import { createLoopBtrfs, makeTempDir, type LoopBtrfs } from '../helpers/loop-btrfs.js';
-import { createSubvolume } from '../helpers/btrfs-tree.js';
+import { createSubvolume, snapshotsIn } from '../helpers/btrfs-tree.js';
 
 let source: LoopBtrfs;
 let base: string;
@@ -56,7 +56,7 @@ backup_sets:
     await writeFile(configPath, config('{ preserve_min: all, preserve: "no" }'));
     for (let round = 0; round < 3; round++)
       expectExit(await snapkeep(['snapshot', '--config', configPath]), 0);
-    const before = (await readdir(snapshots)).sort();
+    const before = await snapshotsIn(snapshots);
     expect(before).toHaveLength(3);
     await writeFile(configPath, config('{ preserve_min: latest, preserve: "no" }'));
     const journalPath = join(stateDir, 'journal.ndjson');
@@ -67,7 +67,7 @@ backup_sets:
     });
     expectExit(result, 2);
     expect(result.stderr).toMatch(/TEST_PRUNE_REPO_PASSWORD is not set/);
-    expect((await readdir(snapshots)).sort()).toEqual(before);
+    expect(await snapshotsIn(snapshots)).toEqual(before);
     expect(await readFile(journalPath, 'utf8')).toBe(journal);
   });
 });

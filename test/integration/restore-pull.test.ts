@@ -9,7 +9,7 @@ import { runChecked, runCommand } from '../../src/exec/command.js';
 import { snapkeep, events, expectExit } from '../helpers/cli.js';
 import { useCleanups } from '../helpers/cleanups.js';
 import type { LoopBtrfs } from '../helpers/loop-btrfs.js';
-import { createSubvolume, show, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
+import { createSubvolume, show, snapshotsIn, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
 import { sshConfig, sshUrl, type RemoteHost } from '../helpers/remote-host.js';
 import { startSshWorld } from '../helpers/ssh-world.js';
 
@@ -104,7 +104,7 @@ describe('restore and pull over ssh', () => {
   it('restores the latest copy after the data and its snapshots are lost, and the next run stays incremental', async () => {
     // Lose everything: the snapshots, then the subvolume.
     const snapshotDir = join(data, '.snapshots');
-    for (const name of await readdir(snapshotDir))
+    for (const name of await snapshotsIn(snapshotDir))
       await runChecked({ file: 'btrfs', args: ['subvolume', 'delete', join(snapshotDir, name)] });
     await runChecked({ file: 'btrfs', args: ['subvolume', 'delete', data] });
 
@@ -169,7 +169,7 @@ describe('restore and pull over ssh', () => {
     expect(await dataChecksums(join(local.mountPoint, aside!))).toEqual(current);
     // The restored snapshot is placed in the new subvolume's snapshot directory (the old history
     // stays with the old subvolume), so the next run is incremental from it.
-    expect(await readdir(join(data, '.snapshots'))).toEqual([first]);
+    expect(await snapshotsIn(join(data, '.snapshots'))).toEqual([first]);
     const [next] = await run();
     expect(next!.parent?.name).toBe(first);
   });
@@ -204,7 +204,7 @@ describe('restore and pull over ssh', () => {
     expect(incremental!.name).toBe(pushed!.name);
     expect(incremental!.parent?.name).toBe(full!.name);
     expect(await dataChecksums(checkout)).toEqual(wantedSums);
-    expect(await readdir(into)).toEqual([pushed!.name]); // --keep 1
+    expect(await snapshotsIn(into)).toEqual([pushed!.name]); // --keep 1
     const nothing = await pull('offsite', into);
     expectExit(nothing, 0);
     expect(nothing.stdout).toMatch(/nothing to fetch/);

@@ -12,7 +12,7 @@ import { runChecked, runCommand, type CommandResult } from '../../src/exec/comma
 import { snapkeep, events, expectExit } from '../helpers/cli.js';
 import { useCleanups } from '../helpers/cleanups.js';
 import type { LoopBtrfs } from '../helpers/loop-btrfs.js';
-import { createSubvolume, show, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
+import { createSubvolume, show, snapshotsIn, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
 import { sshConfig, sshUrl, type RemoteHost } from '../helpers/remote-host.js';
 import { startSshWorld } from '../helpers/ssh-world.js';
 
@@ -224,7 +224,7 @@ describe('restore to another filesystem', () => {
         expect(result.stderr).toMatch(/--to \S+\/mounted is a mount point, which snapkeep cannot move aside/);
       }
       expect(await readdir(local.mountPoint)).toEqual(before);
-      expect((await readdir(snapshotDir)).sort()).toEqual([first, second].sort());
+      expect(await snapshotsIn(snapshotDir)).toEqual([first, second].sort());
       const both = await restoreData('latest', '--read-only', '--to', join(local.mountPoint, 'ro'));
       expectExit(both, 2);
       expect(both.stderr).toMatch(/--read-only with --to/);
@@ -285,7 +285,7 @@ describe('restore --from TARGET reads the data from that target', () => {
       expect(done.source).toMatchObject({ from: target, transfer: 'incremental', parent });
       expect((await show(drill)).readonly).toBe(false);
       // The copy received beside the snapshot that was here is gone again; the snapshots are as they were.
-      expect((await readdir(snapshotDir)).sort()).toEqual([first, second].sort());
+      expect(await snapshotsIn(snapshotDir)).toEqual([first, second].sort());
     });
 
     it(`${target}: --full reads every byte from the target`, async () => {
@@ -298,7 +298,7 @@ describe('restore --from TARGET reads the data from that target', () => {
       );
       const done = events(real.stdout).find((event) => event.type === 'restored')!;
       expect(done.source).toMatchObject({ from: target, transfer: 'full' });
-      expect((await readdir(snapshotDir)).sort()).toEqual([first, second].sort());
+      expect(await snapshotsIn(snapshotDir)).toEqual([first, second].sort());
     });
   }
 
@@ -336,10 +336,8 @@ describe('restore --from TARGET reads the data from that target', () => {
     const aside = (await readdir(local.mountPoint)).find((name) => name.startsWith('data.before-restore.'))!;
     expect(aside).toBeDefined();
     // The old history stays with the old subvolume, without the copy received for the checkout.
-    expect((await readdir(join(local.mountPoint, aside, '.snapshots'))).sort()).toEqual(
-      [first, second].sort(),
-    );
-    expect(await readdir(snapshotDir)).toEqual([second]);
+    expect(await snapshotsIn(join(local.mountPoint, aside, '.snapshots'))).toEqual([first, second].sort());
+    expect(await snapshotsIn(snapshotDir)).toEqual([second]);
     const placed = await show(join(snapshotDir, second));
     expect(placed.receivedUuid).toBe((await show(join(local.mountPoint, aside, '.snapshots', second))).uuid);
     await writeFile(join(data, 'after.txt'), 'after the restore\n');

@@ -1,12 +1,12 @@
 // A run records each local target's space and its copies at its end (run-end `space`), and
 // status shows them: checked against df and the target directory on real btrfs.
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runChecked, runCommand } from '../../src/exec/command.js';
 import { events, expectExit, snapkeep } from '../helpers/cli.js';
 import { createLoopBtrfs, makeTempDir, requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
-import { createSubvolume, writeRandomData } from '../helpers/btrfs-tree.js';
+import { createSubvolume, snapshotsIn, writeRandomData } from '../helpers/btrfs-tree.js';
 
 let source: LoopBtrfs;
 let target: LoopBtrfs;
@@ -71,7 +71,7 @@ subvolumes:
     // Used and free move as btrfs commits the received data: within a few MiB of df's answer.
     expect(Math.abs(sample.usedBytes - df[1]!)).toBeLessThan(16 * 2 ** 20);
     expect(Math.abs(sample.freeBytes - df[2]!)).toBeLessThan(16 * 2 ** 20);
-    expect(sample.copies).toEqual({ data: (await readdir(targetDir)).length });
+    expect(sample.copies).toEqual({ data: (await snapshotsIn(targetDir)).length });
 
     const status = await snapkeep(['status', '--config', configPath, '--json']);
     expectExit(status, 0);

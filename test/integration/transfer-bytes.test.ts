@@ -2,7 +2,7 @@
 // column, status and ETAs read them) is the stream's length: what `btrfs send … | wc -c` of the
 // same snapshots with the same options counts. Full, incremental, a tiny incremental (nothing
 // changed), a fan-out to two local targets, a push over ssh and a pull back over ssh.
-import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runChecked } from '../../src/exec/command.js';
@@ -11,7 +11,7 @@ import { localSendFeatures } from '../../src/btrfs/send-features.js';
 import { events, expectExit, snapkeep } from '../helpers/cli.js';
 import { useCleanups } from '../helpers/cleanups.js';
 import type { LoopBtrfs } from '../helpers/loop-btrfs.js';
-import { createSubvolume, writeRandomData } from '../helpers/btrfs-tree.js';
+import { createSubvolume, snapshotsIn, writeRandomData } from '../helpers/btrfs-tree.js';
 import { sshConfig, sshUrl, type RemoteHost } from '../helpers/remote-host.js';
 import { startSshWorld } from '../helpers/ssh-world.js';
 
@@ -131,7 +131,7 @@ ${subvolume('shared', 'one, two')}${subvolume('solo', 'one')}${subvolume('far', 
     // from the host (a full stream) into a new place.
     const latest = incremental.find(({ step }) => step.subvolume === 'far')!.step;
     const farSnapshots = join(source.mountPoint, 'snapshots', 'far');
-    for (const name of await readdir(farSnapshots))
+    for (const name of await snapshotsIn(farSnapshots))
       await runChecked({ file: 'btrfs', args: ['subvolume', 'delete', join(farSnapshots, name)] });
     const restoredTo = join(source.mountPoint, 'restored-far');
     const restore = await snapkeep([
