@@ -4,6 +4,7 @@
 // listing: no process is spawned. SSH targets are not measured (that would be a connection).
 import { readdir, statfs } from 'node:fs/promises';
 import type { ResolvedSubvolume } from '../config/resolve.js';
+import { parseSnapshotName } from '../snapshot-name.js';
 import type { JournalSpace } from './journal-events.js';
 
 export async function measureLocalTargets(subvolumes: readonly ResolvedSubvolume[]): Promise<JournalSpace[]> {
@@ -22,8 +23,9 @@ export async function measureLocalTargets(subvolumes: readonly ResolvedSubvolume
         const names = await readdir(path).catch(() => [] as string[]);
         const copies: Record<string, number> = {};
         for (const subvolume of sending)
-          copies[subvolume.name] = names.filter((name) =>
-            name.startsWith(`${subvolume.snapshotName}.`),
+          // Names in btrbk's grammar (not the `latest` pointer, not garbage of other names).
+          copies[subvolume.name] = names.filter(
+            (name) => parseSnapshotName(name)?.basename === subvolume.snapshotName,
           ).length;
         const sizeBytes = stats.blocks * stats.bsize;
         const freeBytes = stats.bavail * stats.bsize;
