@@ -6,7 +6,7 @@
 // UNKNOWN: the config or the journal cannot be read, no job is configured, or a JOB named on
 // the command line does not exist.
 import { loadResolvedConfig } from '../config/config-cache.js';
-import type { DerivedStatus, JobSpec, JobStatus } from '../state/derive-status.js';
+import { describeHours, type DerivedStatus, type JobSpec, type JobStatus } from '../state/derive-status.js';
 import { jobsOfConfig, readStatus, scheduleStaleHours } from '../state/status-inputs.js';
 import { formatAge, jobsBySeverity, jobState } from './status-command.js';
 
@@ -49,7 +49,7 @@ function jobLine(job: JobStatus, now: number): string {
   const attempt = job.lastAttempt
     ? `; last attempt ${job.lastAttempt.outcome}${job.lastAttempt.message ? `: ${job.lastAttempt.message}` : ''}`
     : '';
-  const stale = job.stale ? `; stale (threshold ${job.staleHours} h)` : '';
+  const stale = job.stale ? `; stale (threshold ${describeHours(job.staleHours)})` : '';
   const pending =
     job.pending && job.pending.count > 0 ? `; ${job.pending.count} snapshot(s) pending sync` : '';
   const drill = job.drillFailed
@@ -72,8 +72,12 @@ export function checkReport(status: DerivedStatus): { code: number; lines: strin
           ...(stale ? [`${stale} stale`] : []),
           ...(drillsFailed ? [`${drillsFailed} failed drill(s)`] : []),
         ];
-  const oldest = Math.max(0, ...status.jobs.map((job) => job.ageHours ?? 0));
-  const perf = `jobs=${jobs} failing=${failing} stale=${stale} drills_failed=${drillsFailed} oldest_success_age=${Math.round(oldest * 3600)}s`;
+  // A job that never succeeded has no age: "U" is the plugin guidelines' undetermined value.
+  const ages = status.jobs.map((job) => job.ageHours);
+  const oldest = ages.some((age) => age === undefined)
+    ? 'U'
+    : `${Math.round(Math.max(0, ...ages.map((age) => age ?? 0)) * 3600)}s`;
+  const perf = `jobs=${jobs} failing=${failing} stale=${stale} drills_failed=${drillsFailed} oldest_success_age=${oldest}`;
   const now = Date.parse(status.now);
   return {
     code,

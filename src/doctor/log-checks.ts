@@ -4,6 +4,7 @@
 import { formatHours, scope, type CheckResult } from './check.js';
 import {
   deriveStatus,
+  describeHours,
   lastRunOf,
   type DerivedStatus,
   type JobSpec,
@@ -263,7 +264,7 @@ export function jobCheck(job: JobStatus, ago: (iso: string) => string): CheckRes
     return checks.fail(
       'stale',
       title,
-      `${detail}, older than ${job.staleHours} h${problemText}`,
+      `${detail}, older than ${describeHours(job.staleHours)}${problemText}`,
       problem && problem.time > last
         ? (problem.message ?? problem.outcome)
         : 'snapkeep has not run (no schedule, or the schedule stopped)',

@@ -25,6 +25,12 @@ import type { TransferRecord } from './transfer-state.js';
 export const statusVersion = 1;
 export const defaultStaleHours = 26;
 
+/** Hours as people read them: `26 h`, `6.1 h` (thresholds from schedules are rarely whole). */
+export function describeHours(hours: number): string {
+  const rounded = Math.round(hours * 10) / 10;
+  return `${Number.isInteger(rounded) ? rounded.toFixed(0) : rounded.toFixed(1)} h`;
+}
+
 export type Outcome = 'ok' | 'failed' | 'partial' | 'interrupted' | 'killed' | 'running';
 
 export interface Attempt {

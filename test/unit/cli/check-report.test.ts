@@ -1,0 +1,25 @@
+// check's plugin answer for jobs that never ran: WARNING (stale), a threshold people can read,
+// and no invented age in the performance data ("U", the plugin guidelines' undetermined value).
+import { describe, expect, it } from 'vitest';
+import { checkReport } from '../../../src/cli/check-command.js';
+import { deriveStatus } from '../../../src/state/derive-status.js';
+import { scheduleStaleHours } from '../../../src/state/status-inputs.js';
+
+describe('check report', () => {
+  it('a job that never succeeded: stale with its schedule threshold, age undetermined', () => {
+    const now = new Date('2026-12-02T10:17:00Z');
+    const status = deriveStatus([], () => ({}), {}, now, {
+      jobs: [{ kind: 'btrfs', subvolume: 'home', target: 'usb' }],
+      staleHours: scheduleStaleHours(
+        [{ name: 'often', command: 'run', only: [], calendar: '*-*-* 00/4:00:00', randomDelaySeconds: 300 }],
+        now,
+      ),
+    });
+    const report = checkReport(status);
+    expect(report.code).toBe(1);
+    expect(report.lines[0]).toBe(
+      'SNAPKEEP WARNING - 1 stale | jobs=1 failing=0 stale=1 drills_failed=0 oldest_success_age=U',
+    );
+    expect(report.lines[1]).toBe('WARNING: home → usb: never succeeded; stale (threshold 6.1 h)');
+  });
+});
