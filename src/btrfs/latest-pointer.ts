@@ -43,12 +43,15 @@ export async function readLatestPointer(directory: string, basename: string): Pr
  * hung or frozen disk those wait in a thread that keeps Node from exiting, and `snapshot
  * --deadline` must exit whatever the disk does.
  */
+let pointerWrites = 0;
+
 export async function writeLatestPointer(path: string, name: string | null): Promise<void> {
   const commands: CommandSpec[] = [];
   if (name === null) commands.push({ file: 'rm', args: ['-f', '--', assertSafePath(path)] });
   else {
-    // A dot name: not a btrbk name, and hidden from `ls`. The pid keeps two writers apart.
-    const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+    // A dot name: not a btrbk name, and hidden from `ls`. The pid and a count keep two writers
+    // apart (two subvolumes of one run may set one target's pointer at once).
+    const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${++pointerWrites}.tmp`);
     // Set before the first snapshot (see planSubvolume), the directory may not exist yet.
     if (!(await exists(dirname(path))))
       commands.push({ file: 'mkdir', args: ['-p', '--', assertSafePath(dirname(path))] });

@@ -80,11 +80,21 @@ const capabilities = [
   'CAP_LINUX_IMMUTABLE',
 ];
 
+/**
+ * One word of a space-separated path list (ReadWritePaths=): systemd splits the value at
+ * whitespace unless the word is quoted, so a path with a space, a quote or a backslash is
+ * double-quoted with those escaped; `%` is a specifier everywhere and is doubled.
+ */
+function unitPathWord(word: string): string {
+  const escaped = word.replace(/%/g, '%%');
+  return /[\s"'\\]/.test(escaped) ? `"${escaped.replace(/[\\"]/g, (match) => `\\${match}`)}"` : escaped;
+}
+
 function hardening(context: UnitContext): string[] {
   const lines = [
     'ProtectSystem=strict',
     // "-": a directory that is missing (an unplugged disk) does not stop the service.
-    ...context.readWritePaths.map((path) => `ReadWritePaths=-${path.replace(/%/g, '%%')}`),
+    ...context.readWritePaths.map((path) => `ReadWritePaths=${unitPathWord(`-${path}`)}`),
     // The state directory under /var/lib is made by systemd (ProtectSystem=strict: snapkeep could not).
     ...(!context.user && /^\/var\/lib\/[^/]+$/.test(context.stateDir)
       ? [`StateDirectory=${context.stateDir.slice('/var/lib/'.length)}`]

@@ -230,7 +230,10 @@ const checks: Readonly<Record<JournalEventName, Check>> = {
   drill: (line) =>
     isBoolean(line.ok) &&
     (line.kind === 'btrfs'
-      ? isString(line.subvolume) && isString(line.target) && isString(line.snapshot)
+      ? isString(line.subvolume) &&
+        isString(line.target) &&
+        // Absent when no copy could be chosen (target unreachable, none there): a failed drill.
+        (line.snapshot === undefined || isString(line.snapshot))
       : isString(line.set)),
   'restic-prune': has({ set: isString, repository: isString }),
   'infra-applied': always,

@@ -126,6 +126,20 @@ describe('systemd units', () => {
     expect(await verifyComplaints(copy)).toContain("Unknown key 'Persistant'");
   });
 
+  it('a path with a space is one quoted ReadWritePaths word (systemd splits unquoted values)', async () => {
+    const spaced = join(base, 'spaced.yaml');
+    await writeFile(
+      spaced,
+      config(join(base, 'state'), goodSchedules).replace('/mnt/usb/backups', '"/mnt/My Backup"'),
+    );
+    const units = join(base, 'spaced-units');
+    expectExit(await snapkeep(['schedule', 'install', '--unit-dir', units, '--config', spaced]), 0);
+    const service = await readFile(join(units, 'snapkeep-job-four-hourly.service'), 'utf8');
+    expect(service).toContain('ReadWritePaths="-/mnt/My Backup"\n');
+    expect(service).not.toMatch(/ReadWritePaths=-\/mnt\/My /);
+    expect(await verifyComplaints(units)).toBe('');
+  });
+
   it("the sample configuration's schedules (with the drill job) install and verify too", async () => {
     const sample = join(base, 'sample.yaml');
     expectExit(await snapkeep(['config', 'init', '--output', sample]), 0);

@@ -410,3 +410,36 @@ describe('target space', () => {
     expect(usb.fullInDays).toBeCloseTo(27, 5);
   });
 });
+
+describe('a btrfs drill that could choose no copy', () => {
+  it('is read (no snapshot field) and fails the drill of its job', () => {
+    const journal = parse(
+      line({
+        time: '2026-11-23T04:00:00Z',
+        run: 'r1',
+        event: 'drill',
+        kind: 'btrfs',
+        subvolume: 'home',
+        target: 'usb',
+        snapshot: 'home.1',
+        ok: true,
+      }),
+      line({
+        time: '2026-11-24T04:00:00Z',
+        run: 'r2',
+        event: 'drill',
+        kind: 'btrfs',
+        subvolume: 'home',
+        target: 'usb',
+        ok: false,
+        detail: 'target usb: not mounted',
+      }),
+    );
+    expect(journal).toHaveLength(2);
+    const status = deriveStatus(journal, none, {}, new Date('2026-11-24T05:00:00Z'), {
+      jobs: [jobs[0]!],
+      probe: never,
+    });
+    expect(byId(status)['home → usb']).toMatchObject({ drillFailed: true, drill: { ok: false } });
+  });
+});
