@@ -213,6 +213,9 @@ function sleepService(args: readonly string[], context: UnitContext): string {
     // The command keeps its own 10 s deadline; this is the backstop that never delays sleep more.
     `ExecStart=${execLine(snapkeep(context, args))}`,
     'TimeoutStartSec=15s',
+    // After the start timeout systemd stops it with SIGTERM and waits TimeoutStopSec (90 s by
+    // default) before SIGKILL: sleep must not wait that long.
+    'TimeoutStopSec=3s',
     ...hardening(context),
     '',
     '[Install]',
