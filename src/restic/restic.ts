@@ -209,11 +209,6 @@ export class Restic {
     return checked;
   }
 
-  /** The command that runs restic `args` on `repository` (for callers that judge the result). */
-  commandFor(repository: ResolvedRepository, args: readonly string[]): Promise<CommandSpec> {
-    return this.spec(repository, args);
-  }
-
   /**
    * Run restic `args` on `repository` (the caller judges the result). A lock left behind by a
    * restic that was killed (SIGKILL, a power loss, a dump that failed and restic did not stop in

@@ -2,7 +2,7 @@
 // when (a parsed calendar event) and how. Pure; the unit and cron renderers and `schedule
 // show` / `status` / `catch-up` all read this one answer.
 import { createHash } from 'node:crypto';
-import { nextElapse, parseCalendar, type CalendarSpec } from '../calendar/systemd-calendar.js';
+import { parseCalendar, type CalendarSpec } from '../calendar/systemd-calendar.js';
 import { parseTimeSpan } from '../calendar/time-span.js';
 import type { Config } from '../config/schema.js';
 import {
@@ -108,11 +108,4 @@ export function fixedDelaySeconds(job: ScheduledJob, host: string): number {
     createHash('sha256').update(`${host}\0${job.name}`).digest().readUInt32BE(0) %
     (job.randomDelaySeconds + 1)
   );
-}
-
-/** The job's nominal interval: between its next two elapses after `now` (for staleness, catch-up). */
-export function intervalSeconds(job: ScheduledJob, now: Date): number | undefined {
-  const first = nextElapse(job.spec, now);
-  const second = first && nextElapse(job.spec, first);
-  return first && second ? (second.getTime() - first.getTime()) / 1000 : undefined;
 }

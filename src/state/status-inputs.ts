@@ -1,6 +1,6 @@
 // What deriveStatus reads, gathered once for `status`, `check` and `doctor logs`: the jobs the
 // config defines, the journal and the transfer state.
-import { nextElapse, parseCalendar } from '../calendar/systemd-calendar.js';
+import { nextElapses, parseCalendar } from '../calendar/systemd-calendar.js';
 import type { ResolvedConfig, ResolvedSchedule } from '../config/resolve.js';
 import { deriveStatus, type DerivedStatus, type JobSpec } from './derive-status.js';
 import { readJournal } from './journal.js';
@@ -49,8 +49,7 @@ export function scheduleStaleHours(
 ): (job: JobSpec) => number | undefined {
   const thresholds = schedules.flatMap((schedule) => {
     const parsed = parseCalendar(schedule.calendar);
-    const first = parsed.ok ? nextElapse(parsed.spec, now) : undefined;
-    const second = parsed.ok && first ? nextElapse(parsed.spec, first) : undefined;
+    const [first, second] = parsed.ok ? nextElapses(parsed.spec, now, 2) : [];
     if (!first || !second) return [];
     const hours = (second.getTime() - first.getTime() + schedule.randomDelaySeconds * 1000) / 3_600_000;
     return [{ schedule, hours: hours + staleSlackHours }];
