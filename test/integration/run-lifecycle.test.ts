@@ -3,14 +3,15 @@
 // `status` and `doctor logs`, never as the previous run's "exit 0"; and a closed stdout ends the
 // output, never the run.
 import { closeSync, openSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runChecked, runCommand } from '../../src/exec/command.js';
 import { cliPath, events, expectExit, snapkeep } from '../helpers/cli.js';
 import { useCleanups } from '../helpers/cleanups.js';
 import { requireTools } from '../helpers/loop-btrfs.js';
-import { createSubvolume, treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
+import { treeChecksums, writeRandomData } from '../helpers/btrfs-tree.js';
+import { diskWorld } from '../helpers/disk-world.js';
 import { descendantsOf, isRunning, killAndReap, startSnapkeep, waitUntil } from '../helpers/processes.js';
 
 const cleanups = useCleanups();
@@ -30,29 +31,10 @@ interface World {
 }
 
 async function makeWorld(sourceMiB = 1024): Promise<World> {
-  const source = await cleanups.loopBtrfs('lcsrc', sourceMiB);
-  const target = await cleanups.loopBtrfs('lctgt', sourceMiB);
-  const base = await cleanups.tempDir('lifecycle');
-  const data = join(source.mountPoint, 'data');
-  const targetDir = join(target.mountPoint, 'backups');
-  const tmp = join(base, 'tmp');
-  await runChecked({ file: 'mkdir', args: ['-p', targetDir, tmp] });
-  await createSubvolume(data);
-  const configPath = join(base, 'snapkeep.yaml');
-  const stateDir = join(base, 'state');
-  await writeFile(
-    configPath,
-    `state_dir: ${stateDir}
-targets:
-  disk: { path: ${targetDir} }
-subvolumes:
-  data:
-    path: ${data}
-    snapshot_dir: ${join(source.mountPoint, 'snapshots')}
-    targets: [disk]
-`,
-  );
-  return { configPath, stateDir, data, targetDir, tmp, env: { TMPDIR: tmp } };
+  const world = await diskWorld(cleanups, 'lc', sourceMiB);
+  const tmp = join(world.base, 'tmp');
+  await runChecked({ file: 'mkdir', args: ['-p', tmp] });
+  return { ...world, tmp, env: { TMPDIR: tmp } };
 }
 
 async function journalOf(world: World): Promise<Record<string, unknown>[]> {

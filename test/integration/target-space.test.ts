@@ -1,51 +1,25 @@
 // A run records each local target's space and its copies at its end (run-end `space`), and
 // status shows them: checked against df and the target directory on real btrfs.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runChecked, runCommand } from '../../src/exec/command.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runChecked } from '../../src/exec/command.js';
 import { events, expectExit, snapkeep } from '../helpers/cli.js';
-import { createLoopBtrfs, makeTempDir, requireTools, type LoopBtrfs } from '../helpers/loop-btrfs.js';
-import { createSubvolume, snapshotsIn, writeRandomData } from '../helpers/btrfs-tree.js';
+import { useCleanups } from '../helpers/cleanups.js';
+import { diskWorld } from '../helpers/disk-world.js';
+import { requireTools } from '../helpers/loop-btrfs.js';
+import { snapshotsIn, writeRandomData } from '../helpers/btrfs-tree.js';
 
-let source: LoopBtrfs;
-let target: LoopBtrfs;
-let base: string;
+const cleanups = useCleanups();
 
 beforeAll(async () => {
   await requireTools(['btrfs', 'mkfs.btrfs', 'flock', 'df']);
-  source = await createLoopBtrfs('spsrc', 256);
-  target = await createLoopBtrfs('sptgt', 256);
-  base = await makeTempDir('target-space');
-});
-
-afterAll(async () => {
-  await target?.cleanup();
-  await source?.cleanup();
-  if (base) await runCommand({ file: 'rm', args: ['-rf', base] });
 });
 
 describe('target space at the end of a run', () => {
   it('run-end records used, free and size as df reports them, and the copies on the target; status shows them', async () => {
-    const data = join(source.mountPoint, 'data');
-    const targetDir = join(target.mountPoint, 'backups');
-    await runChecked({ file: 'mkdir', args: ['-p', targetDir] });
-    await createSubvolume(data);
+    const { data, targetDir, configPath, stateDir } = await diskWorld(cleanups, 'sp', 256);
     await writeRandomData(data, 8);
-    const configPath = join(base, 'snapkeep.yaml');
-    const stateDir = join(base, 'state');
-    await writeFile(
-      configPath,
-      `state_dir: ${stateDir}
-targets:
-  disk: { path: ${targetDir} }
-subvolumes:
-  data:
-    path: ${data}
-    snapshot_dir: ${join(source.mountPoint, 'snapshots')}
-    targets: [disk]
-`,
-    );
     expectExit(await snapkeep(['run', '--config', configPath]), 0);
     const journal = (await readFile(join(stateDir, 'journal.ndjson'), 'utf8'))
       .trim()
