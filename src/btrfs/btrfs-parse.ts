@@ -190,6 +190,13 @@ function unescapeDumpPath(text: string): string {
   return Buffer.from(bytes).toString('utf8');
 }
 
+/** A link's existing path, relative to the subvolume, whether or not it carries the prefix. */
+function linkTarget(printed: string, linkPath: string): string {
+  const path = unescapeDumpPath(printed);
+  const prefix = /^\.\/[^/]+\//.exec(unescapeDumpPath(linkPath))?.[0];
+  return (prefix && path.startsWith(prefix) ? path.slice(prefix.length) : path).replace(/\/$/, '');
+}
+
 /** Splits on unescaped whitespace. */
 function dumpFields(line: string): string[] {
   return line.match(/(?:\\.|[^\s\\])+/g) ?? [];
@@ -204,7 +211,8 @@ export function parseStreamDump(output: string): StreamChanges {
   const writes = new Map<string, [number, number][]>();
   const relative = (printed: string): string => {
     const path = unescapeDumpPath(printed);
-    const match = /^\.\/[^/]+\/?(.*)$/.exec(path);
+    // `s`: a file name may hold a newline.
+    const match = /^\.\/[^/]+\/?(.*)$/s.exec(path);
     if (!match) throw new Error(`unexpected path in a stream dump: ${JSON.stringify(printed)}`);
     return match[1]!.replace(/\/$/, '');
   };
@@ -267,7 +275,9 @@ export function parseStreamDump(output: string): StreamChanges {
       continue;
     }
     add(path);
-    if (command === 'link') add(relative(options.get('dest') ?? ''));
+    // `link NEW dest=EXISTING`: unlike rename's, link's dest is printed as the stream carries it,
+    // relative to the subvolume without the `./<subvolume>/` prefix (btrfs-progs 6.2).
+    if (command === 'link') add(linkTarget(options.get('dest') ?? '', printedPath));
     if (
       command === 'write' ||
       command === 'update_extent' ||

@@ -3,7 +3,7 @@
 // CLI run cannot be made to produce).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { appendFile, mkdir, readFile, readdir, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, link, mkdir, readFile, readdir, rename, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runChecked, type CommandSpec } from '../../src/exec/command.js';
@@ -162,6 +162,30 @@ describe('btrfs data safety', () => {
       const shown = await remote.run(['btrfs', 'subvolume', 'show', `${remote.root}/${directory}/${newest}`]);
       expect(shown.stdout).toMatch(new RegExp(`Received UUID:\\s+${snapshot.uuid}`));
     }
+  });
+
+  it('an increment that adds a hard link, renames a file with two links, a name with a space or a newline verifies (exit 0, copy kept)', async () => {
+    const { source, data, target } = await sourceAndDisk();
+    const config = await configFile(
+      dataToTargets(data, join(source.mountPoint, 'snapshots'), { disk: target }),
+    );
+    await writeFile(join(data, 'linked'), 'one inode');
+    await writeFile(join(data, 'with space'), 'two names');
+    expectExit(await snapkeep(['run', '--config', config]), 0);
+    // The stream prints `link NEW dest=EXISTING` with EXISTING relative to the subvolume.
+    await link(join(data, 'linked'), join(data, 'second name'));
+    await link(join(data, 'with space'), join(data, 'kept'));
+    await rename(join(data, 'with space'), join(data, 'renamed one'));
+    await writeFile(join(data, 'new\nline'), 'a newline in its name');
+    const result = await snapkeep(['run', '--config', config, '--json']);
+    expectExit(result, 0);
+    const sends = stepEvents(result.stdout).filter((event) => event.step.kind === 'send');
+    expect(sends.map((event) => event.ok)).toEqual([true]);
+    const newest = (await snapshotsIn(target)).at(-1)!;
+    expect(await readFile(join(target, newest, 'second name'), 'utf8')).toBe('one inode');
+    expect(await readFile(join(target, newest, 'renamed one'), 'utf8')).toBe('two names');
+    expect(await readFile(join(target, newest, 'new\nline'), 'utf8')).toBe('a newline in its name');
+    expect(await snapshotsIn(target)).toHaveLength(2);
   });
 
   it('a copy changed after its receive is refused by the verification of the next send built on it', async () => {

@@ -144,4 +144,14 @@ describe('parseStreamDump', () => {
     expect([...changes.paths].sort()).toEqual(['', 'a b', 'dir', 'dir2', 'dir2/né', 'f', 'link', 'o261-8-0']);
     expect(Object.fromEntries(changes.writes)).toEqual({ f: [[2498560, 1442]], 'dir2/né': [[0, 4]] });
   });
+
+  it("reads a link's dest as btrfs-progs prints it: relative to the subvolume, escaped", () => {
+    const dump = [
+      'snapshot        ./s2                            uuid=c7 transid=8 parent_uuid=3b parent_transid=7',
+      'link            ./s2/new\\nline                  dest=sp\\ ace',
+      'unlink          ./s2/sp\\ ace',
+      'link            ./s2/hl2                        dest=./s2/hl',
+    ].join('\n');
+    expect([...parseStreamDump(dump).paths].sort()).toEqual(['', 'hl', 'hl2', 'new\nline', 'sp ace']);
+  });
 });
