@@ -1,4 +1,4 @@
-// `snapkeep doctor [prereqs|ssh|volume|aws|logs|all]`: every check prints OK, WARN, FAIL or SKIP,
+// `snapkeep doctor [prereqs|ssh|volume|sources|aws|logs|all]`: every check prints OK, WARN, FAIL or SKIP,
 // and under a WARN or FAIL the likely cause and the fix. --json: one `check` event per check and
 // a `doctor-summary`. Exit 0 when nothing FAILs, 3 when something does.
 import {

@@ -219,6 +219,17 @@ export async function runDoctorChecks(
     }
   }
 
+  if (groups.has('sources')) {
+    const { observeSource, sourceChecks } = await import('./source-checks.js');
+    for (const subvolume of resolved?.subvolumes ?? []) {
+      if (subvolume.ssh) continue; // on another host: not looked into from here
+      onSection({
+        heading: `sources ${subvolume.name} (${subvolume.path})`,
+        results: sourceChecks(await observeSource(subvolume.name, subvolume.path)),
+      });
+    }
+  }
+
   if (groups.has('aws')) {
     const checks = scope('aws');
     const heading = `aws${inputs.region ? ` (${inputs.region})` : ''}`;
