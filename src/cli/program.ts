@@ -393,7 +393,14 @@ export async function runCli(argv: readonly string[], version: string): Promise<
       '--from <where>',
       '"snapshots" (the local snapshot directory) or a target name: the data is read from there, also when a copy is here; default: the snapshot directory if it has it, else the first target that does',
     )
-    .option('--to <path>', "where the writable subvolume goes (default: the subvolume's path)")
+    .option(
+      '--to <path>',
+      "where the writable subvolume goes (default: the subvolume's path); with --path, where the copy goes (default: the working directory)",
+    )
+    .option(
+      '--path <path>',
+      'copy only this file or directory (relative to the subvolume, e.g. Documents/report.odt) out of the snapshot to --to, attributes kept; an existing one is never overwritten (--force moves it aside)',
+    )
     .option('--read-only', 'only bring the read-only snapshot back into the snapshot directory')
     .option(
       '--full',
@@ -421,6 +428,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
         options: {
           from?: string;
           to?: string;
+          path?: string;
           readOnly?: boolean;
           full?: boolean;
           force?: boolean;
@@ -441,6 +449,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
             snapshot,
             from: options.from,
             to: options.to,
+            ...(options.path !== undefined ? { path: options.path } : {}),
             readOnly: options.readOnly ?? false,
             full: options.full ?? false,
             force: options.force ?? false,

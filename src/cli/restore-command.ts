@@ -2,8 +2,14 @@
 // and the size each was sent with), and bring one back as a writable subvolume. A copy on a target
 // is received into the snapshot directory first — incrementally when a snapshot here has a copy
 // there — and stays there as a snapshot, so the next `run` continues incrementally from it.
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { applyCheckout, btrfsFilesystemOf, planCheckout, type CheckoutPlan } from '../btrfs/fetch.js';
+import {
+  applyFileRestore,
+  checkRestorePath,
+  planFileRestore,
+  type FileRestorePlan,
+} from '../btrfs/file-restore.js';
 import { datedSubvolumes, localHost, type DatedSubvolume, type Inventory } from '../btrfs/inventory.js';
 import { messageOf, observeTarget, snapshotsIn } from '../btrfs/observe.js';
 import { selectSubvolumes } from '../btrfs/btrfs-run.js';
@@ -41,6 +47,8 @@ export interface RestoreOptions {
   /** Receive without a parent: every byte from the source (a restore drill). */
   readonly full: boolean;
   readonly force: boolean;
+  /** Copy only this path (relative to the subvolume) out of the snapshot, to --to (default: .). */
+  readonly path?: string;
   /** Backup sets: OLD=NEW database renames, and consent to overwrite files in place. */
   readonly databases: readonly string[];
   readonly yes: boolean;
@@ -359,8 +367,12 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
     throw new UsageError(
       `--read-only with --to ${options.to}: --read-only only brings the read-only snapshot back into the snapshot directory and makes no subvolume at --to; drop one of them`,
     );
+  const filePath = options.path === undefined ? undefined : checkRestorePath(options.path);
+  if (filePath !== undefined && options.readOnly)
+    throw new UsageError('--path copies out of the read-only snapshot already; drop --read-only');
   const now = options.now ?? new Date();
-  const to = options.to ?? subvolume.path;
+  // --path: like cp, --to is relative to the working directory, which is its default.
+  const to = filePath !== undefined ? resolve(options.to ?? '.') : (options.to ?? subvolume.path);
   if (!to.startsWith('/')) throw new UsageError(`--to ${to}: expected an absolute path`);
 
   const hosts = new Hosts();
@@ -372,12 +384,25 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
       location,
       point,
       to,
-      options,
+      options: filePath === undefined ? options : { ...options, readOnly: true },
       now,
       local: hosts.inventoryOf(),
     });
     const { fetch, checkout, snapshotPath, source } = plan;
     for (const note of plan.notes) output.warn(note);
+    let file: FileRestorePlan | undefined;
+    if (filePath !== undefined) {
+      file = await planFileRestore({
+        snapshotPath,
+        path: filePath,
+        to,
+        force: options.force,
+        now,
+        removeSnapshot: fetch?.kind === 'receive' && fetch.alreadyHere !== undefined,
+      });
+      // A snapshot that is here already is checked now, so that a dry run says the truth.
+      if (fetch?.kind !== 'receive') await applyFileRestore(file, point.name, { check: true });
+    }
 
     const prefix = options.dryRun ? 'would ' : '';
     output.event('plan', {
@@ -388,9 +413,14 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
       source,
       fetch,
       checkout,
+      ...(file ? { file } : {}),
     });
     if (fetch) output.text(describeFetch(fetch, source.from, prefix));
     describeCheckout(output, checkout, prefix);
+    if (file)
+      output.text(
+        `${prefix}copy ${file.source} to ${file.destination}${file.aside ? ` (the existing one moved aside to ${file.aside})` : ''}`,
+      );
     if (options.dryRun) {
       output.text(`would restore ${point.name} ${describeSource(source)}`);
       output.text('dry run: nothing changed');
@@ -400,7 +430,13 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
     const request: RunRequest = {
       stateDir: resolved.stateDir,
       command: 'restore',
-      fields: { subvolume: subvolume.name, from: location.name, snapshot: point.name, to },
+      fields: {
+        subvolume: subvolume.name,
+        from: location.name,
+        snapshot: point.name,
+        to,
+        ...(filePath !== undefined ? { path: filePath } : {}),
+      },
       now,
     };
     return await withRun(request, async ({ journal }) => {
@@ -420,21 +456,29 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
         if (!outcome.ok) return { exitCode: ExitCode.fatal, fields: { error: outcome.error } };
       }
       if (checkout) await applyCheckout(checkout);
+      if (file) await applyFileRestore(file, point.name);
       output.event('restored', {
         subvolume: subvolume.name,
         source,
         snapshot: checkout?.removeSnapshot ? undefined : snapshotPath,
         path: checkout?.path,
         aside: checkout?.aside,
+        ...(file ? { file } : {}),
       });
       output.text(
-        checkout
-          ? `restored ${point.name} ${describeSource(source)}: ${checkout.path} is a writable subvolume${checkout.aside ? `; the previous one is at ${checkout.aside}` : ''}`
-          : `restored ${point.name} ${describeSource(source)}: read-only snapshot at ${snapshotPath}`,
+        file
+          ? `restored ${filePath ?? ''} of ${point.name} ${describeSource(source)}: ${file.destination}${file.aside ? `; the previous one is at ${file.aside}` : ''}`
+          : checkout
+            ? `restored ${point.name} ${describeSource(source)}: ${checkout.path} is a writable subvolume${checkout.aside ? `; the previous one is at ${checkout.aside}` : ''}`
+            : `restored ${point.name} ${describeSource(source)}: read-only snapshot at ${snapshotPath}`,
       );
       return {
         exitCode: ExitCode.ok,
-        fields: { snapshot: snapshotPath, to: checkout?.path, aside: checkout?.aside },
+        fields: {
+          snapshot: snapshotPath,
+          to: file?.destination ?? checkout?.path,
+          aside: file?.aside ?? checkout?.aside,
+        },
       };
     });
   } finally {

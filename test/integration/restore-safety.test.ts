@@ -318,6 +318,60 @@ describe('restore --from TARGET reads the data from that target', () => {
     await rm(dirname(copy), { recursive: true });
   });
 
+  it('--path copies one file out: from the target with --from (nothing left behind), from here without; never over an existing file; the dry run checks and changes nothing', async () => {
+    const into = join(ext4, 'single-file');
+    await mkdir(into);
+    const dry = await restoreData(
+      second,
+      '--from',
+      'usb',
+      '--path',
+      'changed.txt',
+      '--to',
+      into,
+      '--dry-run',
+    );
+    expectExit(dry, 0);
+    expect(dry.stdout).toContain(`would copy `);
+    expect(await readdir(into)).toEqual([]);
+
+    const fromUsb = await restoreData(
+      second,
+      '--from',
+      'usb',
+      '--path',
+      './changed.txt',
+      '--to',
+      into,
+      '--json',
+    );
+    expectExit(fromUsb, 0);
+    expect(await read(join(into, 'changed.txt'))).toBe('v2\n'); // the target's bytes, not the altered ones here
+    const done = events(fromUsb.stdout).find((event) => event.type === 'restored')!;
+    expect(done.source).toMatchObject({ from: 'usb' });
+    expect(done.file).toMatchObject({ destination: join(into, 'changed.txt') });
+    // The copy received for it is gone again: the snapshot directory is as it was.
+    expect(await snapshotsIn(snapshotDir)).toEqual([first, second].sort());
+    expect((await readdir(snapshotDir)).filter((name) => name.startsWith('.restore-from-'))).toEqual([]);
+
+    const refused = await restoreData(second, '--path', 'changed.txt', '--to', into);
+    expectExit(refused, 2);
+    expect(refused.stderr).toContain(`${join(into, 'changed.txt')} exists; it is never overwritten`);
+    expect(await read(join(into, 'changed.txt'))).toBe('v2\n');
+
+    const forced = await restoreData(second, '--path', 'changed.txt', '--to', into, '--force');
+    expectExit(forced, 0);
+    expect(await read(join(into, 'changed.txt'))).toBe('altered here\n'); // from the snapshot here
+    const aside = (await readdir(into)).find((name) => name.startsWith('changed.txt.before-restore.'))!;
+    expect(await read(join(into, aside))).toBe('v2\n');
+
+    const missing = await restoreData(second, '--path', 'no/such.file', '--to', into, '--dry-run');
+    expectExit(missing, 2);
+    expect(missing.stderr).toContain(`has no ${join(snapshotDir, second, 'no/such.file')}`);
+    for (const bad of ['/etc/passwd', '../data/changed.txt', '.'])
+      expectExit(await restoreData(second, '--path', bad, '--to', into), 2);
+  });
+
   it('without --from, a snapshot here is used as it is, and the message says so', async () => {
     const result = await restoreData(second, '--to', join(local.mountPoint, 'from-here'));
     expectExit(result, 0);
