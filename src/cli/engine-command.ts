@@ -70,7 +70,7 @@ function reporterFor(output: Output, dryRun: boolean, transfers: TransferStateFi
       // The prune re-plan's notes repeat the initial plan's; its steps print with their outcomes.
       if (output.json || phase === 'prune') return;
       const prefix = dryRun ? 'would ' : '';
-      for (const note of plan.notes)
+      for (const note of plan.notes.filter((each) => dryRun || !each.routine))
         output.text(
           `${note.level === 'info' ? '  ' : `${note.level.toUpperCase()}: `}${note.subvolume}${note.target ? ` → ${note.target}` : ''}: ${note.message}`,
         );

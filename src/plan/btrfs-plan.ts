@@ -88,6 +88,12 @@ export interface Note {
   readonly target?: string;
   readonly level: 'info' | 'warning' | 'error';
   readonly message: string;
+  /**
+   * True for what every run of this config would say again (snapshots the target's retention
+   * would not keep, with snapshot_create: always): shown by dry runs and in --json, not repeated
+   * in a run's text.
+   */
+  readonly routine?: boolean;
 }
 
 export type ObservedTarget =
@@ -299,8 +305,8 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
   const { subvolume, source } = observed;
   const steps: Step[] = [];
   const notes: Note[] = [];
-  const note = (level: Note['level'], message: string, target?: string): void => {
-    notes.push({ subvolume: subvolume.name, target, level, message });
+  const note = (level: Note['level'], message: string, target?: string, routine?: boolean): void => {
+    notes.push({ subvolume: subvolume.name, target, level, message, ...(routine ? { routine } : {}) });
   };
   let snapshots = [...observed.snapshots].sort(byDate);
   const copiesByTarget = new Map<string, DatedSubvolume[]>();
@@ -443,6 +449,7 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
           'info',
           `${skipped} snapshot(s) not sent: the retention of ${target.name} would not keep them`,
           target.name,
+          true,
         );
       }
       for (const { snapshot, reason } of toSend) {
