@@ -78,6 +78,8 @@ function reporterFor(output: Output, dryRun: boolean, transfers: TransferStateFi
       if (dryRun) for (const step of plan.steps) output.text(`${prefix}${describeStep(step)}`);
     },
     outcome(outcome) {
+      if (outcome.step.kind === 'send')
+        progressLine.finish(`${outcome.step.subvolume} → ${outcome.step.target}`);
       progressLine.clear();
       reportStepOutcome(output, outcome, describeStep(outcome.step));
     },

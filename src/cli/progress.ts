@@ -1,5 +1,5 @@
-// Transfer progress for people and scripts: on a TTY one rewritten stderr line with bytes, rate and
-// an ETA estimated from the previous stream of the same kind; under --json `progress` events.
+// Transfer progress for people and scripts: on a TTY a stderr line per running transfer with bytes,
+// rate and an ETA estimated from the previous stream of the same kind; under --json `progress` events.
 import type { StepOutcome } from '../btrfs/apply-steps.js';
 import { isQuiet, type Output } from './output.js';
 
@@ -32,13 +32,45 @@ export interface TransferProgress {
 
 export interface ProgressLine {
   show(progress: TransferProgress): void;
-  /** Erase the line before other output. */
+  /** Erase the lines before other output (the next show draws them again). */
   clear(): void;
+  /** The transfer with this label ended: its line is not drawn again. */
+  finish(label: string): void;
 }
 
-export function createProgressLine(output: Output): ProgressLine {
-  const isTty = process.stderr.isTTY && !output.json && !isQuiet();
-  let shown = false;
+/** Where the lines are drawn: stderr, or a stand-in terminal in tests. */
+export interface ProgressTerminal {
+  readonly isTTY?: boolean;
+  readonly columns?: number;
+  write(text: string): unknown;
+}
+
+/**
+ * On a terminal, one line per running transfer (parallel transfers each keep theirs), redrawn in
+ * place: erase the block (cursor up), write every line again. Each line is cut to the terminal's
+ * width, since a wrapped line would break the cursor arithmetic. Written here rather than taken
+ * from a library: the libraries that do this pull a dozen packages for these few escapes.
+ */
+export function createProgressLine(
+  output: Output,
+  terminal: ProgressTerminal = process.stderr,
+): ProgressLine {
+  const isTty = Boolean(terminal.isTTY) && !output.json && !isQuiet();
+  const lines = new Map<string, string>();
+  let drawn = 0;
+  const erase = (): void => {
+    if (drawn === 0) return;
+    terminal.write(`\r\x1b[K${'\x1b[1A\x1b[K'.repeat(drawn - 1)}`);
+    drawn = 0;
+  };
+  const draw = (): void => {
+    const width = Math.max((terminal.columns ?? 80) - 1, 20);
+    const text = [...lines.values()].map((line) =>
+      line.length > width ? `${line.slice(0, width - 1)}…` : line,
+    );
+    terminal.write(text.join('\n'));
+    drawn = text.length;
+  };
   return {
     show(progress) {
       const rate = progress.bytes / Math.max(progress.elapsedMs / 1000, 0.001);
@@ -52,16 +84,21 @@ export function createProgressLine(output: Output): ProgressLine {
         etaSeconds: eta === undefined ? undefined : Math.round(eta),
       });
       if (!isTty) return;
-      shown = true;
-      process.stderr.write(
-        `\r\x1b[K${progress.label}: ${formatBytes(progress.bytes)} at ${formatBytes(rate)}/s${
+      lines.set(
+        progress.label,
+        `${progress.label}: ${formatBytes(progress.bytes)} at ${formatBytes(rate)}/s${
           eta === undefined ? '' : `, ETA ${formatDuration(eta)}`
         }`,
       );
+      erase();
+      draw();
     },
     clear() {
-      if (shown) process.stderr.write('\r\x1b[K');
-      shown = false;
+      erase();
+    },
+    finish(label) {
+      lines.delete(label);
+      erase();
     },
   };
 }
