@@ -36,7 +36,11 @@ export interface ProgressLine {
   clear(): void;
 }
 
-export function createProgressLine(output: Output): ProgressLine {
+/** `events: false`: only the TTY line (the caller's printer writes the event as it is). */
+export function createProgressLine(
+  output: Output,
+  options: { readonly events?: boolean } = {},
+): ProgressLine {
   const isTty = process.stderr.isTTY && !output.json && !isQuiet();
   let shown = false;
   return {
@@ -44,13 +48,14 @@ export function createProgressLine(output: Output): ProgressLine {
       const rate = progress.bytes / Math.max(progress.elapsedMs / 1000, 0.001);
       const expected = progress.expectedBytes;
       const eta = expected && expected > progress.bytes ? (expected - progress.bytes) / rate : undefined;
-      output.event('progress', {
-        ...progress.fields,
-        bytes: progress.bytes,
-        bytesPerSecond: Math.round(rate),
-        expectedBytes: expected,
-        etaSeconds: eta === undefined ? undefined : Math.round(eta),
-      });
+      if (options.events !== false)
+        output.event('progress', {
+          ...progress.fields,
+          bytes: progress.bytes,
+          bytesPerSecond: Math.round(rate),
+          expectedBytes: expected,
+          etaSeconds: eta === undefined ? undefined : Math.round(eta),
+        });
       if (!isTty) return;
       shown = true;
       process.stderr.write(
