@@ -14,6 +14,8 @@ const layers = [
   ['state'],
   ['plan'],
   ['btrfs', 'restic', 'schedule'],
+  // Runs that use more than one engine (verify: restic check and the drills of both engines).
+  ['operations'],
   ['doctor', 'quickstart'],
   ['infra'],
   ['cli'],

@@ -1,48 +1,12 @@
-// `snapkeep infra init | plan | apply | destroy | output`: the AWS target (infra/aws) through
-// OpenTofu or Terraform. The module is copied into a working directory beside snapkeep's state
-// (default <state_dir>/infra/aws; its terraform.tfstate is what knows the resources: back it up),
-// the variables come from the config's `infra.aws`, and nothing reaches AWS before the
-// prerequisites pass. apply shows the plan and a monthly cost, asks (or takes --yes), waits until
-// the instance answers over SSH, records its host key, runs the smoke tests and writes the new
-// target into the config. destroy says that the backups go with the volume and wants its name.
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { loadConfig } from '../config/load-config.js';
-import type { AwsInfraConfig } from '../config/infra-schema.js';
-import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
-import { runCommand, type CommandResult, type CommandSpec } from '../exec/command.js';
-import {
-  connectionEnv,
-  formatCost,
-  moduleVariables,
-  monthlyCost,
-  parseModuleOutputs,
-  publicKeyProblem,
-  withTarget,
-  type AwsTargetOutputs,
-} from '../infra/aws-target.js';
-import { smokeTestTarget } from '../infra/smoke-tests.js';
-import {
-  applyCommand,
-  copyModule,
-  detectInfraTool,
-  filterScriptPath,
-  initCommand,
-  outputCommand,
-  planCommand,
-  planFileName,
-  variablesFileName,
-  type InfraTool,
-} from '../infra/terraform.js';
-import { probeTcp } from '../doctor/tcp-probe.js';
-import { parseSshUrl } from '../remote/ssh-url.js';
-import type { Journal } from '../state/journal.js';
-import { withRun, type RunRequest } from '../state/run-lifecycle.js';
-import { createOutput, type Output } from './output.js';
+// `snapkeep infra init | plan | apply | destroy | output`: the options, the AWS target's run
+// (src/infra/infra-run.ts), and its text.
+import { formatCheck } from '../doctor/check.js';
+import { formatCost } from '../infra/aws-target.js';
+import { infra, type InfraAction, type InfraEvent } from '../infra/infra-run.js';
+import { createOutput } from './output.js';
+import { createPrinter, toStderr, type TextLine } from './printer.js';
 
-export type InfraAction = 'init' | 'plan' | 'apply' | 'destroy' | 'output';
+export type { InfraAction } from '../infra/infra-run.js';
 
 export interface InfraOptions {
   readonly config?: string;
@@ -55,124 +19,85 @@ export interface InfraOptions {
   readonly waitSeconds: number;
 }
 
-interface Context {
-  readonly output: Output;
-  readonly tool: InfraTool;
-  readonly aws: AwsInfraConfig;
-  readonly configPath: string;
-  readonly stateDir: string;
-  readonly workingDir: string;
-  readonly privateKey: string;
-  readonly sshOptions: Record<string, unknown>;
-}
-
-/** Where doctor and later runs find what apply made. */
-export const outputsFile = (stateDir: string): string => join(stateDir, 'infra', 'aws', 'outputs.json');
-
-function awsCredentialsSource(): string | undefined {
-  const env = process.env;
-  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) return 'AWS_ACCESS_KEY_ID';
-  if (env.AWS_PROFILE) return `AWS_PROFILE=${env.AWS_PROFILE}`;
-  if (env.AWS_WEB_IDENTITY_TOKEN_FILE) return 'AWS_WEB_IDENTITY_TOKEN_FILE';
-  if (env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI || env.AWS_CONTAINER_CREDENTIALS_FULL_URI)
-    return 'the container credentials endpoint';
-  for (const file of [
-    env.AWS_SHARED_CREDENTIALS_FILE ?? join(homedir(), '.aws', 'credentials'),
-    env.AWS_CONFIG_FILE ?? join(homedir(), '.aws', 'config'),
-  ])
-    if (existsSync(file)) return file;
-  return undefined;
-}
-
-/** Everything checked before anything runs; all problems at once, each with its fix. */
-async function prepare(options: InfraOptions, action: InfraAction): Promise<Context> {
-  const output = createOutput(options.json);
-  const loaded = await loadConfig(options.config);
-  const aws = loaded.config.infra?.aws;
-  if (!aws)
-    throw new UsageError(
-      `${loaded.path}: no infra.aws section; add one (snapkeep config init prints a commented example) with at least region, ssh_public_key_file and allowed_ssh_cidrs`,
-    );
-  const problems: string[] = [];
-  const tool = await detectInfraTool();
-  if (!tool)
-    problems.push(
-      'neither tofu nor terraform is installed: install OpenTofu (https://opentofu.org/docs/intro/install/deb/) or Terraform, or set SNAPKEEP_TOFU to its path',
-    );
-  if (action !== 'output' && !awsCredentialsSource())
-    problems.push(
-      'no AWS credentials: set AWS_PROFILE (after `aws configure --profile NAME`) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, for an IAM identity allowed to manage EC2 (and S3/IAM with offsite_bucket)',
-    );
-  const privateKey = aws.ssh_private_key_file ?? aws.ssh_public_key_file.replace(/\.pub$/, '');
-  if (action === 'plan' || action === 'apply' || action === 'init') {
-    let publicKey = '';
-    try {
-      publicKey = await readFile(aws.ssh_public_key_file, 'utf8');
-    } catch {
-      problems.push(
-        `infra.aws.ssh_public_key_file: ${aws.ssh_public_key_file} cannot be read; create a key with: ssh-keygen -t ed25519 -f ${aws.ssh_public_key_file.replace(/\.pub$/, '')} -N ''`,
-      );
+/** The text of an action's events (`infra output` lists the outputs; apply says what it made). */
+export function infraText(action: InfraAction): (event: InfraEvent) => readonly TextLine[] {
+  return (event) => {
+    switch (event.type) {
+      case 'infra-module':
+        return [
+          `module copied to ${event.workingDir} (variables in ${event.variablesFile}); running ${event.tool} init`,
+        ];
+      case 'infra-init':
+        return action === 'init' ? ['ready: snapkeep infra plan shows what apply would create'] : [];
+      case 'infra-plan':
+        return [event.plan];
+      case 'infra-cost':
+        return formatCost(event);
+      case 'infra-applying':
+        return [`applying with ${event.tool} (an instance takes 1-3 minutes)…`];
+      case 'infra-outputs': {
+        const { type: _type, ...outputs } = event;
+        if (action === 'output')
+          return Object.entries(outputs).flatMap(([key, value]) =>
+            value === undefined ? [] : [`${key.padEnd(11)} ${value}`],
+          );
+        return [
+          `instance ${event.instanceId} (${event.region}) at ${event.host}; volume ${event.volumeName} (${event.volumeId})`,
+        ];
+      }
+      case 'infra-ssh-wait':
+        return [`waiting for ${event.host}:${event.port} to answer over SSH (up to ${event.waitSeconds} s)…`];
+      case 'infra-ssh':
+        return [
+          `host key recorded in ${event.knownHosts} (trusted on first use, seconds after the instance was made):\n${event.fingerprints}`,
+        ];
+      case 'smoke-retry':
+        return [
+          `smoke tests: not yet (${event.failing.join(', ')}); the instance may still be booting, again in ${event.retrySeconds} s`,
+        ];
+      case 'smoke-tests':
+        return ['smoke tests:'];
+      case 'check': {
+        const { type: _type, ...result } = event;
+        return formatCheck(result);
+      }
+      case 'infra-smoke-failed':
+        return [
+          toStderr(
+            `the target does not pass its smoke tests (${event.failed.join(', ')}); the config was not changed. Fix what is shown above, then: snapkeep doctor ssh, and snapkeep infra apply again (it changes nothing that exists)`,
+          ),
+        ];
+      case 'infra-config':
+        return [
+          [
+            `target "${event.target}" written to ${event.configPath} (${event.path}; previous file: ${event.configPath}.before-infra)`,
+            `connection details for the original scripts: ${event.connectionEnv}`,
+            `next: add "${event.target}" to a subvolume's targets: and run snapkeep run; check any time with snapkeep doctor`,
+          ].join('\n'),
+        ];
+      case 'infra-destroy-warning':
+        return [
+          [
+            `This deletes instance ${event.instance} and volume ${event.volumeName} (${event.volume}) in ${event.region}.`,
+            'EVERY BACKUP ON THAT VOLUME IS DELETED WITH IT; there is no undo.',
+            ...(event.bucket
+              ? [
+                  `The bucket ${event.bucket} keeps its objects (Object Lock): AWS refuses to delete a bucket that is not empty.`,
+                ]
+              : []),
+          ].join('\n'),
+        ];
+      case 'infra-destroyed':
+        return [
+          `destroyed. The target "${event.target}" is still in ${event.configPath}: remove it (and from subvolumes' targets) before the next run.`,
+        ];
+      case 'summary':
+        return [event.command === 'infra-apply' ? 'dry run: nothing applied' : 'dry run: nothing destroyed'];
     }
-    const keyProblem = publicKey ? publicKeyProblem(publicKey) : undefined;
-    if (keyProblem) problems.push(`infra.aws.ssh_public_key_file: ${aws.ssh_public_key_file} ${keyProblem}`);
-    if (!existsSync(privateKey))
-      problems.push(
-        `the private key ${privateKey} is missing (snapkeep logs in with it); set infra.aws.ssh_private_key_file or create the pair with ssh-keygen`,
-      );
-  }
-  if (problems.length > 0)
-    throw new UsageError(
-      `infra ${action}: prerequisites missing (nothing was changed):\n${problems.map((problem) => `  - ${problem}`).join('\n')}`,
-    );
-  const stateDir = loaded.config.state_dir;
-  return {
-    output,
-    tool: tool!,
-    aws,
-    configPath: loaded.path,
-    stateDir,
-    workingDir: aws.working_dir ?? join(stateDir, 'infra', 'aws'),
-    privateKey,
-    sshOptions: (loaded.input.ssh as Record<string, unknown> | undefined) ?? {},
   };
 }
 
-async function run(context: Context, spec: CommandSpec, what: string): Promise<CommandResult> {
-  const result = await runCommand(spec);
-  if (result.exitCode !== 0)
-    throw new SnapkeepError(
-      `${context.tool.name} ${what} failed (exit ${result.exitCode ?? result.signal}):\n${(result.stderr || result.stdout).trim()}`,
-    );
-  return result;
-}
-
-/** Module copy, variables and `init`: safe to repeat, never touches AWS resources. */
-async function initialise(context: Context): Promise<void> {
-  const { aws, workingDir, output } = context;
-  await copyModule(workingDir);
-  const publicKey = await readFile(aws.ssh_public_key_file, 'utf8');
-  await writeFile(
-    join(workingDir, variablesFileName),
-    `${JSON.stringify(moduleVariables(aws, publicKey, filterScriptPath), null, 2)}\n`,
-    { mode: 0o600 },
-  );
-  output.text(
-    `module copied to ${workingDir} (variables in ${variablesFileName}); running ${context.tool.name} init`,
-  );
-  await run(context, initCommand(context.tool, workingDir), 'init');
-  output.event('infra-init', { workingDir, tool: context.tool.name });
-}
-
-async function plan(context: Context, destroy: boolean): Promise<string> {
-  const result = await run(context, planCommand(context.tool, context.workingDir, destroy), 'plan');
-  const text = result.stdout.trim();
-  const summary = /^(Plan: .*|No changes\..*)$/m.exec(text)?.[1] ?? '(no summary line in the plan)';
-  context.output.text(text);
-  context.output.event('infra-plan', { destroy, summary });
-  return summary;
-}
-
-async function confirm(question: string): Promise<string> {
+async function ask(question: string): Promise<string> {
   const { createInterface } = await import('node:readline/promises');
   const prompt = createInterface({ input: process.stdin, output: process.stderr });
   try {
@@ -182,206 +107,19 @@ async function confirm(question: string): Promise<string> {
   }
 }
 
-async function readOutputs(context: Context): Promise<AwsTargetOutputs> {
-  const result = await run(context, outputCommand(context.tool, context.workingDir), 'output');
-  const parsed = parseModuleOutputs(result.stdout);
-  if (!parsed.ok)
-    throw new SnapkeepError(
-      `${context.tool.name} output: ${parsed.problem} (was the module applied? run snapkeep infra apply)`,
-    );
-  return parsed.value;
-}
-
-/** Until the port answers and the host key can be read; the key is recorded for every later run. */
-async function waitForSsh(context: Context, outputs: AwsTargetOutputs, waitSeconds: number): Promise<string> {
-  const parsed = parseSshUrl(outputs.targetUrl);
-  if (!parsed.ok) throw new SnapkeepError(`output target_url ${outputs.targetUrl}: ${parsed.error}`);
-  const { host, port = 22 } = parsed.value;
-  const deadline = Date.now() + waitSeconds * 1000;
-  const knownHosts = join(context.workingDir, 'known_hosts');
-  context.output.text(`waiting for ${host}:${port} to answer over SSH (up to ${waitSeconds} s)…`);
-  for (let attempt = 1; ; attempt++) {
-    const probe = await probeTcp(host, port, 5000);
-    if (probe.kind === 'open') {
-      const scan = await runCommand({
-        file: 'ssh-keyscan',
-        args: ['-T', '10', '-p', String(port), '-t', 'ed25519,ecdsa,rsa', host],
-      });
-      if (scan.exitCode === 0 && scan.stdout.trim() !== '') {
-        await writeFile(knownHosts, scan.stdout, { mode: 0o644 });
-        const fingerprints = await runCommand({ file: 'ssh-keygen', args: ['-l', '-f', knownHosts] });
-        context.output.text(
-          `host key recorded in ${knownHosts} (trusted on first use, seconds after the instance was made):\n${fingerprints.stdout.trim()}`,
-        );
-        context.output.event('infra-ssh', { host, port, knownHosts, attempts: attempt });
-        return knownHosts;
-      }
-    }
-    if (Date.now() >= deadline)
-      throw new SnapkeepError(
-        `${host}:${port} did not answer over SSH within ${waitSeconds} s (last: ${probe.kind === 'open' ? 'no host key' : probe.message}); check the security group's allowed_ssh_cidrs against your public address, then: snapkeep doctor`,
-        ExitCode.targetUnreachable,
-      );
-    await new Promise((resolve) => setTimeout(resolve, Math.min(5000, Math.max(0, deadline - Date.now()))));
-  }
-}
-
-async function apply(context: Context, options: InfraOptions): Promise<number> {
-  const { output } = context;
-  await initialise(context);
-  const summary = await plan(context, false);
-  for (const line of formatCost(monthlyCost(context.aws))) output.text(line);
-  output.event('infra-cost', { ...monthlyCost(context.aws) });
-  if (options.dryRun) {
-    output.text('dry run: nothing applied');
-    return ExitCode.ok;
-  }
-  if (!options.yes) {
-    if (!process.stdin.isTTY || options.json)
-      throw new UsageError(
-        'infra apply: not applied; confirm on a terminal, or pass --yes (for automation) after reading the plan (snapkeep infra plan)',
-      );
-    const answer = await confirm(`${summary} Create these resources in your AWS account? Type yes: `);
-    if (answer !== 'yes') throw new UsageError('infra apply: not confirmed; nothing was changed');
-  }
-  const request: RunRequest = {
-    stateDir: context.stateDir,
-    command: 'infra-apply',
-    fields: { workingDir: context.workingDir },
-  };
-  return withRun(request, ({ journal }) => applyConfirmed(context, options, journal));
-}
-
-/** apply after the confirmation, as one run. */
-async function applyConfirmed(context: Context, options: InfraOptions, journal: Journal): Promise<number> {
-  const { output } = context;
-  output.text(`applying with ${context.tool.name} (an instance takes 1-3 minutes)…`);
-  await run(context, applyCommand(context.tool, context.workingDir), 'apply');
-  const outputs = await readOutputs(context);
-  await mkdir(dirname(outputsFile(context.stateDir)), { recursive: true });
-  const outputsText = (await run(context, outputCommand(context.tool, context.workingDir), 'output')).stdout;
-  await writeFile(outputsFile(context.stateDir), outputsText, { mode: 0o600 });
-  await journal.append('infra-applied', { instance: outputs.instanceId, volume: outputs.volumeId });
-  output.event('infra-outputs', { ...outputs });
-  output.text(
-    `instance ${outputs.instanceId} (${outputs.region}) at ${outputs.host}; volume ${outputs.volumeName} (${outputs.volumeId})`,
-  );
-
-  const knownHosts = await waitForSsh(context, outputs, options.waitSeconds);
-  const target = { path: outputs.targetUrl, identityFile: context.privateKey, knownHosts };
-  const smoke = await smokeTestTarget(
-    context.aws.target,
-    target,
-    context.sshOptions,
-    outputs.mountPoint ?? context.aws.mount_point,
-    options.waitSeconds,
-    output,
-  );
-  await journal.append('infra-smoke', { ok: smoke.ok, failed: smoke.failed });
-
-  // The config gets the target only when it works; a copy of the previous file stays beside it.
-  const env = join(context.workingDir, 'aws_connection.env');
-  await writeFile(env, connectionEnv(outputs, context.privateKey, new Date()), { mode: 0o600 });
-  if (!smoke.ok) {
-    output.warn(
-      `the target does not pass its smoke tests (${smoke.failed.join(', ')}); the config was not changed. Fix what is shown above, then: snapkeep doctor ssh, and snapkeep infra apply again (it changes nothing that exists)`,
-    );
-    return ExitCode.fatal;
-  }
-  const before = await readFile(context.configPath, 'utf8');
-  const after = withTarget(before, context.aws.target, target);
-  if (after !== before) {
-    await writeFile(`${context.configPath}.before-infra`, before, { mode: 0o600 });
-    await writeFile(`${context.configPath}.tmp`, after, { mode: 0o600 });
-    await rename(`${context.configPath}.tmp`, context.configPath);
-  }
-  output.event('infra-config', {
-    target: context.aws.target,
-    path: outputs.targetUrl,
-    configPath: context.configPath,
-  });
-  output.text(
-    [
-      `target "${context.aws.target}" written to ${context.configPath} (${outputs.targetUrl}; previous file: ${context.configPath}.before-infra)`,
-      `connection details for the original scripts: ${env}`,
-      `next: add "${context.aws.target}" to a subvolume's targets: and run snapkeep run; check any time with snapkeep doctor`,
-    ].join('\n'),
-  );
-  return ExitCode.ok;
-}
-
-async function destroy(context: Context, options: InfraOptions): Promise<number> {
-  const { output } = context;
-  const outputs = await readOutputs(context);
-  output.text(
-    [
-      `This deletes instance ${outputs.instanceId} and volume ${outputs.volumeName} (${outputs.volumeId}) in ${outputs.region}.`,
-      'EVERY BACKUP ON THAT VOLUME IS DELETED WITH IT; there is no undo.',
-      ...(outputs.bucket
-        ? [
-            `The bucket ${outputs.bucket} keeps its objects (Object Lock): AWS refuses to delete a bucket that is not empty.`,
-          ]
-        : []),
-    ].join('\n'),
-  );
-  await plan(context, true);
-  if (options.dryRun) {
-    output.text('dry run: nothing destroyed');
-    return ExitCode.ok;
-  }
-  let typed = options.confirmVolume;
-  if (typed === undefined) {
-    if (!process.stdin.isTTY || options.json)
-      throw new UsageError(
-        `infra destroy: not destroyed; type the volume name on a terminal, or pass --confirm-volume ${outputs.volumeName}`,
-      );
-    typed = await confirm(`Type the volume name (${outputs.volumeName}) to destroy it and its backups: `);
-  }
-  if (typed !== outputs.volumeName)
-    throw new UsageError(
-      `infra destroy: "${typed}" is not the volume's name (${outputs.volumeName}); nothing was destroyed`,
-    );
-  const request: RunRequest = {
-    stateDir: context.stateDir,
-    command: 'infra-destroy',
-    fields: { instance: outputs.instanceId, volume: outputs.volumeId },
-  };
-  await withRun(request, async () => {
-    await run(context, applyCommand(context.tool, context.workingDir), 'apply (destroy)');
-    await rm(outputsFile(context.stateDir), { force: true });
-    return ExitCode.ok;
-  });
-  output.event('infra-destroyed', { instance: outputs.instanceId, volume: outputs.volumeId });
-  output.text(
-    `destroyed. The target "${context.aws.target}" is still in ${context.configPath}: remove it (and from subvolumes' targets) before the next run.`,
-  );
-  return ExitCode.ok;
-}
-
 export async function runInfra(action: InfraAction, options: InfraOptions): Promise<number> {
-  const context = await prepare(options, action);
-  switch (action) {
-    case 'init':
-      await initialise(context);
-      context.output.text(`ready: snapkeep infra plan shows what apply would create`);
-      return ExitCode.ok;
-    case 'plan':
-      await initialise(context);
-      await plan(context, false);
-      for (const line of formatCost(monthlyCost(context.aws))) context.output.text(line);
-      context.output.event('infra-cost', { ...monthlyCost(context.aws) });
-      await rm(join(context.workingDir, planFileName), { force: true });
-      return ExitCode.ok;
-    case 'apply':
-      return apply(context, options);
-    case 'destroy':
-      return destroy(context, options);
-    case 'output': {
-      const outputs = await readOutputs(context);
-      context.output.event('infra-outputs', { ...outputs });
-      for (const [key, value] of Object.entries(outputs))
-        if (value !== undefined) context.output.text(`${key.padEnd(11)} ${value}`);
-      return ExitCode.ok;
-    }
-  }
+  const output = createOutput(options.json);
+  return infra(
+    action,
+    {
+      ...(options.config === undefined ? {} : { config: options.config }),
+      yes: options.yes,
+      dryRun: options.dryRun,
+      ...(options.confirmVolume === undefined ? {} : { confirmVolume: options.confirmVolume }),
+      waitSeconds: options.waitSeconds,
+      // Asked only on a terminal, and never under --json (whose stdout a script reads).
+      ...(process.stdin.isTTY && !options.json ? { ask } : {}),
+    },
+    createPrinter(output, infraText(action)),
+  );
 }

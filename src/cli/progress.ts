@@ -36,6 +36,8 @@ export interface ProgressLine {
   clear(): void;
   /** The transfer with this label ended: its line is not drawn again. */
   finish(label: string): void;
+  /** Every transfer shown ended (one at a time, as in a printer's sequence of events). */
+  finishAll(): void;
 }
 
 /** Where the lines are drawn: stderr, or a stand-in terminal in tests. */
@@ -53,8 +55,13 @@ export interface ProgressTerminal {
  */
 export function createProgressLine(
   output: Output,
-  terminal: ProgressTerminal = process.stderr,
+  options: {
+    /** false: only the TTY lines (the caller's printer writes the event as it is). */
+    readonly events?: boolean;
+    readonly terminal?: ProgressTerminal;
+  } = {},
 ): ProgressLine {
+  const terminal = options.terminal ?? process.stderr;
   const isTty = Boolean(terminal.isTTY) && !output.json && !isQuiet();
   const lines = new Map<string, string>();
   let drawn = 0;
@@ -76,13 +83,14 @@ export function createProgressLine(
       const rate = progress.bytes / Math.max(progress.elapsedMs / 1000, 0.001);
       const expected = progress.expectedBytes;
       const eta = expected && expected > progress.bytes ? (expected - progress.bytes) / rate : undefined;
-      output.event('progress', {
-        ...progress.fields,
-        bytes: progress.bytes,
-        bytesPerSecond: Math.round(rate),
-        expectedBytes: expected,
-        etaSeconds: eta === undefined ? undefined : Math.round(eta),
-      });
+      if (options.events !== false)
+        output.event('progress', {
+          ...progress.fields,
+          bytes: progress.bytes,
+          bytesPerSecond: Math.round(rate),
+          expectedBytes: expected,
+          etaSeconds: eta === undefined ? undefined : Math.round(eta),
+        });
       if (!isTty) return;
       lines.set(
         progress.label,
@@ -98,6 +106,10 @@ export function createProgressLine(
     },
     finish(label) {
       lines.delete(label);
+      erase();
+    },
+    finishAll() {
+      lines.clear();
       erase();
     },
   };

@@ -1,13 +1,28 @@
 // After apply: the new host must work as a target before it goes into the config. These are
 // doctor's ssh and volume checks on the new target, repeated while the instance is still booting
 // (cloud-init creates the user, installs the filter and mounts the volume in its first minutes).
-import { formatCheck, type CheckResult } from '../doctor/check.js';
+import type { CheckResult } from '../doctor/check.js';
 import { observeSshTarget, sshChecks } from '../doctor/ssh-checks.js';
 import { volumeChecks, volumeObservationsFromSsh } from '../doctor/volume-checks.js';
 import { resolveLocation } from '../config/resolve.js';
 import type { SshConfig } from '../config/schema.js';
-import type { Output } from '../cli/output.js';
 import type { TargetEntry } from './aws-target.js';
+
+/** What the smoke tests report: a retry while the instance boots, then the results. */
+export type SmokeTestEvent =
+  | {
+      /** Checks failed; the instance may still be booting: again in `retrySeconds`. */
+      readonly type: 'smoke-retry';
+      readonly failing: readonly string[];
+      readonly retrySeconds: number;
+    }
+  | {
+      /** The final round, before its checks (`check` events). */
+      readonly type: 'smoke-tests';
+      readonly ok: boolean;
+      readonly failed: readonly string[];
+    }
+  | ({ readonly type: 'check' } & CheckResult);
 
 export interface SmokeOutcome {
   readonly ok: boolean;
@@ -23,7 +38,7 @@ export async function smokeTestTarget(
   ssh: SshConfig,
   mountPoint: string,
   waitSeconds: number,
-  output: Output,
+  report: (event: SmokeTestEvent) => void,
 ): Promise<SmokeOutcome> {
   const location = resolveLocation(target.path, {
     ...ssh,
@@ -55,19 +70,15 @@ export async function smokeTestTarget(
       Date.now() + retryEverySeconds * 1000 > deadline
     )
       break;
-    output.text(
-      `smoke tests: not yet (${results
-        .filter((result) => result.status === 'FAIL')
-        .map((result) => result.title)
-        .join(', ')}); the instance may still be booting, again in ${retryEverySeconds} s`,
-    );
+    report({
+      type: 'smoke-retry',
+      failing: results.filter((result) => result.status === 'FAIL').map((result) => result.title),
+      retrySeconds: retryEverySeconds,
+    });
     await new Promise((resolve) => setTimeout(resolve, retryEverySeconds * 1000));
   }
-  output.text('smoke tests:');
-  for (const result of results) {
-    output.event('check', { ...result });
-    for (const line of formatCheck(result)) output.text(line);
-  }
   const failed = results.filter((result) => result.status === 'FAIL').map((result) => result.title);
+  report({ type: 'smoke-tests', ok: failed.length === 0, failed });
+  for (const result of results) report({ type: 'check', ...result });
   return { ok: failed.length === 0, failed };
 }

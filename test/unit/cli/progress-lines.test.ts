@@ -15,7 +15,7 @@ const progress = (label: string, mib: number) => ({
 describe('progress lines', () => {
   it('two parallel transfers each keep their line; a finished one is replaced by its outcome', () => {
     const terminal = new VirtualTerminal(60);
-    const lines = createProgressLine(createOutput(false), terminal);
+    const lines = createProgressLine(createOutput(false), { terminal });
     lines.show(progress('home → usb', 1));
     lines.show(progress('var → usb', 2));
     lines.show(progress('home → usb', 3));
@@ -46,7 +46,7 @@ describe('progress lines', () => {
 
   it('a line longer than the terminal is cut, so redrawing never leaves wrapped remains', () => {
     const terminal = new VirtualTerminal(30);
-    const lines = createProgressLine(createOutput(false), terminal);
+    const lines = createProgressLine(createOutput(false), { terminal });
     lines.show(progress('a-very-long-subvolume-name → offsite', 1));
     lines.show(progress('b → offsite', 1));
     lines.show(progress('a-very-long-subvolume-name → offsite', 2));
@@ -65,7 +65,7 @@ describe('progress lines', () => {
         this.written += text;
       },
     };
-    const lines = createProgressLine(createOutput(false), terminal);
+    const lines = createProgressLine(createOutput(false), { terminal });
     lines.show(progress('x → y', 1));
     expect(terminal.written).toBe('');
   });

@@ -1,0 +1,365 @@
+// A backup set's restore points, and the restore of one: every directory and database of the
+// same run. Files go to their original paths (existing files are overwritten only when agreed)
+// or under `to` (DIR + original path, for a rebuilt host); databases into a new database
+// (renames OLD=NEW) or over an existing one only with `force` (pg_restore --clean in one
+// transaction, stopping at the first error). The plan is checked whole before anything changes;
+// the restore is one run (withRun), with the set's stop and start commands around it when it
+// replaces live data.
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ResolvedBackupSet, ResolvedRepository } from '../config/resolve.js';
+import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
+import { runCommand } from '../exec/command.js';
+import type { Journal } from '../state/journal.js';
+import { withRun } from '../state/run-lifecycle.js';
+import { passwordOf, restorePoints, type RestorePoint } from './backup-set.js';
+import { createDatabase, databaseExists, restoreDatabase, type PostgresSource } from './postgres.js';
+import { Restic } from './restic.js';
+
+/** One step of a restore, as planned (and shown) before anything changes. */
+export type RestoreStep =
+  | {
+      readonly kind: 'files';
+      readonly snapshotId: string;
+      readonly path: string;
+      readonly target: string;
+      /** The target has files that restic overwrites. */
+      readonly overwrites: boolean;
+    }
+  | {
+      readonly kind: 'database';
+      readonly snapshotId: string;
+      readonly filename: string;
+      readonly from: string;
+      readonly into: string;
+      /** `into` exists: restored over it with --clean in one transaction. */
+      readonly exists: boolean;
+    };
+
+/** What listing restore points reports. */
+export type RestorePointEvent =
+  | {
+      readonly type: 'restore-point';
+      readonly set: string;
+      readonly run: string;
+      readonly date: string;
+      readonly location: string;
+      /** How many items (directories and databases) the run has. */
+      readonly items: number;
+    }
+  | {
+      /** A repository whose restore points cannot be read (the listing goes on without them). */
+      readonly type: 'unreachable';
+      readonly set: string;
+      readonly repository: string;
+      readonly error: string;
+      readonly exitCode: number;
+    };
+
+/** What a restore reports as it goes. */
+export type SetRestoreEvent =
+  | {
+      readonly type: 'plan';
+      readonly set: string;
+      readonly run: string;
+      readonly repository: string;
+      readonly dryRun: boolean;
+      /** The run's time and how many items it has. */
+      readonly date: string;
+      readonly items: number;
+      readonly steps: readonly RestoreStep[];
+      /** The set's stop and start commands, when the restore replaces live data. */
+      readonly stop: readonly (readonly string[])[];
+      readonly start: readonly (readonly string[])[];
+    }
+  | {
+      readonly type: 'step';
+      readonly ok: boolean;
+      readonly kind: 'files' | 'database' | 'stop' | 'start';
+      readonly what: string;
+      readonly durationMs?: number;
+    }
+  | { readonly type: 'restored'; readonly set: string; readonly run: string; readonly repository: string }
+  | {
+      readonly type: 'summary';
+      readonly command: 'restore';
+      readonly dryRun: true;
+      readonly exitCode: number;
+      /** Files would be overwritten: the real run asks on a terminal, elsewhere it needs --yes. */
+      readonly overwriteNeedsConsent: boolean;
+    };
+
+export interface SetRestoreRequest {
+  /** A run id, or "latest" (the default). */
+  readonly run?: string;
+  /** A repository name of the set (default: its own repository). */
+  readonly from?: string;
+  /** Restore files under this directory (DIR + original path) instead of their paths. */
+  readonly to?: string;
+  /** OLD=NEW: restore database OLD as NEW. */
+  readonly databases: readonly string[];
+  /** Restore over an existing database. */
+  readonly force: boolean;
+  /** Overwrite existing files without asking. */
+  readonly yes: boolean;
+  readonly dryRun: boolean;
+  readonly stateDir: string;
+  /** Read restored files back against the backup's content hashes (the drill). */
+  readonly verify?: boolean;
+  /** Asked before files are overwritten without `yes` (on a terminal); absent: refused. */
+  readonly confirm?: (question: string) => Promise<boolean>;
+  readonly restic?: Restic;
+}
+
+function repositoryOf(set: ResolvedBackupSet, from: string | undefined): ResolvedRepository {
+  if (from === undefined) return set.repository;
+  const found = [set.repository, ...set.offsite].find((repository) => repository.name === from);
+  if (!found)
+    throw new UsageError(
+      `--from ${from}: not a repository of ${set.name}; expected one of: ${[set.repository, ...set.offsite].map((repository) => repository.name).join(', ')}`,
+    );
+  return found;
+}
+
+/** Every restore point of the sets in every repository of theirs, newest first per repository. */
+export async function listRestorePoints(
+  sets: readonly ResolvedBackupSet[],
+  report: (event: RestorePointEvent) => void,
+  restic?: Restic,
+): Promise<{ readonly exitCode: number; readonly points: readonly RestorePoint[] }> {
+  if (sets.length === 0) return { exitCode: ExitCode.ok, points: [] };
+  const client = restic ?? (await Restic.detect());
+  const points: RestorePoint[] = [];
+  let exitCode: number = ExitCode.ok;
+  for (const set of sets) {
+    for (const repository of [set.repository, ...set.offsite]) {
+      let found: RestorePoint[];
+      try {
+        found = await restorePoints(client, repository, set.name);
+      } catch (error) {
+        if (!(error instanceof SnapkeepError)) throw error;
+        report({
+          type: 'unreachable',
+          set: set.name,
+          repository: repository.name,
+          error: error.message,
+          exitCode: error.exitCode,
+        });
+        exitCode = error.exitCode;
+        continue;
+      }
+      for (const point of found) {
+        report({
+          type: 'restore-point',
+          set: set.name,
+          run: point.run,
+          date: point.time,
+          location: repository.name,
+          items: point.items.length,
+        });
+        points.push(point);
+      }
+    }
+  }
+  return { exitCode, points };
+}
+
+function databaseMap(entries: readonly string[]): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const entry of entries) {
+    const match = /^([a-zA-Z0-9_.-]+)=([a-zA-Z0-9_.-]+)$/.exec(entry);
+    if (!match)
+      throw new UsageError(`--database ${entry}: expected OLD=NEW (database names: letters, digits, _ . -)`);
+    map.set(match[1]!, match[2]!);
+  }
+  return map;
+}
+
+async function nonEmpty(path: string): Promise<boolean> {
+  try {
+    return (await readdir(path)).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+type PlannedStep = RestoreStep & { readonly source?: PostgresSource };
+
+export async function restoreSetRun(
+  set: ResolvedBackupSet,
+  request: SetRestoreRequest,
+  report: (event: SetRestoreEvent) => void,
+): Promise<number> {
+  const restic = request.restic ?? (await Restic.detect());
+  const repository = repositoryOf(set, request.from);
+  const points = await restorePoints(restic, repository, set.name);
+  const wanted =
+    request.run === undefined || request.run === 'latest'
+      ? points[0]
+      : points.find((point) => point.run === request.run);
+  if (!wanted)
+    throw new SnapkeepError(
+      `${request.run && request.run !== 'latest' ? `no complete run ${request.run}` : 'no complete run'} of ${set.name} in ${repository.name}${
+        points.length ? `; there are: ${points.map((point) => point.run).join(', ')}` : ''
+      }`,
+      ExitCode.usage,
+    );
+  const point = wanted; // the run's items, with this repository's snapshot ids
+  const renames = databaseMap(request.databases);
+  const sourceOf = (name: string) => set.sources.find((source) => source.name === name);
+
+  // The plan: every step, checked before anything changes.
+  const steps: PlannedStep[] = [];
+  for (const item of point.items) {
+    if (item.type === 'directory') {
+      for (const path of item.paths ?? []) {
+        const target = request.to ? join(request.to, path) : path;
+        steps.push({
+          kind: 'files',
+          snapshotId: item.snapshotId,
+          path,
+          target,
+          overwrites: await nonEmpty(target),
+        });
+      }
+    } else {
+      const source = sourceOf(item.source);
+      if (source?.type !== 'postgres')
+        throw new SnapkeepError(
+          `run ${point.run} has database ${item.database ?? '?'} from source ${item.source}, which the config no longer defines as a postgres source`,
+        );
+      const from = item.database ?? '';
+      const into = renames.get(from) ?? from;
+      const password = await passwordOf(source);
+      const exists = (await runCommand(databaseExists(source, into, password))).stdout.trim() === '1';
+      steps.push({
+        kind: 'database',
+        snapshotId: item.snapshotId,
+        filename: item.filename ?? '',
+        source,
+        from,
+        into,
+        exists,
+      });
+    }
+  }
+  const unknownRenames = [...renames.keys()].filter(
+    (name) => !steps.some((step) => step.kind === 'database' && step.from === name),
+  );
+  if (unknownRenames.length > 0)
+    throw new UsageError(`--database: run ${point.run} has no database ${unknownRenames.join(', ')}`);
+  const overwriting = steps.filter((step) => step.kind === 'files' && step.overwrites);
+  // The app's services are stopped only when live data is replaced: files at their own paths or
+  // a database under its own name. A restore elsewhere (and the drill) leaves the app running.
+  const live = steps.some((step) =>
+    step.kind === 'files' ? request.to === undefined : step.into === step.from,
+  );
+  const hooks = live ? set.restoreHooks : { stop: [], start: [] };
+  const existing = steps.filter((step) => step.kind === 'database' && step.exists);
+
+  // Refused before any plan is shown (also under --dry-run, which says what the real run does):
+  // a plan followed by exit 2 read as "this would happen".
+  if (existing.length > 0 && !request.force)
+    throw new UsageError(
+      `database ${existing.map((step) => (step.kind === 'database' ? step.into : '')).join(', ')} exists; restore into a new one with --database OLD=NEW, or over it with --force`,
+    );
+
+  report({
+    type: 'plan',
+    set: set.name,
+    run: point.run,
+    repository: repository.name,
+    dryRun: request.dryRun,
+    date: point.time,
+    items: point.items.length,
+    steps: steps.map(({ source: _source, ...step }) => step),
+    stop: hooks.stop,
+    start: hooks.start,
+  });
+  if (overwriting.length > 0 && !request.yes && !request.dryRun) {
+    const where = overwriting.map((step) => (step.kind === 'files' ? step.target : '')).join(', ');
+    // Asked on a terminal; from scripts and cron only --yes overwrites.
+    const agreed = request.confirm
+      ? await request.confirm(`${where} is not empty; restic will overwrite files there. Overwrite? [y/N] `)
+      : false;
+    if (!agreed)
+      throw new UsageError(
+        `${where} is not empty; restic would overwrite files there. Use --to DIR to restore elsewhere, or --yes to overwrite`,
+      );
+  }
+  if (request.dryRun) {
+    report({
+      type: 'summary',
+      command: 'restore',
+      dryRun: true,
+      exitCode: ExitCode.ok,
+      overwriteNeedsConsent: overwriting.length > 0 && !request.yes,
+    });
+    return ExitCode.ok;
+  }
+
+  const restoreSteps = async (journal: Journal): Promise<void> => {
+    for (const step of steps) {
+      const startedAt = Date.now();
+      if (step.kind === 'files') {
+        await restic.restorePath(
+          repository,
+          step.snapshotId,
+          step.path,
+          request.to ?? '/',
+          request.verify ?? false,
+        );
+      } else {
+        const source = step.source!;
+        const password = await passwordOf(source);
+        if (!step.exists) {
+          const created = await runCommand(createDatabase(source, step.into, password));
+          if (created.exitCode !== 0)
+            throw new SnapkeepError(`cannot create database ${step.into}: ${created.stderr.trim()}`);
+        }
+        const { restic: dumped, consumer } = await restic.dumpInto(
+          repository,
+          step.snapshotId,
+          step.filename,
+          restoreDatabase(source, step.into, { clean: step.exists }, password),
+        );
+        if (dumped.exitCode !== 0) throw restic.failure(repository, dumped, `reading ${step.filename}`);
+        if (consumer.exitCode !== 0)
+          throw new SnapkeepError(
+            `restoring database ${step.into} failed (nothing was committed: one transaction): ${consumer.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+          );
+      }
+      const done =
+        step.kind === 'files' ? `${step.path} → ${step.target}` : `database ${step.from} → ${step.into}`;
+      report({ type: 'step', ok: true, kind: step.kind, what: done, durationMs: Date.now() - startedAt });
+      await journal.append('step', { kind: `restore-${step.kind}`, what: done, ok: true });
+    }
+  };
+
+  const start = { set: set.name, restoring: point.run, repository: repository.name };
+  return withRun({ stateDir: request.stateDir, command: 'restore', fields: start }, async ({ journal }) => {
+    const hook = async (phase: 'stop' | 'start', argv: readonly string[]): Promise<void> => {
+      const [file, ...args] = argv as [string, ...string[]];
+      const result = await runCommand({ file, args }).catch((error: unknown) => {
+        throw new SnapkeepError(`${phase} command ${argv.join(' ')}: ${(error as Error).message}`);
+      });
+      const ok = result.exitCode === 0;
+      await journal.append('step', { kind: `restore-${phase}`, what: argv.join(' '), ok });
+      report({ type: 'step', ok, kind: phase, what: argv.join(' ') });
+      if (!ok)
+        throw new SnapkeepError(
+          `${phase} command failed (exit ${result.exitCode ?? result.signal}): ${argv.join(' ')}: ${result.stderr.trim()}`,
+        );
+    };
+    try {
+      for (const argv of hooks.stop) await hook('stop', argv);
+      await restoreSteps(journal);
+    } finally {
+      // The app comes back even when a stop command or the restore failed; a failing start is
+      // reported after the restore's own outcome.
+      for (const argv of hooks.start) await hook('start', argv);
+    }
+    report({ type: 'restored', set: set.name, run: point.run, repository: repository.name });
+    return { exitCode: ExitCode.ok, fields: { set: set.name, restoring: point.run } };
+  });
+}
