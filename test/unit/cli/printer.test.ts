@@ -93,9 +93,11 @@ describe('createPrinter', () => {
     print({ type: 'moving', bytes: 1024 });
     print({ type: 'moving', bytes: 2048 });
     print({ type: 'done', what: 'a', ok: true });
+    // Drawn, erased (carriage return, erase line) and drawn again; erased before the outcome.
     expect(stderr).toEqual([
-      '\r\x1b[Kmoving: 1.0 KiB at 1.0 KiB/s',
-      '\r\x1b[Kmoving: 2.0 KiB at 2.0 KiB/s',
+      'moving: 1.0 KiB at 1.0 KiB/s',
+      '\r\x1b[K',
+      'moving: 2.0 KiB at 2.0 KiB/s',
       '\r\x1b[K',
     ]);
     expect(stdout).toEqual(['ok   a\n']);
