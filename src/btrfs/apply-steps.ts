@@ -6,6 +6,7 @@
 import { dirname, join } from 'node:path';
 import {
   prepareFifo,
+  runConsumingStdout,
   runFanOut,
   runJoinedByFifo,
   runPipeline,
@@ -19,7 +20,6 @@ import { streamUuidOf, type Step } from '../plan/btrfs-plan.js';
 import {
   createReadonlySnapshot,
   deleteSubvolumes,
-  dumpStream,
   listSubvolumes,
   receiveInto,
   sendMetadataOnly,
@@ -28,17 +28,12 @@ import {
   zstdCompress,
   zstdDecompress,
 } from './btrfs-commands.js';
-import {
-  parseStreamDump,
-  parseSubvolumeList,
-  parseSubvolumeShow,
-  type ShownSubvolume,
-  type StreamChanges,
-} from './btrfs-parse.js';
+import { parseSubvolumeList, parseSubvolumeShow, type ShownSubvolume } from './btrfs-parse.js';
 import type { Host } from '../remote/host.js';
 import { localHost, type Subvolume } from './inventory.js';
 import { writeLatestPointer } from './latest-pointer.js';
 import { localSendFeatures } from './send-features.js';
+import { readStreamChanges, type StreamChanges } from './send-stream.js';
 import { compareChanges } from './verify-copy.js';
 
 export interface StepOutcome {
@@ -465,13 +460,13 @@ export class StepExecutor {
     const key = `${step.snapshotPath}\u0000${step.parent?.path ?? ''}`;
     let changes = this.changesByStream.get(key);
     if (!changes) {
-      changes = runPipeline([sendMetadataOnly(step.snapshotPath, step.parent?.path), dumpStream]).then(
-        (dumped) => {
-          const failed = dumped.stages.find((stage) => stage.exitCode !== 0);
-          return failed
-            ? `its stream's metadata cannot be read to compare it: ${failed.stderr.trim() || `${failed.spec.file} exited ${failed.exitCode ?? failed.signal ?? '?'}`}`
-            : parseStreamDump(dumped.stages.at(-1)!.stdout);
-        },
+      changes = runConsumingStdout(
+        sendMetadataOnly(step.snapshotPath, step.parent?.path),
+        readStreamChanges,
+      ).then(({ result, consumed }) =>
+        result.exitCode !== 0 || consumed === undefined
+          ? `its stream's metadata cannot be read to compare it: ${result.stderr.trim() || `${result.spec.file} exited ${result.exitCode ?? result.signal ?? '?'}`}`
+          : consumed,
       );
       this.changesByStream.set(key, changes);
     }

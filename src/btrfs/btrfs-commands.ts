@@ -57,7 +57,7 @@ export const sendSnapshot = (
 
 /**
  * The metadata of the stream `sendSnapshot(snapshot, parent)` sends, without file data (extents
- * become `update_extent` ranges): what verifyCopyContents compares a received copy on.
+ * become `update_extent` ranges): what a received copy is compared on (send-stream.ts reads it).
  */
 export const sendMetadataOnly = (snapshot: string, parent?: string): CommandSpec =>
   btrfs(
@@ -67,9 +67,6 @@ export const sendMetadataOnly = (snapshot: string, parent?: string): CommandSpec
     ...(parent === undefined ? [] : ['-p', assertSafePath(parent)]),
     assertSafePath(snapshot),
   );
-
-/** A stream read from stdin, printed one operation a line (parseStreamDump), nothing received. */
-export const dumpStream: CommandSpec = btrfs('receive', '--dump');
 
 /**
  * Commit the filesystem holding `path`: a subvolume's generation moves only when its writes are

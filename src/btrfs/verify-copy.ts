@@ -27,7 +27,7 @@ import {
   type BigIntStats,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { StreamChanges } from './btrfs-parse.js';
+import { pathBelow, printableName, type StreamChanges } from './send-stream.js';
 
 /** Bytes of file contents compared per copy; beyond it only metadata is compared. */
 export const contentBudgetBytes = 64 * 1024 * 1024;
@@ -39,7 +39,7 @@ const bytesPerYield = 8 * chunkBytes;
 
 const yieldToOthers = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-const statOf = (path: string): BigIntStats | undefined =>
+const statOf = (path: string | Buffer): BigIntStats | undefined =>
   lstatSync(path, { bigint: true, throwIfNoEntry: false });
 
 const typeOf = (stats: BigIntStats): string =>
@@ -55,10 +55,13 @@ const typeOf = (stats: BigIntStats): string =>
             ? 'socket'
             : 'device';
 
-/** How the entry at `relative` differs between snapshot and copy, or undefined. */
+/**
+ * How the entry at `relative` differs between snapshot and copy, or undefined. `relative` may hold
+ * bytes that are not UTF-8 (send-stream.ts): it reaches the filesystem through pathBelow.
+ */
 function metadataProblem(snapshotRoot: string, copyRoot: string, relative: string): string | undefined {
-  const original = statOf(join(snapshotRoot, relative));
-  const copy = statOf(join(copyRoot, relative));
+  const original = statOf(pathBelow(snapshotRoot, relative));
+  const copy = statOf(pathBelow(copyRoot, relative));
   if (!original && !copy) return undefined;
   if (!copy) return 'missing in the copy';
   if (!original) return 'in the copy but not in the snapshot';
@@ -73,9 +76,11 @@ function metadataProblem(snapshotRoot: string, copyRoot: string, relative: strin
     return `${copy.size} bytes in the copy, ${original.size} in the snapshot`;
   if (!original.isDirectory() && original.mtimeNs !== copy.mtimeNs) return 'modification time differs';
   if (original.isSymbolicLink()) {
-    const from = readlinkSync(join(snapshotRoot, relative));
-    const to = readlinkSync(join(copyRoot, relative));
-    if (from !== to) return `symlink to ${to} in the copy, to ${from} in the snapshot`;
+    // As bytes: two targets that are not UTF-8 could decode to one string.
+    const from = readlinkSync(pathBelow(snapshotRoot, relative), { encoding: 'buffer' });
+    const to = readlinkSync(pathBelow(copyRoot, relative), { encoding: 'buffer' });
+    if (!from.equals(to))
+      return `symlink to ${to.toString()} in the copy, to ${from.toString()} in the snapshot`;
   }
   return undefined;
 }
@@ -89,8 +94,8 @@ class RangeComparer {
   constructor(private readonly budget: { remaining: number }) {}
 
   async same(
-    leftPath: string,
-    rightPath: string,
+    leftPath: string | Buffer,
+    rightPath: string | Buffer,
     ranges: readonly (readonly [number, number])[],
   ): Promise<boolean> {
     const a = openSync(leftPath, 'r');
@@ -138,7 +143,7 @@ export async function compareChanges(
   let count = 0;
   for (const relative of changes.paths) {
     const problem = metadataProblem(snapshotRoot, copyRoot, relative);
-    if (problem) problems.push(`${relative || '/'}: ${problem}`);
+    if (problem) problems.push(`${printableName(relative) || '/'}: ${problem}`);
     if (problems.length >= 3) return problems;
     if (++count % pathsPerYield === 0) await yieldToOthers();
   }
@@ -147,14 +152,14 @@ export async function compareChanges(
   const comparer = new RangeComparer(budget);
   for (const [relative, written] of changes.writes) {
     if (budget.remaining <= 0) break;
-    const original = statOf(join(snapshotRoot, relative));
+    const original = statOf(pathBelow(snapshotRoot, relative));
     if (!original?.isFile()) continue; // renamed away or removed later in the stream
     // The whole file when it fits: a write lands on what the parent's copy held, and the rest
     // of that file is as good as that copy; else only what the stream wrote.
     const size = Number(original.size);
     const ranges = size <= budget.remaining ? [[0, size] as const] : written;
-    if (!(await comparer.same(join(snapshotRoot, relative), join(copyRoot, relative), ranges))) {
-      problems.push(`${relative}: its contents differ from the snapshot's`);
+    if (!(await comparer.same(pathBelow(snapshotRoot, relative), pathBelow(copyRoot, relative), ranges))) {
+      problems.push(`${printableName(relative)}: its contents differ from the snapshot's`);
       if (problems.length >= 3) return problems;
     }
     if (++count % pathsPerYield === 0) await yieldToOthers();

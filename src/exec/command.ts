@@ -196,10 +196,16 @@ function environmentFor(spec: CommandSpec): NodeJS.ProcessEnv {
   return { ...inherited, LC_ALL: 'C', ...spec.env };
 }
 
-function collect(child: ChildProcess, spec: CommandSpec, startedAt: number): Promise<CommandResult> {
+/** `stdout: false`: its stdout is someone else's to read (runConsumingStdout); the result's is ''. */
+function collect(
+  child: ChildProcess,
+  spec: CommandSpec,
+  startedAt: number,
+  { stdout = true }: { readonly stdout?: boolean } = {},
+): Promise<CommandResult> {
   const stdoutChunks: Buffer[] = [];
   const stderrChunks: Buffer[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => stdoutChunks.push(chunk));
+  if (stdout) child.stdout?.on('data', (chunk: Buffer) => stdoutChunks.push(chunk));
   child.stderr?.on('data', (chunk: Buffer) => stderrChunks.push(chunk));
   return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
@@ -253,6 +259,47 @@ export async function runChecked(spec: CommandSpec): Promise<CommandResult> {
   const result = await runCommand(spec);
   if (result.exitCode !== 0) throw new CommandError(result);
   return result;
+}
+
+export interface ConsumedResult<T> {
+  /** How the command ended; its stdout went to the consumer (here ''). */
+  readonly result: CommandResult;
+  /** What the consumer returned; undefined when the command failed on its own before it could. */
+  readonly consumed?: T;
+}
+
+/**
+ * Run a command whose stdout is read as it comes by `consume` (a btrfs send stream: too large to
+ * collect into one string, and binary): chunk by chunk with backpressure — the command waits while
+ * the consumer is busy — so it is never held whole. The consumer should read to the end; if it
+ * returns before, the rest is discarded (the command sees a closed pipe). A consumer that throws
+ * while the command still writes stops it (SIGTERM) and its error is thrown: the stream was bad. One
+ * that throws after the stream ended is thrown too unless the command failed on its own: then the
+ * result says why (a stream cut short by a failing command is that command's failure).
+ */
+export async function runConsumingStdout<T>(
+  spec: CommandSpec,
+  consume: (stdout: AsyncIterable<Buffer>) => Promise<T>,
+): Promise<ConsumedResult<T>> {
+  const startedAt = Date.now();
+  const child = start(spec, ['ignore', 'pipe', 'pipe']);
+  const done = collect(child, spec, startedAt, { stdout: false });
+  // Awaited below; a spawn failure must not count as unhandled while the consumer runs.
+  void done.catch(() => undefined);
+  const stdout = child.stdout!;
+  let consumed: T;
+  try {
+    consumed = await consume(stdout);
+  } catch (error) {
+    const streamEnded = stdout.readableEnded;
+    if (!streamEnded) child.kill('SIGTERM');
+    stdout.destroy();
+    const result = await done;
+    if (streamEnded && result.exitCode !== 0) return { result };
+    throw error;
+  }
+  stdout.destroy();
+  return { result: await done, consumed };
 }
 
 export interface PipeProgress {

@@ -188,45 +188,86 @@ describe('btrfs data safety', () => {
     expect(await snapshotsIn(target)).toHaveLength(2);
   });
 
-  it('a copy changed after its receive is refused by the verification of the next send built on it', async () => {
+  it('an increment with a fifo, a device node, a socket, xattrs, a reflinked copy, a hole, a symlink with spaces and a deep rename verifies', async () => {
     const { source, data, target } = await sourceAndDisk();
     const config = await configFile(
       dataToTargets(data, join(source.mountPoint, 'snapshots'), { disk: target }),
     );
-    await writeFile(join(data, 'big.bin'), Buffer.alloc(2_500_000, 7));
-    await writeFile(join(data, 'other.txt'), 'unchanged');
+    await mkdir(join(data, 'deep/er/still'), { recursive: true });
+    await writeFile(join(data, 'deep/er/still/file'), 'deep');
+    await writeFile(join(data, 'big'), Buffer.alloc(1_000_000, 3));
     expectExit(await snapkeep(['run', '--config', config]), 0);
-    const first = (await snapshotsIn(target))[0]!;
-    const copy = join(target, first);
-    const before = await show(copy);
-    // Damage the copy the way a second receive into its path did: contents gone, then stamped
-    // with the stream's received UUID (BTRFS_IOC_SET_RECEIVED_SUBVOL, what a receive does last;
-    // making the copy writable cleared it) and made read-only again.
-    const sendTransid = /Send transid:\s+(\d+)/.exec(
-      (await runChecked({ file: 'btrfs', args: ['subvolume', 'show', copy] })).stdout,
-    )![1]!;
-    await runChecked({ file: 'btrfs', args: ['property', 'set', '-f', copy, 'ro', 'false'] });
-    await truncate(join(copy, 'big.bin'), 0);
-    await runChecked({
-      file: 'python3',
-      args: ['-c', setReceivedUuid, copy, before.receivedUuid!, sendTransid],
-    });
-    await runChecked({ file: 'btrfs', args: ['property', 'set', copy, 'ro', 'true'] });
-    const damaged = await show(copy);
-    expect(damaged.readonly).toBe(true);
-    expect(damaged.uuid).toBe(before.uuid);
-    expect(damaged.receivedUuid).toBe(before.receivedUuid);
-
-    // The next increment appends to that file: its received copy is built on the damaged one.
-    await appendFile(join(data, 'big.bin'), 'appended');
+    const odd = `
+import os, socket, sys
+d = sys.argv[1]
+os.mkfifo(os.path.join(d, 'a fifo'))
+os.mknod(os.path.join(d, 'null dev'), 0o600 | 0o020000, os.makedev(1, 3))
+s = socket.socket(socket.AF_UNIX); s.bind(os.path.join(d, 'sock et')); s.close()
+os.setxattr(os.path.join(d, 'big'), 'user.with space', b'value with\\nnewline')
+os.symlink('../a target with spaces', os.path.join(d, 'sym link'))
+with open(os.path.join(d, 'big'), 'r+b') as f:
+    f.seek(4096 * 10); f.write(b'x' * 100)
+    f.truncate(3_000_000)
+os.rename(os.path.join(d, 'deep'), os.path.join(d, 'moved deep'))
+`;
+    await runChecked({ file: 'python3', args: ['-c', odd, data] });
+    await runChecked({ file: 'cp', args: ['--reflink=always', join(data, 'big'), join(data, 'big clone')] });
     const result = await snapkeep(['run', '--config', config, '--json']);
-    expectExit(result, 3);
-    const send = stepEvents(result.stdout).find((event) => event.step.kind === 'send')!;
-    expect(send.ok).toBe(false);
-    expect(send.error).toMatch(/verifying \S+ failed: it does not match \S+: big\.bin: /);
-    expect(send.error).toContain('the copy was deleted');
-    expect(await snapshotsIn(target)).toEqual([first]);
+    expectExit(result, 0);
+    const newest = (await snapshotsIn(target)).at(-1)!;
+    expect(await readFile(join(target, newest, 'moved deep/er/still/file'), 'utf8')).toBe('deep');
+    expect((await readFile(join(target, newest, 'big clone'))).length).toBe(3_000_000);
+    expect(await snapshotsIn(target)).toHaveLength(2);
   });
+
+  // A name that is not UTF-8 is compared as its bytes: decoded lossily, it named a file neither
+  // tree has, and "missing in both" passed.
+  it.each([
+    ['big.bin', Buffer.from('big.bin'), 'big\\.bin'],
+    ['a name that is not UTF-8', Buffer.from('big\xff.bin', 'latin1'), 'big\\\\xff\\.bin'],
+  ])(
+    'a copy changed after its receive is refused by the verification of the next send built on it (%s)',
+    async (_label, name, printed) => {
+      const { source, data, target } = await sourceAndDisk();
+      const config = await configFile(
+        dataToTargets(data, join(source.mountPoint, 'snapshots'), { disk: target }),
+      );
+      const below = (directory: string): Buffer => Buffer.concat([Buffer.from(`${directory}/`), name]);
+      await writeFile(below(data), Buffer.alloc(2_500_000, 7));
+      await writeFile(join(data, 'other.txt'), 'unchanged');
+      expectExit(await snapkeep(['run', '--config', config]), 0);
+      const first = (await snapshotsIn(target))[0]!;
+      const copy = join(target, first);
+      const before = await show(copy);
+      // Damage the copy the way a second receive into its path did: contents gone, then stamped
+      // with the stream's received UUID (BTRFS_IOC_SET_RECEIVED_SUBVOL, what a receive does last;
+      // making the copy writable cleared it) and made read-only again.
+      const sendTransid = /Send transid:\s+(\d+)/.exec(
+        (await runChecked({ file: 'btrfs', args: ['subvolume', 'show', copy] })).stdout,
+      )![1]!;
+      await runChecked({ file: 'btrfs', args: ['property', 'set', '-f', copy, 'ro', 'false'] });
+      await truncate(below(copy), 0);
+      await runChecked({
+        file: 'python3',
+        args: ['-c', setReceivedUuid, copy, before.receivedUuid!, sendTransid],
+      });
+      await runChecked({ file: 'btrfs', args: ['property', 'set', copy, 'ro', 'true'] });
+      const damaged = await show(copy);
+      expect(damaged.readonly).toBe(true);
+      expect(damaged.uuid).toBe(before.uuid);
+      expect(damaged.receivedUuid).toBe(before.receivedUuid);
+
+      // The next increment appends to that file: its received copy is built on the damaged one.
+      await appendFile(below(data), 'appended');
+      const result = await snapkeep(['run', '--config', config, '--json']);
+      expectExit(result, 3);
+      const send = stepEvents(result.stdout).find((event) => event.step.kind === 'send')!;
+      expect(send.ok).toBe(false);
+      expect(send.error).toMatch(new RegExp(`verifying \\S+ failed: it does not match \\S+: ${printed}: `));
+      expect(send.error).toContain('the copy was deleted');
+      expect(await snapshotsIn(target)).toEqual([first]);
+    },
+  );
 
   it('after a failed transfer, a copy at its path that looks complete but was never verified is deleted', async () => {
     const { source, data, target } = await sourceAndDisk();

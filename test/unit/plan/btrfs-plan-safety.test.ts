@@ -2,7 +2,6 @@
 // garbage, and what is never touched.
 import { describe, expect, it } from 'vitest';
 import type { DatedSubvolume } from '../../../src/btrfs/inventory.js';
-import { parseStreamDump } from '../../../src/btrfs/btrfs-parse.js';
 import {
   attributeCopies,
   planSubvolume,
@@ -124,34 +123,5 @@ describe('garbage and what is never touched', () => {
     expect(plan.notes.find((note) => note.level === 'error')?.message).toContain(
       'is the snapshot_dir /data/snaps',
     );
-  });
-});
-
-describe('parseStreamDump', () => {
-  it('follows renames to final names, unescapes paths, and keeps written ranges', () => {
-    const dump = [
-      'snapshot        ./s2                            uuid=c7 transid=8 parent_uuid=3b parent_transid=7',
-      'update_extent   ./s2/f                          offset=2498560 len=1442',
-      'chmod           ./s2/a\\ b                       mode=600',
-      'rename          ./s2/dir                        dest=./s2/dir2',
-      'unlink          ./s2/link',
-      'mkfile          ./s2/o261-8-0',
-      'rename          ./s2/o261-8-0                   dest=./s2/dir2/n\\303\\251',
-      'update_extent   ./s2/dir2/né                    offset=0 len=4',
-      'utimes          ./s2/                           atime=x mtime=y ctime=z',
-    ].join('\n');
-    const changes = parseStreamDump(dump);
-    expect([...changes.paths].sort()).toEqual(['', 'a b', 'dir', 'dir2', 'dir2/né', 'f', 'link', 'o261-8-0']);
-    expect(Object.fromEntries(changes.writes)).toEqual({ f: [[2498560, 1442]], 'dir2/né': [[0, 4]] });
-  });
-
-  it("reads a link's dest as btrfs-progs prints it: relative to the subvolume, escaped", () => {
-    const dump = [
-      'snapshot        ./s2                            uuid=c7 transid=8 parent_uuid=3b parent_transid=7',
-      'link            ./s2/new\\nline                  dest=sp\\ ace',
-      'unlink          ./s2/sp\\ ace',
-      'link            ./s2/hl2                        dest=./s2/hl',
-    ].join('\n');
-    expect([...parseStreamDump(dump).paths].sort()).toEqual(['', 'hl', 'hl2', 'new\nline', 'sp ace']);
   });
 });
