@@ -1,6 +1,7 @@
 // `backup`: the options, the restic backup run (src/restic/backup-run.ts) and its text.
 import { loadResolvedConfig } from '../config/config-cache.js';
 import { backupSets, type BackupEvent } from '../restic/backup-run.js';
+import { formatBytes } from './progress.js';
 import { createOutput } from './output.js';
 import { createPrinter, toStderr, type TextLine } from './printer.js';
 
@@ -12,6 +13,12 @@ export interface BackupOptions {
 }
 
 const seconds = (durationMs: number): string => `${(durationMs / 1000).toFixed(2)}s`;
+
+/** restic's own figures: new data in the repository, of how much read. */
+const addedText = (item: { readonly dataAdded?: number; readonly bytesProcessed?: number }): string =>
+  item.dataAdded === undefined
+    ? ''
+    : `, added ${formatBytes(item.dataAdded)}${item.bytesProcessed === undefined ? '' : ` of ${formatBytes(item.bytesProcessed)} read`}`;
 
 export function backupText(event: BackupEvent): readonly TextLine[] {
   switch (event.type) {
@@ -29,7 +36,7 @@ export function backupText(event: BackupEvent): readonly TextLine[] {
     }
     case 'item':
       return [
-        `${event.ok ? 'ok  ' : 'FAIL'} ${event.set}: ${event.what} [${seconds(event.durationMs)}]${event.item ? ` snapshot ${event.item.snapshotId.slice(0, 8)}` : ''}`,
+        `${event.ok ? 'ok  ' : 'FAIL'} ${event.set}: ${event.what} [${seconds(event.durationMs)}]${event.item ? ` snapshot ${event.item.snapshotId.slice(0, 8)}${addedText(event.item)}` : ''}`,
         ...(!event.ok && event.error ? [toStderr(`ERROR: ${event.set}: ${event.error}`)] : []),
       ];
     case 'offsite':

@@ -90,10 +90,12 @@ export async function runCheckPermissions(options: {
   // Write: a tiny canary snapshot. It stays (an append-only repository cannot lose it; that is the point).
   let canary: string;
   try {
-    canary = await restic.backupSmall(repository, `snapkeep canary ${new Date().toISOString()}\n`, {
-      filename: 'snapkeep-canary.txt',
-      tags: ['snapkeep-canary'],
-    });
+    canary = (
+      await restic.backupSmall(repository, `snapkeep canary ${new Date().toISOString()}\n`, {
+        filename: 'snapkeep-canary.txt',
+        tags: ['snapkeep-canary'],
+      })
+    ).snapshotId;
     report('write', true, `created the canary snapshot ${canary.slice(0, 8)}`);
   } catch (error) {
     if (!(error instanceof SnapkeepError)) throw error;

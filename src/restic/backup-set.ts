@@ -10,7 +10,7 @@ import type { ResolvedBackupSet, ResolvedRepository, ResolvedSource } from '../c
 import { ExitCode, SnapkeepError, UsageError, messageOf } from '../errors.js';
 import { dumpDatabase, listDatabases, type PostgresSource } from './postgres.js';
 import { withDumpSnapshot, type TableChecksums } from './checksums.js';
-import { ResticError, type Restic, type SnapshotInfo } from './restic.js';
+import { ResticError, type BackupSummary, type Restic, type SnapshotInfo } from './restic.js';
 import { resolveSecret } from './secrets.js';
 
 export interface SetItem {
@@ -22,6 +22,9 @@ export interface SetItem {
   readonly database?: string;
   readonly filename?: string;
   readonly snapshotId: string;
+  /** What restic said it added to the repository and read (its backup summary). */
+  readonly dataAdded?: number;
+  readonly bytesProcessed?: number;
   /** Database items, at backup time: row counts and checksums per table, as dumped. */
   readonly checksums?: TableChecksums;
 }
@@ -174,18 +177,18 @@ export async function backupSet(
     ...(job.kind === 'stream' ? [tag.database(job.database)] : []),
   ];
   let created = false;
-  const backup = async (job: Job): Promise<{ snapshotId: string; checksums?: TableChecksums }> => {
+  const backup = async (job: Job): Promise<{ summary: BackupSummary; checksums?: TableChecksums }> => {
     try {
       if (job.kind === 'paths')
         return {
-          snapshotId: await restic.backupPaths(repository, job.paths, {
+          summary: await restic.backupPaths(repository, job.paths, {
             exclude: job.exclude,
             tags: tags(job),
           }),
         };
       if (!job.postgres.checksums)
         return {
-          snapshotId: await restic.backupStream(
+          summary: await restic.backupStream(
             repository,
             dumpDatabase(job.postgres, job.database, job.password),
             {
@@ -211,7 +214,7 @@ export async function backupSet(
             },
           ),
       );
-      return { snapshotId: result, checksums };
+      return { summary: result, checksums };
     } catch (error) {
       // Created when missing: found out by the first item, not by an extra repository open.
       if (error instanceof ResticError && error.problem === 'no-repository' && !created) {
@@ -225,7 +228,12 @@ export async function backupSet(
   for (const job of jobs) {
     const startedAt = Date.now();
     try {
-      const { snapshotId, checksums } = await backup(job);
+      const { summary, checksums } = await backup(job);
+      const { snapshotId } = summary;
+      const figures = {
+        ...(summary.dataAdded !== undefined ? { dataAdded: summary.dataAdded } : {}),
+        ...(summary.bytesProcessed !== undefined ? { bytesProcessed: summary.bytesProcessed } : {}),
+      };
       record({
         source: job.source,
         what: job.what,
@@ -233,13 +241,14 @@ export async function backupSet(
         durationMs: Date.now() - startedAt,
         item:
           job.kind === 'paths'
-            ? { source: job.source, type: 'directory', paths: job.paths, snapshotId }
+            ? { source: job.source, type: 'directory', paths: job.paths, snapshotId, ...figures }
             : {
                 source: job.source,
                 type: 'postgres',
                 database: job.database,
                 filename: job.filename,
                 snapshotId,
+                ...figures,
                 ...(checksums ? { checksums } : {}),
               },
       });

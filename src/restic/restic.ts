@@ -292,7 +292,7 @@ export class Restic {
     repository: ResolvedRepository,
     paths: readonly string[],
     options: { readonly exclude: readonly string[]; readonly tags: readonly string[] },
-  ): Promise<string> {
+  ): Promise<BackupSummary> {
     const result = await this.checked(
       repository,
       [
@@ -305,7 +305,7 @@ export class Restic {
       ],
       `backing up ${paths.join(' ')}`,
     );
-    return snapshotIdOf(result.stdout, `backing up ${paths.join(' ')}`);
+    return backupSummaryOf(result.stdout, `backing up ${paths.join(' ')}`);
   }
 
   /**
@@ -320,7 +320,7 @@ export class Restic {
     repository: ResolvedRepository,
     producerSpec: CommandSpec | ((resticReady: Promise<void>) => Promise<CommandSpec>),
     options: { readonly filename: string; readonly tags: readonly string[]; readonly what: string },
-  ): Promise<string> {
+  ): Promise<BackupSummary> {
     const common = [
       'backup',
       '--json',
@@ -357,7 +357,7 @@ export class Restic {
           );
         throw failure;
       }
-      return snapshotIdOf(result.stdout, options.what);
+      return backupSummaryOf(result.stdout, options.what);
     }
     const spec = await this.spec(repository, [...common, '--stdin']);
     const { producer: produced, consumer } = await runGuardedPipe(producerSpec, spec, {
@@ -374,7 +374,7 @@ export class Restic {
         `${options.what} failed (${produced.signal ? `killed by ${produced.signal}` : `exit ${produced.exitCode}`}): ${lastLines(produced.stderr) || 'no message'}; restic was stopped before the end of the stream, no snapshot was kept`,
       );
     if (consumer.exitCode !== 0) throw this.failure(repository, consumer, options.what);
-    return snapshotIdOf(consumer.stdout, options.what);
+    return backupSummaryOf(consumer.stdout, options.what);
   }
 
   /** Copy snapshots from `source` into `repository` (restic copy; copies get new ids, `original` = the source id). */
@@ -401,7 +401,7 @@ export class Restic {
     repository: ResolvedRepository,
     text: string,
     options: { readonly filename: string; readonly tags: readonly string[] },
-  ): Promise<string> {
+  ): Promise<BackupSummary> {
     const spec = await this.spec(repository, [
       'backup',
       '--json',
@@ -412,7 +412,7 @@ export class Restic {
     ]);
     const result = await runCommand({ ...spec, input: text });
     if (result.exitCode !== 0) throw this.failure(repository, result, `writing ${options.filename}`);
-    return snapshotIdOf(result.stdout, `writing ${options.filename}`);
+    return backupSummaryOf(result.stdout, `writing ${options.filename}`);
   }
 
   /** Remove snapshots (not their data: that is `prune`). Append-only servers refuse this. */
@@ -473,16 +473,39 @@ function lastLines(text: string): string {
   return text.trim().split('\n').filter(Boolean).slice(-3).join(' | ');
 }
 
-/** The snapshot id from `restic backup --json` (its summary line). */
-export function snapshotIdOf(stdout: string, what: string): string {
+/** What `restic backup --json` says of the snapshot it made (its summary line). */
+export interface BackupSummary {
+  readonly snapshotId: string;
+  /** Bytes of new data the repository got (restic's data_added: before compression). */
+  readonly dataAdded?: number;
+  /** Bytes restic read from the source. */
+  readonly bytesProcessed?: number;
+  readonly filesNew?: number;
+  readonly filesChanged?: number;
+  readonly filesUnmodified?: number;
+}
+
+/** The summary line of `restic backup --json` (progress lines before it may be cut). */
+export function backupSummaryOf(stdout: string, what: string): BackupSummary {
   for (const line of stdout.split('\n').reverse()) {
     if (!line.startsWith('{')) continue;
+    let message: Record<string, unknown>;
     try {
-      const message = JSON.parse(line) as { message_type?: string; snapshot_id?: string };
-      if (message.message_type === 'summary' && message.snapshot_id) return message.snapshot_id;
+      message = JSON.parse(line) as Record<string, unknown>;
     } catch {
-      // progress lines may be cut; only the summary matters
+      continue; // only the summary matters
     }
+    if (message.message_type !== 'summary' || typeof message.snapshot_id !== 'string') continue;
+    const renamed = (from: string, to: keyof BackupSummary): Partial<BackupSummary> =>
+      typeof message[from] === 'number' ? { [to]: message[from] } : {};
+    return {
+      snapshotId: message.snapshot_id,
+      ...renamed('data_added', 'dataAdded'),
+      ...renamed('total_bytes_processed', 'bytesProcessed'),
+      ...renamed('files_new', 'filesNew'),
+      ...renamed('files_changed', 'filesChanged'),
+      ...renamed('files_unmodified', 'filesUnmodified'),
+    };
   }
   throw new SnapkeepError(`${what}: restic did not report a snapshot id`);
 }

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadResolvedConfig } from '../../src/config/config-cache.js';
 import { backupSets, type BackupEvent } from '../../src/restic/backup-run.js';
 import { Restic } from '../../src/restic/restic.js';
+import { backupText } from '../../src/cli/backup-command.js';
+import { runChecked } from '../../src/exec/command.js';
 import { readJournal } from '../../src/state/journal.js';
 import { useCleanups } from '../helpers/cleanups.js';
 import { writeRandomData } from '../helpers/btrfs-tree.js';
@@ -112,6 +114,23 @@ describe('the backup engine, called without the CLI', () => {
         ['app', true],
         ['broken', false],
       ]);
+
+      // restic's own figures, as it reports them: bytes read = the directory's size; new data =
+      // what restic 0.17+ records in the snapshot's summary (0.14 keeps none: at least the data).
+      const figures = (good as { item: { snapshotId: string; dataAdded?: number; bytesProcessed?: number } })
+        .item;
+      expect(figures.bytesProcessed).toBe(1024 * 1024);
+      const listed = await runChecked({
+        file: binary.path,
+        args: ['-r', join(directory, 'repo'), 'snapshots', '--json', '--no-lock'],
+        env: { RESTIC_PASSWORD: process.env.TEST_BACKUP_ENGINE_PASSWORD! },
+      });
+      const stored = (JSON.parse(listed.stdout) as { id: string; summary?: { data_added: number } }[]).find(
+        (snapshot) => snapshot.id.startsWith(figures.snapshotId),
+      )!;
+      if (stored.summary) expect(figures.dataAdded).toBe(stored.summary.data_added);
+      else expect(figures.dataAdded).toBeGreaterThanOrEqual(1024 * 1024);
+      expect(backupText(good!)[0]).toMatch(/, added 1\.\d MiB of 1\.0 MiB read$/);
 
       // The run's journal: start, one line per item, the end with the exit code and the sets.
       const journal = (await readJournal(resolved.stateDir)).filter((entry) => entry.run === result.run);
