@@ -8,6 +8,15 @@
 // it. The fold below follows every path to its final name and back to the name it had in the
 // older snapshot, and reports each change once, at the level it happened.
 
+import type { ResolvedSubvolume } from '../config/resolve.js';
+import { SnapkeepError, UsageError } from '../errors.js';
+import { runConsumingStdout } from '../exec/command.js';
+import { compareSnapshotDates } from '../snapshot-name.js';
+import { sendMetadataOnly } from './btrfs-commands.js';
+import { Inventory, type DatedSubvolume } from './inventory.js';
+import { snapshotsIn } from './observe.js';
+import { SendStreamDecoder } from './send-stream.js';
+
 /** One stream command (the send stream parser's SendOperation). */
 export interface DiffOperation {
   readonly command: string;
@@ -230,4 +239,67 @@ function movedWithAncestor(nodes: ReadonlyMap<string, Node>, path: string, origi
     return joinPath(node.original, path.slice(ancestor.length + 1)) === original;
   }
   return false;
+}
+
+export interface DiffRequest {
+  readonly subvolume: ResolvedSubvolume;
+  /** Snapshot names, or "latest"; default: the newest and the one before it. */
+  readonly from?: string;
+  readonly to?: string;
+}
+
+export interface DiffResult extends SnapshotDiff {
+  readonly subvolume: string;
+  readonly from: string;
+  readonly to: string;
+}
+
+/** Which two local snapshots to compare: names, "latest", or the newest two (pure). */
+export function chooseSnapshots(
+  snapshots: readonly DatedSubvolume[],
+  request: Pick<DiffRequest, 'from' | 'to'>,
+  subvolume: string,
+): { from: DatedSubvolume; to: DatedSubvolume } {
+  const sorted = [...snapshots].sort((left, right) => compareSnapshotDates(left.date, right.date));
+  const named = (name: string, role: string): DatedSubvolume => {
+    const found = name === 'latest' ? sorted.at(-1) : sorted.find((snapshot) => snapshot.name === name);
+    if (!found)
+      throw new UsageError(
+        `${role} ${name}: ${subvolume} has no such snapshot here; its snapshots: ${sorted.map((snapshot) => snapshot.name).join(', ') || '(none)'}`,
+      );
+    return found;
+  };
+  const to = named(request.to ?? 'latest', 'to');
+  if (request.from !== undefined) return { from: named(request.from, 'from'), to };
+  const before = sorted.filter((snapshot) => compareSnapshotDates(snapshot.date, to.date) < 0).at(-1);
+  if (!before)
+    throw new UsageError(
+      `${subvolume}: no snapshot older than ${to.name} to compare it with; name two: snapkeep diff ${subvolume} OLDER NEWER`,
+    );
+  return { from: before, to };
+}
+
+/**
+ * The changes from one local snapshot to another: the metadata of `btrfs send --no-data -p FROM
+ * TO`, read as it streams (only src/exec spawns it).
+ */
+export async function diffSnapshots(request: DiffRequest): Promise<DiffResult> {
+  const { subvolume } = request;
+  const snapshots = await snapshotsIn(new Inventory(), subvolume.snapshotDir, subvolume.snapshotName);
+  const { from, to } = chooseSnapshots(snapshots, request, subvolume.name);
+  const operations: DiffOperation[] = [];
+  const { result, consumed } = await runConsumingStdout(
+    sendMetadataOnly(to.path, from.path),
+    async (chunks) => {
+      const decoder = new SendStreamDecoder((operation) => operations.push(operation));
+      for await (const chunk of chunks) decoder.push(chunk);
+      decoder.finish();
+      return true;
+    },
+  );
+  if (result.exitCode !== 0 || consumed === undefined)
+    throw new SnapkeepError(
+      `cannot compare ${from.name} with ${to.name}: btrfs send failed: ${result.stderr.trim() || `exit ${result.exitCode ?? result.signal ?? '?'}`}`,
+    );
+  return { subvolume: subvolume.name, from: from.name, to: to.name, ...diffOperations(operations) };
 }

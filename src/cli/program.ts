@@ -161,6 +161,36 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     });
 
   program
+    .command('diff')
+    .description(
+      'what changed between two local snapshots of a subvolume (A added, D deleted, M modified, R renamed, a mode/owner/xattrs), from the metadata of the incremental send stream between them',
+    )
+    .argument('<subvolume>', 'a subvolume from the config')
+    .argument('[from]', 'the older snapshot (default: the one before <to>)')
+    .argument('[to]', 'the newer snapshot (default: latest)')
+    .addOption(configOption())
+    .addOption(jsonOption())
+    .action(
+      (
+        subvolume: string,
+        from: string | undefined,
+        to: string | undefined,
+        options: { config?: string; json?: boolean },
+      ) => {
+        defer(async () => {
+          const { runDiff } = await import('./diff-command.js');
+          return runDiff({
+            config: options.config,
+            json: options.json ?? false,
+            subvolume,
+            ...(from !== undefined ? { from } : {}),
+            ...(to !== undefined ? { to } : {}),
+          });
+        });
+      },
+    );
+
+  program
     .command('status')
     .description(
       "every job's last success, last attempt, age and pending sync, from the journal (exit 3: failing or stale)",
