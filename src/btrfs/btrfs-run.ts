@@ -326,8 +326,14 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
       // the subvolume) or after it.
       const isLocalPointer = (step?: Step): step is Step =>
         step?.kind === 'update-latest' && step.target === undefined;
-      const before = plan.steps[snapshotIndex - 1];
-      const after = plan.steps[snapshotIndex + 1];
+      // Under a deadline the pointer moves only once its snapshot exists: a snapshot abandoned
+      // at the deadline (a hung disk; its command stopped, the run gone) would leave a pointer
+      // to nothing, with no end of the run left to repair it. With the snapshot directory inside
+      // the subvolume that write then changes the subvolume after its snapshot, so
+      // `snapshot_create: onchange` takes one more snapshot next time: the price of that.
+      let before = plan.steps[snapshotIndex - 1];
+      let after = plan.steps[snapshotIndex + 1];
+      if (options.deadline && isLocalPointer(before)) [before, after] = [undefined, before];
       if (isLocalPointer(before)) {
         const outcome = await execute(before);
         if (!outcome.ok) pointerFailed(before, outcome.error);

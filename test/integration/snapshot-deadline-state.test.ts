@@ -93,4 +93,43 @@ describe('snapshot --deadline and the state directory', () => {
     expectExit(await snapkeep(['snapshot', '--config', configPath]), 0);
     expect(await snapshotNames(snapshots)).toHaveLength(3);
   });
+
+  it('moves the latest pointer only once its snapshot exists: a snapshot abandoned at the deadline leaves it naming one that does', async () => {
+    // The default layout: the snapshot directory inside the subvolume (the pointer used to be
+    // set just before the snapshot there).
+    const { base, home, snapshots, configPath } = await world({
+      snapshotDir: (home) => join(home, '.snapshots'),
+    });
+    expectExit(await snapkeep(['snapshot', '--config', configPath]), 0);
+    const [first] = await snapshotNames(snapshots);
+    expect(await readlink(join(snapshots, 'home.latest'))).toBe(first);
+
+    // A btrfs whose `subvolume snapshot` hangs (a disk that stops answering at that moment);
+    // everything else is the real one, and the pointer's directory stays writable.
+    const realBtrfs = (await runChecked({ file: 'sh', args: ['-c', 'command -v btrfs'] })).stdout.trim();
+    const bin = join(base, 'bin');
+    await mkdir(bin);
+    await writeFile(
+      join(bin, 'btrfs'),
+      `#!/bin/sh\ncase " $* " in *" subvolume snapshot "*) exec sleep 600;; esac\nexec ${realBtrfs} "$@"\n`,
+    );
+    await chmod(join(bin, 'btrfs'), 0o755);
+    await writeRandomData(home, 1, 'more');
+    const stuck = await snapkeep(['snapshot', '--deadline', '2s', '--config', configPath, '--json'], {
+      env: { PATH: `${bin}:${process.env.PATH ?? ''}` },
+    });
+    expectExit(stuck, 3);
+    expect(events(stuck.stdout).find((event) => event.type === 'deadline')).toMatchObject({
+      notTaken: ['home'],
+    });
+    expect(await snapshotNames(snapshots)).toEqual([first]);
+    expect(await readlink(join(snapshots, 'home.latest'))).toBe(first);
+
+    // With a btrfs that answers, the pointer follows the new snapshot.
+    const taken = await snapkeep(['snapshot', '--deadline', '3s', '--config', configPath]);
+    expectExit(taken, 0);
+    const names = await snapshotNames(snapshots);
+    expect(names).toHaveLength(2);
+    expect(await readlink(join(snapshots, 'home.latest'))).toBe(names[1]);
+  });
 });
