@@ -73,16 +73,23 @@ export interface SnapshotDeadline {
 
 /**
  * How a deadline of `seconds`, counted from this process's start (`startedAt`, epoch ms), is
- * spent: a tenth of it (at most a second) is kept for ending the run and exiting; of what is left
- * `now`, half may go to waiting for the lock.
+ * spent: of what is left `now` until `stopAt`, half may go to waiting for the lock; at `stopAt`
+ * (a tenth of the deadline before it, at most a second) the work stops; by `answerBy` (a fortieth
+ * before it, at most a quarter second) the run's lines are written or left behind, and what
+ * remains is exiting.
  */
 export function deadlineBudget(
   seconds: number,
   startedAt: number,
   now: number,
-): { stopAt: number; lockWaitSeconds: number } {
-  const stopAt = startedAt + seconds * 1000 - Math.min(1000, seconds * 100);
-  return { stopAt, lockWaitSeconds: Math.max(0, Math.floor((stopAt - now) / 2) / 1000) };
+): { stopAt: number; answerBy: number; lockWaitSeconds: number } {
+  const end = startedAt + seconds * 1000;
+  const stopAt = end - Math.min(1000, seconds * 100);
+  return {
+    stopAt,
+    answerBy: end - Math.min(250, seconds * 25),
+    lockWaitSeconds: Math.max(0, Math.floor((stopAt - now) / 2) / 1000),
+  };
 }
 
 export interface RunOptions {
@@ -92,7 +99,11 @@ export interface RunOptions {
   readonly now: Date;
   readonly reporter: RunReporter;
   readonly journal?: Journal;
-  readonly transfers: TransferStateFile;
+  /**
+   * The transfer memory; none under a deadline, which looks at no target and must not wait on
+   * reading the state directory (the file is the lock holder's, too).
+   */
+  readonly transfers?: TransferStateFile;
   /** `snapshot --deadline`: see SnapshotDeadline. */
   readonly deadline?: SnapshotDeadline;
 }
@@ -187,7 +198,7 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
     },
   );
   const lastSent = (subvolume: string) => (target: string) =>
-    options.transfers.get(subvolume, target).lastSent;
+    options.transfers?.get(subvolume, target).lastSent;
 
   const execute = async (step: Step): Promise<StepOutcome> => record(await executor.execute(step));
   const record = async (outcome: StepOutcome): Promise<StepOutcome> => {
@@ -203,7 +214,7 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
     });
     if (outcome.ok && step.kind === 'send') {
       const isFull = step.parent === undefined;
-      options.transfers.update(step.subvolume, step.target, {
+      options.transfers?.update(step.subvolume, step.target, {
         lastSent: step.name,
         lastSentAt: new Date().toISOString(),
         ...(isFull ? { lastFullBytes: outcome.bytes } : { lastIncrementalBytes: outcome.bytes }),
@@ -219,7 +230,7 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
         (target) => hosts.inventoryOf(target ?? subvolume),
         subvolume,
         lastSent(subvolume.name),
-        (target) => options.transfers.get(subvolume.name, target).ownCopies,
+        (target) => options.transfers?.get(subvolume.name, target).ownCopies,
       );
     } catch (error) {
       jobs.push({
@@ -315,8 +326,14 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
       // the subvolume) or after it.
       const isLocalPointer = (step?: Step): step is Step =>
         step?.kind === 'update-latest' && step.target === undefined;
-      const before = plan.steps[snapshotIndex - 1];
-      const after = plan.steps[snapshotIndex + 1];
+      // Under a deadline the pointer moves only once its snapshot exists: a snapshot abandoned
+      // at the deadline (a hung disk; its command stopped, the run gone) would leave a pointer
+      // to nothing, with no end of the run left to repair it. With the snapshot directory inside
+      // the subvolume that write then changes the subvolume after its snapshot, so
+      // `snapshot_create: onchange` takes one more snapshot next time: the price of that.
+      let before = plan.steps[snapshotIndex - 1];
+      let after = plan.steps[snapshotIndex + 1];
+      if (options.deadline && isLocalPointer(before)) [before, after] = [undefined, before];
       if (isLocalPointer(before)) {
         const outcome = await execute(before);
         if (!outcome.ok) pointerFailed(before, outcome.error);
@@ -406,7 +423,7 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
     for (const observedTarget of after.targets) {
       if (!observedTarget.reachable) continue;
       const { own } = attributeCopies(observedTarget, after.snapshots);
-      options.transfers.update(subvolume.name, observedTarget.target.name, {
+      options.transfers?.update(subvolume.name, observedTarget.target.name, {
         ownCopies: own.flatMap((copy) => (copy.receivedUuid ? [copy.receivedUuid] : [])),
       });
     }

@@ -11,7 +11,7 @@ import {
 import type { SendProgress } from '../btrfs/apply-steps.js';
 import { loadResolvedConfig } from '../config/config-cache.js';
 import type { ResolvedConfig } from '../config/resolve.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, SnapkeepError } from '../errors.js';
 import type { Step, SubvolumePlan } from '../plan/btrfs-plan.js';
 import type { Journal } from '../state/journal.js';
 import { exitCodeOf, withRun, type RunResult } from '../state/run-lifecycle.js';
@@ -56,7 +56,7 @@ export function describeStep(step: Step): string {
   }
 }
 
-function reporterFor(output: Output, dryRun: boolean, transfers: TransferStateFile): RunReporter {
+function reporterFor(output: Output, dryRun: boolean, transfers: TransferStateFile | undefined): RunReporter {
   const progressLine = createProgressLine(output);
   return {
     plan(plan: SubvolumePlan, phase) {
@@ -84,7 +84,7 @@ function reporterFor(output: Output, dryRun: boolean, transfers: TransferStateFi
       reportStepOutcome(output, outcome, describeStep(outcome.step));
     },
     progress(progress: SendProgress) {
-      const record = transfers.get(progress.step.subvolume, progress.step.target);
+      const record = transfers?.get(progress.step.subvolume, progress.step.target) ?? {};
       progressLine.show({
         fields: {
           subvolume: progress.step.subvolume,
@@ -121,31 +121,39 @@ export async function runEngineCommand(
   const budget = options.deadline
     ? deadlineBudget(options.deadline.seconds, performance.timeOrigin, Date.now())
     : undefined;
-  const code = await withRun(
-    {
-      stateDir: resolved.stateDir,
-      command,
-      fields: {
-        config: path,
-        only: options.only,
-        ...(options.deadline ? { deadline: options.deadline.text } : {}),
-      },
-      now: options.now,
-      ...(budget ? { lockOptionalAfterSeconds: budget.lockWaitSeconds } : {}),
-    },
-    (run) =>
-      runParts(
+  let exitCode: number = ExitCode.fatal;
+  try {
+    exitCode = await withRun(
+      {
+        stateDir: resolved.stateDir,
         command,
-        budget && options.deadline ? { ...options, stopAt: budget.stopAt } : options,
-        resolved,
-        output,
-        run.journal,
-      ),
-  );
-  // Past its deadline a run returns with its work abandoned (a hung snapshot command, an SSH
-  // connection); the process must not wait for that to end.
-  if (options.deadline) setTimeout(() => process.exit(code), 0).unref();
-  return code;
+        fields: {
+          config: path,
+          only: options.only,
+          ...(options.deadline ? { deadline: options.deadline.text } : {}),
+        },
+        now: options.now,
+        ...(budget ? { lockOptionalAfterSeconds: budget.lockWaitSeconds, answerBy: budget.answerBy } : {}),
+      },
+      (run) =>
+        runParts(
+          command,
+          budget && options.deadline ? { ...options, stopAt: budget.stopAt } : options,
+          resolved,
+          output,
+          run.journal,
+        ),
+    );
+    return exitCode;
+  } catch (error) {
+    exitCode = error instanceof SnapkeepError ? error.exitCode : ExitCode.fatal; // as runCli maps it
+    throw error;
+  } finally {
+    // Past its deadline a run returns with its work abandoned (a hung snapshot command, a
+    // journal write the state directory has not taken): the process must not wait for that to
+    // end, also when the run ends with an error (which the CLI prints first: this is a later turn).
+    if (options.deadline) setTimeout(() => process.exit(exitCode), 0).unref();
+  }
 }
 
 /** The backup sets `prune` applies retention to (names may be sets or subvolumes); none otherwise. */
@@ -193,7 +201,8 @@ async function runSubvolumes(
   journal: Journal | undefined,
 ): Promise<RunResult> {
   const now = options.now ?? new Date();
-  const transfers = await TransferStateFile.load(resolved.stateDir);
+  // Under a deadline no target is looked at, and the state directory is not read (it may hang).
+  const transfers = options.deadline ? undefined : await TransferStateFile.load(resolved.stateDir);
   const summary = await runBtrfs(resolved, {
     command,
     dryRun: options.dryRun,
@@ -215,7 +224,7 @@ async function runSubvolumes(
   });
   const exitCode = exitCodeFor(summary.jobs);
   // Under a deadline nothing of the transfer state changes, and the lock may not be ours.
-  if (!options.dryRun && !options.deadline) await transfers.save();
+  if (!options.dryRun && transfers) await transfers.save();
   const problems = summary.jobs.filter((job) => job.status !== 'ok');
   output.event('summary', {
     command,

@@ -325,7 +325,7 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
             .slice(0, 3)
             .join(
               ', ',
-            )}${foreign.length > 3 ? ', …' : ''}): never pruned, never used as a parent; another subvolume, config or tool with snapshot_name ${subvolume.snapshotName} may send there`,
+            )}${foreign.length > 3 ? ', …' : ''}): never pruned, never used as a parent, no latest pointer kept beside them; another subvolume, config or tool with snapshot_name ${subvolume.snapshotName} may send there`,
           observedTarget.target.name,
         );
     } else
@@ -590,6 +590,14 @@ function planPointers(
     const deletedCopies = new Set(
       steps.flatMap((step) => (step.kind === 'delete-copy' && step.target === name ? [step.name] : [])),
     );
+    const own = copiesByTarget.get(name) ?? [];
+    // Copies another subvolume sent under the same snapshot_name share the pointer's name
+    // (`<snapshot_name>.latest`: nothing in it says whose): its runs would point it at theirs,
+    // ours at ours, and it would name another subvolume's data after every other run. So no
+    // pointer is kept there (one that is there is removed); `snapkeep list` still says which
+    // copy is the newest of each.
+    const ownPaths = new Set(own.map((copy) => copy.path));
+    const foreign = observedTarget.copies.filter((copy) => !ownPaths.has(copy.path));
     const step = pointerStep(
       {
         subvolume: subvolume.name,
@@ -598,12 +606,17 @@ function planPointers(
         basename: subvolume.snapshotName,
       },
       observedTarget.latest,
-      [...(copiesByTarget.get(name) ?? [])]
-        .sort(byDate)
-        .filter((copy) => !deletedCopies.has(copy.name))
-        .at(-1)?.name ?? null,
+      foreign.length > 0
+        ? null
+        : ([...own]
+            .sort(byDate)
+            .filter((copy) => !deletedCopies.has(copy.name))
+            .at(-1)?.name ?? null),
       new Set(observedTarget.copies.map((copy) => copy.name)),
       deletedCopies,
+      foreign.length > 0
+        ? `${foreign.length} copy(ies) on ${name} named like ${subvolume.name}'s are another subvolume's (snapshot_name ${subvolume.snapshotName}; e.g. ${foreign[0]!.name}): a pointer there could name either's, so none is kept`
+        : undefined,
     );
     if (step) pointers.push(step);
   }

@@ -186,6 +186,43 @@ async function installedFiles(
   return found;
 }
 
+/** The suffix of a file an install writes before renaming it into place, and its writer's pid. */
+const temporarySuffix = (pid: number): string => `.snapkeep-new-${pid}`;
+const temporaryName = /^(.+)\.snapkeep-new-(\d+)$/;
+
+function processLives(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // someone else's: alive
+  }
+}
+
+/**
+ * Temporary files an install that was killed left in `directory` (`<our file>.snapkeep-new-<pid>`
+ * whose process is gone): neither systemd nor cron reads them (no unit suffix; cron.d skips names
+ * with dots), but nothing else would ever remove them. An install still running keeps its own.
+ */
+async function leftoverFiles(backend: Backend, directory: string, cronName: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(directory);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((name) => {
+      const match = temporaryName.exec(name);
+      if (!match) return false;
+      const base = match[1]!;
+      const ours = backend === 'systemd' ? base.startsWith(unitPrefix) : base === cronName;
+      return ours && !processLives(Number(match[2]));
+    })
+    .sort()
+    .map((name) => join(directory, name));
+}
+
 const systemctl = (user: boolean, args: readonly string[], file: string): CommandSpec => ({
   file,
   args: [...(user ? ['--user'] : []), ...args],
@@ -213,7 +250,11 @@ export async function planInstall(options: ScheduleOptions): Promise<SchedulePla
     backend,
     directory,
     files: files.map((file) => ({ path: join(directory, file.name), text: file.text })),
-    stale: stale.map((name) => join(directory, name)),
+    // A killed install's temporary files go with the files no longer configured.
+    stale: [
+      ...stale.map((name) => join(directory, name)),
+      ...(await leftoverFiles(backend, directory, files[0]?.name ?? 'snapkeep')),
+    ],
     commands,
     notes,
     jobs: previewJobs(jobsOf(options), now),
@@ -246,15 +287,31 @@ async function restore(previous: readonly Previous[]): Promise<void> {
   }
 }
 
+/** The units the `enable` calls among `commands` enable, with the systemctl and flags to ask about them. */
+function enabledBy(commands: readonly CommandSpec[]): { units: string[]; ask?: CommandSpec } {
+  const units: string[] = [];
+  let ask: CommandSpec | undefined;
+  for (const command of commands) {
+    const verb = command.args.findIndex((arg) => !arg.startsWith('--'));
+    if (command.args[verb] !== 'enable') continue;
+    units.push(...command.args.slice(verb + 1).filter((arg) => !arg.startsWith('--')));
+    ask ??= { file: command.file, args: command.args.slice(0, verb) };
+  }
+  return { units, ...(ask ? { ask } : {}) };
+}
+
 /**
- * Apply an install plan: all files or none. Temporary files first (a full disk or a read-only
+ * Apply an install plan: all or nothing. Temporary files first (a full disk or a read-only
  * directory fails here, before anything changed), then systemctl disables what is no longer
- * configured, the files are renamed into place, the stale ones removed, systemd reloaded and
- * the timers enabled. Any failure after the first rename restores every file as it was.
+ * configured, the files are renamed into place, the stale ones removed, systemd reloaded and the
+ * units enabled. On any failure after that the units this install enabled (those that were not
+ * enabled before: `enable` may have enabled and started some before another failed) are disabled
+ * and stopped again, every file is put back as it was, systemd reloaded and what was disabled
+ * enabled again: a failed install leaves nothing half-installed.
  */
 export async function applyInstall(plan: SchedulePlan): Promise<void> {
   await mkdir(plan.directory, { recursive: true });
-  const suffix = `.snapkeep-new-${process.pid}`;
+  const suffix = temporarySuffix(process.pid);
   const temporary: string[] = [];
   try {
     for (const file of plan.files) {
@@ -269,16 +326,33 @@ export async function applyInstall(plan: SchedulePlan): Promise<void> {
   const disablesFirst = disable !== undefined && disable.args.includes('disable');
   const previous = await Promise.all([...plan.files.map((file) => file.path), ...plan.stale].map(previousOf));
   let disabled = false;
+  let enabling = false;
+  const enabled = enabledBy(plan.commands);
+  const newlyEnabled: string[] = [];
   try {
+    // Which of the units to enable are enabled already (an update): those stay so on failure.
+    if (enabled.ask)
+      for (const unit of enabled.units)
+        if (
+          (await runCommand({ ...enabled.ask, args: [...enabled.ask.args, 'is-enabled', unit] })).exitCode !==
+          0
+        )
+          newlyEnabled.push(unit);
     if (disablesFirst) {
       await runChecked(disable);
       disabled = true;
     }
     for (const file of plan.files) await rename(`${file.path}${suffix}`, file.path);
     for (const path of plan.stale) await rm(path, { force: true });
-    for (const command of disablesFirst ? rest : plan.commands) await runChecked(command);
+    for (const command of disablesFirst ? rest : plan.commands) {
+      enabling ||= command.args.includes('enable');
+      await runChecked(command);
+    }
   } catch (error) {
     await Promise.all(temporary.map((path) => rm(path, { force: true })));
+    // While the new unit files are there: `disable` reads their [Install] section.
+    if (enabling && enabled.ask && newlyEnabled.length > 0)
+      await runCommand({ ...enabled.ask, args: [...enabled.ask.args, 'disable', '--now', ...newlyEnabled] });
     await restore(previous);
     const reload = plan.commands.find((command) => command.args.includes('daemon-reload'));
     if (reload) await runCommand(reload);
@@ -311,7 +385,14 @@ export async function planRemove(options: Omit<ScheduleOptions, 'loaded'>): Prom
     if (now.length + enable.length)
       commands.push(systemctl(options.user, ['disable', '--now', ...now, ...enable], file));
   }
-  return { backend, paths: names.map((name) => join(directory, name)), commands };
+  return {
+    backend,
+    paths: [
+      ...names.map((name) => join(directory, name)),
+      ...(await leftoverFiles(backend, directory, basename(cronFile))),
+    ],
+    commands,
+  };
 }
 
 export async function applyRemove(plan: RemovePlan): Promise<void> {

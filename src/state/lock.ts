@@ -4,9 +4,10 @@
 // over and no race in taking one over. The file's content only names the holder for the refusal
 // message: an empty, unreadable or outdated file is not a holder. The file is never deleted (a
 // deleted file could be locked by one run while the next creates and locks a new one).
-import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
+import { runCommand, type CommandSpec } from '../exec/command.js';
 import { lockFileDescriptor } from '../exec/flock.js';
 import { currentProcessIdentity, type ProcessIdentity } from './process-identity.js';
 
@@ -56,6 +57,14 @@ function describeHolder(path: string): string {
   return `pid ${holder.pid} on ${holder.host ?? '?'} ("snapkeep ${holder.command ?? '?'}", started ${holder.startedAt ?? '?'})`;
 }
 
+function refusal(path: string, waitSeconds: number | undefined): SnapkeepError {
+  const waited = waitSeconds ? ` (waited ${waitSeconds} s, --lock-wait)` : '';
+  return new SnapkeepError(
+    `another snapkeep run holds the lock ${path}${waited}: ${describeHolder(path)}`,
+    ExitCode.locked,
+  );
+}
+
 export async function acquireLock(
   stateDir: string,
   command: string,
@@ -74,11 +83,7 @@ export async function acquireLock(
   }
   if (!locked) {
     closeSync(fd);
-    const waited = options.waitSeconds ? ` (waited ${options.waitSeconds} s, --lock-wait)` : '';
-    throw new SnapkeepError(
-      `another snapkeep run holds the lock ${path}${waited}: ${describeHolder(path)}`,
-      ExitCode.locked,
-    );
+    throw refusal(path, options.waitSeconds);
   }
   const holder: LockHolder = { ...currentProcessIdentity(), command, startedAt: new Date().toISOString() };
   try {
@@ -100,6 +105,75 @@ export async function acquireLock(
       } catch {
         // The next holder overwrites it anyway.
       }
+      closeSync(fd);
+    },
+  };
+}
+
+/** A command that must be done by `answerBy` (epoch ms); one still running then is left behind. */
+async function runBy(spec: CommandSpec, answerBy: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => {
+        reject(new Error(`${spec.file} ${spec.args.join(' ')} did not finish in time (is the disk hung?)`));
+      },
+      Math.max(0, answerBy - Date.now()),
+    );
+  });
+  try {
+    const result = await Promise.race([runCommand(spec), late]);
+    if (result.exitCode !== 0)
+      throw new Error(
+        `${spec.file} ${spec.args.join(' ')}: ${result.stderr.trim() || `exit code ${result.exitCode}`}`,
+      );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The lock for a run that must be back by `answerBy` (epoch ms; `snapshot --deadline`) whatever
+ * the state directory does. This process makes no call that writes there: on a frozen or hung
+ * filesystem a write waits in the kernel, uninterruptibly, and one thread waiting there keeps
+ * the process from exiting. So the lock file is opened read-only (flock(2) takes a lock on any
+ * descriptor, and opening an existing file for reading writes nothing); only when it is missing
+ * is it made first, by processes that may be left behind. Reads are trusted to answer (a frozen
+ * filesystem serves them; a disk that hangs reads as well is out of reach of any program). The
+ * holder is not recorded in the file: only another run's refusal message would read it, and it
+ * would be one more write to wait for. Rejects with ExitCode.locked when another run still holds
+ * the lock after `waitSeconds`, and with a plain error when the state directory did not answer.
+ */
+export async function acquireLockBy(
+  stateDir: string,
+  command: string,
+  waitSeconds: number,
+  answerBy: number,
+): Promise<HeldLock> {
+  const path = lockPath(stateDir);
+  if (!existsSync(path)) {
+    await runBy({ file: 'mkdir', args: ['-p', '--', stateDir] }, answerBy);
+    await runBy({ file: 'touch', args: ['--', path] }, answerBy);
+  }
+  const fd = openSync(path, 'r');
+  let locked: boolean;
+  try {
+    locked = await lockFileDescriptor(fd, Math.min(waitSeconds, Math.max(0, (answerBy - Date.now()) / 1000)));
+  } catch (error) {
+    closeSync(fd);
+    throw new SnapkeepError(`could not take the lock ${path}: ${(error as Error).message}`);
+  }
+  if (!locked) {
+    closeSync(fd);
+    throw refusal(path, undefined);
+  }
+  let released = false;
+  return {
+    path,
+    holder: { ...currentProcessIdentity(), command, startedAt: new Date().toISOString() },
+    release() {
+      if (released) return;
+      released = true;
       closeSync(fd);
     },
   };

@@ -5,11 +5,21 @@
 // tell the observers (where notifications attach). An interrupt (SIGINT, SIGTERM) writes the
 // end with its signal; a run killed outright (SIGKILL, power loss) leaves a start without an end
 // whose process is gone, which run-history.ts reports as killed.
+//
+// A run with a deadline (`answerBy`: `snapshot --deadline`, the pre-sleep job) is back by then
+// whatever the state directory does. A frozen or hung disk there must not keep a closed laptop
+// awake, and a write that waits in the kernel cannot be abandoned by the thread that made it (nor
+// can the process exit while one of its threads waits there). So such a run writes nothing there
+// itself: the lock is taken on a read-only descriptor (lock.ts acquireLockBy), its lines go
+// through a JournalWriter (processes; journal.ts), and the journal is not compacted (compaction
+// is upkeep: it reads and rewrites the whole file, and the next run without a deadline does it).
+// Lines the state directory has not taken by the deadline are left behind and named in the error
+// the run ends with (exit 3 unless the body's own code says more): what the run did stands.
 import { ExitCode, SnapkeepError } from '../errors.js';
 import { abandonLockWaits } from '../exec/flock.js';
-import { Journal, newRunId } from './journal.js';
+import { Journal, JournalWriter, newRunId } from './journal.js';
 import { compactJournal } from './journal-compaction.js';
-import { acquireLock, lockPath, type HeldLock } from './lock.js';
+import { acquireLock, acquireLockBy, lockPath, type HeldLock } from './lock.js';
 import { currentProcessIdentity } from './process-identity.js';
 
 export type RunCommand =
@@ -37,6 +47,11 @@ export interface RunRequest {
    * btrfs-run.ts for why that is safe). `run-start` then says so in `lockNotHeld`.
    */
   readonly lockOptionalAfterSeconds?: number;
+  /**
+   * Epoch ms by which withRun returns, whatever the state directory does (see the top of this
+   * file); with lockOptionalAfterSeconds.
+   */
+  readonly answerBy?: number;
 }
 
 export interface Run {
@@ -115,6 +130,8 @@ interface ActiveRun {
   readonly run: Run;
   readonly lock: HeldLock & { notHeld?: string };
   readonly startedAt: Date;
+  /** With a deadline: the run's lines go through it, and the lock is let go once it settled. */
+  readonly writer?: { readonly journal: JournalWriter; readonly answerBy: number };
   ended: boolean;
 }
 
@@ -158,24 +175,46 @@ function endRun(
     journalError = error;
   }
   state.run.journal.close();
-  state.lock.release();
+  if (!state.writer) state.lock.release();
   return { ended, journalError };
 }
 
-async function notifyObservers(ended: RunEnded): Promise<void> {
+/** A deadline run's lines that did not reach the journal in time, as the error the run ends with. */
+function notRecorded(
+  path: string,
+  exitCode: number,
+  { pending, failed }: { pending: readonly string[]; failed: readonly string[] },
+): SnapkeepError | undefined {
+  if (pending.length === 0 && failed.length === 0) return undefined;
+  const parts = [
+    ...(pending.length > 0
+      ? [
+          `${pending.length} line(s) still waited for the state directory at the deadline (${pending.join(', ')}; a write already under way lands if the directory answers later)`,
+        ]
+      : []),
+    ...(failed.length > 0 ? [`writing failed: ${failed.join('; ')}`] : []),
+  ];
+  return new SnapkeepError(
+    `NOT RECORDED: this run is not (fully) in the journal ${path}: ${parts.join('; ')}. What it did stands (the snapshots it reports as taken are there, and the next run finds them); status does not know of it.`,
+    exitCode === ExitCode.ok ? ExitCode.partial : (exitCode as ExitCode),
+  );
+}
+
+async function notifyObservers(ended: RunEnded, answerBy?: number): Promise<void> {
   await Promise.all(
     [...observers].map(async (observer) => {
       try {
         await observer.ended(ended);
       } catch (error) {
-        try {
-          new Journal(ended.stateDir, ended.id).appendNow('observer-failed', {
-            observer: observer.name,
-            error: messageOf(error),
-          });
-        } catch {
-          // The state directory refuses writes; the run's own end says more than this would.
-        }
+        // After the lock is let go: written as a run without the lock writes (journal.ts), so a
+        // compaction the next run starts meanwhile keeps it. A state directory that refuses it
+        // changes nothing: the run's own end says more than this would.
+        const writer = new JournalWriter(ended.stateDir);
+        new Journal(ended.stateDir, ended.id, writer).appendNow('observer-failed', {
+          observer: observer.name,
+          error: messageOf(error),
+        });
+        await writer.settle(answerBy);
       }
     }),
   );
@@ -186,15 +225,26 @@ async function lockUnlessHeld(
   stateDir: string,
   command: RunCommand,
   waitSeconds: number,
+  answerBy: number | undefined,
 ): Promise<HeldLock & { notHeld?: string }> {
   try {
-    return await acquireLock(stateDir, command, { waitSeconds });
+    return answerBy === undefined
+      ? await acquireLock(stateDir, command, { waitSeconds })
+      : // Making a missing lock file (the only writes here) gets the lock's share of the time.
+        await acquireLockBy(
+          stateDir,
+          command,
+          waitSeconds,
+          Math.min(answerBy, Date.now() + waitSeconds * 1000),
+        );
   } catch (error) {
-    if (!(error instanceof SnapkeepError) || error.exitCode !== ExitCode.locked) throw error;
+    // Under a deadline a state directory that does not answer is no reason to stop either.
+    const locked = error instanceof SnapkeepError && error.exitCode === ExitCode.locked;
+    if (!locked && answerBy === undefined) throw error;
     return {
       path: lockPath(stateDir),
       holder: { ...currentProcessIdentity(), command, startedAt: new Date().toISOString() },
-      notHeld: error.message,
+      notHeld: locked ? error.message : `the lock could not be taken: ${messageOf(error)}`,
       release() {},
     };
   }
@@ -218,18 +268,28 @@ export async function withRun(
   const lock: HeldLock & { notHeld?: string } =
     request.lockOptionalAfterSeconds === undefined
       ? await acquireLock(request.stateDir, request.command, { waitSeconds })
-      : await lockUnlessHeld(request.stateDir, request.command, request.lockOptionalAfterSeconds);
+      : await lockUnlessHeld(
+          request.stateDir,
+          request.command,
+          request.lockOptionalAfterSeconds,
+          request.answerBy,
+        );
   // Under the lock no other run writes: the moment to keep the journal bounded (never by a run
-  // that goes on without the lock). A compaction that fails leaves the journal as it was and
-  // never fails the run.
-  if (lock.notHeld === undefined) await compactJournal(request.stateDir).catch(() => undefined);
+  // that goes on without the lock, nor under a deadline). A compaction that fails leaves the
+  // journal as it was and never fails the run.
+  if (lock.notHeld === undefined && request.answerBy === undefined)
+    await compactJournal(request.stateDir).catch(() => undefined);
   const startedAt = new Date();
   const id = newRunId(request.now ?? startedAt);
+  const writer =
+    request.answerBy === undefined
+      ? undefined
+      : { journal: new JournalWriter(request.stateDir), answerBy: request.answerBy };
   const run: Run = {
     id,
     command: request.command,
     stateDir: request.stateDir,
-    journal: new Journal(request.stateDir, id),
+    journal: new Journal(request.stateDir, id, writer?.journal),
   };
   try {
     const { pid, host, bootId, processStart } = lock.holder;
@@ -253,7 +313,7 @@ export async function withRun(
     lock.release();
     throw error;
   }
-  const state: ActiveRun = { run, lock, startedAt, ended: false };
+  const state: ActiveRun = { run, lock, startedAt, ...(writer ? { writer } : {}), ended: false };
   active = state;
   let result: RunResult;
   let failure: Error | undefined;
@@ -270,8 +330,12 @@ export async function withRun(
     ...result,
     ...(failure !== undefined ? { error: failure.message } : {}),
   });
-  await notifyObservers(ended);
+  const unrecorded =
+    writer && notRecorded(run.journal.path, result.exitCode, await writer.journal.settle(writer.answerBy));
+  lock.release();
+  await notifyObservers(ended, writer?.answerBy);
   if (failure !== undefined) throw failure;
+  if (unrecorded) throw unrecorded;
   if (journalError !== undefined)
     throw new SnapkeepError(
       `the run's end could not be written to the journal ${run.journal.path}: ${messageOf(journalError)}`,
@@ -293,7 +357,14 @@ export function interruptRuns(signal: NodeJS.Signals): Promise<void> {
   const cleaned = new Promise((resolve) => setImmediate(resolve)).then(() =>
     Promise.allSettled([...interruptCleanups].map((cleanup) => cleanup())),
   );
-  return Promise.all([notifyObservers(ended), cleaned]).then(() => undefined);
+  // A deadline run's end is written by a process started after this returns (journal.ts), so
+  // stopping the children does not stop it; it is waited for as long as the exit allows.
+  const written = state.writer?.journal.settle(state.writer.answerBy).then(() => {
+    state.lock.release();
+  });
+  return Promise.all([notifyObservers(ended, state.writer?.answerBy), cleaned, written]).then(
+    () => undefined,
+  );
 }
 
 const interruptCleanups = new Set<() => Promise<void>>();

@@ -275,4 +275,66 @@ volume ${world.source.mountPoint}
         .map((event) => event.name),
     ).toEqual(history.filter((name) => !snapkeepDeletes.includes(name)));
   });
+
+  it('is not kept on a target where another subvolume’s copies have the same name (two configs): it never names theirs', async () => {
+    const source = await createLoopBtrfs('latest-two-src', 256);
+    cleanups.push(() => source.cleanup());
+    const target = await createLoopBtrfs('latest-two-tgt', 256);
+    cleanups.push(() => target.cleanup());
+    const base = await makeTempDir('latest-two');
+    cleanups.push(async () => {
+      await runCommand({ file: 'rm', args: ['-rf', base] });
+    });
+    const backups = join(target.mountPoint, 'backups');
+    await runChecked({ file: 'mkdir', args: ['-p', backups] });
+    const configs: Record<string, string> = {};
+    for (const name of ['alpha', 'beta']) {
+      await createSubvolume(join(source.mountPoint, name));
+      await writeRandomData(join(source.mountPoint, name), 1, name);
+      configs[name] = join(base, `${name}.yaml`);
+      await writeFile(
+        configs[name],
+        `state_dir: ${join(base, `state-${name}`)}
+targets:
+  disk: { path: ${backups} }
+subvolumes:
+  ${name}:
+    path: ${join(source.mountPoint, name)}
+    snapshot_name: data
+    snapshot_dir: ${join(source.mountPoint, `snapshots-${name}`)}
+    targets: [disk]
+`,
+      );
+    }
+    const pointer = join(backups, 'data.latest');
+    const pointerThere = () =>
+      lstat(pointer).then(
+        () => true,
+        () => false,
+      );
+
+    // Alone in the directory, alpha's copies have the pointer.
+    expectExit(await snapkeep(['run', '--config', configs.alpha!]), 0);
+    const [alphaCopy] = await subvolumeNames(backups);
+    expect(await readlink(pointer)).toBe(alphaCopy);
+
+    // beta's first copy joins them: the pointer could name either's, so it goes.
+    const beta = await snapkeep(['run', '--config', configs.beta!, '--json']);
+    expectExit(beta, 0);
+    const removed = steps(beta.stdout).find(
+      (event) => event.step.kind === 'update-latest' && event.step.target === 'disk',
+    );
+    expect(removed).toMatchObject({ ok: true, step: { pointsTo: null } });
+    expect(String(removed!.step.reason)).toContain("another subvolume's");
+    expect(await pointerThere()).toBe(false);
+
+    // And neither sets it again; each keeps its own pointer in its snapshot directory.
+    for (const name of ['alpha', 'beta', 'alpha']) {
+      await writeRandomData(join(source.mountPoint, name), 1, `${name}-more`);
+      expectExit(await snapkeep(['run', '--config', configs[name]!]), 0);
+      expect(await pointerThere()).toBe(false);
+      const own = join(source.mountPoint, `snapshots-${name}`);
+      expect(await readlink(join(own, 'data.latest'))).toBe((await subvolumeNames(own)).at(-1));
+    }
+  });
 });
