@@ -277,7 +277,15 @@ export function shownConfig(loaded: LoadedConfig): ShownConfig {
         value: repository.appendOnly,
         origin: raw.append_only === undefined ? 'built-in default' : undefined,
       }),
-      ...(repository.retention ? { retention: repository.retention } : {}),
+      retention: Object.fromEntries(
+        Object.entries(repository.retention).map(([key, value]) => [
+          key,
+          annotate(['repositories', name, 'retention', key], {
+            value,
+            origin: repository.retentionIsDefault ? 'built-in default' : undefined,
+          }),
+        ]),
+      ),
     };
   }
 

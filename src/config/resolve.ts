@@ -14,7 +14,7 @@ import { normalisePath } from '../local-path.js';
 import { isSshUrl, parseSshUrl } from '../remote/ssh-url.js';
 import type { SshSettings } from '../remote/ssh-host.js';
 import { builtInDefaults, type Config, type RetentionConfig, type SshConfig } from './schema.js';
-import type { ResticRetentionConfig } from './restic-schema.js';
+import { defaultResticRetention, type ResticRetentionConfig } from './restic-schema.js';
 
 export interface ResolvedRetention {
   readonly preserve_min: string;
@@ -57,7 +57,10 @@ export interface ResolvedRepository {
   readonly env: Readonly<Record<string, string>>;
   readonly cacert?: string;
   readonly appendOnly: boolean;
-  readonly retention?: ResticRetentionConfig;
+  /** Which runs prune keeps; `{}` keeps every run. */
+  readonly retention: ResticRetentionConfig;
+  /** True when the config sets none and defaultResticRetention applies. */
+  readonly retentionIsDefault: boolean;
   /** sftp: repositories connect with the top-level `ssh:` settings (key, known_hosts, options). */
   readonly ssh?: SshConfig;
 }
@@ -171,7 +174,8 @@ export function resolveRepository(config: Config, name: string): ResolvedReposit
     env: repository.env ?? {},
     ...(repository.cacert ? { cacert: repository.cacert } : {}),
     appendOnly: repository.append_only ?? false,
-    ...(repository.retention ? { retention: repository.retention } : {}),
+    retention: repository.retention ?? defaultResticRetention,
+    retentionIsDefault: repository.retention === undefined,
     ...(repository.url.startsWith('sftp:') ? { ssh: config.ssh ?? {} } : {}),
   };
 }

@@ -61,6 +61,20 @@ export const resticRetentionSchema = z
   .describe('restic forget policy for this repository (per backup set)');
 export type ResticRetentionConfig = z.infer<typeof resticRetentionSchema>;
 
+/**
+ * What a repository without `retention:` keeps, so that it does not grow forever (the btrfs side
+ * ships a default too): every run of the last 2 days, then the newest of each of the last 14 days,
+ * 8 weeks, 12 months and 3 years — the copies' default on btrfs targets. `retention: {}` keeps
+ * every run.
+ */
+export const defaultResticRetention: ResticRetentionConfig = {
+  keep_within: '2d',
+  keep_daily: 14,
+  keep_weekly: 8,
+  keep_monthly: 12,
+  keep_yearly: 3,
+};
+
 export const repositorySchema = z
   .strictObject({
     url: repositoryUrl.describe('restic repository: /path, s3:https://…, rest:https://…, sftp:…'),
@@ -88,7 +102,11 @@ export const repositorySchema = z
       .describe(
         'The server refuses deletes (rest-server/rclone --append-only, S3 Object Lock): no forget from this identity',
       ),
-    retention: resticRetentionSchema.optional(),
+    retention: resticRetentionSchema
+      .optional()
+      .describe(
+        'Which runs prune keeps (restic forget --keep-*); default: keep_within 2d, keep_daily 14, keep_weekly 8, keep_monthly 12, keep_yearly 3; {} keeps every run',
+      ),
   })
   .describe('A restic repository');
 

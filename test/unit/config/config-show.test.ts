@@ -1,3 +1,4 @@
+import { defaultResticRetention } from '../../../src/config/restic-schema.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -320,12 +321,19 @@ const fullExpected = {
     },
   },
   repositories: {
-    local: { url: '/srv/restic', password: 'env:SNAPKEEP_SHOW_TEST_PASSWORD', env: {}, append_only: false },
+    local: {
+      url: '/srv/restic',
+      password: 'env:SNAPKEEP_SHOW_TEST_PASSWORD',
+      env: {},
+      append_only: false,
+      retention: defaultResticRetention,
+    },
     s3: {
       url: 's3:https://s3.example/bucket',
       password: 'file:/etc/snapkeep/s3.pw',
       env: { AWS_ACCESS_KEY_ID: 'env:SNAPKEEP_SHOW_TEST_KEY' },
       append_only: true,
+      retention: defaultResticRetention,
     },
   },
   sources: {
@@ -387,6 +395,7 @@ describe('config show: every section, secrets as references', () => {
     expect(lines).toContain('compression: none # built-in default');
     expect(lines).toContain('sudo: false');
     expect(lines).toContain('append_only: false # built-in default');
+    expect(lines).toContain('keep_daily: 14 # built-in default');
     expect(lines).toContain('checksums: true # built-in default');
   });
 
