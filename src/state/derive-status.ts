@@ -8,6 +8,10 @@
 // fold is what journal compaction stores as a checkpoint (journal-compaction.ts): folding the
 // events after a checkpoint onto its state gives what folding the whole history would.
 //
+// "Last" means last written: attempts, failures and runs are ordered by their place in the
+// journal (what a checkpoint holds before every line after it), never by their times, which a
+// clock stepped back makes lie. Times give ages only.
+//
 // Drills are not jobs of their own: a job's `drill` is its last restore drill (btrfs: that
 // subvolume's copy on that target; restic: the set, on its own repository), and a failed last
 // drill is a warning (`drillFailed`), not a failure of the backup.
@@ -49,11 +53,20 @@ export interface DrillRecord {
   readonly snapshot?: string;
 }
 
+/**
+ * An attempt as the fold keeps it: with its place in the journal (`at`, the line's position in
+ * the whole history), which orders attempts. Times do not: a clock stepped back (an NTP
+ * correction, a wrong RTC after boot) would hide a later failure behind an earlier success that
+ * carries a later time. Absent in checkpoints written before positions existed: older than any
+ * line after them.
+ */
+type StoredAttempt = Attempt & { at?: number };
+
 /** What the fold remembers of one job. */
 interface JobFold {
-  lastAttempt?: Attempt;
-  lastSuccess?: Attempt;
-  lastFailure?: Attempt;
+  lastAttempt?: StoredAttempt;
+  lastSuccess?: StoredAttempt;
+  lastFailure?: StoredAttempt;
   lastSent?: string;
   drill?: DrillRecord;
 }
@@ -81,10 +94,12 @@ interface SpaceSample {
  */
 export interface StatusFold {
   v: number;
+  /** Lines folded so far: the position the next line has (the checkpoint is older than all of them). */
+  position?: number;
   btrfs: Record<string, Record<string, JobFold>>;
   restic: Record<string, Record<string, JobFold>>;
   /** Snapshots created, per subvolume (the newest ones): what pending sync is counted from. */
-  created: Record<string, { name: string; time: string }[]>;
+  created: Record<string, CreatedSnapshot[]>;
   /** restic check results, per repository name. */
   verify: Record<string, { time: string; ok: boolean }>;
   /** Runs ended before the checkpoint: the newest overall and per command. */
@@ -97,6 +112,13 @@ export interface StatusFold {
   space: Record<string, SpaceSample[]>;
 }
 
+interface CreatedSnapshot {
+  name: string;
+  time: string;
+  /** Its line's position (absent in older checkpoints). */
+  at?: number;
+}
+
 const keepCreated = 100;
 const keepFailures = 100;
 const keepSpace = 60;
@@ -106,6 +128,7 @@ const primary = '';
 export function emptyFold(): StatusFold {
   return {
     v: statusVersion,
+    position: 0,
     btrfs: {},
     restic: {},
     created: {},
@@ -128,12 +151,17 @@ function pushBounded<T>(list: T[], item: T, limit: number): void {
   if (list.length > limit) list.splice(0, list.length - limit);
 }
 
-// A run without an end is resolved after all lines are read (killed or running), with its start
-// time: what later runs recorded is newer and stays.
-const newer = (attempt: Attempt, than: Attempt | undefined): boolean =>
-  than === undefined || attempt.time >= than.time;
+// By position in the journal, never by time (StoredAttempt). A run without an end is resolved
+// after all lines are read (killed or running) at the position of its last line: what later runs
+// wrote is newer and stays.
+const positionOf = (attempt: StoredAttempt | { at?: number }): number => attempt.at ?? -1;
+const newer = (attempt: StoredAttempt, than: StoredAttempt | undefined): boolean =>
+  than === undefined || positionOf(attempt) >= positionOf(than);
+/** Was `a` written after `b`? By position; by time only where a checkpoint from before positions left none. */
+const writtenAfter = (a: { at?: number; time: string }, b: { at?: number; time: string }): boolean =>
+  a.at !== undefined && b.at !== undefined ? a.at > b.at : a.time > b.time;
 
-function recordAttempt(job: JobFold, attempt: Attempt): void {
+function recordAttempt(job: JobFold, attempt: StoredAttempt): void {
   if (newer(attempt, job.lastAttempt)) job.lastAttempt = attempt;
   if (attempt.outcome === 'ok' && newer(attempt, job.lastSuccess)) job.lastSuccess = attempt;
   else if (isFailure(attempt.outcome) && newer(attempt, job.lastFailure)) job.lastFailure = attempt;
@@ -155,6 +183,8 @@ function resticJob(fold: StatusFold, set: string, repository: string): JobFold {
 interface RunInProgress {
   readonly run: string;
   start?: RunStartEvent;
+  /** The position of the run's last line so far. */
+  lastAt: number;
   /** Items of each set: how many ok, how many failed. */
   readonly items: Map<string, { ok: number; failed: number; error?: string }>;
 }
@@ -175,7 +205,7 @@ function applyBtrfsEnd(
   const command = end?.command ?? progress.start?.command ?? '';
   if (!engineSyncCommands.has(command)) return;
   const time = end?.time ?? progress.start!.time;
-  const base = { time, run: progress.run, command };
+  const base = { time, run: progress.run, command, at: progress.lastAt };
   const jobs = listOf(end?.jobs);
   if (outcome !== undefined || jobs.length === 0) {
     // Ended without job results (interrupted, killed, an error before the jobs): every
@@ -232,7 +262,7 @@ function applyResticEnd(
   const command = end?.command ?? progress.start?.command ?? 'backup';
   if (command !== 'backup') return;
   const time = end?.time ?? progress.start!.time;
-  const base = { time, run: progress.run, command };
+  const base = { time, run: progress.run, command, at: progress.lastAt };
   const sets = listOf(end?.sets);
   if (outcome !== undefined || sets.length === 0) {
     const how: Outcome = outcome ?? (end?.signal ? 'interrupted' : 'failed');
@@ -343,26 +373,32 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
     }
   }
   const tail = events.slice(from);
+  // Positions go on from the checkpoint's: what it holds is older than every line after it.
+  const base = fold.position ?? 0;
   const inProgress = new Map<string, RunInProgress>();
-  const progressOf = (run: string): RunInProgress => {
+  const progressOf = (run: string, at: number): RunInProgress => {
     let progress = inProgress.get(run);
-    if (!progress) inProgress.set(run, (progress = { run, items: new Map() }));
+    if (!progress) inProgress.set(run, (progress = { run, lastAt: at, items: new Map() }));
+    progress.lastAt = at;
     return progress;
   };
-  for (const event of tail) {
+  // The tail's failures with their positions (a killed run's is known only at the end).
+  const failures: { at: number; failure: RecordedFailure }[] = [];
+  for (const [index, event] of tail.entries()) {
+    const at = base + index + 1;
     const failure = failureOf(event);
-    if (failure) pushBounded(fold.failures, failure, keepFailures);
+    if (failure) failures.push({ at, failure });
     switch (event.event) {
       case 'run-start':
       case 'backup-start': {
-        const progress: RunInProgress = { run: event.run, items: new Map() };
+        const progress: RunInProgress = { run: event.run, lastAt: at, items: new Map() };
         progress.start =
           event.event === 'run-start' ? event : { ...event, event: 'run-start', command: 'backup' };
         inProgress.set(event.run, progress);
         break;
       }
       case 'run-end': {
-        const progress = progressOf(event.run);
+        const progress = progressOf(event.run, at);
         inProgress.delete(event.run);
         applyBtrfsEnd(fold, event, progress);
         applyResticEnd(fold, event, progress);
@@ -370,21 +406,26 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
         break;
       }
       case 'backup-end': {
-        const progress = progressOf(event.run);
+        const progress = progressOf(event.run, at);
         inProgress.delete(event.run);
         applyResticEnd(fold, { time: event.time, command: 'backup', sets: event.sets }, progress);
         break;
       }
       case 'step': {
+        const progress = progressOf(event.run, at);
         const subvolume = event.subvolume;
         if (typeof subvolume !== 'string') break;
         if (event.kind === 'create-snapshot' && event.ok && typeof event.name === 'string')
-          pushBounded((fold.created[subvolume] ??= []), { name: event.name, time: event.time }, keepCreated);
+          pushBounded(
+            (fold.created[subvolume] ??= []),
+            { name: event.name, time: event.time, at },
+            keepCreated,
+          );
         if (event.kind === 'send' && typeof event.target === 'string') {
           const job = btrfsJob(fold, subvolume, event.target);
-          const command = progressOf(event.run).start?.command ?? 'run';
+          const command = progress.start?.command ?? 'run';
           if (event.ok) {
-            recordAttempt(job, { time: event.time, run: event.run, command, outcome: 'ok' });
+            recordAttempt(job, { time: event.time, run: event.run, command, outcome: 'ok', at });
             if (typeof event.name === 'string') job.lastSent = event.name;
           } else
             recordAttempt(job, {
@@ -393,12 +434,13 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
               command,
               outcome: 'failed',
               message: text(event.error) || 'send failed',
+              at,
             });
         }
         break;
       }
       case 'item': {
-        const items = progressOf(event.run).items;
+        const items = progressOf(event.run, at).items;
         const counts = items.get(event.set) ?? { ok: 0, failed: 0 };
         if (event.ok) counts.ok++;
         else {
@@ -409,6 +451,7 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
         break;
       }
       case 'drill': {
+        progressOf(event.run, at);
         const record: DrillRecord = {
           time: event.time,
           run: event.run,
@@ -421,12 +464,16 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
         break;
       }
       case 'verify':
+        progressOf(event.run, at);
         fold.verify[event.repository] = { time: event.time, ok: event.ok };
         break;
       default:
+        // Lines of a run that still say it was alive then (offsite copies, prunes, …).
+        if (inProgress.has(event.run)) progressOf(event.run, at);
         break;
     }
   }
+  fold.position = base + tail.length;
   // Runs without an end: killed, unless their process lives.
   const running: string[] = [];
   for (const progress of inProgress.values()) {
@@ -439,22 +486,24 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
   const tailRuns = recordedRuns(tail, probe);
   for (const run of tailRuns)
     if (run.state === 'killed')
-      pushBounded(
-        fold.failures,
-        {
+      failures.push({
+        at: inProgress.get(run.id)?.lastAt ?? fold.position,
+        failure: {
           time: run.time,
           what: `snapkeep ${run.command}`,
           error: 'killed: it never ended and its process is gone',
         },
-        keepFailures,
-      );
-  fold.failures.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+      });
+  // In the order they were written (a stable sort: lines of one position keep theirs).
+  failures.sort((a, b) => a.at - b.at);
+  for (const { failure } of failures) pushBounded(fold.failures, failure, keepFailures);
   // Snapshots every target of their subvolume has had since are pending nowhere: dropped.
   for (const [subvolume, created] of Object.entries(fold.created)) {
-    const successes = Object.values(fold.btrfs[subvolume] ?? {}).map((job) => job.lastSuccess?.time);
+    const successes = Object.values(fold.btrfs[subvolume] ?? {}).map((job) => job.lastSuccess);
     if (successes.length === 0 || successes.includes(undefined)) continue;
-    const oldest = successes.reduce((a, b) => (a! < b! ? a : b))!;
-    fold.created[subvolume] = created.filter((snapshot) => snapshot.time > oldest);
+    fold.created[subvolume] = created.filter((snapshot) =>
+      successes.some((success) => writtenAfter(snapshot, success!)),
+    );
   }
   const runs = [...fold.runs, ...tailRuns];
   fold.runs = keepRuns(runs.filter((run) => run.state !== 'running'));
@@ -564,7 +613,7 @@ export interface DerivedStatus {
   readonly now: string;
   readonly jobs: readonly JobStatus[];
   readonly lastRun?: RecordedRun;
-  /** The newest run of each command. */
+  /** The newest run of each command, in the order they were written (the newest last). */
   readonly lastRuns: Readonly<Record<string, RecordedRun>>;
   /** Runs recorded (the journal's, with those compacted away). */
   readonly runCount: number;
@@ -590,6 +639,12 @@ export interface ResticState {
 }
 
 const hoursBetween = (now: Date, iso: string): number => (now.getTime() - Date.parse(iso)) / 3_600_000;
+
+/** An attempt as the answer shows it (its position is the fold's own business). */
+function shown(attempt: StoredAttempt): Attempt {
+  const { at: _at, ...rest } = attempt;
+  return rest;
+}
 
 function jobsOfFold(fold: StatusFold, resticState: ResticState): JobSpec[] {
   const specs: JobSpec[] = [];
@@ -638,13 +693,20 @@ export function deriveStatus(
       const targets = fold.btrfs[spec.subvolume] ?? {};
       record = { ...(targets[spec.target] ?? targets[anyTarget] ?? {}) };
       const transfer = transferState(spec.subvolume, spec.target);
-      // The transfer state outlives a lost journal; the journal says more when it has it.
-      if (transfer.lastSentAt && transfer.lastSentAt > (record.lastSuccess?.time ?? '')) {
+      // The transfer state outlives a lost journal; the journal says more when it has it (a
+      // send it knows is its own success, ordered by where it was written).
+      if (
+        transfer.lastSentAt &&
+        (record.lastSuccess === undefined ||
+          (transfer.lastSent !== record.lastSent && transfer.lastSentAt > record.lastSuccess.time))
+      ) {
         record.lastSuccess = { time: transfer.lastSentAt, run: '', command: 'run', outcome: 'ok' };
         record.lastSent = transfer.lastSent ?? record.lastSent;
       }
-      const since = record.lastSuccess?.time ?? '';
-      const waiting = (fold.created[spec.subvolume] ?? []).filter((snapshot) => snapshot.time > since);
+      const since = record.lastSuccess;
+      const waiting = (fold.created[spec.subvolume] ?? []).filter(
+        (snapshot) => since === undefined || writtenAfter(snapshot, since),
+      );
       pending = {
         count: waiting.length,
         ...(waiting[0] ? { oldest: waiting[0].time } : {}),
@@ -662,9 +724,9 @@ export function deriveStatus(
     return {
       id: jobId(spec),
       spec,
-      ...(record.lastAttempt ? { lastAttempt: record.lastAttempt } : {}),
-      ...(record.lastSuccess ? { lastSuccess: record.lastSuccess } : {}),
-      ...(record.lastFailure ? { lastFailure: record.lastFailure } : {}),
+      ...(record.lastAttempt ? { lastAttempt: shown(record.lastAttempt) } : {}),
+      ...(record.lastSuccess ? { lastSuccess: shown(record.lastSuccess) } : {}),
+      ...(record.lastFailure ? { lastFailure: shown(record.lastFailure) } : {}),
       ...(ageHours === undefined ? {} : { ageHours }),
       staleHours,
       stale: ageHours === undefined || ageHours > staleHours,
@@ -676,8 +738,13 @@ export function deriveStatus(
       ...(verify ? { verify } : {}),
     };
   });
-  const lastRuns: Record<string, RecordedRun> = {};
-  for (const run of runs) lastRuns[run.command] = run;
+  // In the order written, the newest last: a command's entry moves to the end with each run.
+  const newestRuns = new Map<string, RecordedRun>();
+  for (const run of runs) {
+    newestRuns.delete(run.command);
+    newestRuns.set(run.command, run);
+  }
+  const lastRuns: Record<string, RecordedRun> = Object.fromEntries(newestRuns);
   const space = Object.entries(fold.space).flatMap(([target, samples]): TargetSpace[] => {
     const newest = samples.at(-1);
     return newest ? [{ target, ...newest, ...forecast(samples) }] : [];
@@ -701,12 +768,12 @@ export function deriveStatus(
   };
 }
 
-/** The newest run of these commands (status and doctor logs: "the last run", "the last backup"). */
+/**
+ * The newest run of these commands (status and doctor logs: "the last run", "the last backup"):
+ * the last written (lastRuns is in that order), whatever the times say.
+ */
 export function lastRunOf(status: DerivedStatus, commands: readonly string[]): RecordedRun | undefined {
-  let newest: RecordedRun | undefined;
-  for (const command of commands) {
-    const run = status.lastRuns[command];
-    if (run && (newest === undefined || run.time >= newest.time)) newest = run;
-  }
-  return newest;
+  return Object.values(status.lastRuns)
+    .filter((run) => commands.includes(run.command))
+    .at(-1);
 }

@@ -1,7 +1,7 @@
 // deriveStatus: the one answer status, check and doctor logs give — pure, with the clock and the
 // process probe injected; journals as the code writes them (and as older versions wrote them).
 import { describe, expect, it } from 'vitest';
-import { deriveStatus, type JobSpec } from '../../../src/state/derive-status.js';
+import { deriveStatus, foldJournal, lastRunOf, type JobSpec } from '../../../src/state/derive-status.js';
 import { parseJournal, type JournalEvent } from '../../../src/state/journal-events.js';
 
 const never = (): boolean => false;
@@ -441,5 +441,110 @@ describe('a btrfs drill that could choose no copy', () => {
       probe: never,
     });
     expect(byId(status)['home → usb']).toMatchObject({ drillFailed: true, drill: { ok: false } });
+  });
+});
+
+describe('a clock stepped back (NTP correction, a wrong RTC after boot)', () => {
+  // Run `ahead` wrote its lines while the clock was two hours fast; `behind` came after it in the
+  // journal, with the clock corrected: its times are earlier, yet it is the later attempt.
+  const ahead = [
+    line({ time: '2026-11-23T12:00:00Z', run: 'ahead', event: 'run-start', command: 'run', ...identity }),
+    line({
+      time: '2026-11-23T12:00:01Z',
+      run: 'ahead',
+      event: 'step',
+      kind: 'send',
+      subvolume: 'home',
+      target: 'usb',
+      name: 'home.1',
+      ok: true,
+    }),
+    line({
+      time: '2026-11-23T12:00:02Z',
+      run: 'ahead',
+      event: 'run-end',
+      command: 'run',
+      exitCode: 0,
+      jobs: [{ subvolume: 'home', status: 'ok' }],
+    }),
+  ];
+  const behind = [
+    line({ time: '2026-11-23T10:30:00Z', run: 'behind', event: 'run-start', command: 'run', ...identity }),
+    line({
+      time: '2026-11-23T10:30:01Z',
+      run: 'behind',
+      event: 'step',
+      kind: 'send',
+      subvolume: 'home',
+      target: 'usb',
+      name: 'home.2',
+      ok: false,
+      error: 'No space left on device',
+    }),
+    line({
+      time: '2026-11-23T10:30:02Z',
+      run: 'behind',
+      event: 'run-end',
+      command: 'run',
+      exitCode: 3,
+      jobs: [{ subvolume: 'home', target: 'usb', status: 'failed', message: 'No space left on device' }],
+    }),
+    line({
+      time: '2026-11-23T10:31:00Z',
+      run: 'behind-backup',
+      event: 'run-start',
+      command: 'backup',
+      sets: ['db'],
+      ...identity,
+    }),
+    line({
+      time: '2026-11-23T10:31:01Z',
+      run: 'behind-backup',
+      event: 'run-end',
+      command: 'backup',
+      exitCode: 1,
+      error: 'repository locked',
+    }),
+  ];
+  const now = new Date('2026-11-23T11:00:00Z');
+
+  it('the last attempt is the last written, whatever its time says', () => {
+    const status = deriveStatus(parse(...ahead, ...behind), none, {}, now, { jobs, probe: never });
+    expect(byId(status)['home → usb']).toMatchObject({
+      lastAttempt: { run: 'behind', outcome: 'failed' },
+      lastSuccess: { run: 'ahead' },
+      lastFailure: { run: 'behind' },
+      failing: true,
+    });
+    expect(status.lastRun).toMatchObject({ id: 'behind-backup' });
+    // "The last run" of the engine and backup commands together: the backup, written last.
+    expect(lastRunOf(status, ['run', 'backup'])).toMatchObject({ id: 'behind-backup' });
+  });
+
+  it('a killed run is placed where its lines are, not at its start time', () => {
+    const killed = [
+      line({ time: '2026-11-23T12:30:00Z', run: 'k', event: 'run-start', command: 'run', ...identity }),
+      ...behind.slice(0, 3),
+    ];
+    // k (clock fast) was killed; `behind` ran after it and failed: its failure is the last attempt.
+    const status = byId(deriveStatus(parse(...ahead, ...killed), none, {}, now, { jobs, probe: never }));
+    expect(status['home → usb']!.lastAttempt).toMatchObject({ run: 'behind', outcome: 'failed' });
+  });
+
+  it('what a checkpoint holds is older than every line after it', () => {
+    const { fold } = foldJournal(parse(...ahead), never);
+    const checkpoint = line({
+      time: '2026-11-23T12:05:00Z',
+      run: 'checkpoint',
+      event: 'checkpoint',
+      through: '2026-11-23T12:00:02Z',
+      state: fold,
+    });
+    const status = byId(deriveStatus(parse(checkpoint, ...behind), none, {}, now, { jobs, probe: never }));
+    expect(status['home → usb']).toMatchObject({
+      lastAttempt: { run: 'behind', outcome: 'failed' },
+      lastSuccess: { run: 'ahead' },
+      failing: true,
+    });
   });
 });
