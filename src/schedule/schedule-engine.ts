@@ -13,8 +13,9 @@ import type { LoadedConfig } from '../config/load-config.js';
 import { UsageError } from '../errors.js';
 import { runChecked, runCommand, type CommandSpec } from '../exec/command.js';
 import { findOnPath } from '../exec/find-on-path.js';
+import { scheduleJobRuns } from '../state/derive-status.js';
 import { readJournal } from '../state/journal.js';
-import { recordedRuns, type RecordedRun } from '../state/run-history.js';
+import type { RecordedRun } from '../state/run-history.js';
 import { renderCronFile } from './cron-file.js';
 import { jobVariable, scheduledJobs, sleepJobs, type ScheduledJob } from './jobs.js';
 import {
@@ -445,7 +446,8 @@ export async function scheduleStatus(options: ScheduleOptions): Promise<Schedule
   for (const name of installed.keys())
     if (!files.some((file) => file.name === name))
       drift.push({ path: join(directory, name), drift: 'not-configured' });
-  const runs = recordedRuns(await readJournal(options.loaded.resolved.stateDir));
+  // Through the checkpoint: a compacted journal keeps each job's last run and last success.
+  const runs = scheduleJobRuns(await readJournal(options.loaded.resolved.stateDir));
   const jobs = jobsOf(options).map((job) => {
     const mine = runsOfJob(runs, job.name);
     return {
@@ -509,7 +511,8 @@ export async function planCatchUp(
   options: ScheduleOptions,
 ): Promise<{ decisions: CatchUpDecision[]; jobs: ScheduledJob[] }> {
   const jobs = jobsOf(options);
-  const runs = recordedRuns(await readJournal(options.loaded.resolved.stateDir));
+  // Through the checkpoint: a compacted journal keeps each job's last run and last success.
+  const runs = scheduleJobRuns(await readJournal(options.loaded.resolved.stateDir));
   return { decisions: catchUpDecisions(jobs, runs, options.now ?? new Date()), jobs };
 }
 

@@ -110,6 +110,16 @@ export interface StatusFold {
   failures: RecordedFailure[];
   /** Local targets' space at run ends, per target (the newest samples). */
   space: Record<string, SpaceSample[]>;
+  /**
+   * Each schedule job's (run-start `job`, SNAPKEEP_JOB) last run and last success that ended:
+   * what `schedule status` shows and `schedule catch-up` decides from (absent in older checkpoints).
+   */
+  scheduleJobs?: Record<string, ScheduleJobRuns>;
+}
+
+export interface ScheduleJobRuns {
+  lastRun?: RecordedRun;
+  lastSuccess?: RecordedRun;
 }
 
 interface CreatedSnapshot {
@@ -137,6 +147,7 @@ export function emptyFold(): StatusFold {
     runCount: 0,
     failures: [],
     space: {},
+    scheduleJobs: {},
   };
 }
 
@@ -354,6 +365,11 @@ export interface FoldResult {
   readonly running: readonly string[];
   /** Every run since the checkpoint (recordedRuns), and the checkpoint's. */
   readonly runs: readonly RecordedRun[];
+  /**
+   * The runs of schedule jobs (run-start `job`): each job's last run and last success from the
+   * checkpoint, then every such run since, in the order written.
+   */
+  readonly jobRuns: readonly RecordedRun[];
 }
 
 /**
@@ -373,6 +389,12 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
     }
   }
   const tail = events.slice(from);
+  const scheduleJobs = (fold.scheduleJobs ??= {});
+  const checkpointJobRuns = Object.values(scheduleJobs).flatMap(({ lastRun, lastSuccess }) =>
+    [lastSuccess, lastRun].filter(
+      (run, index, both): run is RecordedRun => run !== undefined && (index === 0 || run.id !== both[0]?.id),
+    ),
+  );
   // Positions go on from the checkpoint's: what it holds is older than every line after it.
   const base = fold.position ?? 0;
   const inProgress = new Map<string, RunInProgress>();
@@ -505,10 +527,25 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
       successes.some((success) => writtenAfter(snapshot, success!)),
     );
   }
+  const tailJobRuns = tailRuns.filter((run) => typeof run.start?.job === 'string');
+  for (const run of tailJobRuns) {
+    if (run.state === 'running') continue;
+    const entry = (scheduleJobs[run.start!.job as string] ??= {});
+    entry.lastRun = run;
+    if (run.state === 'ok') entry.lastSuccess = run;
+  }
   const runs = [...fold.runs, ...tailRuns];
   fold.runs = keepRuns(runs.filter((run) => run.state !== 'running'));
   fold.runCount += tailRuns.filter((run) => run.state !== 'running').length;
-  return { fold, running, runs };
+  return { fold, running, runs, jobRuns: [...checkpointJobRuns, ...tailJobRuns] };
+}
+
+/** The runs of schedule jobs, through the checkpoint (FoldResult.jobRuns): for `schedule status | catch-up`. */
+export function scheduleJobRuns(
+  events: readonly JournalEvent[],
+  probe: RunProbe = processProbe,
+): readonly RecordedRun[] {
+  return foldJournal(events, probe).jobRuns;
 }
 
 /** The newest run overall and the newest of each command (what readers ask for). */

@@ -5,7 +5,8 @@
 // journal.d/journal-<time>.ndjson (the newest `keepArchives`; older ones are deleted), for people
 // who want the full history. The archive is named after the last line it holds. Every reader folds from the checkpoint on, so what status, check and
 // doctor logs answer is the answer of the whole history (each job's last attempt, last success
-// and last failure, the last runs, pending snapshots), and its cost is that of the bounded file.
+// and last failure, the last runs, pending snapshots, each schedule job's last run and last
+// success for `schedule status | catch-up`), and its cost is that of the bounded file.
 //
 // Lines written meanwhile are never lost. The lock's holder writes none while it compacts, but a
 // run without the lock (`snapshot --deadline`) or a line written after a run let go of the lock

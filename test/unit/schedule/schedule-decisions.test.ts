@@ -1,15 +1,20 @@
 // The pure parts of the schedules: time spans and `every:`, cron's fields (and what cron cannot
 // express), quoting for ExecStart= and for cron's /bin/sh, the jobs with their defaults, and
 // catch-up (cron's stand-in for Persistent=) deciding from the journal alone.
-import { describe, expect, it } from 'vitest';
+import { appendFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import { parseCalendar } from '../../../src/calendar/systemd-calendar.js';
 import { everyToCalendar, parseTimeSpan } from '../../../src/calendar/time-span.js';
 import { configSchema } from '../../../src/config/schema.js';
 import { cronFieldsOf, shellWord } from '../../../src/schedule/cron-file.js';
 import { scheduledJobs } from '../../../src/schedule/jobs.js';
-import { catchUpDecisions } from '../../../src/schedule/schedule-engine.js';
+import { catchUpDecisions, planCatchUp, scheduleStatus } from '../../../src/schedule/schedule-engine.js';
 import { execArgument, readWritePathsOf } from '../../../src/schedule/systemd-units.js';
 import { resolveConfig } from '../../../src/config/resolve.js';
+import { compactJournal } from '../../../src/state/journal-compaction.js';
 import type { JournalEntry } from '../../../src/state/journal.js';
 import { recordedRuns } from '../../../src/state/run-history.js';
 
@@ -149,6 +154,65 @@ describe('catch-up decides from the journal', () => {
       new Date('2026-11-30T13:00:00Z'),
     );
     expect(decisions[0]).toMatchObject({ due: false, reason: 'it is running now' });
+  });
+});
+
+describe('catch-up and schedule status after the journal was compacted', () => {
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+  });
+  const line = (time: string, run: string, event: string, fields: Record<string, unknown>): string =>
+    JSON.stringify({ v: 1, time, run, event, ...fields });
+
+  it('read each job’s last run and last success through the checkpoint', async () => {
+    process.env.TZ = 'UTC';
+    const stateDir = await mkdtemp(join(tmpdir(), 'snapkeep-catch-up-'));
+    dirs.push(stateDir);
+    const journalPath = join(stateDir, 'journal.ndjson');
+    const gone = { pid: 1, bootId: 'gone', processStart: 1 };
+    await writeFile(
+      journalPath,
+      [
+        line('2026-11-29T03:30:00Z', 'c', 'run-start', { command: 'verify', job: 'drill', ...gone }),
+        line('2026-11-29T03:40:00Z', 'c', 'run-end', { command: 'verify', exitCode: 0 }),
+        line('2026-11-30T08:00:00Z', 'a', 'run-start', { command: 'run', job: 'often', ...gone }),
+        line('2026-11-30T08:10:00Z', 'a', 'run-end', { command: 'run', exitCode: 0 }),
+        '',
+      ].join('\n'),
+    );
+    expect(await compactJournal(stateDir, { maxBytes: 1, probe: () => false })).toMatchObject({
+      compacted: true,
+    });
+    // After the compaction: a failed run of `often`.
+    appendFileSync(
+      journalPath,
+      [
+        line('2026-11-30T12:00:00Z', 'b', 'run-start', { command: 'run', job: 'often', ...gone }),
+        line('2026-11-30T12:01:00Z', 'b', 'run-end', { command: 'run', exitCode: 10 }),
+        '',
+      ].join('\n'),
+    );
+    const compacted = configSchema.parse({ ...config, state_dir: stateDir });
+    const options = {
+      loaded: { path: '/c.yaml', config: compacted, resolved: resolveConfig(compacted), input: {} },
+      executable: ['/usr/bin/node', '/opt/snapkeep/main.cjs'],
+      backend: 'cron' as const,
+      user: false,
+      cronFile: join(stateDir, 'snapkeep.cron'),
+      now: new Date('2026-11-30T13:00:00Z'),
+    };
+    const { decisions } = await planCatchUp(options);
+    // The last success (08:00) is in the checkpoint: 12:00 was missed.
+    expect(decisions[0]).toMatchObject({ job: 'often', due: true });
+    expect(decisions[0]!.reason).toContain('last success 2026-11-30T08:00:00Z');
+    expect(decisions[1]).toMatchObject({ job: 'drill', due: false });
+    expect(decisions[1]!.reason).toContain('last success 2026-11-29T03:30:00Z');
+    const status = await scheduleStatus(options);
+    const byName = Object.fromEntries(status.jobs.map((job) => [job.name, job]));
+    expect(byName.often).toMatchObject({ lastRun: { id: 'b', state: 'failed' }, lastSuccess: { id: 'a' } });
+    expect(byName.drill).toMatchObject({ lastRun: { id: 'c', state: 'ok' }, lastSuccess: { id: 'c' } });
+    expect(byName.snaps!.lastRun).toBeUndefined();
   });
 });
 
