@@ -104,10 +104,14 @@ export async function runCheck(options: CheckOptions): Promise<number> {
         ? all
         : all.filter((spec) => options.jobs.some((argument) => selects(argument, spec)));
     const now = options.now ?? new Date();
+    // --max-age: that many hours after each job's last success; else the schedules' rule.
+    const stale =
+      maxAge === undefined ? scheduleStaleHours(resolved.schedules, now) : { hours: () => maxAge };
     const status = await readStatus(resolved.stateDir, {
       jobs,
       now,
-      staleHours: maxAge === undefined ? scheduleStaleHours(resolved.schedules, now) : () => maxAge,
+      staleHours: stale.hours,
+      ...('deadline' in stale ? { staleDeadline: stale.deadline } : {}),
       primaryOf: (set) => resolved.backupSets.find((candidate) => candidate.name === set)?.repository.name,
     });
     report = checkReport(status);

@@ -58,10 +58,12 @@ export async function runStatus(options: StatusOptions): Promise<number> {
   const output = createOutput(options.json);
   const { resolved } = await loadResolvedConfig(options.config);
   const now = options.now ?? new Date();
+  const stale = scheduleStaleHours(resolved.schedules, now);
   const { status, transfers } = await readStatusWithTransfers(resolved.stateDir, {
     jobs: jobsOfConfig(resolved),
     now,
-    staleHours: scheduleStaleHours(resolved.schedules, now),
+    staleHours: stale.hours,
+    staleDeadline: stale.deadline,
     primaryOf: (set) => resolved.backupSets.find((candidate) => candidate.name === set)?.repository.name,
   });
   const exitCode = statusExitCode(status);
@@ -138,6 +140,7 @@ export function jobJson(job: JobStatus): Record<string, unknown> {
     lastFailure: job.lastFailure ?? null,
     ageHours: job.ageHours ?? null,
     staleHours: job.staleHours,
+    staleAt: job.staleAt ?? null,
     stale: job.stale,
     failing: job.failing,
     ...(job.pending ? { pending: job.pending } : {}),

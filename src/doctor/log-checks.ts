@@ -13,6 +13,7 @@ import {
   type TransferLookup,
 } from '../state/derive-status.js';
 import { asJournalEvent, type JournalEvent } from '../state/journal-events.js';
+import type { StaleRule } from '../state/status-inputs.js';
 import type { JournalEntry } from '../state/journal.js';
 import { describeRunOutcome, processProbe, type RecordedRun, type RunProbe } from '../state/run-history.js';
 
@@ -25,8 +26,11 @@ export interface LogInputs {
   readonly pairs: readonly { readonly subvolume: string; readonly target: string }[];
   readonly backupSets: readonly string[];
   readonly now: Date;
-  /** A job's stale threshold in hours (--stale-hours, or its schedule's); undefined: 26. */
-  readonly staleHours: number | ((job: JobSpec) => number | undefined);
+  /**
+   * When a job is stale: --stale-hours (hours after its last success, for every job), a threshold
+   * per job, or the schedules' rule (status-inputs.ts StaleRule); undefined for a job: 26 h.
+   */
+  readonly staleHours: number | ((job: JobSpec) => number | undefined) | StaleRule;
   /** How far back "recent failures" look. */
   readonly recentHours: number;
   /** Is the process of a run without an end alive? (default: asks /proc) */
@@ -82,9 +86,14 @@ function derive(inputs: LogInputs): DerivedStatus {
     ...inputs.pairs.map((pair): JobSpec => ({ kind: 'btrfs', ...pair })),
     ...inputs.backupSets.map((set): JobSpec => ({ kind: 'restic', set, repository: set, primary: true })),
   ];
+  const stale = inputs.staleHours;
   return deriveStatus(events(inputs.journal), inputs.transfers ?? (() => ({})), {}, inputs.now, {
     jobs,
-    staleHours: typeof inputs.staleHours === 'number' ? () => inputs.staleHours as number : inputs.staleHours,
+    ...(typeof stale === 'number'
+      ? { staleHours: () => stale }
+      : typeof stale === 'function'
+        ? { staleHours: stale }
+        : { staleHours: stale.hours, staleDeadline: stale.deadline }),
     probe: inputs.probe ?? processProbe,
   });
 }

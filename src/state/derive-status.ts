@@ -599,8 +599,16 @@ export type JobSpec =
 export interface DeriveOptions {
   /** The jobs the config defines (only these are reported); default: every job the journal names. */
   readonly jobs?: readonly JobSpec[];
-  /** Hours after the last success a job is stale (a schedule's interval and slack); default 26. */
+  /**
+   * Hours after the last success a job is stale (`check --max-age`; for a job that never
+   * succeeded, the threshold shown); default 26.
+   */
   readonly staleHours?: (job: JobSpec) => number | undefined;
+  /**
+   * When a job is stale after its last success (the schedules' rule, status-inputs.ts
+   * StaleRule.deadline); where it gives none, staleHours after the success.
+   */
+  readonly staleDeadline?: (job: JobSpec, success: Date) => Date | undefined;
   readonly probe?: RunProbe;
 }
 
@@ -620,7 +628,10 @@ export interface JobStatus {
   readonly lastFailure?: Attempt;
   /** Hours since the last success (undefined: never). */
   readonly ageHours?: number;
+  /** Hours from the last success to staleAt (never succeeded: the threshold it would have). */
   readonly staleHours: number;
+  /** When it is (or was) stale without a newer success; undefined: never succeeded (stale). */
+  readonly staleAt?: string;
   readonly stale: boolean;
   /** The last attempt failed, was partial, interrupted or killed. */
   readonly failing: boolean;
@@ -754,9 +765,16 @@ export function deriveStatus(
       record = { ...(repositories[spec.primary ? primary : spec.repository] ?? {}) };
       verify = fold.verify[spec.repository];
     }
-    const staleHours = options.staleHours?.(spec) ?? defaultStaleHours;
     const successTime = record.lastSuccess?.time;
     const ageHours = successTime === undefined ? undefined : hoursBetween(now, successTime);
+    let staleHours = options.staleHours?.(spec) ?? defaultStaleHours;
+    let staleAt: Date | undefined;
+    if (successTime !== undefined) {
+      const success = new Date(successTime);
+      staleAt =
+        options.staleDeadline?.(spec, success) ?? new Date(success.getTime() + staleHours * 3_600_000);
+      staleHours = (staleAt.getTime() - success.getTime()) / 3_600_000;
+    }
     const outcome = record.lastAttempt?.outcome;
     return {
       id: jobId(spec),
@@ -766,7 +784,9 @@ export function deriveStatus(
       ...(record.lastFailure ? { lastFailure: shown(record.lastFailure) } : {}),
       ...(ageHours === undefined ? {} : { ageHours }),
       staleHours,
-      stale: ageHours === undefined || ageHours > staleHours,
+      ...(staleAt && !Number.isNaN(staleAt.getTime()) ? { staleAt: staleAt.toISOString() } : {}),
+      // A success whose time cannot be read is as good as none.
+      stale: staleAt === undefined || !(now.getTime() <= staleAt.getTime()),
       failing: outcome !== undefined && isFailure(outcome),
       ...(pending ? { pending } : {}),
       ...(record.lastSent ? { lastSent: record.lastSent } : {}),

@@ -1,6 +1,6 @@
 // What deriveStatus reads, gathered once for `status`, `check` and `doctor logs`: the jobs the
 // config defines, the journal and the transfer state.
-import { nextElapses, parseCalendar } from '../calendar/systemd-calendar.js';
+import { nextElapse, nextElapses, parseCalendar } from '../calendar/systemd-calendar.js';
 import type { ResolvedConfig, ResolvedSchedule } from '../config/resolve.js';
 import { deriveStatus, type DerivedStatus, type JobSpec } from './derive-status.js';
 import { readJournal } from './journal.js';
@@ -38,38 +38,67 @@ const updating: Readonly<Record<JobSpec['kind'], readonly string[]>> = {
 /** Slack after a scheduled time before a job counts as stale: its random delay plus this. */
 export const staleSlackHours = 2;
 
-/**
- * A job's stale threshold from the schedules that update it: the shortest interval among them
- * (between its next two elapses after `now`) plus its random delay and two hours of slack (a
- * daily job is stale after 26 h, the default for jobs no schedule covers: undefined here).
- */
-export function scheduleStaleHours(
-  schedules: readonly ResolvedSchedule[],
-  now: Date,
-): (job: JobSpec) => number | undefined {
-  const thresholds = schedules.flatMap((schedule) => {
-    const parsed = parseCalendar(schedule.calendar);
-    const [first, second] = parsed.ok ? nextElapses(parsed.spec, now, 2) : [];
-    if (!first || !second) return [];
-    const hours = (second.getTime() - first.getTime() + schedule.randomDelaySeconds * 1000) / 3_600_000;
-    return [{ schedule, hours: hours + staleSlackHours }];
+/** When a job is stale, from the schedules that update it (StatusRequest, DeriveOptions). */
+export interface StaleRule {
+  /**
+   * The threshold to show for a job that never succeeded: the shortest interval among its
+   * schedules (between their next two elapses after `now`) plus random delay and slack;
+   * undefined when no schedule updates it (26 h).
+   */
+  readonly hours: (job: JobSpec) => number | undefined;
+  /**
+   * When a job whose last success was at `success` is stale: the first time a schedule that
+   * updates it elapses after that success, plus its random delay and the slack. So a Mon..Fri job
+   * that succeeded on Friday is due on Monday, not stale all weekend. Undefined when no schedule
+   * updates it: the default (26 h after the success) applies.
+   */
+  readonly deadline: (job: JobSpec, success: Date) => Date | undefined;
+}
+
+/** The stale rule of the schedules (StaleRule). */
+export function scheduleStaleHours(schedules: readonly ResolvedSchedule[], now: Date): StaleRule {
+  const parsed = schedules.flatMap((schedule) => {
+    const calendar = parseCalendar(schedule.calendar);
+    return calendar.ok ? [{ schedule, spec: calendar.spec }] : [];
   });
-  return (job) => {
-    const name = job.kind === 'btrfs' ? job.subvolume : job.set;
-    const covering = thresholds.filter(
+  const covering = (job: JobSpec) => {
+    const name = job.kind === 'restic' ? job.set : job.subvolume;
+    return parsed.filter(
       ({ schedule }) =>
         updating[job.kind].includes(schedule.command) &&
         (schedule.only.length === 0 || schedule.only.includes(name)),
     );
-    return covering.length === 0 ? undefined : Math.min(...covering.map(({ hours }) => hours));
+  };
+  const hour = 3_600_000;
+  return {
+    hours: (job) => {
+      const thresholds = covering(job).flatMap(({ schedule, spec }) => {
+        const [first, second] = nextElapses(spec, now, 2);
+        if (!first || !second) return [];
+        return [
+          (second.getTime() - first.getTime() + schedule.randomDelaySeconds * 1000) / hour + staleSlackHours,
+        ];
+      });
+      return thresholds.length === 0 ? undefined : Math.min(...thresholds);
+    },
+    deadline: (job, success) => {
+      if (Number.isNaN(success.getTime())) return undefined;
+      const due = covering(job).flatMap(({ schedule, spec }) => {
+        const elapse = nextElapse(spec, success);
+        return elapse ? [elapse.getTime() + schedule.randomDelaySeconds * 1000 + staleSlackHours * hour] : [];
+      });
+      return due.length === 0 ? undefined : new Date(Math.min(...due));
+    },
   };
 }
 
 export interface StatusRequest {
   readonly jobs: readonly JobSpec[];
   readonly now: Date;
-  /** A job's stale threshold in hours (its schedule's); undefined: the default. */
+  /** A job's stale threshold in hours (`check --max-age`, or shown for a job that never succeeded); undefined: the default. */
   readonly staleHours?: (job: JobSpec) => number | undefined;
+  /** When a job is stale after its last success (the schedules': StaleRule.deadline); undefined: staleHours after it. */
+  readonly staleDeadline?: (job: JobSpec, success: Date) => Date | undefined;
   readonly primaryOf?: (set: string) => string | undefined;
   readonly probe?: RunProbe;
 }
@@ -85,7 +114,12 @@ export async function readStatusWithTransfers(
     (subvolume, target) => transfers.get(subvolume, target),
     { primaryOf: request.primaryOf },
     request.now,
-    { jobs: request.jobs, staleHours: request.staleHours, probe: request.probe },
+    {
+      jobs: request.jobs,
+      staleHours: request.staleHours,
+      staleDeadline: request.staleDeadline,
+      probe: request.probe,
+    },
   );
   return { status, transfers };
 }

@@ -8,12 +8,14 @@ import { scheduleStaleHours } from '../../../src/state/status-inputs.js';
 describe('check report', () => {
   it('a job that never succeeded: stale with its schedule threshold, age undetermined', () => {
     const now = new Date('2026-12-02T10:17:00Z');
+    const rule = scheduleStaleHours(
+      [{ name: 'often', command: 'run', only: [], calendar: '*-*-* 00/4:00:00', randomDelaySeconds: 300 }],
+      now,
+    );
     const status = deriveStatus([], () => ({}), {}, now, {
       jobs: [{ kind: 'btrfs', subvolume: 'home', target: 'usb' }],
-      staleHours: scheduleStaleHours(
-        [{ name: 'often', command: 'run', only: [], calendar: '*-*-* 00/4:00:00', randomDelaySeconds: 300 }],
-        now,
-      ),
+      staleHours: rule.hours,
+      staleDeadline: rule.deadline,
     });
     const report = checkReport(status);
     expect(report.code).toBe(1);
