@@ -68,6 +68,8 @@ interface JobFold {
   lastSuccess?: StoredAttempt;
   lastFailure?: StoredAttempt;
   lastSent?: string;
+  /** The position of the send of lastSent. */
+  sentAt?: number;
   drill?: DrillRecord;
 }
 
@@ -157,6 +159,12 @@ const listOf = <T>(value: readonly T[] | undefined): readonly T[] =>
   Array.isArray(value) ? (value as readonly T[]) : [];
 const isFailure = (outcome: Outcome): boolean => outcome !== 'ok' && outcome !== 'running';
 
+function mapOf<K, V>(map: Map<string, Map<K, V>>, key: string): Map<K, V> {
+  let inner = map.get(key);
+  if (!inner) map.set(key, (inner = new Map<K, V>()));
+  return inner;
+}
+
 function pushBounded<T>(list: T[], item: T, limit: number): void {
   list.push(item);
   if (list.length > limit) list.splice(0, list.length - limit);
@@ -194,17 +202,70 @@ function resticJob(fold: StatusFold, set: string, repository: string): JobFold {
 interface RunInProgress {
   readonly run: string;
   start?: RunStartEvent;
-  /** The position of the run's last line so far. */
+  /** The position of the run's start and of its last line so far. */
+  startAt?: number;
   lastAt: number;
   /** Items of each set: how many ok, how many failed. */
   readonly items: Map<string, { ok: number; failed: number; error?: string }>;
+  /** What its btrfs steps did, for a run that ends without job results (jobFinished). */
+  readonly btrfs: {
+    /** The snapshot it took of each subvolume. */
+    readonly created: Map<string, string>;
+    /** The last snapshot it sent, per subvolume and target. */
+    readonly sent: Map<string, Map<string, string>>;
+    /** Its first failed step per subvolume and target (`''`: every target, e.g. the snapshot). */
+    readonly failed: Map<string, Map<string, { time: string; at: number; message: string }>>;
+    /** The last snapshot each target had when the run started. */
+    readonly sentBefore: Map<string, Map<string, string>>;
+  };
+}
+
+function newProgress(run: string, at: number, start?: RunStartEvent): RunInProgress {
+  return {
+    run,
+    ...(start ? { start, startAt: at } : {}),
+    lastAt: at,
+    items: new Map(),
+    btrfs: { created: new Map(), sent: new Map(), failed: new Map(), sentBefore: new Map() },
+  };
 }
 
 const engineSyncCommands = new Set(['run', 'resume']);
+/** The sync commands that take snapshots before they send (phasesFor in btrfs-run.ts). */
+const snapshottingSyncCommands = new Set(['run']);
 
 function inScope(start: RunStartEvent | undefined, name: string): boolean {
   const only = listOf(start?.only);
   return only.length === 0 || only.includes(name);
+}
+
+/** The newest snapshot of a subvolume taken before a position (entries of old checkpoints: before). */
+function newestBefore(created: readonly CreatedSnapshot[] | undefined, at: number): string | undefined {
+  for (let index = (created?.length ?? 0) - 1; index >= 0; index--)
+    if (positionOf(created![index]!) < at) return created![index]!.name;
+  return undefined;
+}
+
+/**
+ * Had a run that ended without job results (interrupted, killed, an error) finished this job by
+ * its last line? Yes when the target got the subvolume's newest snapshot as the run knew it: the
+ * one the run took, or (a run that takes none: resume) the newest taken before it started — sent
+ * by the run, or on the target already. A snapshotting run that took none of this subvolume had
+ * not got to it (or found it unchanged: that cannot be told apart, so it is not finished).
+ */
+function jobFinished(
+  fold: StatusFold,
+  progress: RunInProgress,
+  command: string,
+  subvolume: string,
+  target: string,
+): boolean {
+  const { created, sent, sentBefore } = progress.btrfs;
+  const taken = created.get(subvolume);
+  if (snapshottingSyncCommands.has(command) && taken === undefined) return false;
+  const newest = taken ?? newestBefore(fold.created[subvolume], progress.startAt ?? progress.lastAt);
+  const has = sent.get(subvolume)?.get(target) ?? sentBefore.get(subvolume)?.get(target);
+  return has !== undefined && (newest === undefined || has === newest);
 }
 
 function applyBtrfsEnd(
@@ -219,8 +280,8 @@ function applyBtrfsEnd(
   const base = { time, run: progress.run, command, at: progress.lastAt };
   const jobs = listOf(end?.jobs);
   if (outcome !== undefined || jobs.length === 0) {
-    // Ended without job results (interrupted, killed, an error before the jobs): every
-    // subvolume in its scope was attempted and did not finish.
+    // Ended without job results (interrupted, killed, an error before the jobs): every job in its
+    // scope that it had not finished did not finish; what it had finished keeps its outcome.
     const how: Outcome =
       outcome ?? (end?.signal ? 'interrupted' : end && end.exitCode === 0 ? 'ok' : 'failed');
     if (how === 'ok') return; // nothing to sync was in its scope (no subvolumes)
@@ -229,8 +290,21 @@ function applyBtrfsEnd(
       if (!inScope(progress.start, subvolume)) continue;
       const targets = (fold.btrfs[subvolume] ??= {});
       targets[anyTarget] ??= {};
-      for (const job of Object.values(targets))
-        recordAttempt(job, { ...base, outcome: how, ...(end?.error ? { message: end.error } : {}) });
+      const failures = progress.btrfs.failed.get(subvolume);
+      for (const [target, job] of Object.entries(targets)) {
+        const failed = failures?.get(target) ?? failures?.get('');
+        if (failed)
+          recordAttempt(job, {
+            time: failed.time,
+            run: progress.run,
+            command,
+            outcome: 'failed',
+            message: failed.message,
+            at: failed.at,
+          });
+        else if (!jobFinished(fold, progress, command, subvolume, target))
+          recordAttempt(job, { ...base, outcome: how, ...(end?.error ? { message: end.error } : {}) });
+      }
     }
     return;
   }
@@ -400,7 +474,7 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
   const inProgress = new Map<string, RunInProgress>();
   const progressOf = (run: string, at: number): RunInProgress => {
     let progress = inProgress.get(run);
-    if (!progress) inProgress.set(run, (progress = { run, lastAt: at, items: new Map() }));
+    if (!progress) inProgress.set(run, (progress = newProgress(run, at)));
     progress.lastAt = at;
     return progress;
   };
@@ -413,9 +487,14 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
     switch (event.event) {
       case 'run-start':
       case 'backup-start': {
-        const progress: RunInProgress = { run: event.run, lastAt: at, items: new Map() };
-        progress.start =
+        const start: RunStartEvent =
           event.event === 'run-start' ? event : { ...event, event: 'run-start', command: 'backup' };
+        const progress = newProgress(event.run, at, start);
+        if (engineSyncCommands.has(start.command))
+          for (const [subvolume, targets] of Object.entries(fold.btrfs))
+            for (const [target, job] of Object.entries(targets))
+              if (job.lastSent !== undefined)
+                mapOf(progress.btrfs.sentBefore, subvolume).set(target, job.lastSent);
         inProgress.set(event.run, progress);
         break;
       }
@@ -437,6 +516,19 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
         const progress = progressOf(event.run, at);
         const subvolume = event.subvolume;
         if (typeof subvolume !== 'string') break;
+        const target = typeof event.target === 'string' ? event.target : undefined;
+        const name = typeof event.name === 'string' ? event.name : undefined;
+        const done = progress.btrfs;
+        if (!event.ok) {
+          const failed = mapOf(done.failed, subvolume);
+          if (!failed.has(target ?? ''))
+            failed.set(target ?? '', {
+              time: event.time,
+              at,
+              message: text(event.error) || `${event.kind} failed`,
+            });
+        } else if (event.kind === 'create-snapshot' && name) done.created.set(subvolume, name);
+        else if (event.kind === 'send' && target && name) mapOf(done.sent, subvolume).set(target, name);
         if (event.kind === 'create-snapshot' && event.ok && typeof event.name === 'string')
           pushBounded(
             (fold.created[subvolume] ??= []),
@@ -448,7 +540,10 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
           const command = progress.start?.command ?? 'run';
           if (event.ok) {
             recordAttempt(job, { time: event.time, run: event.run, command, outcome: 'ok', at });
-            if (typeof event.name === 'string') job.lastSent = event.name;
+            if (typeof event.name === 'string') {
+              job.lastSent = event.name;
+              job.sentAt = at;
+            }
           } else
             recordAttempt(job, {
               time: event.time,
@@ -751,10 +846,17 @@ export function deriveStatus(
         record.lastSuccess = { time: transfer.lastSentAt, run: '', command: 'run', outcome: 'ok' };
         record.lastSent = transfer.lastSent ?? record.lastSent;
       }
-      const since = record.lastSuccess;
-      const waiting = (fold.created[spec.subvolume] ?? []).filter(
-        (snapshot) => since === undefined || writtenAfter(snapshot, since),
-      );
+      // Waiting: taken after the last success, the end of a run that had nothing more to send
+      // there; where that success is a send (a run stopped after part of a chain), taken after
+      // the snapshot it sent.
+      const created = fold.created[spec.subvolume] ?? [];
+      const success = record.lastSuccess;
+      const sentLast =
+        success && success.at !== undefined && success.at === record.sentAt
+          ? created.find((snapshot) => snapshot.name === record.lastSent)
+          : undefined;
+      const since = sentLast ?? success;
+      const waiting = created.filter((snapshot) => since === undefined || writtenAfter(snapshot, since));
       pending = {
         count: waiting.length,
         ...(waiting[0] ? { oldest: waiting[0].time } : {}),

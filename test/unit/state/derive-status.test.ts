@@ -548,3 +548,120 @@ describe('a clock stepped back (NTP correction, a wrong RTC after boot)', () => 
     });
   });
 });
+
+describe('an interrupted run', () => {
+  const engineJobs: JobSpec[] = [
+    { kind: 'btrfs', subvolume: 'home', target: 'usb' },
+    { kind: 'btrfs', subvolume: 'home', target: 'nas' },
+    { kind: 'btrfs', subvolume: 'srv', target: 'usb' },
+    { kind: 'btrfs', subvolume: 'var', target: 'usb' },
+  ];
+  const step = (time: string, run: string, fields: Record<string, unknown>): string =>
+    line({ time, run, event: 'step', ok: true, ...fields });
+  const send = (time: string, run: string, subvolume: string, target: string, name: string): string =>
+    step(time, run, { kind: 'send', subvolume, target, name });
+  // A run before it: every job up to date with *.0; srv.1 was taken since (pre-sleep) and is pending.
+  const before = [
+    line({ time: '2026-11-23T00:00:00Z', run: 'r0', event: 'run-start', command: 'run', ...identity }),
+    ...['home', 'srv', 'var'].map((subvolume) =>
+      step('2026-11-23T00:00:01Z', 'r0', { kind: 'create-snapshot', subvolume, name: `${subvolume}.0` }),
+    ),
+    send('2026-11-23T00:00:02Z', 'r0', 'home', 'usb', 'home.0'),
+    send('2026-11-23T00:00:03Z', 'r0', 'home', 'nas', 'home.0'),
+    send('2026-11-23T00:00:04Z', 'r0', 'srv', 'usb', 'srv.0'),
+    send('2026-11-23T00:00:05Z', 'r0', 'var', 'usb', 'var.0'),
+    line({
+      time: '2026-11-23T00:00:06Z',
+      run: 'r0',
+      event: 'run-end',
+      command: 'run',
+      exitCode: 0,
+      jobs: ['home', 'srv', 'var'].map((subvolume) => ({ subvolume, status: 'ok' })),
+    }),
+    step('2026-11-23T01:00:00Z', 's', { kind: 'create-snapshot', subvolume: 'srv', name: 'srv.1' }),
+  ];
+  // The run: home's new snapshot reached both targets; srv sent its older pending snapshot but not
+  // its new one; var's snapshot failed; then SIGTERM.
+  const during = [
+    line({ time: '2026-11-23T02:00:00Z', run: 'r1', event: 'run-start', command: 'run', ...identity }),
+    step('2026-11-23T02:00:01Z', 'r1', { kind: 'create-snapshot', subvolume: 'home', name: 'home.2' }),
+    step('2026-11-23T02:00:01Z', 'r1', { kind: 'create-snapshot', subvolume: 'srv', name: 'srv.2' }),
+    step('2026-11-23T02:00:01Z', 'r1', {
+      kind: 'create-snapshot',
+      subvolume: 'var',
+      name: 'var.2',
+      ok: false,
+      error: 'Read-only file system',
+    }),
+    send('2026-11-23T02:00:02Z', 'r1', 'home', 'usb', 'home.2'),
+    send('2026-11-23T02:00:03Z', 'r1', 'home', 'nas', 'home.2'),
+    send('2026-11-23T02:00:04Z', 'r1', 'srv', 'usb', 'srv.1'),
+  ];
+  const sigterm = line({
+    time: '2026-11-23T02:00:09Z',
+    run: 'r1',
+    event: 'run-end',
+    command: 'run',
+    exitCode: 130,
+    signal: 'SIGTERM',
+  });
+  const now = new Date('2026-11-23T03:00:00Z');
+
+  it('only the jobs not finished when the signal came are interrupted; finished ones keep their outcome', () => {
+    const job = byId(
+      deriveStatus(parse(...before, ...during, sigterm), none, {}, now, { jobs: engineJobs, probe: never }),
+    );
+    expect(job['home → usb']).toMatchObject({
+      lastAttempt: { run: 'r1', outcome: 'ok' },
+      lastSent: 'home.2',
+      failing: false,
+    });
+    expect(job['home → nas']).toMatchObject({ lastAttempt: { run: 'r1', outcome: 'ok' }, failing: false });
+    // srv.2 was still to be sent.
+    expect(job['srv → usb']).toMatchObject({
+      lastAttempt: { run: 'r1', outcome: 'interrupted' },
+      failing: true,
+      pending: { count: 1, names: ['srv.2'] },
+    });
+    // var's snapshot failed before the signal: its job ended so.
+    expect(job['var → usb']).toMatchObject({
+      lastAttempt: { run: 'r1', outcome: 'failed', message: 'Read-only file system' },
+      failing: true,
+    });
+  });
+
+  it('killed (no end, the process gone): the same, with killed for what was not finished', () => {
+    const job = byId(
+      deriveStatus(parse(...before, ...during), none, {}, now, { jobs: engineJobs, probe: never }),
+    );
+    expect(job['home → usb']!.lastAttempt).toMatchObject({ run: 'r1', outcome: 'ok' });
+    expect(job['srv → usb']!.lastAttempt).toMatchObject({ run: 'r1', outcome: 'killed' });
+  });
+
+  it('resume: a target that already had the newest snapshot had nothing to do and is not interrupted', () => {
+    const resume = [
+      line({ time: '2026-11-23T02:00:00Z', run: 'r2', event: 'run-start', command: 'resume', ...identity }),
+      send('2026-11-23T02:00:04Z', 'r2', 'srv', 'usb', 'srv.1'),
+      line({
+        time: '2026-11-23T02:00:09Z',
+        run: 'r2',
+        event: 'run-end',
+        command: 'resume',
+        exitCode: 130,
+        signal: 'SIGINT',
+      }),
+    ];
+    const withMore = [
+      ...before,
+      step('2026-11-23T01:30:00Z', 's2', { kind: 'create-snapshot', subvolume: 'home', name: 'home.1' }),
+      ...resume,
+    ];
+    const job = byId(deriveStatus(parse(...withMore), none, {}, now, { jobs: engineJobs, probe: never }));
+    // srv.1 was srv's newest: sent, so srv → usb finished; var had nothing to send.
+    expect(job['srv → usb']!.lastAttempt).toMatchObject({ run: 'r2', outcome: 'ok' });
+    expect(job['var → usb']!.lastAttempt).toMatchObject({ run: 'r0', outcome: 'ok' });
+    // home.1 was waiting for both of home's targets: not sent when the signal came.
+    expect(job['home → usb']!.lastAttempt).toMatchObject({ run: 'r2', outcome: 'interrupted' });
+    expect(job['home → nas']!.lastAttempt).toMatchObject({ run: 'r2', outcome: 'interrupted' });
+  });
+});
