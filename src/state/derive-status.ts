@@ -70,6 +70,11 @@ interface JobFold {
   lastSent?: string;
   /** The position of the send of lastSent. */
   sentAt?: number;
+  /**
+   * btrfs: the position of the first line that named this target. What it holds from before is
+   * the `*` history it started from, which is its own only if a run looked at it (deriveStatus).
+   */
+  namedAt?: number;
   drill?: DrillRecord;
 }
 
@@ -186,10 +191,10 @@ function recordAttempt(job: JobFold, attempt: StoredAttempt): void {
   else if (isFailure(attempt.outcome) && newer(attempt, job.lastFailure)) job.lastFailure = attempt;
 }
 
-/** The btrfs job, created from the subvolume's `*` history when first named. */
-function btrfsJob(fold: StatusFold, subvolume: string, target: string): JobFold {
+/** The btrfs job, created from the subvolume's `*` history when first named (at `at`). */
+function btrfsJob(fold: StatusFold, subvolume: string, target: string, at: number): JobFold {
   const targets = (fold.btrfs[subvolume] ??= {});
-  if (!targets[target]) targets[target] = { ...(targets[anyTarget] ?? {}) };
+  if (!targets[target]) targets[target] = { ...(targets[anyTarget] ?? {}), namedAt: at };
   return targets[target];
 }
 
@@ -317,7 +322,7 @@ function applyBtrfsEnd(
     const problems = results.filter((job) => job.status !== 'ok');
     const wide = problems.find((job) => job.target === undefined);
     const targets = new Set(problems.flatMap((job) => (job.target === undefined ? [] : [job.target])));
-    for (const target of targets) btrfsJob(fold, subvolume, target);
+    for (const target of targets) btrfsJob(fold, subvolume, target, progress.lastAt);
     const jobsOfSubvolume = (fold.btrfs[subvolume] ??= {});
     jobsOfSubvolume[anyTarget] ??= {};
     for (const [target, job] of Object.entries(jobsOfSubvolume)) {
@@ -529,6 +534,9 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
             });
         } else if (event.kind === 'create-snapshot' && name) done.created.set(subvolume, name);
         else if (event.kind === 'send' && target && name) mapOf(done.sent, subvolume).set(target, name);
+        // Deleted (retention): it can be sent nowhere any more.
+        if (event.kind === 'delete-snapshot' && event.ok && name && fold.created[subvolume])
+          fold.created[subvolume] = fold.created[subvolume].filter((snapshot) => snapshot.name !== name);
         if (event.kind === 'create-snapshot' && event.ok && typeof event.name === 'string')
           pushBounded(
             (fold.created[subvolume] ??= []),
@@ -536,7 +544,7 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
             keepCreated,
           );
         if (event.kind === 'send' && typeof event.target === 'string') {
-          const job = btrfsJob(fold, subvolume, event.target);
+          const job = btrfsJob(fold, subvolume, event.target, at);
           const command = progress.start?.command ?? 'run';
           if (event.ok) {
             recordAttempt(job, { time: event.time, run: event.run, command, outcome: 'ok', at });
@@ -576,7 +584,7 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
           ...(typeof event.detail === 'string' ? { detail: event.detail } : {}),
         };
         if (event.kind === 'btrfs')
-          btrfsJob(fold, event.subvolume, event.target).drill = { ...record, snapshot: event.snapshot };
+          btrfsJob(fold, event.subvolume, event.target, at).drill = { ...record, snapshot: event.snapshot };
         else resticJob(fold, event.set, primary).drill = record;
         break;
       }
@@ -614,14 +622,6 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
   // In the order they were written (a stable sort: lines of one position keep theirs).
   failures.sort((a, b) => a.at - b.at);
   for (const { failure } of failures) pushBounded(fold.failures, failure, keepFailures);
-  // Snapshots every target of their subvolume has had since are pending nowhere: dropped.
-  for (const [subvolume, created] of Object.entries(fold.created)) {
-    const successes = Object.values(fold.btrfs[subvolume] ?? {}).map((job) => job.lastSuccess);
-    if (successes.length === 0 || successes.includes(undefined)) continue;
-    fold.created[subvolume] = created.filter((snapshot) =>
-      successes.some((success) => writtenAfter(snapshot, success!)),
-    );
-  }
   const tailJobRuns = tailRuns.filter((run) => typeof run.start?.job === 'string');
   for (const run of tailJobRuns) {
     if (run.state === 'running') continue;
@@ -783,6 +783,18 @@ export interface ResticState {
 
 const hoursBetween = (now: Date, iso: string): number => (now.getTime() - Date.parse(iso)) / 3_600_000;
 
+/** A target's record without what it started from (the `*` history before it was named). */
+function ownHistory(job: JobFold | undefined): JobFold {
+  if (!job) return {};
+  const record = { ...job };
+  const inherited = (attempt: StoredAttempt | undefined): boolean =>
+    attempt !== undefined && job.namedAt !== undefined && positionOf(attempt) < job.namedAt;
+  if (inherited(record.lastAttempt)) delete record.lastAttempt;
+  if (inherited(record.lastSuccess)) delete record.lastSuccess;
+  if (inherited(record.lastFailure)) delete record.lastFailure;
+  return record;
+}
+
 /** An attempt as the answer shows it (its position is the fold's own business). */
 function shown(attempt: StoredAttempt): Attempt {
   const { at: _at, ...rest } = attempt;
@@ -834,8 +846,16 @@ export function deriveStatus(
     let verify: JobStatus['verify'];
     if (spec.kind === 'btrfs') {
       const targets = fold.btrfs[spec.subvolume] ?? {};
-      record = { ...(targets[spec.target] ?? targets[anyTarget] ?? {}) };
       const transfer = transferState(spec.subvolume, spec.target);
+      // The `*` history (runs that named no target) is a target's own only if a run looked at it
+      // (observing a target records its copies in the transfer state): a target new in the
+      // config was never attempted, and every snapshot is pending for it.
+      const looked =
+        transfer.ownCopies !== undefined ||
+        transfer.lastSent !== undefined ||
+        transfer.lastSentAt !== undefined;
+      const own = targets[spec.target];
+      record = looked ? { ...(own ?? targets[anyTarget] ?? {}) } : ownHistory(own);
       // The transfer state outlives a lost journal; the journal says more when it has it (a
       // send it knows is its own success, ordered by where it was written).
       if (

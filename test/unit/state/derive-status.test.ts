@@ -55,8 +55,19 @@ describe('the journal: typed, versioned, read leniently', () => {
       lastSent: 'home.20261121T1000',
       stale: false,
     });
-    // A target no line named has the subvolume's history: the clean run covered it too.
-    expect(status['home → offsite']?.lastSuccess?.time).toBe('2026-11-21T10:00:01.000Z');
+    // A target no line named: never attempted, unless a run looked at it (the transfer state
+    // knows it) — then the clean run covered it too.
+    expect(status['home → offsite']?.lastSuccess).toBeUndefined();
+    const looked = byId(
+      deriveStatus(
+        parsed.events,
+        (_subvolume, target) => (target === 'offsite' ? { ownCopies: [] } : {}),
+        {},
+        new Date('2026-11-21T13:00:00Z'),
+        { jobs, probe: never },
+      ),
+    );
+    expect(looked['home → offsite']?.lastSuccess?.time).toBe('2026-11-21T10:00:01.000Z');
   });
 });
 
@@ -663,5 +674,96 @@ describe('an interrupted run', () => {
     // home.1 was waiting for both of home's targets: not sent when the signal came.
     expect(job['home → usb']!.lastAttempt).toMatchObject({ run: 'r2', outcome: 'interrupted' });
     expect(job['home → nas']!.lastAttempt).toMatchObject({ run: 'r2', outcome: 'interrupted' });
+  });
+});
+
+describe('a target newly added to the config', () => {
+  const step = (time: string, run: string, fields: Record<string, unknown>): string =>
+    line({ time, run, event: 'step', ok: true, ...fields });
+  // Two runs to usb alone (nas was not configured yet); retention deleted home.0 since.
+  const history = [
+    ...[0, 1, 2].flatMap((index) => {
+      const run = `r${index}`;
+      const at = (second: number) => `2026-11-2${index}T00:00:0${second}Z`;
+      return [
+        line({ time: at(0), run, event: 'run-start', command: 'run', ...identity }),
+        step(at(1), run, { kind: 'create-snapshot', subvolume: 'home', name: `home.${index}` }),
+        step(at(2), run, { kind: 'send', subvolume: 'home', target: 'usb', name: `home.${index}` }),
+        ...(index === 2
+          ? [step(at(3), run, { kind: 'delete-snapshot', subvolume: 'home', name: 'home.0' })]
+          : []),
+        line({
+          time: at(4),
+          run,
+          event: 'run-end',
+          command: 'run',
+          exitCode: 0,
+          jobs: [{ subvolume: 'home', status: 'ok' }],
+        }),
+      ];
+    }),
+  ];
+  const specs: JobSpec[] = [
+    { kind: 'btrfs', subvolume: 'home', target: 'usb' },
+    { kind: 'btrfs', subvolume: 'home', target: 'nas' },
+  ];
+  const now = new Date('2026-11-22T06:00:00Z');
+
+  it('was never attempted, and every snapshot still there is pending for it', () => {
+    const job = byId(deriveStatus(parse(...history), none, {}, now, { jobs: specs, probe: never }));
+    expect(job['home → usb']).toMatchObject({
+      lastAttempt: { run: 'r2', outcome: 'ok' },
+      pending: { count: 0 },
+    });
+    expect(job['home → nas']).toMatchObject({
+      failing: false,
+      stale: true,
+      pending: { count: 2, names: ['home.1', 'home.2'], oldest: '2026-11-21T00:00:01Z' },
+    });
+    expect(job['home → nas']!.lastAttempt).toBeUndefined();
+    expect(job['home → nas']!.lastSuccess).toBeUndefined();
+  });
+
+  it('the same after a compaction folded those runs into a checkpoint', () => {
+    const { fold } = foldJournal(parse(...history), never);
+    const checkpoint = line({
+      time: '2026-11-22T00:00:05Z',
+      run: 'checkpoint',
+      event: 'checkpoint',
+      through: '2026-11-22T00:00:04Z',
+      state: fold,
+    });
+    const job = byId(deriveStatus(parse(checkpoint), none, {}, now, { jobs: specs, probe: never }));
+    expect(job['home → nas']).toMatchObject({ pending: { count: 2 }, stale: true });
+    expect(job['home → nas']!.lastSuccess).toBeUndefined();
+  });
+
+  it('its first attempt failing (not mounted yet): no success is invented for it', () => {
+    const unreachable = [
+      line({ time: '2026-11-22T05:00:00Z', run: 'r3', event: 'run-start', command: 'resume', ...identity }),
+      line({
+        time: '2026-11-22T05:00:01Z',
+        run: 'r3',
+        event: 'run-end',
+        command: 'resume',
+        exitCode: 10,
+        jobs: [{ subvolume: 'home', target: 'nas', status: 'unreachable', message: 'not mounted' }],
+      }),
+    ];
+    const job = byId(
+      deriveStatus(parse(...history, ...unreachable), none, {}, now, { jobs: specs, probe: never }),
+    );
+    expect(job['home → nas']).toMatchObject({
+      lastAttempt: { run: 'r3', outcome: 'failed', message: 'unreachable: not mounted' },
+      pending: { count: 2 },
+    });
+    expect(job['home → nas']!.lastSuccess).toBeUndefined();
+    expect(job['home → usb']).toMatchObject({ lastAttempt: { run: 'r3', outcome: 'ok' } });
+  });
+
+  it('a target a run has looked at (the transfer state knows it) has the clean runs as its history', () => {
+    const known = (_subvolume: string, target: string) => (target === 'nas' ? { ownCopies: [] } : {});
+    const job = byId(deriveStatus(parse(...history), known, {}, now, { jobs: specs, probe: never }));
+    expect(job['home → nas']).toMatchObject({ lastSuccess: { run: 'r2' }, stale: false });
   });
 });

@@ -60,6 +60,18 @@ function runLines(index: number): string[] {
         ok: true,
         reason: 'x'.repeat(100),
       }),
+      // Retention: the snapshot of ten runs ago goes (what is left is what pending counts from).
+      ...(index >= 20
+        ? [
+            line(1, {
+              event: 'step',
+              kind: 'delete-snapshot',
+              subvolume,
+              name: `${subvolume}.${index - 20}`,
+              ok: true,
+            }),
+          ]
+        : []),
       ...targets.map((target) =>
         line(2, {
           event: 'step',
