@@ -4,9 +4,15 @@
 // CRITICAL: a job's last attempt failed, was partial, interrupted or killed. WARNING: a job is
 // stale (no success within its threshold, or never), or its last restore drill failed.
 // UNKNOWN: the config or the journal cannot be read, no job is configured, or a JOB named on
-// the command line does not exist.
+// the command line does not exist. A subvolume without targets is a job too (its snapshots).
 import { loadResolvedConfig } from '../config/config-cache.js';
-import { describeHours, type DerivedStatus, type JobSpec, type JobStatus } from '../state/derive-status.js';
+import {
+  describeHours,
+  jobId,
+  type DerivedStatus,
+  type JobSpec,
+  type JobStatus,
+} from '../state/derive-status.js';
 import { jobsOfConfig, readStatus, scheduleStaleHours } from '../state/status-inputs.js';
 import { formatAge, jobsBySeverity, jobState } from './status-command.js';
 
@@ -34,10 +40,15 @@ export function parseMaxAge(text: string): number {
   return hours;
 }
 
-/** Does a JOB argument name this job: its subvolume or set, its id, or `name/target`? */
+/** Does a JOB argument name this job: its subvolume or set, its id, or `name/target` (`name/snapshots`)? */
 function selects(argument: string, spec: JobSpec): boolean {
-  const [owner, where] = spec.kind === 'btrfs' ? [spec.subvolume, spec.target] : [spec.set, spec.repository];
-  return argument === owner || argument === `${owner} → ${where}` || argument === `${owner}/${where}`;
+  const [owner, where] =
+    spec.kind === 'btrfs'
+      ? [spec.subvolume, spec.target]
+      : spec.kind === 'snapshot'
+        ? [spec.subvolume, 'snapshots']
+        : [spec.set, spec.repository];
+  return argument === owner || argument === jobId(spec) || argument === `${owner}/${where}`;
 }
 
 function jobLine(job: JobStatus, now: number): string {

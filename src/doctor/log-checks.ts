@@ -130,7 +130,9 @@ export function logChecks(inputs: LogInputs): CheckResult[] {
 
   // The last btrfs run
   const lastRun = lastRunOf(status, engineCommands);
-  if (inputs.pairs.length === 0 && !lastRun) {
+  const subvolumesConfigured =
+    inputs.pairs.length > 0 || (inputs.jobs ?? []).some((job) => job.kind === 'snapshot');
+  if (!subvolumesConfigured && !lastRun) {
     results.push(checks.skip('last-run', 'last run', 'no subvolumes are configured'));
   } else if (!lastRun) {
     results.push(
@@ -250,25 +252,38 @@ export function jobCheck(job: JobStatus, ago: (iso: string) => string): CheckRes
   const subject = job.id;
   const checks = scope('logs', subject);
   const title = `backup age ${subject}`;
-  const btrfs = job.spec.kind === 'btrfs';
-  const fixes = btrfs ? scheduleFixes : ['snapkeep backup', ...scheduleFixes.slice(1)];
+  const kind = job.spec.kind;
+  const fixes = kind === 'restic' ? ['snapkeep backup', ...scheduleFixes.slice(1)] : scheduleFixes;
   const last = job.lastSuccess?.time;
   const problem = job.lastFailure;
   const problemText = problem ? `; last problem ${problem.time}: ${problem.message ?? problem.outcome}` : '';
   const attempt = job.lastAttempt;
+  const words = {
+    btrfs: {
+      never: 'never sent',
+      why: 'no run has sent this subvolume to this target yet',
+      last: 'up to date',
+    },
+    snapshot: {
+      never: 'no snapshot recorded',
+      why: 'no run has snapshotted this subvolume yet',
+      last: 'snapshot run',
+    },
+    restic: {
+      never: 'no complete backup recorded',
+      why: 'snapkeep backup has not completed this set yet',
+      last: 'complete backup',
+    },
+  }[kind];
   if (!last)
     return checks.fail(
       'stale',
       title,
-      `${btrfs ? 'never sent' : 'no complete backup recorded'}${problemText}`,
-      problem
-        ? (problem.message ?? problem.outcome)
-        : btrfs
-          ? 'no run has sent this subvolume to this target yet'
-          : 'snapkeep backup has not completed this set yet',
+      `${words.never}${problemText}`,
+      problem ? (problem.message ?? problem.outcome) : words.why,
       fixes,
     );
-  const detail = `last ${btrfs ? 'up to date' : 'complete backup'} ${last} (${ago(last)})`;
+  const detail = `last ${words.last} ${last} (${ago(last)})`;
   if (job.stale)
     return checks.fail(
       'stale',

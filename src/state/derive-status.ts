@@ -105,6 +105,8 @@ export interface StatusFold {
   position?: number;
   btrfs: Record<string, Record<string, JobFold>>;
   restic: Record<string, Record<string, JobFold>>;
+  /** Snapshot jobs (a subvolume's own snapshots: the job of a subvolume without targets), by subvolume. */
+  local?: Record<string, JobFold>;
   /** Snapshots created, per subvolume (the newest ones): what pending sync is counted from. */
   created: Record<string, CreatedSnapshot[]>;
   /** restic check results, per repository name. */
@@ -148,6 +150,7 @@ export function emptyFold(): StatusFold {
     position: 0,
     btrfs: {},
     restic: {},
+    local: {},
     created: {},
     verify: {},
     runs: [],
@@ -196,6 +199,10 @@ function btrfsJob(fold: StatusFold, subvolume: string, target: string, at: numbe
   const targets = (fold.btrfs[subvolume] ??= {});
   if (!targets[target]) targets[target] = { ...(targets[anyTarget] ?? {}), namedAt: at };
   return targets[target];
+}
+
+function localJob(fold: StatusFold, subvolume: string): JobFold {
+  return ((fold.local ??= {})[subvolume] ??= {});
 }
 
 function resticJob(fold: StatusFold, set: string, repository: string): JobFold {
@@ -338,6 +345,67 @@ function applyBtrfsEnd(
           : { ...base, outcome: 'ok' },
       );
     }
+  }
+}
+
+/** The commands that take snapshots (run, snapshot): their ends are the snapshot jobs' attempts. */
+const snapshottingCommands = new Set(['run', 'snapshot']);
+
+function applyLocalEnd(
+  fold: StatusFold,
+  end: RunEndEvent | undefined,
+  progress: RunInProgress,
+  outcome?: Outcome,
+): void {
+  const command = end?.command ?? progress.start?.command ?? '';
+  if (!snapshottingCommands.has(command)) return;
+  const base = { time: end?.time ?? progress.start!.time, run: progress.run, command, at: progress.lastAt };
+  const jobs = listOf(end?.jobs);
+  if (outcome !== undefined || jobs.length === 0) {
+    const how: Outcome =
+      outcome ?? (end?.signal ? 'interrupted' : end && end.exitCode === 0 ? 'ok' : 'failed');
+    if (how === 'ok') return;
+    const subvolumes = new Set([
+      ...Object.keys(fold.local ?? {}),
+      ...Object.keys(fold.btrfs),
+      ...Object.keys(fold.created),
+    ]);
+    for (const subvolume of subvolumes) {
+      if (!inScope(progress.start, subvolume)) continue;
+      const failed = progress.btrfs.failed.get(subvolume)?.get('');
+      if (failed)
+        recordAttempt(localJob(fold, subvolume), {
+          ...base,
+          time: failed.time,
+          outcome: 'failed',
+          message: failed.message,
+          at: failed.at,
+        });
+      // What it took keeps its ok (its step's attempt).
+      else if (!progress.btrfs.created.has(subvolume))
+        recordAttempt(localJob(fold, subvolume), {
+          ...base,
+          outcome: how,
+          ...(end?.error ? { message: end.error } : {}),
+        });
+    }
+    return;
+  }
+  const subvolumes = new Set(
+    jobs.flatMap((job) => (typeof job?.subvolume === 'string' ? [job.subvolume] : [])),
+  );
+  for (const subvolume of subvolumes) {
+    // A problem of the subvolume itself (no target: its snapshot, its retention, not taken by a
+    // deadline) fails its snapshot job; a target's does not.
+    const problem = jobs.find(
+      (job) => job?.subvolume === subvolume && job.target === undefined && job.status !== 'ok',
+    );
+    recordAttempt(
+      localJob(fold, subvolume),
+      problem
+        ? { ...base, outcome: 'failed', message: text(problem.message) || 'failed' }
+        : { ...base, outcome: 'ok' },
+    );
   }
 }
 
@@ -507,6 +575,7 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
         const progress = progressOf(event.run, at);
         inProgress.delete(event.run);
         applyBtrfsEnd(fold, event, progress);
+        applyLocalEnd(fold, event, progress);
         applyResticEnd(fold, event, progress);
         for (const sample of listOf(event.space)) recordSpace(fold, event.time, sample);
         break;
@@ -534,6 +603,26 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
             });
         } else if (event.kind === 'create-snapshot' && name) done.created.set(subvolume, name);
         else if (event.kind === 'send' && target && name) mapOf(done.sent, subvolume).set(target, name);
+        if (event.kind === 'create-snapshot')
+          recordAttempt(
+            localJob(fold, subvolume),
+            event.ok
+              ? {
+                  time: event.time,
+                  run: event.run,
+                  command: progress.start?.command ?? 'run',
+                  outcome: 'ok',
+                  at,
+                }
+              : {
+                  time: event.time,
+                  run: event.run,
+                  command: progress.start?.command ?? 'run',
+                  outcome: 'failed',
+                  message: text(event.error) || 'snapshot failed',
+                  at,
+                },
+          );
         // Deleted (retention): it can be sent nowhere any more.
         if (event.kind === 'delete-snapshot' && event.ok && name && fold.created[subvolume])
           fold.created[subvolume] = fold.created[subvolume].filter((snapshot) => snapshot.name !== name);
@@ -606,6 +695,7 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
     const alive = probe(progress.start);
     if (alive) running.push(progress.run);
     applyBtrfsEnd(fold, undefined, progress, alive ? 'running' : 'killed');
+    applyLocalEnd(fold, undefined, progress, alive ? 'running' : 'killed');
     applyResticEnd(fold, undefined, progress, alive ? 'running' : 'killed');
   }
   const tailRuns = recordedRuns(tail, probe);
@@ -683,6 +773,8 @@ function restoreFold(state: unknown): StatusFold {
 
 export type JobSpec =
   | { readonly kind: 'btrfs'; readonly subvolume: string; readonly target: string }
+  /** A subvolume's own snapshots: the job of a subvolume without targets. */
+  | { readonly kind: 'snapshot'; readonly subvolume: string }
   | {
       readonly kind: 'restic';
       readonly set: string;
@@ -772,7 +864,11 @@ export interface DerivedStatus {
 }
 
 export const jobId = (spec: JobSpec): string =>
-  spec.kind === 'btrfs' ? `${spec.subvolume} → ${spec.target}` : `${spec.set} → ${spec.repository}`;
+  spec.kind === 'btrfs'
+    ? `${spec.subvolume} → ${spec.target}`
+    : spec.kind === 'snapshot'
+      ? `${spec.subvolume} (snapshots)`
+      : `${spec.set} → ${spec.repository}`;
 
 export type TransferLookup = (subvolume: string, target: string) => TransferRecord;
 
@@ -806,6 +902,9 @@ function jobsOfFold(fold: StatusFold, resticState: ResticState): JobSpec[] {
   for (const [subvolume, targets] of Object.entries(fold.btrfs))
     for (const target of Object.keys(targets))
       if (target !== anyTarget) specs.push({ kind: 'btrfs', subvolume, target });
+  for (const subvolume of Object.keys(fold.local ?? {}))
+    if (!Object.keys(fold.btrfs[subvolume] ?? {}).some((target) => target !== anyTarget))
+      specs.push({ kind: 'snapshot', subvolume });
   for (const [set, repositories] of Object.entries(fold.restic))
     for (const repository of Object.keys(repositories))
       specs.push({
@@ -882,6 +981,8 @@ export function deriveStatus(
         ...(waiting[0] ? { oldest: waiting[0].time } : {}),
         names: waiting.slice(-5).map((snapshot) => snapshot.name),
       };
+    } else if (spec.kind === 'snapshot') {
+      record = { ...(fold.local?.[spec.subvolume] ?? {}) };
     } else {
       const repositories = fold.restic[spec.set] ?? {};
       record = { ...(repositories[spec.primary ? primary : spec.repository] ?? {}) };

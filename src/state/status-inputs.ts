@@ -7,15 +7,21 @@ import { readJournal } from './journal.js';
 import type { RunProbe } from './run-history.js';
 import { TransferStateFile } from './transfer-state.js';
 
-/** Every job of the config: each subvolume × target, each backup set × its repository and copies. */
+/**
+ * Every job of the config: each subvolume × target (a subvolume without targets: its snapshots),
+ * each backup set × its repository and copies.
+ */
 export function jobsOfConfig(config: Pick<ResolvedConfig, 'subvolumes' | 'backupSets'>): JobSpec[] {
   return [
-    ...config.subvolumes.flatMap((subvolume) =>
-      subvolume.targets.map((target): JobSpec => ({
-        kind: 'btrfs',
-        subvolume: subvolume.name,
-        target: target.name,
-      })),
+    ...config.subvolumes.flatMap((subvolume): JobSpec[] =>
+      subvolume.targets.length === 0
+        ? // Snapshots only: its job is taking them.
+          [{ kind: 'snapshot', subvolume: subvolume.name }]
+        : subvolume.targets.map((target): JobSpec => ({
+            kind: 'btrfs',
+            subvolume: subvolume.name,
+            target: target.name,
+          })),
     ),
     ...config.backupSets.flatMap((set): JobSpec[] => [
       { kind: 'restic', set: set.name, repository: set.repository.name, primary: true },
@@ -29,9 +35,10 @@ export function jobsOfConfig(config: Pick<ResolvedConfig, 'subvolumes' | 'backup
   ];
 }
 
-// The commands that bring a job's copies up to date: a `snapshot` job alone never does.
+// The commands that bring a job up to date: a `snapshot` job alone never updates a target.
 const updating: Readonly<Record<JobSpec['kind'], readonly string[]>> = {
   btrfs: ['run', 'resume'],
+  snapshot: ['run', 'snapshot'],
   restic: ['backup'],
 };
 

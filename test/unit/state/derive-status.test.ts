@@ -222,7 +222,8 @@ describe('deriveStatus', () => {
       deriveStatus(history, none, {}, later, {
         jobs,
         probe: never,
-        staleHours: (spec) => (spec.kind === 'btrfs' ? 48 : spec.primary ? 12 : undefined),
+        staleHours: (spec) =>
+          spec.kind === 'btrfs' ? 48 : spec.kind === 'restic' && spec.primary ? 12 : undefined,
       }),
     );
     expect(byJob['home → usb']).toMatchObject({ stale: false, staleHours: 48 });
@@ -765,5 +766,101 @@ describe('a target newly added to the config', () => {
     const known = (_subvolume: string, target: string) => (target === 'nas' ? { ownCopies: [] } : {});
     const job = byId(deriveStatus(parse(...history), known, {}, now, { jobs: specs, probe: never }));
     expect(job['home → nas']).toMatchObject({ lastSuccess: { run: 'r2' }, stale: false });
+  });
+});
+
+describe('a subvolume with snapshots only (no targets)', () => {
+  const step = (time: string, run: string, fields: Record<string, unknown>): string =>
+    line({ time, run, event: 'step', ok: true, ...fields });
+  const specs: JobSpec[] = [
+    { kind: 'snapshot', subvolume: 'home' },
+    { kind: 'snapshot', subvolume: 'vm' },
+  ];
+  const history = [
+    line({ time: '2026-11-23T00:00:00Z', run: 'r1', event: 'run-start', command: 'snapshot', ...identity }),
+    step('2026-11-23T00:00:01Z', 'r1', { kind: 'create-snapshot', subvolume: 'home', name: 'home.1' }),
+    step('2026-11-23T00:00:01Z', 'r1', { kind: 'create-snapshot', subvolume: 'vm', name: 'vm.1' }),
+    line({
+      time: '2026-11-23T00:00:02Z',
+      run: 'r1',
+      event: 'run-end',
+      command: 'snapshot',
+      exitCode: 0,
+      jobs: [
+        { subvolume: 'home', status: 'ok' },
+        { subvolume: 'vm', status: 'ok' },
+      ],
+    }),
+    line({ time: '2026-11-23T06:00:00Z', run: 'r2', event: 'run-start', command: 'run', ...identity }),
+    step('2026-11-23T06:00:01Z', 'r2', {
+      kind: 'create-snapshot',
+      subvolume: 'vm',
+      name: 'vm.2',
+      ok: false,
+      error: 'Read-only file system',
+    }),
+    line({
+      time: '2026-11-23T06:00:02Z',
+      run: 'r2',
+      event: 'run-end',
+      command: 'run',
+      exitCode: 1,
+      jobs: [
+        { subvolume: 'home', status: 'ok' },
+        { subvolume: 'vm', status: 'failed', message: 'Read-only file system' },
+      ],
+    }),
+  ];
+
+  it('is a job: judged by its last snapshot run, and stale by the age of its last success', () => {
+    const status = deriveStatus(parse(...history), none, {}, new Date('2026-11-23T12:00:00Z'), {
+      jobs: specs,
+      probe: never,
+    });
+    const job = byId(status);
+    expect(job['home (snapshots)']).toMatchObject({
+      lastAttempt: { run: 'r2', outcome: 'ok', command: 'run' },
+      lastSuccess: { time: '2026-11-23T06:00:02Z' },
+      failing: false,
+      stale: false,
+    });
+    expect(job['home (snapshots)']!.pending).toBeUndefined();
+    expect(job['vm (snapshots)']).toMatchObject({
+      lastAttempt: { run: 'r2', outcome: 'failed', message: 'Read-only file system' },
+      lastSuccess: { run: 'r1' },
+      failing: true,
+    });
+    expect(status.summary).toMatchObject({ jobs: 2, failing: 1, stale: 0 });
+    const later = byId(
+      deriveStatus(parse(...history), none, {}, new Date('2026-11-24T09:00:00Z'), {
+        jobs: specs,
+        probe: never,
+      }),
+    );
+    expect(later['home (snapshots)']).toMatchObject({ stale: true, failing: false });
+  });
+
+  it('an interrupted snapshot run: what it took keeps ok, the rest is interrupted', () => {
+    const interrupted = [
+      ...history,
+      line({ time: '2026-11-23T07:00:00Z', run: 'r3', event: 'run-start', command: 'snapshot', ...identity }),
+      step('2026-11-23T07:00:01Z', 'r3', { kind: 'create-snapshot', subvolume: 'home', name: 'home.3' }),
+      line({
+        time: '2026-11-23T07:00:02Z',
+        run: 'r3',
+        event: 'run-end',
+        command: 'snapshot',
+        exitCode: 130,
+        signal: 'SIGTERM',
+      }),
+    ];
+    const job = byId(
+      deriveStatus(parse(...interrupted), none, {}, new Date('2026-11-23T08:00:00Z'), {
+        jobs: specs,
+        probe: never,
+      }),
+    );
+    expect(job['home (snapshots)']!.lastAttempt).toMatchObject({ run: 'r3', outcome: 'ok' });
+    expect(job['vm (snapshots)']!.lastAttempt).toMatchObject({ run: 'r3', outcome: 'interrupted' });
   });
 });
