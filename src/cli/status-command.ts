@@ -1,12 +1,14 @@
 // `status`: per job (subvolume × target, backup set × repository) the last success, the last
-// attempt and how it ended, age, stale or not, what is waiting to be sent; and the last run —
-// all from deriveStatus (the answer `check` and `doctor logs` give too), read from the journal
-// and the transfer state, never by touching btrfs or restic (so it is instant and safe).
+// attempt and how it ended, age, stale or not, what is waiting to be sent; the last run; and how
+// many snapshots there are here and on each target — all from deriveStatus (the answer `check`
+// and `doctor logs` give too), read from the journal, the transfer state and one listing of each
+// local snapshot directory, never by running btrfs or restic (so it is instant and safe).
 import { loadResolvedConfig } from '../config/config-cache.js';
 import { ExitCode } from '../errors.js';
 import type { DerivedStatus, JobStatus } from '../state/derive-status.js';
 import { describeRunOutcome, type RecordedRun } from '../state/run-history.js';
 import { jobsOfConfig, readStatusWithTransfers, scheduleStaleHours } from '../state/status-inputs.js';
+import { countLocalSnapshots } from '../state/target-space.js';
 import { createOutput, formatTable } from './output.js';
 
 export interface StatusOptions {
@@ -64,6 +66,8 @@ export async function runStatus(options: StatusOptions): Promise<number> {
     now,
     staleHours: stale.hours,
     staleDeadline: stale.deadline,
+    // One listing per local snapshot directory; the targets' counts are what runs recorded.
+    localSnapshots: await countLocalSnapshots(resolved.subvolumes),
     primaryOf: (set) => resolved.backupSets.find((candidate) => candidate.name === set)?.repository.name,
   });
   const exitCode = statusExitCode(status);
@@ -86,6 +90,16 @@ export async function runStatus(options: StatusOptions): Promise<number> {
         ...transfers.get(subvolume.name, target.name),
       });
   for (const space of status.space) output.event('target-space', { ...space });
+  for (const count of status.snapshots)
+    output.event('snapshot-count', {
+      subvolume: count.subvolume,
+      local: count.local ?? null,
+      targets: count.targets.map((target) => ({
+        target: target.target,
+        count: target.count ?? null,
+        time: target.time ?? null,
+      })),
+    });
 
   const nowMs = now.getTime();
   if (lastRun) {
@@ -115,6 +129,13 @@ export async function runStatus(options: StatusOptions): Promise<number> {
         : `${failing} failing, ${stale} stale${drillsFailed ? `, ${drillsFailed} failed restore drill(s)` : ''} of ${status.jobs.length} job(s)`,
     );
   }
+  // `?`: not counted (an SSH target, a pull-mode subvolume, a target no run has measured yet).
+  for (const count of status.snapshots)
+    output.text(
+      `snapshots of ${count.subvolume}: ${count.local ?? '?'} here${count.targets
+        .map((target) => `, ${target.count ?? '?'} on ${target.target}`)
+        .join('')}`,
+    );
   for (const space of status.space)
     output.text(
       `${space.target}: ${gib(space.usedBytes)} used, ${gib(space.freeBytes)} free${space.fullInDays === undefined ? '' : `, full in ${Math.floor(space.fullInDays)} days at ${gib(space.bytesPerDay!)}/day`}${

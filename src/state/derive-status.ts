@@ -120,6 +120,11 @@ export interface StatusFold {
   /** Local targets' space at run ends, per target (the newest samples). */
   space: Record<string, SpaceSample[]>;
   /**
+   * Copies of each subvolume on each local target at the newest run end that counted them (a run
+   * limited to some subvolumes counts only theirs). Absent in older checkpoints: from `space`.
+   */
+  copies?: Record<string, Record<string, { count: number; time: string }>>;
+  /**
    * Each schedule job's (run-start `job`, SNAPKEEP_JOB) last run and last success that ended:
    * what `schedule status` shows and `schedule catch-up` decides from (absent in older checkpoints).
    */
@@ -157,6 +162,7 @@ export function emptyFold(): StatusFold {
     runCount: 0,
     failures: [],
     space: {},
+    copies: {},
     scheduleJobs: {},
   };
 }
@@ -744,8 +750,16 @@ function keepRuns(runs: readonly RecordedRun[]): RecordedRun[] {
   return runs.filter((run) => kept.includes(run));
 }
 
+function recordCopies(fold: StatusFold, time: string, target: string, copies: unknown): void {
+  if (typeof copies !== 'object' || copies === null) return;
+  for (const [subvolume, count] of Object.entries(copies as Record<string, unknown>))
+    if (typeof count === 'number') ((fold.copies ??= {})[subvolume] ??= {})[target] = { count, time };
+}
+
 function recordSpace(fold: StatusFold, time: string, sample: JournalSpace): void {
-  if (typeof sample?.target !== 'string' || typeof sample.usedBytes !== 'number') return;
+  if (typeof sample?.target !== 'string') return;
+  recordCopies(fold, time, sample.target, sample.copies);
+  if (typeof sample.usedBytes !== 'number') return;
   pushBounded(
     (fold.space[sample.target] ??= []),
     {
@@ -765,7 +779,12 @@ function restoreFold(state: unknown): StatusFold {
   if (typeof state !== 'object' || state === null || (state as StatusFold).v !== statusVersion) return empty;
   const saved = state as Partial<StatusFold>;
   // A shallow copy of each part: folding on must not change the caller's events.
-  return JSON.parse(JSON.stringify({ ...empty, ...saved })) as StatusFold;
+  const fold = JSON.parse(JSON.stringify({ ...empty, ...saved })) as StatusFold;
+  // Checkpoints from before the copies were kept on their own: the space samples hold them.
+  if (saved.copies === undefined)
+    for (const [target, samples] of Object.entries(fold.space))
+      for (const sample of samples) recordCopies(fold, sample.time, target, sample.copies);
+  return fold;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -797,6 +816,23 @@ export interface DeriveOptions {
    */
   readonly staleDeadline?: (job: JobSpec, success: Date) => Date | undefined;
   readonly probe?: RunProbe;
+  /**
+   * Snapshots in each subvolume's snapshot directory now (status lists them: no process);
+   * undefined for one: not listed.
+   */
+  readonly localSnapshots?: (subvolume: string) => number | undefined;
+}
+
+/** How many snapshots of a subvolume there are, here and on each of its targets. */
+export interface SnapshotCount {
+  readonly subvolume: string;
+  /** In its snapshot directory now; absent: not listed (pull mode, unreadable, not asked). */
+  readonly local?: number;
+  /**
+   * Copies on each of its targets, as the newest run that counted them found them (run-end
+   * `space`: local targets); count absent: never counted (SSH targets are not).
+   */
+  readonly targets: readonly { readonly target: string; readonly count?: number; readonly time?: string }[];
 }
 
 export interface PendingSync {
@@ -854,6 +890,8 @@ export interface DerivedStatus {
   readonly runCount: number;
   readonly failures: readonly RecordedFailure[];
   readonly space: readonly TargetSpace[];
+  /** Per subvolume of the jobs, in their order. */
+  readonly snapshots: readonly SnapshotCount[];
   readonly summary: {
     readonly jobs: number;
     readonly failing: number;
@@ -1029,6 +1067,24 @@ export function deriveStatus(
     const newest = samples.at(-1);
     return newest ? [{ target, ...newest, ...forecast(samples) }] : [];
   });
+  const targetsOf = new Map<string, string[]>();
+  for (const spec of specs)
+    if (spec.kind !== 'restic') {
+      const targets = targetsOf.get(spec.subvolume) ?? [];
+      if (spec.kind === 'btrfs') targets.push(spec.target);
+      targetsOf.set(spec.subvolume, targets);
+    }
+  const snapshots = [...targetsOf].map(([subvolume, targets]): SnapshotCount => {
+    const local = options.localSnapshots?.(subvolume);
+    return {
+      subvolume,
+      ...(local === undefined ? {} : { local }),
+      targets: targets.map((target) => {
+        const counted = fold.copies?.[subvolume]?.[target];
+        return counted ? { target, count: counted.count, time: counted.time } : { target };
+      }),
+    };
+  });
   return {
     version: statusVersion,
     now: now.toISOString(),
@@ -1038,6 +1094,7 @@ export function deriveStatus(
     runCount: fold.runCount + running.length,
     failures: fold.failures,
     space,
+    snapshots,
     summary: {
       jobs: jobs.length,
       failing: jobs.filter((job) => job.failing).length,

@@ -108,6 +108,8 @@ export interface StatusRequest {
   readonly staleDeadline?: (job: JobSpec, success: Date) => Date | undefined;
   readonly primaryOf?: (set: string) => string | undefined;
   readonly probe?: RunProbe;
+  /** Snapshots in each subvolume's snapshot directory (status: countLocalSnapshots). */
+  readonly localSnapshots?: Readonly<Record<string, number>>;
 }
 
 /** The status and the transfer state it was derived with (status prints both). */
@@ -126,6 +128,9 @@ export async function readStatusWithTransfers(
       staleHours: request.staleHours,
       staleDeadline: request.staleDeadline,
       probe: request.probe,
+      ...(request.localSnapshots
+        ? { localSnapshots: (subvolume: string) => request.localSnapshots?.[subvolume] }
+        : {}),
     },
   );
   return { status, transfers };

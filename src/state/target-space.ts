@@ -2,6 +2,7 @@
 // recorded in `run-end` (`space`), so status shows used and free space and forecasts when the
 // target is full from the trend, without touching the target itself. fs.statfs and a directory
 // listing: no process is spawned. SSH targets are not measured (that would be a connection).
+// `status` counts the snapshots in each local snapshot directory the same way (countLocalSnapshots).
 import { readdir, statfs } from 'node:fs/promises';
 import type { ResolvedSubvolume } from '../config/resolve.js';
 import { parseSnapshotName } from '../snapshot-name.js';
@@ -43,4 +44,30 @@ export async function measureLocalTargets(subvolumes: readonly ResolvedSubvolume
     }),
   );
   return measured.filter((sample): sample is JournalSpace => sample !== undefined);
+}
+
+/**
+ * Snapshots in each subvolume's snapshot directory now, by subvolume: one directory listing each
+ * (no process), names in btrbk's grammar only. A directory not there yet holds none; pull-mode
+ * subvolumes (their snapshots on another host) and unreadable directories are left out.
+ */
+export async function countLocalSnapshots(
+  subvolumes: readonly ResolvedSubvolume[],
+): Promise<Record<string, number>> {
+  const counts = await Promise.all(
+    subvolumes
+      .filter((subvolume) => !subvolume.ssh)
+      .map(async (subvolume): Promise<[string, number] | undefined> => {
+        try {
+          const names = await readdir(subvolume.snapshotDir);
+          return [
+            subvolume.name,
+            names.filter((name) => parseSnapshotName(name)?.basename === subvolume.snapshotName).length,
+          ];
+        } catch (error) {
+          return (error as NodeJS.ErrnoException).code === 'ENOENT' ? [subvolume.name, 0] : undefined;
+        }
+      }),
+  );
+  return Object.fromEntries(counts.filter((count): count is [string, number] => count !== undefined));
 }

@@ -864,3 +864,68 @@ describe('a subvolume with snapshots only (no targets)', () => {
     expect(job['vm (snapshots)']!.lastAttempt).toMatchObject({ run: 'r3', outcome: 'interrupted' });
   });
 });
+
+describe('snapshot counts, locally and on each target', () => {
+  const gib = 2 ** 30;
+  const runEnd = (time: string, run: string, copies: Record<string, number>): string =>
+    line({
+      time,
+      run,
+      event: 'run-end',
+      command: 'run',
+      exitCode: 0,
+      jobs: Object.keys(copies).map((subvolume) => ({ subvolume, status: 'ok' })),
+      space: [
+        {
+          target: 'usb',
+          path: '/mnt/usb',
+          sizeBytes: 100 * gib,
+          usedBytes: 40 * gib,
+          freeBytes: 60 * gib,
+          copies,
+        },
+      ],
+    });
+  const specs: JobSpec[] = [
+    { kind: 'btrfs', subvolume: 'home', target: 'usb' },
+    { kind: 'btrfs', subvolume: 'home', target: 'far' },
+    { kind: 'btrfs', subvolume: 'srv', target: 'usb' },
+    { kind: 'snapshot', subvolume: 'vm' },
+  ];
+
+  it('local counts from the listing given, target counts from the newest run that measured each', () => {
+    // The later run was limited to home (run --only home): srv's count is the earlier run's.
+    const journal = parse(
+      runEnd('2026-11-23T00:00:00Z', 'r1', { home: 10, srv: 4 }),
+      runEnd('2026-11-23T04:00:00Z', 'r2', { home: 11 }),
+    );
+    const { fold } = foldJournal(journal, never);
+    const checkpoint = line({
+      time: '2026-11-23T04:00:01Z',
+      run: 'checkpoint',
+      event: 'checkpoint',
+      through: '2026-11-23T04:00:00Z',
+      state: fold,
+    });
+    for (const events of [journal, parse(checkpoint)]) {
+      const status = deriveStatus(events, none, {}, new Date('2026-11-23T05:00:00Z'), {
+        jobs: specs,
+        probe: never,
+        localSnapshots: (subvolume) => ({ home: 12, vm: 3 })[subvolume],
+      });
+      expect(status.snapshots).toEqual([
+        {
+          subvolume: 'home',
+          local: 12,
+          targets: [
+            { target: 'usb', count: 11, time: '2026-11-23T04:00:00Z' },
+            // An SSH target is not measured.
+            { target: 'far' },
+          ],
+        },
+        { subvolume: 'srv', targets: [{ target: 'usb', count: 4, time: '2026-11-23T00:00:00Z' }] },
+        { subvolume: 'vm', local: 3, targets: [] },
+      ]);
+    }
+  });
+});
