@@ -265,6 +265,25 @@ describe('the metrics textfile of scheduled runs', () => {
     expect(refused.stderr).toMatch(/bad\.yaml:\d+:\d+: metrics\.textfile_runs: .*"sometimes"/);
   });
 
+  it('`snapkeep metrics --write-textfile` writes the file from anywhere and prints its path; without textfile_dir: exit 2', async () => {
+    const elsewhere = join(world.base, 'elsewhere');
+    await runChecked({ file: 'mkdir', args: ['-p', elsewhere] });
+    const path = join(world.base, 'elsewhere.yaml');
+    await writeFile(path, `${config}metrics:\n  textfile_dir: ${elsewhere}\n`);
+    const written = await byHand(['metrics', '--write-textfile'], path);
+    expectExit(written, 0);
+    expect(written.stdout).toBe(`${join(elsewhere, 'snapkeep.prom')}\n`);
+    expect(withoutStatusTime(await readFile(join(elsewhere, 'snapkeep.prom'), 'utf8'))).toBe(
+      withoutStatusTime(await readFile(textfile, 'utf8')),
+    );
+    const unset = join(world.base, 'unset.yaml');
+    await writeFile(unset, config);
+    const refused = await byHand(['metrics', '--write-textfile'], unset);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toContain('metrics.textfile_dir is not set');
+  });
+
   it('is replaced by a rename (a reader of the old file keeps it whole), mode 0644 under the units’ umask 077', async () => {
     const before = await readFile(textfile, 'utf8');
     const old = await open(textfile, 'r');
