@@ -13,7 +13,7 @@ const layers = [
   ['config'],
   ['state'],
   ['plan'],
-  ['btrfs', 'restic', 'schedule'],
+  ['btrfs', 'restic', 'schedule', 'metrics'],
   // Runs that use more than one engine (verify: restic check and the drills of both engines).
   ['operations'],
   ['doctor', 'quickstart'],

@@ -17,6 +17,7 @@
 #   share/bash-completion/completions/snapkeep
 #   share/zsh/site-functions/_snapkeep
 #   share/fish/vendor_completions.d/snapkeep.fish
+#   share/snapkeep/prometheus/snapkeep.rules.yml   alert rules (rule_files: in prometheus.yml)
 set -euo pipefail
 umask 022
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -49,6 +50,7 @@ files=(
   "share/bash-completion/completions/snapkeep"
   "share/zsh/site-functions/_snapkeep"
   "share/fish/vendor_completions.d/snapkeep.fish"
+  "share/snapkeep/prometheus/snapkeep.rules.yml"
 )
 
 # Removes exactly what the manifest lists: the files, the package, then the directories the
@@ -163,6 +165,7 @@ install -m 644 "$generated/snapkeep.1" "$prefix/share/man/man1/snapkeep.1"
 install -m 644 "$generated/completion.bash" "$prefix/share/bash-completion/completions/snapkeep"
 install -m 644 "$generated/completion.zsh" "$prefix/share/zsh/site-functions/_snapkeep"
 install -m 644 "$generated/completion.fish" "$prefix/share/fish/vendor_completions.d/snapkeep.fish"
+install -m 644 "$lib/share/prometheus/snapkeep.rules.yml" "$prefix/share/snapkeep/prometheus/snapkeep.rules.yml"
 ln -s ../lib/snapkeep/dist/cli/main.cjs "$prefix/bin/snapkeep"
 {
   for path in "${files[@]}"; do echo "file $path"; done

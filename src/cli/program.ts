@@ -14,6 +14,7 @@ import { applyGlobalOptions } from './global-options.js';
 import { parseDurationFlag, parseLockWait } from '../state/lock.js';
 import { configureRuns, interruptRuns } from '../state/run-lifecycle.js';
 import { registerScheduleCommands } from './schedule-command.js';
+import { registerMetricsCommand } from './metrics-command.js';
 
 export interface GlobalOptions {
   readonly config?: string;
@@ -776,6 +777,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     });
 
   registerScheduleCommands(program, { defer, configOption, jsonOption, dryRunOption });
+  registerMetricsCommand(program, { defer, configOption, version });
 
   try {
     await program.parseAsync([...argv]);

@@ -33,6 +33,7 @@ const decidingModules = [
   './common-schema.js',
   './infra-schema.js',
   './schedule-schema.js',
+  './metrics-schema.js',
   '../calendar/systemd-calendar.js',
   '../calendar/time-span.js',
   './resolve.js',

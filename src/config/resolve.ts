@@ -15,6 +15,7 @@ import { isSshUrl, parseSshUrl } from '../remote/ssh-url.js';
 import type { SshSettings } from '../remote/ssh-host.js';
 import { builtInDefaults, type Config, type RetentionConfig, type SshConfig } from './schema.js';
 import { defaultResticRetention, type ResticRetentionConfig } from './restic-schema.js';
+import { resolveMetrics, type ResolvedMetrics } from './metrics-schema.js';
 
 export interface ResolvedRetention {
   readonly preserve_min: string;
@@ -107,6 +108,8 @@ export interface ResolvedConfig {
   readonly backupSets: readonly ResolvedBackupSet[];
   /** `schedules:`, as far as status needs them (when a job is stale); schedule/ renders units. */
   readonly schedules: readonly ResolvedSchedule[];
+  /** `metrics:`: where runs write the Prometheus textfile. */
+  readonly metrics: ResolvedMetrics;
 }
 
 export interface ResolvedSchedule {
@@ -264,5 +267,6 @@ export function resolveConfig(config: Config): ResolvedConfig {
       calendar: calendarOf(job),
       randomDelaySeconds: randomDelayOf(job),
     })),
+    metrics: resolveMetrics(config.metrics),
   };
 }

@@ -1,6 +1,7 @@
 // `snapkeep config init`: a commented sample configuration that shows every key with its default.
 // The defaults are interpolated from the schema and builtInDefaults, so the sample cannot drift
 // from what snapkeep does; a unit test checks that it validates.
+import { debianTextfileDirectory } from './metrics-schema.js';
 import { builtInDefaults, configSchema } from './schema.js';
 
 export function sampleConfig(): string {
@@ -168,6 +169,13 @@ schedules:
 sleep:
   snapshot: false
   sync_on_wake: false
+
+# --- Prometheus metrics (snapkeep metrics prints them on stdout) -------------------------------
+# Scheduled runs also write them, atomically, into node_exporter's textfile collector directory
+# (Debian's is below); share/prometheus/snapkeep.rules.yml holds alert rules for them.
+# metrics:
+#   textfile_dir: ${debianTextfileDirectory}
+#   textfile_runs: scheduled        # or all: runs started by hand write it too
 
 # --- The AWS target as code (snapkeep infra plan / apply / destroy) -----------------------------
 # An EC2 instance with an encrypted EBS volume running the target filter, made by OpenTofu or

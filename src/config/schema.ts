@@ -10,6 +10,7 @@ import { isSshUrl, parseSshUrl, remotePathProblem } from '../remote/ssh-url.js';
 import { daysOfWeek, parsePreserveMatrix, parsePreserveMinimum } from '../retention/preserve-policy.js';
 import { absolutePath, itemName } from './common-schema.js';
 import { infraSchema } from './infra-schema.js';
+import { metricsSchema } from './metrics-schema.js';
 import { backupSetSchema, repositorySchema, sourceSchema } from './restic-schema.js';
 import { scheduleJobSchema, scheduleReferenceIssues, sleepSchema } from './schedule-schema.js';
 
@@ -227,6 +228,7 @@ export const configSchema = z
       .default({})
       .describe('Jobs snapkeep runs on its own (snapkeep schedule install), by name'),
     sleep: sleepSchema.default({ snapshot: false, sync_on_wake: false }),
+    metrics: metricsSchema.optional(),
   })
   .superRefine((config, context) => {
     for (const [name, subvolume] of Object.entries(config.subvolumes)) {

@@ -63,6 +63,8 @@ export function readWritePathsOf(resolved: ResolvedConfig): string[] {
   for (const set of resolved.backupSets)
     for (const repository of [set.repository, ...set.offsite])
       if (/^(local:)?\//.test(repository.url)) paths.add(repository.url.replace(/^local:/, ''));
+  // Scheduled runs leave their metrics for node_exporter there (a temporary file, then a rename).
+  if (resolved.metrics.textfileDir !== undefined) paths.add(resolved.metrics.textfileDir);
   return [...paths].sort();
 }
 

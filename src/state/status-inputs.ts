@@ -136,6 +136,19 @@ export async function readStatusWithTransfers(
   return { status, transfers };
 }
 
+/** The request `status` makes for a config: every job, each with its schedule's threshold. */
+export function statusRequestOf(
+  resolved: Pick<ResolvedConfig, 'subvolumes' | 'backupSets' | 'schedules'>,
+  now: Date,
+): StatusRequest {
+  return {
+    jobs: jobsOfConfig(resolved),
+    now,
+    staleHours: scheduleStaleHours(resolved.schedules, now),
+    primaryOf: (set) => resolved.backupSets.find((candidate) => candidate.name === set)?.repository.name,
+  };
+}
+
 export async function readStatus(stateDir: string, request: StatusRequest): Promise<DerivedStatus> {
   return (await readStatusWithTransfers(stateDir, request)).status;
 }

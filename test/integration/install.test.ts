@@ -2,7 +2,7 @@
 // from PATH, the man page renders with man(1) without a warning and documents every command and
 // option `--help` lists, the completion scripts load in bash, zsh and fish and complete the
 // commands `--help` lists, and --uninstall leaves nothing behind.
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -288,6 +288,17 @@ words=("\${@:2}"); CURRENT=\${#words}; _snapkeep`,
     }
     // The last one removed the sandbox, and the state directory quickstart made for it.
     expect(await readdir(work)).not.toContain('quickstart-state');
+  });
+
+  it('installs the Prometheus alert rules where Prometheus can be pointed at them, valid for promtool', async () => {
+    const rules = join(prefix, 'share', 'snapkeep', 'prometheus', 'snapkeep.rules.yml');
+    expect(await readFile(rules, 'utf8')).toBe(
+      await readFile(join(repoRoot, 'share', 'prometheus', 'snapkeep.rules.yml'), 'utf8'),
+    );
+    expect(((await stat(rules)).mode & 0o777).toString(8)).toBe('644');
+    const checked = await runCommand({ file: 'promtool', args: ['check', 'rules', rules] });
+    expectExit(checked, 0);
+    expect(checked.stdout).toMatch(/SUCCESS: \d+ rules found/);
   });
 
   it('replaces its own earlier install, refuses files it did not install, and --uninstall leaves nothing', async () => {

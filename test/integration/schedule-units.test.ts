@@ -140,6 +140,30 @@ describe('systemd units', () => {
     expect(await verifyComplaints(units)).toBe('');
   });
 
+  it('with metrics.textfile_dir every service may write the textfile directory (scheduled runs write it)', async () => {
+    const textfile = join(base, 'textfile.yaml');
+    await writeFile(
+      textfile,
+      `${config(join(base, 'state'), goodSchedules)}metrics: {textfile_dir: /var/lib/prometheus/node-exporter}\n`,
+    );
+    const units = join(base, 'textfile-units');
+    expectExit(await snapkeep(['schedule', 'install', '--unit-dir', units, '--config', textfile]), 0);
+    const services = (await readdir(units)).filter(
+      (name) => name.endsWith('.service') && !name.includes('@'),
+    );
+    expect(services.length).toBeGreaterThan(4);
+    for (const name of services)
+      if (name !== 'snapkeep-wake.service')
+        // it only starts the resume service
+        expect(await readFile(join(units, name), 'utf8'), name).toContain(
+          'ReadWritePaths=-/var/lib/prometheus/node-exporter\n',
+        );
+    expect(await readFile(join(unitDir, 'snapkeep-job-four-hourly.service'), 'utf8')).not.toContain(
+      'node-exporter',
+    );
+    expect(await verifyComplaints(units)).toBe('');
+  });
+
   it("the sample configuration's schedules (with the drill job) install and verify too", async () => {
     const sample = join(base, 'sample.yaml');
     expectExit(await snapkeep(['config', 'init', '--output', sample]), 0);

@@ -88,6 +88,9 @@ describe('sampleConfig', () => {
       'sleep',
       'snapshot',
       'sync_on_wake',
+      'metrics',
+      'textfile_dir',
+      'textfile_runs',
     ];
     for (const key of keys) expect(text).toMatch(new RegExp(`^\\s*#?\\s*${key}:`, 'm'));
     for (const key of Object.keys(configSchema.shape)) expect(keys).toContain(key);
@@ -112,5 +115,9 @@ describe('sampleConfig', () => {
     expect(loaded.config.ssh?.compression).toBe('none');
     expect(loaded.config.schedules.nightly_backup).toMatchObject({ command: 'backup', only: ['app'] });
     expect(loaded.config.schedules['weekly-drill']!.command).toBe('verify --drill');
+    expect(loaded.resolved.metrics).toEqual({
+      textfileDir: '/var/lib/prometheus/node-exporter',
+      textfileRuns: 'scheduled',
+    });
   });
 });
