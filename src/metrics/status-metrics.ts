@@ -176,9 +176,10 @@ export interface MetricsInput {
 export const seconds = (iso: string): number => Date.parse(iso) / 1000;
 
 function jobLabels(spec: JobSpec): Record<(typeof job)[number], string> {
-  return spec.kind === 'btrfs'
-    ? { kind: 'btrfs', source: spec.subvolume, destination: spec.target }
-    : { kind: 'restic', source: spec.set, destination: spec.repository };
+  if (spec.kind === 'btrfs') return { kind: 'btrfs', source: spec.subvolume, destination: spec.target };
+  // Snapshot-only subvolumes: their snapshots are the destination.
+  if (spec.kind === 'snapshot') return { kind: 'snapshot', source: spec.subvolume, destination: 'snapshots' };
+  return { kind: 'restic', source: spec.set, destination: spec.repository };
 }
 
 /** The registry holding the status's metrics (render with `await registry.metrics()`). */

@@ -450,8 +450,11 @@ function applyResticEnd(
     else if (items && items.failed > 0) {
       own = items.ok > 0 ? 'partial' : 'failed';
       message = items.error ?? result.error;
-    } else if (!result.error && offsite.some((copy) => !copy.ok))
-      own = 'ok'; // only a copy failed
+    } else if (
+      offsite.some((copy) => !copy.ok) &&
+      (items ? items.failed === 0 && items.ok > 0 : !result.error)
+    )
+      own = 'ok'; // only a copy failed (the set's error then speaks of the offsite copy)
     else {
       own = 'failed';
       message = result.error;

@@ -141,10 +141,12 @@ export function statusRequestOf(
   resolved: Pick<ResolvedConfig, 'subvolumes' | 'backupSets' | 'schedules'>,
   now: Date,
 ): StatusRequest {
+  const stale = scheduleStaleHours(resolved.schedules, now);
   return {
     jobs: jobsOfConfig(resolved),
     now,
-    staleHours: scheduleStaleHours(resolved.schedules, now),
+    staleHours: stale.hours,
+    staleDeadline: stale.deadline,
     primaryOf: (set) => resolved.backupSets.find((candidate) => candidate.name === set)?.repository.name,
   };
 }

@@ -108,7 +108,8 @@ const now = new Date('2026-11-23T12:00:00Z');
 const transfers: Record<string, TransferRecord> = {
   'home/usb': { lastFullBytes: 1_048_576, lastIncrementalBytes: 4096 },
 };
-const status = deriveStatus(journal, () => ({}), { primaryOf: () => 'local' }, now, {
+// Every target was looked at by a run (its copies recorded): the runs that named no target are its.
+const status = deriveStatus(journal, () => ({ ownCopies: [] }), { primaryOf: () => 'local' }, now, {
   jobs,
   probe: () => false,
 });
@@ -147,7 +148,9 @@ describe('metrics of the derived status', () => {
       const labels =
         job.spec.kind === 'btrfs'
           ? { kind: 'btrfs', source: job.spec.subvolume, destination: job.spec.target }
-          : { kind: 'restic', source: job.spec.set, destination: job.spec.repository };
+          : job.spec.kind === 'snapshot'
+            ? { kind: 'snapshot', source: job.spec.subvolume, destination: 'snapshots' }
+            : { kind: 'restic', source: job.spec.set, destination: job.spec.repository };
       expect(valueOf(samples, 'snapkeep_job_failing', labels), job.id).toBe(job.failing ? 1 : 0);
       expect(valueOf(samples, 'snapkeep_job_stale', labels), job.id).toBe(job.stale ? 1 : 0);
       expect(valueOf(samples, 'snapkeep_job_stale_threshold_seconds', labels)).toBe(job.staleHours * 3600);

@@ -162,6 +162,8 @@ describe('deriveStatus', () => {
           set: 'db',
           run: 'r3',
           ok: false,
+          // As backup writes it: the set's error speaks of the copy, the local run is complete.
+          error: 'the local backup is complete (a restore point), but offsite s3 did not get it',
           offsite: [{ repository: 's3', ok: false, error: 'connection refused' }],
         },
       ],
