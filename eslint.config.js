@@ -14,6 +14,7 @@ const layers = [
   ['state'],
   ['plan'],
   ['btrfs', 'restic', 'schedule'],
+  ['notify'],
   ['doctor', 'quickstart'],
   ['infra'],
   ['cli'],

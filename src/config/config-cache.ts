@@ -23,7 +23,7 @@ import { withholdSecretVariables } from './secret-variables.js';
 import type { ResolvedConfig } from './resolve.js';
 
 /** Bump when the shape of a cache entry changes. */
-const entryFormat = 1;
+const entryFormat = 2;
 
 /** Modules whose code decides the resolved config; a rebuild of any of them invalidates. */
 const decidingModules = [
@@ -33,6 +33,7 @@ const decidingModules = [
   './common-schema.js',
   './infra-schema.js',
   './schedule-schema.js',
+  './notify-schema.js',
   '../calendar/systemd-calendar.js',
   '../calendar/time-span.js',
   './resolve.js',

@@ -95,6 +95,16 @@ export interface StatusFold {
   failures: RecordedFailure[];
   /** Local targets' space at run ends, per target (the newest samples). */
   space: Record<string, SpaceSample[]>;
+  /** Notification channels: what each last answered (`notification` lines). */
+  channels?: Record<string, ChannelRecord>;
+}
+
+/** A notification channel's deliveries, as `status` and `doctor notify` show them. */
+export interface ChannelRecord {
+  readonly channelType: string;
+  readonly lastAttempt: { readonly time: string; readonly ok: boolean; readonly error?: string };
+  readonly lastSuccess?: string;
+  readonly lastFailure?: { readonly time: string; readonly error: string };
 }
 
 const keepCreated = 100;
@@ -114,6 +124,7 @@ export function emptyFold(): StatusFold {
     runCount: 0,
     failures: [],
     space: {},
+    channels: {},
   };
 }
 
@@ -280,6 +291,8 @@ function applyResticEnd(
 
 /** The failure a line records, if it records one (doctor logs' "recent failures"). */
 function failureOf(event: JournalEvent): RecordedFailure | undefined {
+  if (event.event === 'run-refused')
+    return { time: event.time, what: `snapkeep ${event.command}`, error: `not run: ${text(event.error)}` };
   if (event.event === 'run-end' && (event.error !== undefined || event.signal !== undefined))
     return {
       time: event.time,
@@ -423,6 +436,26 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
       case 'verify':
         fold.verify[event.repository] = { time: event.time, ok: event.ok };
         break;
+      case 'notification': {
+        const channels = (fold.channels ??= {});
+        const before = channels[event.channel];
+        const error = text(event.error) || 'failed';
+        channels[event.channel] = {
+          channelType: text(event.channelType),
+          lastAttempt: { time: event.time, ok: event.ok, ...(event.ok ? {} : { error }) },
+          ...(event.ok
+            ? { lastSuccess: event.time }
+            : before?.lastSuccess
+              ? { lastSuccess: before.lastSuccess }
+              : {}),
+          ...(event.ok
+            ? before?.lastFailure
+              ? { lastFailure: before.lastFailure }
+              : {}
+            : { lastFailure: { time: event.time, error } }),
+        };
+        break;
+      }
       default:
         break;
     }
@@ -557,6 +590,8 @@ export interface TargetSpace {
   readonly bytesPerDay?: number;
   /** At that rate; undefined when not growing or unknown. */
   readonly fullInDays?: number;
+  /** Days between the first and the last sample the trend is from. */
+  readonly sampleDays?: number;
 }
 
 export interface DerivedStatus {
@@ -570,6 +605,8 @@ export interface DerivedStatus {
   readonly runCount: number;
   readonly failures: readonly RecordedFailure[];
   readonly space: readonly TargetSpace[];
+  /** Notification channels by name: the last delivery (failing: it did not go through). */
+  readonly channels: Readonly<Record<string, ChannelRecord & { readonly failing: boolean }>>;
   readonly summary: {
     readonly jobs: number;
     readonly failing: number;
@@ -607,8 +644,13 @@ function jobsOfFold(fold: StatusFold, resticState: ResticState): JobSpec[] {
   return specs;
 }
 
-function forecast(samples: readonly SpaceSample[]): { bytesPerDay?: number; fullInDays?: number } {
+function forecast(samples: readonly SpaceSample[]): {
+  bytesPerDay?: number;
+  fullInDays?: number;
+  sampleDays?: number;
+} {
   if (samples.length < 2) return {};
+  const sampleDays = (Date.parse(samples.at(-1)!.time) - Date.parse(samples[0]!.time)) / 86_400_000;
   // Least squares over the samples: one run that deleted much must not flip the trend.
   const points = samples.map((sample) => [Date.parse(sample.time) / 86_400_000, sample.usedBytes] as const);
   const meanX = points.reduce((sum, [x]) => sum + x, 0) / points.length;
@@ -618,7 +660,9 @@ function forecast(samples: readonly SpaceSample[]): { bytesPerDay?: number; full
   if (variance === 0) return {};
   const bytesPerDay = covariance / variance;
   const free = samples.at(-1)!.freeBytes;
-  return bytesPerDay > 0 ? { bytesPerDay, fullInDays: free / bytesPerDay } : { bytesPerDay };
+  return bytesPerDay > 0
+    ? { bytesPerDay, fullInDays: free / bytesPerDay, sampleDays }
+    : { bytesPerDay, sampleDays };
 }
 
 export function deriveStatus(
@@ -691,6 +735,12 @@ export function deriveStatus(
     runCount: fold.runCount + running.length,
     failures: fold.failures,
     space,
+    channels: Object.fromEntries(
+      Object.entries(fold.channels ?? {}).map(([name, record]) => [
+        name,
+        { ...record, failing: !record.lastAttempt.ok },
+      ]),
+    ),
     summary: {
       jobs: jobs.length,
       failing: jobs.filter((job) => job.failing).length,

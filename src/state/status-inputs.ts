@@ -4,6 +4,7 @@ import { nextElapses, parseCalendar } from '../calendar/systemd-calendar.js';
 import type { ResolvedConfig, ResolvedSchedule } from '../config/resolve.js';
 import { deriveStatus, type DerivedStatus, type JobSpec } from './derive-status.js';
 import { readJournal } from './journal.js';
+import type { JournalEvent } from './journal-events.js';
 import type { RunProbe } from './run-history.js';
 import { TransferStateFile } from './transfer-state.js';
 
@@ -74,11 +75,11 @@ export interface StatusRequest {
   readonly probe?: RunProbe;
 }
 
-/** The status and the transfer state it was derived with (status prints both). */
+/** The status, and the transfer state and journal it was derived from (status prints both). */
 export async function readStatusWithTransfers(
   stateDir: string,
   request: StatusRequest,
-): Promise<{ status: DerivedStatus; transfers: TransferStateFile }> {
+): Promise<{ status: DerivedStatus; transfers: TransferStateFile; journal: readonly JournalEvent[] }> {
   const [journal, transfers] = await Promise.all([readJournal(stateDir), TransferStateFile.load(stateDir)]);
   const status = deriveStatus(
     journal,
@@ -87,7 +88,17 @@ export async function readStatusWithTransfers(
     request.now,
     { jobs: request.jobs, staleHours: request.staleHours, probe: request.probe },
   );
-  return { status, transfers };
+  return { status, transfers, journal };
+}
+
+/** The status of every job the config defines, as `status` derives it (thresholds, repositories). */
+export function configStatusRequest(config: ResolvedConfig, now: Date): StatusRequest {
+  return {
+    jobs: jobsOfConfig(config),
+    now,
+    staleHours: scheduleStaleHours(config.schedules, now),
+    primaryOf: (set) => config.backupSets.find((candidate) => candidate.name === set)?.repository.name,
+  };
 }
 
 export async function readStatus(stateDir: string, request: StatusRequest): Promise<DerivedStatus> {
