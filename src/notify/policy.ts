@@ -349,6 +349,17 @@ export function planNotifications(input: PolicyInput): NotifyPlan {
     const due: NoticeItem[] = [];
     const open: NoticeItem[] = [];
     const quiet: string[] = [];
+    // What the trigger itself is about first (the title names it), then the lasting problems.
+    for (const occurrence of occurrences) {
+      if (channel.type === 'healthchecks' && occurrence.kind !== 'lock-conflict') continue; // its pings say it
+      if (!wants(occurrence.kind)) continue;
+      const before = mine.get(occurrence.key);
+      if (before && hoursSince(now, before.at) < dedupHours) {
+        quiet.push(`${occurrence.subject}: ${occurrence.kind} told at ${before.at}`);
+        continue;
+      }
+      due.push(item(occurrence, 'event'));
+    }
     for (const problem of problems) {
       const before = mine.get(problem.key);
       if (!wants(problem.kind)) {
@@ -385,16 +396,6 @@ export function planNotifications(input: PolicyInput): NotifyPlan {
       } else if (hoursSince(now, before.at) >= dedupHours) mine.delete(key);
     }
     told[channel.name] = Object.fromEntries(mine);
-    for (const occurrence of occurrences) {
-      if (channel.type === 'healthchecks' && occurrence.kind !== 'lock-conflict') continue; // its pings say it
-      if (!wants(occurrence.kind)) continue;
-      const before = mine.get(occurrence.key);
-      if (before && hoursSince(now, before.at) < dedupHours) {
-        quiet.push(`${occurrence.subject}: ${occurrence.kind} told at ${before.at}`);
-        continue;
-      }
-      due.push(item(occurrence, 'event'));
-    }
 
     if (channel.type === 'healthchecks') {
       const pinged = input.state.pinged[channel.name] ?? [];
