@@ -312,7 +312,7 @@ export const notifySchema = z
           context.addIssue({
             code: 'custom',
             path: [type, name],
-            message: `"${name}" is also a ${other} channel; expected a name no other channel uses`,
+            message: `"${name}" is also the name of a channel under ${other}:; expected a name no other channel uses`,
           });
         seen.set(name, type);
       }

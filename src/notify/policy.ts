@@ -172,14 +172,16 @@ function problemsOf(input: PolicyInput): Problem[] {
   for (const job of status.jobs) {
     const attempt = job.lastAttempt;
     const failing = attempt && job.failing ? outcomeKinds[attempt.outcome] : undefined;
-    if (attempt && failing)
+    // A failure someone saw at a terminal is theirs; the absence it leaves (stale) is told.
+    const withheld = attempt !== undefined && byHand(attempt.run) && !job.stale;
+    if (attempt && failing && (withheld || !byHand(attempt.run)))
       problems.push({
         key: `job:${job.id}`,
         kind: failing,
         subject: job.id,
         detail: `${attempt.outcome}${attempt.message ? `: ${attempt.message}` : ''} (${attempt.time}, snapkeep ${attempt.command})`,
         explanation: explainFailingJob(job),
-        ...(byHand(attempt.run)
+        ...(withheld
           ? {
               withheld: `its last attempt (snapkeep ${attempt.command}) was started by hand: whoever ran it saw the result`,
             }
@@ -355,7 +357,7 @@ export function planNotifications(input: PolicyInput): NotifyPlan {
       if (!wants(occurrence.kind)) continue;
       const before = mine.get(occurrence.key);
       if (before && hoursSince(now, before.at) < dedupHours) {
-        quiet.push(`${occurrence.subject}: ${occurrence.kind} told at ${before.at}`);
+        quiet.push(`${occurrence.subject}: ${occurrence.kind} told before (${before.at})`);
         continue;
       }
       due.push(item(occurrence, 'event'));
@@ -367,7 +369,7 @@ export function planNotifications(input: PolicyInput): NotifyPlan {
         continue;
       }
       if (problem.withheld) {
-        quiet.push(`${problem.subject}: ${problem.withheld}`);
+        quiet.push(`${problem.subject}: not sent, ${problem.withheld}`);
         if (before) open.push(item(problem, 'open', before.since));
         continue;
       }
@@ -377,7 +379,7 @@ export function planNotifications(input: PolicyInput): NotifyPlan {
         due.push(item(problem, 'reminder', before.since));
       else {
         open.push(item(problem, 'open', before.since));
-        quiet.push(`${problem.subject}: ${problem.kind} told at ${before.at}`);
+        quiet.push(`${problem.subject}: ${problem.kind} told before (${before.at})`);
       }
     }
     for (const [key, before] of [...mine]) {
@@ -451,7 +453,7 @@ export function planNotifications(input: PolicyInput): NotifyPlan {
       decisions.push({
         channel: channel.name,
         send: false,
-        reason: quiet.length > 0 ? `told before: ${quiet.join('; ')}` : 'nothing to tell',
+        reason: quiet.join('; ') || 'nothing to tell',
       });
       continue;
     }

@@ -88,11 +88,28 @@ describe('sampleConfig', () => {
       'sleep',
       'snapshot',
       'sync_on_wake',
+      'notify',
+      'events',
+      'remind_every',
+      'timeout',
+      'email',
+      'host',
+      'security',
+      'user',
+      'from',
+      'to',
+      'ntfy',
+      'server',
+      'topic',
+      'token',
+      'webhook',
+      'template',
+      'healthchecks',
     ];
     for (const key of keys) expect(text).toMatch(new RegExp(`^\\s*#?\\s*${key}:`, 'm'));
     for (const key of Object.keys(configSchema.shape)) expect(keys).toContain(key);
     expect(text).toContain('btrbk');
-    for (const future of ['ssh://', 'restic', 'PostgreSQL', 'schedules', 'notifications'])
+    for (const future of ['ssh://', 'restic', 'PostgreSQL', 'schedules', 'notifications', 'watchdog'])
       expect(text).toContain(future);
   });
 
@@ -112,5 +129,12 @@ describe('sampleConfig', () => {
     expect(loaded.config.ssh?.compression).toBe('none');
     expect(loaded.config.schedules.nightly_backup).toMatchObject({ command: 'backup', only: ['app'] });
     expect(loaded.config.schedules['weekly-drill']!.command).toBe('verify --drill');
+    expect(loaded.resolved.notify.channels.map((channel) => `${channel.type} ${channel.name}`)).toEqual([
+      'email admin',
+      'ntfy phone',
+      'webhook chat',
+      'healthchecks deadman',
+    ]);
+    expect(loaded.resolved.notify.watchdog).toBe('hourly');
   });
 });
