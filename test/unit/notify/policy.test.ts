@@ -49,7 +49,7 @@ function run(
           ? { subvolume: 'data', target: 'nas', status: 'ok' }
           : { subvolume: 'data', target: 'nas', status: 'unreachable', message: '/mnt/nas does not exist' },
       ],
-    } as JournalEvent,
+    },
   ];
 }
 
@@ -279,7 +279,7 @@ describe('the notification policy', () => {
         command: 'verify',
         job: 'weekly',
         pid: 1,
-      } as JournalEvent,
+      },
       {
         v: 1,
         time: at(2),
@@ -288,7 +288,7 @@ describe('the notification policy', () => {
         command: 'verify',
         exitCode: 3,
         error: 'restic check found errors in local',
-      } as JournalEvent,
+      },
     ];
     const result = plan({
       journal,
@@ -330,14 +330,11 @@ describe('the notification policy', () => {
       severity: 'critical',
       kinds: ['failure'],
       run: { id: 'r1', job: 'nightly', state: 'failed' },
-      events: [
-        {
-          kind: 'failure',
-          subject: 'data → nas',
-          fix: expect.arrayContaining(['snapkeep resume data  (sends what is pending once it answers)']),
-        },
-      ],
+      events: [{ kind: 'failure', subject: 'data → nas' }],
     });
+    expect((message.payload as { events: { fix: string[] }[] }).events[0]!.fix).toContain(
+      'snapkeep resume data  (sends what is pending once it answers)',
+    );
   });
 
   it('run ids become UUIDs for healthchecks (rid), the same in every process', () => {
