@@ -3,7 +3,8 @@
 // (unreachable) sends exactly one e-mail, one ntfy message and one /fail ping, each naming the
 // job and the fix; the same failure again tells nobody again (only the per-run ping); a run
 // killed outright is reported by what systemd's OnFailure= runs (`notify-failure`), matched by
-// its invocation id; the next good run sends "recovered" once.
+// its invocation id; one stopped by SIGTERM tells itself (or its handler does); the next good run
+// sends "recovered" once.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -184,20 +185,38 @@ notify:
     expect(smtp.mails).toHaveLength(2);
     expect(pingsOf(hc.requests, '/fail')).toHaveLength(3);
 
-    // 4. The target is back (a local directory): "recovered", once.
-    await writeFile(world.configPath, configFor(world.targetDir));
-    await run('inv-4', 0);
+    // 4. Stopped by SIGTERM (a job's timeout, a shutdown): the run writes its end and tells within
+    // the second it has; what it could not send in that second its OnFailure= handler sends.
+    const stopped = startSnapkeep(['run', '--config', world.configPath], { env: env('inv-4') });
+    await waitUntil('the run to reach the target again', () => hang.connections() > 1);
+    await waitUntil('its /start ping', () => pingsOf(hc.requests, '/start').length === 4);
+    process.kill(stopped.pid, 'SIGTERM');
+    expect((await stopped.exited).code).toBe(130);
+    expectExit(
+      await snapkeep(['notify-failure', '--config', world.configPath, 'snapkeep-job-nightly.service'], {
+        env: { ...env('inv-failure-3'), SNAPKEEP_JOB: '', MONITOR_INVOCATION_ID: 'inv-4' },
+      }),
+      0,
+    );
     expect(smtp.mails).toHaveLength(3);
+    expect((await parseMail(smtp.mails[2]!.raw)).subject).toMatch(/INTERRUPTED data → nas$/);
     expect(ntfy.requests).toHaveLength(3);
-    const recovered = await parseMail(smtp.mails[2]!.raw);
+    expect(pingsOf(hc.requests, '/fail')).toHaveLength(4);
+
+    // 5. The target is back (a local directory): "recovered", once.
+    await writeFile(world.configPath, configFor(world.targetDir));
+    await run('inv-5', 0);
+    expect(smtp.mails).toHaveLength(4);
+    expect(ntfy.requests).toHaveLength(4);
+    const recovered = await parseMail(smtp.mails[3]!.raw);
     expect(recovered.subject).toMatch(/RECOVERED data → nas$/);
     expect(recovered.headers['X-Snapkeep-Event']).toBe('recovered');
-    expect(JSON.parse(ntfy.requests[2]!.body)).toMatchObject({ priority: 3, tags: ['white_check_mark'] });
+    expect(JSON.parse(ntfy.requests[3]!.body)).toMatchObject({ priority: 3, tags: ['white_check_mark'] });
     const [success] = pingsOf(hc.requests, '');
     expect(success).toBeDefined();
-    await run('inv-5', 0);
-    expect(smtp.mails).toHaveLength(3);
-    expect(ntfy.requests).toHaveLength(3);
+    await run('inv-6', 0);
+    expect(smtp.mails).toHaveLength(4);
+    expect(ntfy.requests).toHaveLength(4);
     expect(pingsOf(hc.requests, '')).toHaveLength(2);
 
     // Every send is journaled; no secret in any output, journal line or the notification state.
@@ -205,7 +224,7 @@ notify:
       (line) => line.event === 'notification',
     );
     expect(notifications.every((line) => line.ok === true)).toBe(true);
-    expect(notifications.filter((line) => line.channel === 'mail')).toHaveLength(3);
+    expect(notifications.filter((line) => line.channel === 'mail')).toHaveLength(4);
     const written = [
       ...outputs,
       await readFile(join(world.stateDir, 'journal.ndjson'), 'utf8'),

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, formatConfigIssue, parseConfigText } from '../../../src/config/load-config.js';
 import { secretReferencesOf } from '../../../src/config/secret-variables.js';
+import { renderResolvedYaml } from '../../../src/cli/config-command.js';
 import { scheduledJobs } from '../../../src/schedule/jobs.js';
 
 const file = '/etc/snapkeep/notify.yaml';
@@ -66,6 +67,29 @@ notify:
       `nightly: run --config ${file} --lock-wait 3600s`,
       `notify-watchdog: notify watchdog --config ${file}`,
     ]);
+  });
+
+  it('config show prints the section with every default marked, secrets as references', () => {
+    const text = renderResolvedYaml(
+      parseConfigText(
+        `notify:
+  email:
+    mail: { host: smtp.example.com, security: tls, user: me, password: env:SMTP_PASSWORD, from: a@example.com, to: [b@example.com] }
+  ntfy:
+    one: { topic: a }
+    two: { topic: b }
+`,
+        file,
+      ),
+    );
+    expect(text).toContain('  remind_every: 24h # built-in default\n');
+    expect(text).toContain('  timeout: 10s # built-in default\n');
+    expect(text).toContain('      port: 465 # default for the security\n');
+    expect(text).toContain('      password: env:SMTP_PASSWORD\n');
+    expect(text).toContain('      server: https://ntfy.sh # built-in default\n');
+    // Shared defaults are written out twice, not as YAML aliases (which the loader refuses).
+    expect(text).not.toMatch(/[&*]a\d/);
+    expect(parseConfigText(text, file).resolved.notify.channels).toHaveLength(3);
   });
 
   it('names each mistake with its key and what is expected', () => {
