@@ -26,9 +26,15 @@ async function loadResolved(flag: string | undefined) {
   return (await loadResolvedConfig(flag)).resolved;
 }
 
+/** The configuration the running command read (no second load at a run's start and end). */
+async function runConfig(flag: string | undefined) {
+  const { resolvedConfigOfProcess } = await import('../config/config-cache.js');
+  return (await resolvedConfigOfProcess(flag)).resolved;
+}
+
 /**
  * Notifications at the run lifecycle's hook points. The config is the one the command read (its
- * --config, read again from the cache); a scheduled run's job is its SNAPKEEP_JOB. Whatever
+ * --config); a scheduled run's job is its SNAPKEEP_JOB. Whatever
  * happens here never changes the run's exit code (run-lifecycle.ts journals a throw).
  */
 export function runNotifier(flags: () => Flags | undefined): RunObserver {
@@ -40,7 +46,7 @@ export function runNotifier(flags: () => Flags | undefined): RunObserver {
       const current = flags();
       if (!job || !current) return;
       starting = (async () => {
-        const resolved = await loadResolved(current.config);
+        const resolved = await runConfig(current.config);
         if (resolved.notify.channels.length === 0) return;
         const { notifyRunStarted } = await import('../notify/notifier.js');
         await notifyRunStarted(resolved, run, job, { reporter: createOutput(current.json ?? false) });
@@ -52,7 +58,7 @@ export function runNotifier(flags: () => Flags | undefined): RunObserver {
       if (!current) return;
       // Its /start goes out before its end (healthchecks pairs them); a failed start is journaled.
       await starting?.catch(() => undefined);
-      const resolved = await loadResolved(current.config);
+      const resolved = await runConfig(current.config);
       if (resolved.notify.channels.length === 0) return;
       const { notifyRunEnded } = await import('../notify/notifier.js');
       await notifyRunEnded(resolved, run, process.env.SNAPKEEP_JOB || undefined, {

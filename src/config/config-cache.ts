@@ -98,7 +98,18 @@ async function packageVersion(): Promise<string> {
 export async function loadResolvedConfig(flag?: string): Promise<ResolvedConfigFile> {
   const loaded = await loadOrReuse(flag);
   withholdSecretVariables(loaded.resolved);
+  loadedInThisProcess.set(flag ?? '', loaded);
   return loaded;
+}
+
+// What this process loaded, by --config flag: a run's notifier reads the configuration the run
+// read, without a second load at the end of every run.
+const loadedInThisProcess = new Map<string, ResolvedConfigFile>();
+
+/** The configuration this process loaded for `flag`, or loaded now. */
+export function resolvedConfigOfProcess(flag?: string): Promise<ResolvedConfigFile> {
+  const loaded = loadedInThisProcess.get(flag ?? '');
+  return loaded ? Promise.resolve(loaded) : loadResolvedConfig(flag);
 }
 
 async function loadOrReuse(flag?: string): Promise<ResolvedConfigFile> {
