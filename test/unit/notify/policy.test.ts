@@ -337,6 +337,41 @@ describe('the notification policy', () => {
     );
   });
 
+  it('a target nearly full: by free space, or by a trend of a day at least (not of minutes)', () => {
+    const sample = (hour: number, usedBytes: number, freeBytes: number): JournalEvent => ({
+      v: 1,
+      time: at(hour),
+      run: `s${hour}`,
+      event: 'run-end',
+      command: 'snapshot',
+      exitCode: 0,
+      space: [{ target: 'nas', path: '/mnt/nas', usedBytes, freeBytes, sizeBytes: 100 * 2 ** 30 }],
+    });
+    const gib = 2 ** 30;
+    const targetFull = (journal: JournalEvent[], hour: number) =>
+      mailOf(
+        plan({
+          journal: [...run('r0', 0, 'ok'), ...journal],
+          trigger: { kind: 'watchdog' },
+          hour,
+          state: emptyNotifyState(),
+        }),
+      )?.items.filter((entry) => entry.kind === 'target-full') ?? [];
+    // Growing 20 GiB in ten minutes, 50 GiB free: "full in hours" from noise, not told.
+    expect(targetFull([sample(1, 30 * gib, 50 * gib), sample(1.17, 50 * gib, 50 * gib)], 2)).toEqual([]);
+    // 10 GiB a day over two days, 50 GiB free: full in 5 days, within 7.
+    expect(
+      targetFull(
+        [sample(1, 30 * gib, 70 * gib), sample(25, 40 * gib, 60 * gib), sample(49, 50 * gib, 50 * gib)],
+        50,
+      ),
+    ).toEqual([expect.objectContaining({ key: 'space:nas', subject: 'target nas', reason: 'new' })]);
+    // Under 10 % free, whatever the trend.
+    expect(targetFull([sample(1, 95 * gib, 5 * gib)], 2)).toEqual([
+      expect.objectContaining({ key: 'space:nas' }),
+    ]);
+  });
+
   it('run ids become UUIDs for healthchecks (rid), the same in every process', () => {
     expect(runUuid('20261130T000000-42')).toMatch(
       /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
