@@ -179,7 +179,8 @@ async function notifyFor(
   const trigger = triggerOf(observed);
   const plan = (state: NotifyState) =>
     planNotifications({ trigger, status: observed.status, runs: observed.runs, settings, state, now });
-  const first = plan(await loadNotifyState(resolved.stateDir));
+  const initial = await loadNotifyState(resolved.stateDir);
+  const first = plan(initial);
   const reporter = options.reporter ?? silent;
   if (options.dryRun) {
     for (const decision of first.decisions) {
@@ -189,11 +190,13 @@ async function notifyFor(
     return { decisions: first.decisions, sent: [] };
   }
   if (first.notices.length === 0) {
-    const before = await loadNotifyState(resolved.stateDir);
-    if (!sameState(before, first.state))
+    // Problems gone that no channel is told of: forgotten (nothing to lock for).
+    if (!sameState(initial, first.state))
       await saveNotifyState(resolved.stateDir, first.state).catch(() => undefined);
     return { decisions: first.decisions, sent: [] };
   }
+  // Held longer than a channel may take only by a notifier that hangs: then send anyway (a
+  // message twice is better than none).
   const lock = await lockNotifications(resolved.stateDir, settings.timeoutSeconds + 5).catch(() => undefined);
   try {
     const current = plan(await loadNotifyState(resolved.stateDir));
@@ -201,14 +204,8 @@ async function notifyFor(
       resolved,
       current.notices,
       (notice) => renderNotice(notice, contextOf(resolved, now)),
-      {
-        ...options,
-        state: current.state,
-        trigger: trigger.kind,
-      },
+      { ...options, state: current.state, trigger: trigger.kind },
     );
-    if (current.notices.length === 0 && !sameState(await loadNotifyState(resolved.stateDir), current.state))
-      await saveNotifyState(resolved.stateDir, current.state).catch(() => undefined);
     return { decisions: current.decisions, sent };
   } finally {
     lock?.release();

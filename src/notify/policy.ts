@@ -15,6 +15,8 @@ import { createHash } from 'node:crypto';
 import type { NotifyEventKind } from '../config/notify-schema.js';
 import type { ResolvedChannel, ResolvedNotify } from '../config/resolve.js';
 import { describeHours, type DerivedStatus, type JobStatus, type Outcome } from '../state/derive-status.js';
+import { wakeJobName } from '../schedule/jobs.js';
+import { jobUnitName, resumeUnitName } from '../schedule/systemd-units.js';
 import { describeRunOutcome, type RecordedRun } from '../state/run-history.js';
 import {
   explainDrill,
@@ -241,7 +243,10 @@ function problemsOf(input: PolicyInput): Problem[] {
         run.state === 'failed'
           ? {
               cause: run.error ?? `snapkeep ${run.command} exited ${run.exitCode ?? '?'}`,
-              fix: [`journalctl -u snapkeep-job-${job}.service  (the run's output)`, 'snapkeep doctor'],
+              fix: [
+                `journalctl -u ${unitOfJob(job)}  (the run's output; under cron: its mail)`,
+                'snapkeep doctor',
+              ],
             }
           : explainUnfinished(run, `snapkeep ${run.command}`),
     });
@@ -294,6 +299,10 @@ function occurrencesOf(trigger: Trigger): Problem[] {
     ];
   return [];
 }
+
+/** The systemd unit that runs a scheduled job (notifier.ts's jobOfUnit the other way). */
+export const unitOfJob = (job: string): string =>
+  job === wakeJobName ? resumeUnitName : jobUnitName(job, 'service');
 
 const hoursSince = (now: Date, iso: string): number => (now.getTime() - Date.parse(iso)) / 3_600_000;
 
