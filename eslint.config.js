@@ -16,6 +16,7 @@ const layers = [
   ['btrfs', 'restic', 'schedule', 'metrics'],
   // Runs that use more than one engine (verify: restic check and the drills of both engines).
   ['operations'],
+  ['notify'],
   ['doctor', 'quickstart'],
   ['infra'],
   ['cli'],

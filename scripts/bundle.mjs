@@ -6,7 +6,8 @@
 // - Lazily imported commands stay lazy (esbuild wraps them; they initialise on first import).
 // - `import()` becomes `require()`: code compiled by vm.Script cannot use dynamic import on
 //   Node 20 without --experimental-vm-modules. The AWS SDK stays outside the bundle (it is only
-//   needed by `doctor aws`) and is required from node_modules, which ships CommonJS builds.
+//   needed by `doctor aws`) and is required from node_modules, which ships CommonJS builds; so
+//   does nodemailer (only e-mail notifications load it).
 // - `import.meta.url` becomes the bundle's own URL. The bundle sits in dist/cli/, at the same
 //   depth as every module in dist/, so URLs like '../../package.json' resolve the same.
 import { build } from 'esbuild';
@@ -22,7 +23,7 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  external: ['@aws-sdk/*', 'yaml', 'zod'],
+  external: ['@aws-sdk/*', 'yaml', 'zod', 'nodemailer'],
   supported: { 'dynamic-import': false },
   define: { 'import.meta.url': '__snapkeepBundleUrl', SNAPKEEP_BUNDLED: 'true' },
   banner: { js: "var __snapkeepBundleUrl = require('node:url').pathToFileURL(__filename).href;" },

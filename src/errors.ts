@@ -191,6 +191,30 @@ export function describeSystemError(error: NodeJS.ErrnoException & { code: strin
     : `${action} ${target}: ${error.message.replace(/^[A-Z0-9]+: /, '').replace(/, \w+ '.*'$/, '')} (${error.code})`;
 }
 
+// What tools print for the codes above (strerror): their messages reach the journal as text.
+const phrases: readonly (readonly [RegExp, string])[] = [
+  [/no space left on device/i, 'ENOSPC'],
+  [/disk quota exceeded/i, 'EDQUOT'],
+  [/read-only file system/i, 'EROFS'],
+  [/permission denied/i, 'EACCES'],
+  [/operation not permitted/i, 'EPERM'],
+  [/input\/output error/i, 'EIO'],
+  [/no such file or directory/i, 'ENOENT'],
+  [/device or resource busy/i, 'EBUSY'],
+];
+
+/**
+ * The cause and fix of the system error a message names (an errno code, or a tool's strerror
+ * words: "No space left on device"), for messages that are only text by now (the journal's).
+ */
+export function explainErrorText(message: string): { cause: string; fix: string } | undefined {
+  const named = [...message.matchAll(/\b(E[A-Z]{2,})\b/g)]
+    .map((match) => match[1]!)
+    .find((code) => code in causes);
+  const code = named ?? phrases.find(([pattern]) => pattern.test(message))?.[1];
+  return code === undefined ? undefined : causes[code];
+}
+
 /** An error's message for a person: system errors explained, others as they are. */
 export function messageOf(error: unknown): string {
   if (error instanceof SnapkeepError) return error.message;

@@ -338,8 +338,103 @@ export function shownConfig(loaded: LoadedConfig): ShownConfig {
     sources,
     backup_sets: backupSets,
     ...(config.infra ? { infra: config.infra } : {}),
+    ...(config.notify ? { notify: notifyShown(loaded, annotate) } : {}),
   };
   return { model, origins };
+}
+
+/** notify: in the file's key names, each default marked (secrets stay references). */
+function notifyShown(loaded: LoadedConfig, annotate: (path: string[], entry: Annotated) => unknown): unknown {
+  const written = loaded.config.notify ?? {};
+  const notify = loaded.resolved.notify;
+  const fallback = (given: unknown, origin = 'built-in default'): Origin =>
+    given === undefined ? origin : undefined;
+  const shown = (path: string[], value: unknown, given: unknown, origin?: string): unknown =>
+    annotate(path, { value, origin: fallback(given, origin) });
+  const sections: Record<string, Record<string, unknown>> = {};
+  for (const channel of notify.channels) {
+    const base = ['notify', channel.type, channel.name];
+    const raw =
+      (written[channel.type] as Record<string, Record<string, unknown>> | undefined)?.[channel.name] ?? {};
+    const events = shown(
+      [...base, 'events'],
+      channel.events,
+      raw.events,
+      'from notify.events, else built-in default',
+    );
+    let entry: Record<string, unknown>;
+    switch (channel.type) {
+      case 'email': {
+        const transport = channel.transport;
+        entry =
+          transport.kind === 'sendmail'
+            ? { sendmail: transport.path }
+            : {
+                host: transport.host,
+                port: shown([...base, 'port'], transport.port, raw.port, 'default for the security'),
+                security: shown([...base, 'security'], transport.security, raw.security),
+                ...(transport.user !== undefined ? { user: transport.user } : {}),
+                ...(transport.password !== undefined ? { password: transport.password } : {}),
+                ...(transport.caFile !== undefined ? { ca_file: transport.caFile } : {}),
+              };
+        entry = { ...entry, from: channel.from, to: channel.to };
+        break;
+      }
+      case 'ntfy':
+        entry = {
+          server: shown([...base, 'server'], channel.server, raw.server),
+          topic: channel.topic,
+          ...(channel.token !== undefined ? { token: channel.token } : {}),
+          priority: channel.priority,
+          tags: channel.tags,
+        };
+        break;
+      case 'webhook':
+        entry = {
+          url: channel.url,
+          method: shown([...base, 'method'], channel.method, raw.method),
+          headers: channel.headers,
+          ...(channel.template !== undefined ? { template: channel.template } : {}),
+        };
+        break;
+      case 'healthchecks':
+        entry = { url: channel.url, schedules: channel.schedules };
+        break;
+    }
+    // Copies: YAML would write values shared between channels as aliases, which the loader refuses.
+    (sections[channel.type] ??= {})[channel.name] = JSON.parse(
+      JSON.stringify({ ...entry, events }),
+    ) as unknown;
+  }
+  const spans = (seconds: number): string => (seconds % 3600 === 0 ? `${seconds / 3600}h` : `${seconds}s`);
+  return {
+    interactive: shown(['notify', 'interactive'], notify.interactive, written.interactive),
+    remind_every: shown(
+      ['notify', 'remind_every'],
+      written.remind_every ?? (notify.remindSeconds === 0 ? 'never' : spans(notify.remindSeconds)),
+      written.remind_every,
+    ),
+    timeout: shown(['notify', 'timeout'], written.timeout ?? spans(notify.timeoutSeconds), written.timeout),
+    target_full: {
+      free_below_percent: shown(
+        ['notify', 'target_full', 'free_below_percent'],
+        notify.fullBelowPercent,
+        written.target_full?.free_below_percent,
+      ),
+      within_days: shown(
+        ['notify', 'target_full', 'within_days'],
+        notify.fullWithinDays,
+        written.target_full?.within_days,
+      ),
+    },
+    watchdog: shown(
+      ['notify', 'watchdog'],
+      notify.watchdog ?? false,
+      written.watchdog,
+      'built-in default (with schedules)',
+    ),
+    ...sections,
+  };
 }
 
 /** The resolved configuration as YAML, in the file's own key names, each inherited value marked. */

@@ -15,6 +15,7 @@ import { parseDurationFlag, parseLockWait } from '../state/lock.js';
 import { configureRuns, interruptRuns } from '../state/run-lifecycle.js';
 import { registerScheduleCommands } from './schedule-command.js';
 import { registerMetricsCommand } from './metrics-command.js';
+import { registerNotifyCommands } from './notify-command.js';
 
 export interface GlobalOptions {
   readonly config?: string;
@@ -693,7 +694,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     .description(
       'diagnose: prereqs (tools, config, state directory, root, subvolumes, clock), ssh (port, keys, authentication, the target filter, sudo, clock skew), volume (mounted, btrfs, directory, space, interrupted receives), aws (credentials, instance and volume state through the AWS SDK; inputs from the outputs of snapkeep infra or the flags), logs (last run, recent failures, stale backups). Every check prints OK, WARN, FAIL or SKIP; a FAIL says the likely cause and the fix. Exit 0 when nothing fails (WARN included), 3 when a check fails.',
     )
-    .argument('[what]', 'prereqs | ssh | volume | aws | logs | all', 'all')
+    .argument('[what]', 'prereqs | ssh | volume | sources | aws | logs | notify | all', 'all')
     .option(
       '--target <name>',
       'only this target (repeatable)',
@@ -778,6 +779,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
 
   registerScheduleCommands(program, { defer, configOption, jsonOption, dryRunOption });
   registerMetricsCommand(program, { defer, configOption, version });
+  registerNotifyCommands(program, { defer, configOption, jsonOption, dryRunOption });
 
   try {
     await program.parseAsync([...argv]);

@@ -217,14 +217,6 @@ async function runCatchUp(flags: CommonFlags): Promise<number> {
   return exitCodeOf(codes);
 }
 
-function runNotifyFailure(unit: string): number {
-  // A placeholder the notifications work replaces: the unit's own log already holds the error.
-  process.stderr.write(
-    `snapkeep: scheduled job ${unit} failed; its log: journalctl -u ${unit}; its journal: snapkeep status\n`,
-  );
-  return ExitCode.ok;
-}
-
 export function registerScheduleCommands(program: Command, registration: ScheduleRegistration): void {
   const { defer, configOption, jsonOption, dryRunOption } = registration;
   const backendOption = (): Option =>
@@ -297,10 +289,14 @@ export function registerScheduleCommands(program: Command, registration: Schedul
     });
   program
     .command('notify-failure')
-    .description("what a scheduled job's OnFailure= runs (notifications attach here)")
+    .description(
+      "what a scheduled job's OnFailure= runs: the failed run (or the failure before one) is derived from the journal and notified",
+    )
     .argument('<unit>', 'the unit that failed')
     .addOption(configOption())
-    .action((unit: string) => {
-      defer(() => Promise.resolve(runNotifyFailure(unit)));
+    .addOption(jsonOption())
+    .addOption(dryRunOption())
+    .action((unit: string, flags: CommonFlags) => {
+      defer(async () => (await import('./notify-command.js')).runNotifyFailure(unit, flags));
     });
 }

@@ -100,6 +100,8 @@ export async function runStatus(options: StatusOptions): Promise<number> {
         time: target.time ?? null,
       })),
     });
+  for (const [channel, record] of Object.entries(status.channels))
+    output.event('channel-status', { channel, ...record });
 
   const nowMs = now.getTime();
   if (lastRun) {
@@ -146,6 +148,12 @@ export async function runStatus(options: StatusOptions): Promise<number> {
           : ''
       }`,
     );
+  // A channel that did not take its last message: the alerts it should carry are not arriving.
+  for (const [channel, record] of Object.entries(status.channels))
+    if (record.failing)
+      output.text(
+        `notify ${channel} (${record.channelType}): the last message (${record.lastAttempt.time}) failed: ${record.lastAttempt.error ?? 'failed'}; it is sent again with the next one (snapkeep doctor notify)`,
+      );
   return exitCode;
 }
 

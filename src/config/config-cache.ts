@@ -23,7 +23,7 @@ import { withholdSecretVariables } from './secret-variables.js';
 import type { ResolvedConfig } from './resolve.js';
 
 /** Bump when the shape of a cache entry changes. */
-const entryFormat = 1;
+const entryFormat = 2;
 
 /** Modules whose code decides the resolved config; a rebuild of any of them invalidates. */
 const decidingModules = [
@@ -34,6 +34,7 @@ const decidingModules = [
   './infra-schema.js',
   './schedule-schema.js',
   './metrics-schema.js',
+  './notify-schema.js',
   '../calendar/systemd-calendar.js',
   '../calendar/time-span.js',
   './resolve.js',
@@ -98,7 +99,18 @@ async function packageVersion(): Promise<string> {
 export async function loadResolvedConfig(flag?: string): Promise<ResolvedConfigFile> {
   const loaded = await loadOrReuse(flag);
   withholdSecretVariables(loaded.resolved);
+  loadedInThisProcess.set(flag ?? '', loaded);
   return loaded;
+}
+
+// What this process loaded, by --config flag: a run's notifier reads the configuration the run
+// read, without a second load at the end of every run.
+const loadedInThisProcess = new Map<string, ResolvedConfigFile>();
+
+/** The configuration this process loaded for `flag`, or loaded now. */
+export function resolvedConfigOfProcess(flag?: string): Promise<ResolvedConfigFile> {
+  const loaded = loadedInThisProcess.get(flag ?? '');
+  return loaded ? Promise.resolve(loaded) : loadResolvedConfig(flag);
 }
 
 async function loadOrReuse(flag?: string): Promise<ResolvedConfigFile> {

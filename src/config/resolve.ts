@@ -16,6 +16,13 @@ import type { SshSettings } from '../remote/ssh-host.js';
 import { builtInDefaults, type Config, type RetentionConfig, type SshConfig } from './schema.js';
 import { defaultResticRetention, type ResticRetentionConfig } from './restic-schema.js';
 import { resolveMetrics, type ResolvedMetrics } from './metrics-schema.js';
+import {
+  defaultHealthchecksEvents,
+  defaultNotifyEvents,
+  type NotifyConfig,
+  type NotifyEventKind,
+} from './notify-schema.js';
+import { parseTimeSpan } from '../calendar/time-span.js';
 
 export interface ResolvedRetention {
   readonly preserve_min: string;
@@ -110,6 +117,168 @@ export interface ResolvedConfig {
   readonly schedules: readonly ResolvedSchedule[];
   /** `metrics:`: where runs write the Prometheus textfile. */
   readonly metrics: ResolvedMetrics;
+  readonly notify: ResolvedNotify;
+}
+
+interface ChannelBase {
+  readonly name: string;
+  readonly events: readonly NotifyEventKind[];
+}
+
+/** Values that are secret references (env:, file:, op://) are resolved only when sent. */
+export type ResolvedChannel =
+  | (ChannelBase & {
+      readonly type: 'email';
+      readonly from: string;
+      readonly to: readonly string[];
+      readonly transport:
+        | {
+            readonly kind: 'smtp';
+            readonly host: string;
+            readonly port: number;
+            readonly security: 'starttls' | 'tls' | 'none';
+            readonly user?: string;
+            readonly password?: string;
+            readonly caFile?: string;
+          }
+        | { readonly kind: 'sendmail'; readonly path: string };
+    })
+  | (ChannelBase & {
+      readonly type: 'ntfy';
+      readonly server: string;
+      readonly topic: string;
+      readonly token?: string;
+      readonly priority: Readonly<Record<NotifyEventKind, number>>;
+      readonly tags: Readonly<Record<NotifyEventKind, readonly string[]>>;
+    })
+  | (ChannelBase & {
+      readonly type: 'webhook';
+      readonly url: string;
+      readonly method: 'POST' | 'PUT' | 'PATCH';
+      readonly headers: Readonly<Record<string, string>>;
+      readonly template?: unknown;
+    })
+  | (ChannelBase & {
+      readonly type: 'healthchecks';
+      readonly url: string;
+      /** Scheduled jobs whose runs it pings; empty: every scheduled run. */
+      readonly schedules: readonly string[];
+    });
+
+export interface ResolvedNotify {
+  /** In the order of the config: e-mail, ntfy, webhooks, healthchecks. */
+  readonly channels: readonly ResolvedChannel[];
+  /** Runs started by hand notify too. */
+  readonly interactive: boolean;
+  /** Tell again while a problem lasts, after this long; 0: never. */
+  readonly remindSeconds: number;
+  /** The longest a channel may take. */
+  readonly timeoutSeconds: number;
+  readonly fullBelowPercent: number;
+  readonly fullWithinDays: number;
+  /** The watchdog job's calendar event (schedule/jobs.ts adds it); undefined: none. */
+  readonly watchdog?: string;
+}
+
+const ntfyPriorities: Readonly<Record<NotifyEventKind, number>> = {
+  failure: 5,
+  killed: 5,
+  partial: 4,
+  interrupted: 4,
+  stale: 4,
+  'drill-failed': 4,
+  'target-full': 4,
+  'lock-conflict': 3,
+  recovered: 3,
+  success: 2,
+};
+
+const ntfyTags: Readonly<Record<NotifyEventKind, readonly string[]>> = {
+  failure: ['rotating_light'],
+  killed: ['skull'],
+  partial: ['warning'],
+  interrupted: ['warning'],
+  stale: ['hourglass'],
+  'drill-failed': ['test_tube'],
+  'target-full': ['floppy_disk'],
+  'lock-conflict': ['lock'],
+  recovered: ['white_check_mark'],
+  success: ['heavy_check_mark'],
+};
+
+const seconds = (span: string): number => {
+  const parsed = parseTimeSpan(span);
+  // The schema validated it: a failure here is a programming error.
+  if (!parsed.ok) throw new Error(`invalid time span reached resolve: ${span}`);
+  return parsed.seconds;
+};
+
+const defaultPorts = { starttls: 587, tls: 465, none: 25 } as const;
+
+export function resolveNotify(notify: NotifyConfig | undefined): ResolvedNotify {
+  const events = notify?.events ?? defaultNotifyEvents;
+  const channels: ResolvedChannel[] = [
+    ...Object.entries(notify?.email ?? {}).map(([name, email]): ResolvedChannel => {
+      const security = email.security ?? 'starttls';
+      return {
+        type: 'email',
+        name,
+        events: email.events ?? events,
+        from: email.from,
+        to: email.to,
+        transport:
+          email.sendmail !== undefined
+            ? { kind: 'sendmail', path: email.sendmail === true ? '/usr/sbin/sendmail' : email.sendmail }
+            : {
+                kind: 'smtp',
+                host: email.host!,
+                port: email.port ?? defaultPorts[security],
+                security,
+                ...(email.user !== undefined ? { user: email.user } : {}),
+                ...(email.password !== undefined ? { password: email.password } : {}),
+                ...(email.ca_file !== undefined ? { caFile: email.ca_file } : {}),
+              },
+      };
+    }),
+    ...Object.entries(notify?.ntfy ?? {}).map(([name, ntfy]): ResolvedChannel => ({
+      type: 'ntfy',
+      name,
+      events: ntfy.events ?? events,
+      server: ntfy.server ?? 'https://ntfy.sh',
+      topic: ntfy.topic,
+      ...(ntfy.token !== undefined ? { token: ntfy.token } : {}),
+      priority: { ...ntfyPriorities, ...ntfy.priority },
+      tags: { ...ntfyTags, ...ntfy.tags },
+    })),
+    ...Object.entries(notify?.webhook ?? {}).map(([name, webhook]): ResolvedChannel => ({
+      type: 'webhook',
+      name,
+      events: webhook.events ?? events,
+      url: webhook.url,
+      method: webhook.method ?? 'POST',
+      headers: webhook.headers ?? {},
+      ...(webhook.template !== undefined ? { template: webhook.template } : {}),
+    })),
+    ...Object.entries(notify?.healthchecks ?? {}).map(([name, healthchecks]): ResolvedChannel => ({
+      type: 'healthchecks',
+      name,
+      events: healthchecks.events ?? defaultHealthchecksEvents,
+      url: healthchecks.url,
+      schedules: healthchecks.schedules ?? [],
+    })),
+  ];
+  const remind = notify?.remind_every ?? '24h';
+  return {
+    channels,
+    interactive: notify?.interactive ?? false,
+    remindSeconds: remind === 'never' ? 0 : seconds(remind),
+    timeoutSeconds: seconds(notify?.timeout ?? '10s'),
+    fullBelowPercent: notify?.target_full?.free_below_percent ?? 10,
+    fullWithinDays: notify?.target_full?.within_days ?? 7,
+    ...(notify?.watchdog === false || channels.length === 0
+      ? {}
+      : { watchdog: notify?.watchdog ?? 'hourly' }),
+  };
 }
 
 export interface ResolvedSchedule {
@@ -268,5 +437,6 @@ export function resolveConfig(config: Config): ResolvedConfig {
       randomDelaySeconds: randomDelayOf(job),
     })),
     metrics: resolveMetrics(config.metrics),
+    notify: resolveNotify(config.notify),
   };
 }

@@ -21,7 +21,7 @@ export function sampleConfig(): string {
 # Retention follows btrbk: first snapshot of each hour/day/week/month/year, times in local time.
 #
 # Application data (restic repositories, PostgreSQL databases, folders) is configured below the
-# subvolumes, then the schedules; notifications will come in a later version.
+# subvolumes, then the schedules and the notifications.
 
 # Where the run journal, the lock and the quickstart sandbox live.
 state_dir: ${top.state_dir}
@@ -176,6 +176,37 @@ sleep:
 # metrics:
 #   textfile_dir: ${debianTextfileDirectory}
 #   textfile_runs: scheduled        # or all: runs started by hand write it too
+# --- Notifications (snapkeep notify test; doctor notify) -------------------------------------------
+# Who is told when a scheduled backup fails, is killed, recovers, or silently stops (stale): any
+# number of e-mail, ntfy, webhook and healthchecks channels. Every credential is a secret
+# reference (env:NAME, file:/path, op://…), never the secret itself. Only scheduled runs notify;
+# a problem is told once, again every remind_every while it lasts, and "recovered" once. With
+# schedules, a watchdog job (hourly) tells about stale jobs even if no backup runs at all.
+# notify:
+#   events: [failure, partial, killed, interrupted, recovered, stale, drill-failed, target-full, lock-conflict]
+#   remind_every: 24h
+#   timeout: 10s                          # a channel slower than this counts as failed
+#   email:
+#     admin:
+#       host: smtp.example.com
+#       port: 587
+#       security: starttls                # starttls | tls (port 465) | none
+#       user: alerts@example.com
+#       password: env:SMTP_PASSWORD
+#       from: snapkeep@example.com
+#       to: [admin@example.com]
+#   ntfy:
+#     phone:
+#       server: https://ntfy.sh
+#       topic: env:NTFY_TOPIC             # on a public server the topic name is the password
+#       token: env:NTFY_TOKEN
+#   webhook:
+#     chat:
+#       url: env:CHAT_WEBHOOK_URL
+#       template: { text: "{{message}}" }   # the body a chat service wants (default: snapkeep-notification/1 JSON)
+#   healthchecks:
+#     deadman:
+#       url: env:HEALTHCHECKS_URL         # https://hc-ping.com/<uuid>: start, success, fail, log
 
 # --- The AWS target as code (snapkeep infra plan / apply / destroy) -----------------------------
 # An EC2 instance with an encrypted EBS volume running the target filter, made by OpenTofu or

@@ -15,11 +15,12 @@ export const jobCommands = [
   'backup',
   'verify',
   'verify --drill',
+  'watchdog',
 ] as const;
 export type JobCommand = (typeof jobCommands)[number];
 
 /** Which names a command's `only:` may list. */
-export const jobNameKinds: Readonly<Record<JobCommand, 'subvolumes' | 'backup_sets' | 'either'>> = {
+export const jobNameKinds: Readonly<Record<JobCommand, 'subvolumes' | 'backup_sets' | 'either' | 'none'>> = {
   run: 'subvolumes',
   snapshot: 'subvolumes',
   resume: 'subvolumes',
@@ -27,6 +28,8 @@ export const jobNameKinds: Readonly<Record<JobCommand, 'subvolumes' | 'backup_se
   backup: 'backup_sets',
   verify: 'backup_sets',
   'verify --drill': 'backup_sets',
+  // It watches every job: a watchdog limited to some would miss the others going quiet.
+  watchdog: 'none',
 };
 
 /** Jobs that move data to targets or repositories: they hold a sleep inhibitor by default. */
@@ -55,7 +58,9 @@ export const scheduleJobSchema = z
   .strictObject({
     command: z
       .enum(jobCommands)
-      .describe('What runs: run | snapshot | resume | prune | backup | verify | "verify --drill"'),
+      .describe(
+        'What runs: run | snapshot | resume | prune | backup | verify | "verify --drill" | watchdog (notify about stale and failing jobs)',
+      ),
     only: z
       .array(itemName)
       .default([])
@@ -145,6 +150,15 @@ export function scheduleReferenceIssues(config: {
   const issues: Issue[] = [];
   for (const [name, job] of Object.entries(config.schedules)) {
     const kind = jobNameKinds[job.command];
+    if (kind === 'none') {
+      if (job.only.length > 0)
+        issues.push({
+          code: 'custom',
+          path: ['schedules', name, 'only'],
+          message: `"${job.command}" watches every job; expected no only:`,
+        });
+      continue;
+    }
     const allowed = [
       ...(kind !== 'backup_sets' ? Object.keys(config.subvolumes) : []),
       ...(kind !== 'subvolumes' ? Object.keys(config.backup_sets) : []),

@@ -1,7 +1,7 @@
 // The configuration schema: the single source of truth for the config's types, its validation,
 // the committed JSON Schema (schema/snapkeep.schema.json) and `snapkeep config show`.
 // Top-level sections are named maps so later capabilities (ssh targets, restic repositories,
-// database sources, schedules, notifications) add sections without reshaping existing ones.
+// database sources, schedules, notify) add sections without reshaping existing ones.
 // Validation messages read "<what is wrong>; expected <what is accepted>": the loader
 // (load-config.ts) prints them as `<file>:<line>:<col>: <key>: <what is wrong> (got <value>; expected …)`.
 import { z } from 'zod';
@@ -11,6 +11,7 @@ import { daysOfWeek, parsePreserveMatrix, parsePreserveMinimum } from '../retent
 import { absolutePath, itemName } from './common-schema.js';
 import { infraSchema } from './infra-schema.js';
 import { metricsSchema } from './metrics-schema.js';
+import { notifyReferenceIssues, notifySchema } from './notify-schema.js';
 import { backupSetSchema, repositorySchema, sourceSchema } from './restic-schema.js';
 import { scheduleJobSchema, scheduleReferenceIssues, sleepSchema } from './schedule-schema.js';
 
@@ -229,6 +230,7 @@ export const configSchema = z
       .describe('Jobs snapkeep runs on its own (snapkeep schedule install), by name'),
     sleep: sleepSchema.default({ snapshot: false, sync_on_wake: false }),
     metrics: metricsSchema.optional(),
+    notify: notifySchema.optional(),
   })
   .superRefine((config, context) => {
     for (const [name, subvolume] of Object.entries(config.subvolumes)) {
@@ -295,6 +297,7 @@ export const configSchema = z
         });
     }
     for (const issue of scheduleReferenceIssues(config)) context.addIssue(issue);
+    for (const issue of notifyReferenceIssues(config)) context.addIssue(issue);
     // Directories that coincide or nest (one subvolume's snapshots pruned by another's retention,
     // copies inside their source, …) are checked on the resolved paths: path-conflicts.ts.
   })

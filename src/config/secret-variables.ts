@@ -4,7 +4,24 @@
 // environment (exec/command.ts environmentFor). Commands therefore start no child before they
 // have read the configuration.
 import { withholdFromChildren } from '../exec/command.js';
-import type { ResolvedConfig } from './resolve.js';
+import type { ResolvedChannel, ResolvedConfig } from './resolve.js';
+import { secretReferencePattern } from './restic-schema.js';
+
+/** The values of a channel that may be secret references (the others are plain text). */
+export function notifyReferencesOf(channel: ResolvedChannel): string[] {
+  switch (channel.type) {
+    case 'email':
+      return channel.transport.kind === 'smtp'
+        ? [channel.transport.user, channel.transport.password].filter((value) => value !== undefined)
+        : [];
+    case 'ntfy':
+      return [channel.topic, ...(channel.token === undefined ? [] : [channel.token])];
+    case 'webhook':
+      return [channel.url, ...Object.values(channel.headers)];
+    case 'healthchecks':
+      return [channel.url];
+  }
+}
 
 /** Every reference of the configuration that may name a secret (pure). */
 export function secretReferencesOf(config: ResolvedConfig): string[] {
@@ -15,7 +32,8 @@ export function secretReferencesOf(config: ResolvedConfig): string[] {
     for (const source of set.sources)
       if (source.type === 'postgres' && source.password !== undefined) references.push(source.password);
   }
-  return references;
+  for (const channel of config.notify.channels) references.push(...notifyReferencesOf(channel));
+  return references.filter((reference) => secretReferencePattern.test(reference));
 }
 
 export function withholdSecretVariables(config: ResolvedConfig): void {

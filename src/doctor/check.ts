@@ -6,7 +6,7 @@ import { ExitCode } from '../errors.js';
 
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL' | 'SKIP';
 
-export const checkGroups = ['prereqs', 'ssh', 'volume', 'sources', 'aws', 'logs'] as const;
+export const checkGroups = ['prereqs', 'ssh', 'volume', 'sources', 'aws', 'logs', 'notify'] as const;
 export type CheckGroup = (typeof checkGroups)[number];
 
 export interface CheckResult {

@@ -1,5 +1,5 @@
 // `snapkeep doctor`: runs the chosen groups of checks and hands each section to the caller as it
-// is ready, in a fixed order (prereqs, ssh per target, volume per target, aws, logs). The
+// is ready, in a fixed order (prereqs, ssh per target, volume per target, aws, notify, logs). The
 // observing of independent things (each target, AWS, the tools) runs in parallel; the decisions
 // are the pure functions of each check module.
 import { loadResolvedConfig } from '../config/config-cache.js';
@@ -272,6 +272,14 @@ export async function runDoctorChecks(
       if (awsObserved) results.push(...awsChecks(inputs, await awsObserved));
       onSection({ heading, results });
     }
+  }
+
+  if (groups.has('notify') && resolved) {
+    const { notifyChecks, observeNotify } = await import('./notify-checks.js');
+    const scheduled = resolved.schedules.find((schedule) => schedule.command === 'watchdog');
+    const watchdog =
+      scheduled?.calendar ?? (resolved.schedules.length > 0 ? resolved.notify.watchdog : undefined);
+    onSection({ heading: 'notify', results: notifyChecks(await observeNotify(resolved, watchdog)) });
   }
 
   if (groups.has('logs') && resolved) {

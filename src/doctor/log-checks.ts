@@ -16,6 +16,7 @@ import { asJournalEvent, type JournalEvent } from '../state/journal-events.js';
 import type { StaleRule } from '../state/status-inputs.js';
 import type { JournalEntry } from '../state/journal.js';
 import { describeRunOutcome, processProbe, type RecordedRun, type RunProbe } from '../state/run-history.js';
+import { explainUnfinished, scheduleFixes } from '../notify/explain.js';
 
 export type { RecordedFailure } from '../state/derive-status.js';
 
@@ -45,22 +46,8 @@ const engineCommands = ['run', 'snapshot', 'resume', 'prune', 'clean'];
 
 /** Why a run that did not finish did not, and what to do. */
 function unfinished(run: RecordedRun): { cause: string; fixes: string[] } {
-  if (run.state === 'interrupted')
-    return {
-      cause: `it was stopped by ${run.signal ?? 'a signal'} before it finished (a shutdown, a timeout of its job, Ctrl-C); what it did not do is still to do`,
-      fixes: [
-        'snapkeep run',
-        'if a scheduled job was stopped: its timeout, and what stopped it (journalctl)',
-      ],
-    };
-  return {
-    cause:
-      'its process ended without writing its end: SIGKILL (the OOM killer, a shutdown that did not wait), a crash, or power loss',
-    fixes: [
-      'snapkeep run',
-      'what ended it at that time: journalctl -k (the OOM killer), journalctl --list-boots (a power loss or reset)',
-    ],
-  };
+  const { cause, fix } = explainUnfinished(run);
+  return { cause, fixes: [...fix] };
 }
 
 interface Job {
@@ -114,11 +101,6 @@ export function lastUpToDate(
     probe: () => false,
   }).jobs[0]?.lastSuccess?.time;
 }
-
-const scheduleFixes = [
-  'snapkeep run  (then snapkeep status)',
-  "if it should run on a schedule, check that it does: systemctl list-timers 'snapkeep*' or crontab -l, and the job's log",
-];
 
 export function logChecks(inputs: LogInputs): CheckResult[] {
   const checks = scope('logs');

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { parseCalendar, type CalendarSpec } from '../calendar/systemd-calendar.js';
 import { parseTimeSpan } from '../calendar/time-span.js';
+import { resolveNotify } from '../config/resolve.js';
 import type { Config } from '../config/schema.js';
 import {
   calendarOf,
@@ -43,6 +44,8 @@ export const jobVariable = 'SNAPKEEP_JOB';
 /** Job names of the sleep units (never a configured job's: those are item names, see below). */
 export const sleepJobName = 'sleep-snapshot';
 export const wakeJobName = 'wake-sync';
+/** The watchdog added when notify: has channels and no schedule runs `watchdog` itself. */
+export const watchdogJobName = 'notify-watchdog';
 
 const seconds = (text: string | undefined, fallback: number): number => {
   if (text === undefined) return fallback;
@@ -52,7 +55,43 @@ const seconds = (text: string | undefined, fallback: number): number => {
   return parsed.seconds;
 };
 
+/**
+ * The configured jobs, and the watchdog: with notification channels and schedules, a job that
+ * tells about stale and failing jobs even if none of them runs (hourly, `notify.watchdog`),
+ * unless a schedule runs `watchdog` already or `notify.watchdog: false`.
+ */
 export function scheduledJobs(config: Config, configPath: string): ScheduledJob[] {
+  const jobs = configuredJobs(config, configPath);
+  const watchdog = resolveNotify(config.notify).watchdog;
+  if (
+    watchdog === undefined ||
+    jobs.length === 0 ||
+    jobs.some((job) => job.command === 'watchdog' || job.name === watchdogJobName)
+  )
+    return jobs;
+  const parsed = parseCalendar(watchdog);
+  if (!parsed.ok) throw new Error(`invalid calendar reached the schedule: ${watchdog}`);
+  return [
+    ...jobs,
+    {
+      name: watchdogJobName,
+      command: 'watchdog',
+      only: [],
+      calendar: watchdog,
+      spec: parsed.spec,
+      randomDelaySeconds: 300,
+      onAcPower: false,
+      nice: 10,
+      ioClass: 'best-effort',
+      timeoutSeconds: 600,
+      lockWaitSeconds: 0,
+      inhibitSleep: false,
+      args: ['notify', 'watchdog', '--config', configPath],
+    },
+  ];
+}
+
+function configuredJobs(config: Config, configPath: string): ScheduledJob[] {
   return Object.entries(config.schedules).map(([name, job]) => {
     const text = calendarOf(job);
     const parsed = parseCalendar(text);
@@ -72,7 +111,11 @@ export function scheduledJobs(config: Config, configPath: string): ScheduledJob[
       timeoutSeconds: seconds(job.timeout, 12 * 3600),
       lockWaitSeconds,
       inhibitSleep: job.inhibit_sleep ?? transferringCommands.includes(job.command),
-      args: [command!, ...flags, '--config', configPath, '--lock-wait', `${lockWaitSeconds}s`, ...job.only],
+      // The watchdog is no run: no lock to wait for, nothing to limit.
+      args:
+        job.command === 'watchdog'
+          ? ['notify', 'watchdog', '--config', configPath]
+          : [command!, ...flags, '--config', configPath, '--lock-wait', `${lockWaitSeconds}s`, ...job.only],
     };
   });
 }

@@ -129,6 +129,16 @@ export interface StatusFold {
    * what `schedule status` shows and `schedule catch-up` decides from (absent in older checkpoints).
    */
   scheduleJobs?: Record<string, ScheduleJobRuns>;
+  /** Notification channels: what each last answered (`notification` lines). */
+  channels?: Record<string, ChannelRecord>;
+}
+
+/** A notification channel's deliveries, as `status` and `doctor notify` show them. */
+export interface ChannelRecord {
+  readonly channelType: string;
+  readonly lastAttempt: { readonly time: string; readonly ok: boolean; readonly error?: string };
+  readonly lastSuccess?: string;
+  readonly lastFailure?: { readonly time: string; readonly error: string };
 }
 
 export interface ScheduleJobRuns {
@@ -164,6 +174,7 @@ export function emptyFold(): StatusFold {
     space: {},
     copies: {},
     scheduleJobs: {},
+    channels: {},
   };
 }
 
@@ -477,6 +488,8 @@ function applyResticEnd(
 
 /** The failure a line records, if it records one (doctor logs' "recent failures"). */
 function failureOf(event: JournalEvent): RecordedFailure | undefined {
+  if (event.event === 'run-refused')
+    return { time: event.time, what: `snapkeep ${event.command}`, error: `not run: ${text(event.error)}` };
   if (event.event === 'run-end' && (event.error !== undefined || event.signal !== undefined))
     return {
       time: event.time,
@@ -690,6 +703,26 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
         progressOf(event.run, at);
         fold.verify[event.repository] = { time: event.time, ok: event.ok };
         break;
+      case 'notification': {
+        const channels = (fold.channels ??= {});
+        const before = channels[event.channel];
+        const error = text(event.error) || 'failed';
+        channels[event.channel] = {
+          channelType: text(event.channelType),
+          lastAttempt: { time: event.time, ok: event.ok, ...(event.ok ? {} : { error }) },
+          ...(event.ok
+            ? { lastSuccess: event.time }
+            : before?.lastSuccess
+              ? { lastSuccess: before.lastSuccess }
+              : {}),
+          ...(event.ok
+            ? before?.lastFailure
+              ? { lastFailure: before.lastFailure }
+              : {}
+            : { lastFailure: { time: event.time, error } }),
+        };
+        break;
+      }
       default:
         // Lines of a run that still say it was alive then (offsite copies, prunes, …).
         if (inProgress.has(event.run)) progressOf(event.run, at);
@@ -880,6 +913,8 @@ export interface TargetSpace {
   readonly bytesPerDay?: number;
   /** At that rate; undefined when not growing or unknown. */
   readonly fullInDays?: number;
+  /** Days between the first and the last sample the trend is from. */
+  readonly sampleDays?: number;
 }
 
 export interface DerivedStatus {
@@ -895,6 +930,8 @@ export interface DerivedStatus {
   readonly space: readonly TargetSpace[];
   /** Per subvolume of the jobs, in their order. */
   readonly snapshots: readonly SnapshotCount[];
+  /** Notification channels by name: the last delivery (failing: it did not go through). */
+  readonly channels: Readonly<Record<string, ChannelRecord & { readonly failing: boolean }>>;
   readonly summary: {
     readonly jobs: number;
     readonly failing: number;
@@ -957,8 +994,13 @@ function jobsOfFold(fold: StatusFold, resticState: ResticState): JobSpec[] {
   return specs;
 }
 
-function forecast(samples: readonly SpaceSample[]): { bytesPerDay?: number; fullInDays?: number } {
+function forecast(samples: readonly SpaceSample[]): {
+  bytesPerDay?: number;
+  fullInDays?: number;
+  sampleDays?: number;
+} {
   if (samples.length < 2) return {};
+  const sampleDays = (Date.parse(samples.at(-1)!.time) - Date.parse(samples[0]!.time)) / 86_400_000;
   // Least squares over the samples: one run that deleted much must not flip the trend.
   const points = samples.map((sample) => [Date.parse(sample.time) / 86_400_000, sample.usedBytes] as const);
   const meanX = points.reduce((sum, [x]) => sum + x, 0) / points.length;
@@ -968,7 +1010,9 @@ function forecast(samples: readonly SpaceSample[]): { bytesPerDay?: number; full
   if (variance === 0) return {};
   const bytesPerDay = covariance / variance;
   const free = samples.at(-1)!.freeBytes;
-  return bytesPerDay > 0 ? { bytesPerDay, fullInDays: free / bytesPerDay } : { bytesPerDay };
+  return bytesPerDay > 0
+    ? { bytesPerDay, fullInDays: free / bytesPerDay, sampleDays }
+    : { bytesPerDay, sampleDays };
 }
 
 export function deriveStatus(
@@ -1098,6 +1142,12 @@ export function deriveStatus(
     failures: fold.failures,
     space,
     snapshots,
+    channels: Object.fromEntries(
+      Object.entries(fold.channels ?? {}).map(([name, record]) => [
+        name,
+        { ...record, failing: !record.lastAttempt.ok },
+      ]),
+    ),
     summary: {
       jobs: jobs.length,
       failing: jobs.filter((job) => job.failing).length,

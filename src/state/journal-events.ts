@@ -58,6 +58,8 @@ export type RunStartEvent = Line<
     readonly lockWaitMs?: number;
     /** The schedule's job name (SNAPKEEP_JOB), when a scheduled job started the run. */
     readonly job?: string;
+    /** systemd's INVOCATION_ID of the service that started it (notify-failure matches it). */
+    readonly invocation?: string;
     readonly config?: string;
     /** The subvolumes (or sets) the run was limited to; empty or absent: all. */
     readonly only?: readonly string[];
@@ -144,6 +146,46 @@ export type ObserverFailedEvent = Line<
 >;
 
 /**
+ * A run the lock refused (another run held it, exit 11): it never started, so it has no
+ * `run-start`; this line is what remembers it (for notifications and `status`'s failures).
+ */
+export type RunRefusedEvent = Line<
+  'run-refused',
+  {
+    readonly command: string;
+    readonly exitCode: number;
+    readonly error: string;
+    /** The schedule's job name (SNAPKEEP_JOB). */
+    readonly job?: string;
+    /** systemd's INVOCATION_ID of the service that started it (notify-failure matches it). */
+    readonly invocation?: string;
+  }
+>;
+
+/** One message handed to a notification channel, and what the channel answered. */
+export type NotificationEvent = Line<
+  'notification',
+  {
+    readonly channel: string;
+    /** email | ntfy | webhook | healthchecks */
+    readonly channelType: string;
+    readonly ok: boolean;
+    /** What the message was about (failure, recovered, stale, …; test for `notify test`). */
+    readonly kinds: readonly string[];
+    /** run | unit-failed | watchdog | test */
+    readonly trigger: string;
+    /** The run the message is about, when it is about one. */
+    readonly about?: string;
+    /** healthchecks: start | success | fail | log. */
+    readonly ping?: string;
+    /** What the channel answered (an SMTP reply, an HTTP status). */
+    readonly answer?: string;
+    readonly error?: string;
+    readonly durationMs?: number;
+  }
+>;
+
+/**
  * What compaction keeps of the lines it moved out of the journal (journal-compaction.ts): the
  * fold of derive-status.ts over them, so the answers read from a compacted journal are the
  * answers of the whole history.
@@ -174,6 +216,8 @@ export type JournalEvent =
   | InfraAppliedEvent
   | InfraSmokeEvent
   | ObserverFailedEvent
+  | RunRefusedEvent
+  | NotificationEvent
   | CheckpointEvent
   | LegacyBackupStartEvent
   | LegacyBackupEndEvent
@@ -239,6 +283,9 @@ const checks: Readonly<Record<JournalEventName, Check>> = {
   'infra-applied': always,
   'infra-smoke': has({ ok: isBoolean }),
   'observer-failed': has({ observer: isString }),
+  'run-refused': has({ command: isString }),
+  notification: (line) =>
+    isString(line.channel) && isBoolean(line.ok) && isString(line.trigger) && Array.isArray(line.kinds),
   checkpoint: (line) => isString(line.through) && typeof line.state === 'object' && line.state !== null,
   'backup-start': always,
   'backup-end': always,

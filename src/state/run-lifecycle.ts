@@ -15,6 +15,8 @@
 // is upkeep: it reads and rewrites the whole file, and the next run without a deadline does it).
 // Lines the state directory has not taken by the deadline are left behind and named in the error
 // the run ends with (exit 3 unless the body's own code says more): what the run did stands.
+//
+// A run the lock refuses (exit 11) journals `run-refused` and is told to the observers too.
 import { ExitCode, SnapkeepError } from '../errors.js';
 import { abandonLockWaits } from '../exec/flock.js';
 import { Journal, JournalWriter, newRunId } from './journal.js';
@@ -82,6 +84,15 @@ export interface RunEnded {
   readonly error?: string;
   /** The body's fields (as in `run-end`). */
   readonly fields: Record<string, unknown>;
+  /** The lock refused the run (exit 11): it never started; `run-refused` records it. */
+  readonly refused?: boolean;
+}
+
+export interface RunStarted {
+  readonly id: string;
+  readonly command: RunCommand;
+  readonly stateDir: string;
+  readonly startedAt: string;
 }
 
 /**
@@ -91,6 +102,8 @@ export interface RunEnded {
  */
 export interface RunObserver {
   readonly name: string;
+  /** Told once `run-start` is written; never waited for (the run goes on at once). */
+  started?(run: RunStarted): void | Promise<void>;
   ended(run: RunEnded): void | Promise<void>;
 }
 
@@ -200,6 +213,17 @@ function notRecorded(
   );
 }
 
+function observerFailed(stateDir: string, run: string, observer: RunObserver, error: unknown): void {
+  try {
+    new Journal(stateDir, run).appendNow('observer-failed', {
+      observer: observer.name,
+      error: messageOf(error),
+    });
+  } catch {
+    // The state directory refuses writes; the run's own end says more than this would.
+  }
+}
+
 async function notifyObservers(ended: RunEnded, answerBy?: number): Promise<void> {
   await Promise.all(
     [...observers].map(async (observer) => {
@@ -218,6 +242,47 @@ async function notifyObservers(ended: RunEnded, answerBy?: number): Promise<void
       }
     }),
   );
+}
+
+function notifyStarted(started: RunStarted): void {
+  for (const observer of observers)
+    if (observer.started)
+      void Promise.resolve()
+        .then(() => observer.started?.(started))
+        .catch((error: unknown) => {
+          observerFailed(started.stateDir, started.id, observer, error);
+        });
+}
+
+/**
+ * The lock refused the run (exit 11): journal `run-refused` (a run that never started has no
+ * `run-start`), and tell the observers, so a scheduled run that could not run is not silent.
+ */
+async function refuseRun(request: RunRequest, error: SnapkeepError, asked: number): Promise<void> {
+  const id = newRunId(request.now ?? new Date(asked));
+  const fields = {
+    command: request.command,
+    exitCode: ExitCode.locked,
+    error: error.message,
+    ...(process.env.SNAPKEEP_JOB ? { job: process.env.SNAPKEEP_JOB } : {}),
+    ...(process.env.INVOCATION_ID ? { invocation: process.env.INVOCATION_ID } : {}),
+  };
+  try {
+    new Journal(request.stateDir, id).appendNow('run-refused', fields);
+  } catch {
+    // The refusal itself is what the caller reports (exit 11).
+  }
+  await notifyObservers({
+    id,
+    command: request.command,
+    stateDir: request.stateDir,
+    startedAt: new Date(asked).toISOString(),
+    endedAt: new Date().toISOString(),
+    exitCode: ExitCode.locked,
+    error: error.message,
+    fields: {},
+    refused: true,
+  });
 }
 
 /** The lock if another run lets go of it within `waitSeconds`; else a stand-in saying why not. */
@@ -265,15 +330,22 @@ export async function withRun(
   }
   const waitSeconds = settings.lockWaitSeconds;
   const asked = Date.now();
-  const lock: HeldLock & { notHeld?: string } =
-    request.lockOptionalAfterSeconds === undefined
-      ? await acquireLock(request.stateDir, request.command, { waitSeconds })
-      : await lockUnlessHeld(
-          request.stateDir,
-          request.command,
-          request.lockOptionalAfterSeconds,
-          request.answerBy,
-        );
+  let lock: HeldLock & { notHeld?: string };
+  try {
+    lock =
+      request.lockOptionalAfterSeconds === undefined
+        ? await acquireLock(request.stateDir, request.command, { waitSeconds })
+        : await lockUnlessHeld(
+            request.stateDir,
+            request.command,
+            request.lockOptionalAfterSeconds,
+            request.answerBy,
+          );
+  } catch (error) {
+    if (error instanceof SnapkeepError && error.exitCode === ExitCode.locked)
+      await refuseRun(request, error, asked);
+    throw error;
+  }
   // Under the lock no other run writes: the moment to keep the journal bounded (never by a run
   // that goes on without the lock, nor under a deadline). A compaction that fails leaves the
   // journal as it was and never fails the run.
@@ -303,6 +375,7 @@ export async function withRun(
         bootId,
         processStart,
         ...(process.env.SNAPKEEP_JOB ? { job: process.env.SNAPKEEP_JOB } : {}),
+        ...(process.env.INVOCATION_ID ? { invocation: process.env.INVOCATION_ID } : {}),
         ...(waitSeconds || request.lockOptionalAfterSeconds !== undefined
           ? { lockWaitMs: startedAt.getTime() - asked }
           : {}),
@@ -315,6 +388,12 @@ export async function withRun(
   }
   const state: ActiveRun = { run, lock, startedAt, ...(writer ? { writer } : {}), ended: false };
   active = state;
+  notifyStarted({
+    id,
+    command: request.command,
+    stateDir: request.stateDir,
+    startedAt: startedAt.toISOString(),
+  });
   let result: RunResult;
   let failure: Error | undefined;
   try {

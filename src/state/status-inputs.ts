@@ -4,6 +4,7 @@ import { nextElapse, nextElapses, parseCalendar } from '../calendar/systemd-cale
 import type { ResolvedConfig, ResolvedSchedule } from '../config/resolve.js';
 import { deriveStatus, type DerivedStatus, type JobSpec } from './derive-status.js';
 import { readJournal } from './journal.js';
+import type { JournalEvent } from './journal-events.js';
 import type { RunProbe } from './run-history.js';
 import { TransferStateFile } from './transfer-state.js';
 
@@ -112,11 +113,11 @@ export interface StatusRequest {
   readonly localSnapshots?: Readonly<Record<string, number>>;
 }
 
-/** The status and the transfer state it was derived with (status prints both). */
+/** The status, and the transfer state and journal it was derived from (status prints both). */
 export async function readStatusWithTransfers(
   stateDir: string,
   request: StatusRequest,
-): Promise<{ status: DerivedStatus; transfers: TransferStateFile }> {
+): Promise<{ status: DerivedStatus; transfers: TransferStateFile; journal: readonly JournalEvent[] }> {
   const [journal, transfers] = await Promise.all([readJournal(stateDir), TransferStateFile.load(stateDir)]);
   const status = deriveStatus(
     journal,
@@ -133,7 +134,7 @@ export async function readStatusWithTransfers(
         : {}),
     },
   );
-  return { status, transfers };
+  return { status, transfers, journal };
 }
 
 /** The request `status` makes for a config: every job, each with its schedule's threshold. */
@@ -150,6 +151,9 @@ export function statusRequestOf(
     primaryOf: (set) => resolved.backupSets.find((candidate) => candidate.name === set)?.repository.name,
   };
 }
+
+/** The same request, under the name the notifier knows it by. */
+export const configStatusRequest = statusRequestOf;
 
 export async function readStatus(stateDir: string, request: StatusRequest): Promise<DerivedStatus> {
   return (await readStatusWithTransfers(stateDir, request)).status;

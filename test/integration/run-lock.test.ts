@@ -173,8 +173,11 @@ describe('run lock', () => {
     expect(refused.stderr).toContain(
       `another snapkeep run holds the lock ${world.lockFile}: pid ${holder.pid} on ${hostname()} ("snapkeep run"`,
     );
-    // Refused runs change nothing and journal nothing.
-    await expect(readFile(world.journal, 'utf8')).rejects.toThrow();
+    // Refused runs change nothing; one `run-refused` line remembers them (no run-start: no run).
+    const journaled = (await readFile(world.journal, 'utf8')).split('\n').filter(Boolean);
+    expect(journaled.map((line) => JSON.parse(line) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({ event: 'run-refused', command: 'run', exitCode: 11 }),
+    ]);
     process.kill(holder.pid, 'SIGKILL');
     await holder.exited;
     expectExit(await snapkeep(['run', '--config', world.configPath]), 0);

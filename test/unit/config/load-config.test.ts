@@ -188,7 +188,7 @@ bogus: 1
 
   it('a top level that is not a mapping is a clear error', () => {
     expect(errorFor('- a\n- b\n').issues[0]!.message).toBe(
-      'the top level must be a mapping of sections (got a list ["a","b"]; expected a mapping with keys state_dir, parallel, defaults, ssh, targets, subvolumes, repositories, sources, backup_sets, infra, schedules, sleep, metrics)',
+      'the top level must be a mapping of sections (got a list ["a","b"]; expected a mapping with keys state_dir, parallel, defaults, ssh, targets, subvolumes, repositories, sources, backup_sets, infra, schedules, sleep, metrics, notify)',
     );
     expect(errorFor('just text\n').issues[0]!.message).toContain('got the string "just text"');
   });
@@ -212,6 +212,14 @@ bogus: 1
       backupSets: [],
       schedules: [],
       metrics: { textfileRuns: 'scheduled' },
+      notify: {
+        channels: [],
+        interactive: false,
+        remindSeconds: 86_400,
+        timeoutSeconds: 10,
+        fullBelowPercent: 10,
+        fullWithinDays: 7,
+      },
     });
   });
 

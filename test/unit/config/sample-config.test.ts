@@ -91,11 +91,28 @@ describe('sampleConfig', () => {
       'metrics',
       'textfile_dir',
       'textfile_runs',
+      'notify',
+      'events',
+      'remind_every',
+      'timeout',
+      'email',
+      'host',
+      'security',
+      'user',
+      'from',
+      'to',
+      'ntfy',
+      'server',
+      'topic',
+      'token',
+      'webhook',
+      'template',
+      'healthchecks',
     ];
     for (const key of keys) expect(text).toMatch(new RegExp(`^\\s*#?\\s*${key}:`, 'm'));
     for (const key of Object.keys(configSchema.shape)) expect(keys).toContain(key);
     expect(text).toContain('btrbk');
-    for (const future of ['ssh://', 'restic', 'PostgreSQL', 'schedules', 'notifications'])
+    for (const future of ['ssh://', 'restic', 'PostgreSQL', 'schedules', 'notifications', 'watchdog'])
       expect(text).toContain(future);
   });
 
@@ -119,5 +136,12 @@ describe('sampleConfig', () => {
       textfileDir: '/var/lib/prometheus/node-exporter',
       textfileRuns: 'scheduled',
     });
+    expect(loaded.resolved.notify.channels.map((channel) => `${channel.type} ${channel.name}`)).toEqual([
+      'email admin',
+      'ntfy phone',
+      'webhook chat',
+      'healthchecks deadman',
+    ]);
+    expect(loaded.resolved.notify.watchdog).toBe('hourly');
   });
 });
