@@ -345,7 +345,9 @@ function applyBtrfsEnd(
   for (const [subvolume, results] of bySubvolume) {
     const problems = results.filter((job) => job.status !== 'ok');
     const wide = problems.find((job) => job.target === undefined);
-    const targets = new Set(problems.flatMap((job) => (job.target === undefined ? [] : [job.target])));
+    // Every target the run names is that target's own result, a success too (not only the `*`
+    // history, which a target new in the config does not inherit).
+    const targets = new Set(results.flatMap((job) => (job.target === undefined ? [] : [job.target])));
     for (const target of targets) btrfsJob(fold, subvolume, target, progress.lastAt);
     const jobsOfSubvolume = (fold.btrfs[subvolume] ??= {});
     jobsOfSubvolume[anyTarget] ??= {};

@@ -70,8 +70,7 @@ interface Step {
 
 function plan({ journal, trigger, hour, state, notify = settings() }: Step) {
   const probe = () => false;
-  // Every run observed the target (as real runs do: the transfer state records its copies).
-  const status = deriveStatus(journal, () => ({ ownCopies: [] }), {}, new Date(at(hour)), {
+  const status = deriveStatus(journal, () => ({}), {}, new Date(at(hour)), {
     jobs: [{ kind: 'btrfs', subvolume: 'data', target: 'nas' }],
     staleHours: () => 26,
     probe,
