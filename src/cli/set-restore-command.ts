@@ -7,22 +7,13 @@ import {
   restoreSetRun,
   type RestorePointEvent,
   type SetRestoreEvent,
+  type SetRestoreRequest,
 } from '../restic/set-restore.js';
 import { formatTable, type Output } from './output.js';
 import { createPrinter, toStderr, type TextLine } from './printer.js';
 
-export interface SetRestoreOptions {
-  readonly run?: string;
-  readonly from?: string;
-  readonly to?: string;
-  readonly databases: readonly string[];
-  readonly force: boolean;
-  readonly yes: boolean;
-  readonly dryRun: boolean;
-  readonly stateDir: string;
-  /** Read restored files back against the backup's content hashes (the drill). */
-  readonly verify?: boolean;
-}
+/** The engine's request; the confirmation prompt is this module's to make. */
+export type SetRestoreOptions = Omit<SetRestoreRequest, 'confirm'>;
 
 /** The table is the listing's text (from its result); the events say only what went wrong. */
 export function restorePointText(event: RestorePointEvent): readonly TextLine[] {

@@ -297,16 +297,32 @@ function jobFinished(
   return has !== undefined && (newest === undefined || has === newest);
 }
 
+/**
+ * What every attempt of a run's end carries (time, run, command, position), or undefined when the
+ * run's command does not update these jobs. A killed run has no end: its start says the rest.
+ */
+function attemptBase(
+  end: { readonly time: string; readonly command?: string } | undefined,
+  progress: RunInProgress,
+  commands: ReadonlySet<string>,
+  fallback = '',
+): { time: string; run: string; command: string; at: number | undefined } | undefined {
+  const command = end?.command ?? progress.start?.command ?? fallback;
+  if (!commands.has(command)) return undefined;
+  return { time: end?.time ?? progress.start!.time, run: progress.run, command, at: progress.lastAt };
+}
+
+const backupCommands = new Set(['backup']);
+
 function applyBtrfsEnd(
   fold: StatusFold,
   end: RunEndEvent | undefined,
   progress: RunInProgress,
   outcome?: Outcome,
 ): void {
-  const command = end?.command ?? progress.start?.command ?? '';
-  if (!engineSyncCommands.has(command)) return;
-  const time = end?.time ?? progress.start!.time;
-  const base = { time, run: progress.run, command, at: progress.lastAt };
+  const base = attemptBase(end, progress, engineSyncCommands);
+  if (!base) return;
+  const { command } = base;
   const jobs = listOf(end?.jobs);
   if (outcome !== undefined || jobs.length === 0) {
     // Ended without job results (interrupted, killed, an error before the jobs): every job in its
@@ -376,9 +392,8 @@ function applyLocalEnd(
   progress: RunInProgress,
   outcome?: Outcome,
 ): void {
-  const command = end?.command ?? progress.start?.command ?? '';
-  if (!snapshottingCommands.has(command)) return;
-  const base = { time: end?.time ?? progress.start!.time, run: progress.run, command, at: progress.lastAt };
+  const base = attemptBase(end, progress, snapshottingCommands);
+  if (!base) return;
   const jobs = listOf(end?.jobs);
   if (outcome !== undefined || jobs.length === 0) {
     const how: Outcome =
@@ -436,10 +451,8 @@ function applyResticEnd(
   progress: RunInProgress,
   outcome?: Outcome,
 ): void {
-  const command = end?.command ?? progress.start?.command ?? 'backup';
-  if (command !== 'backup') return;
-  const time = end?.time ?? progress.start!.time;
-  const base = { time, run: progress.run, command, at: progress.lastAt };
+  const base = attemptBase(end, progress, backupCommands, 'backup');
+  if (!base) return;
   const sets = listOf(end?.sets);
   if (outcome !== undefined || sets.length === 0) {
     const how: Outcome = outcome ?? (end?.signal ? 'interrupted' : 'failed');

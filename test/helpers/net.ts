@@ -1,7 +1,7 @@
 // Ports for the servers tests start: always 127.0.0.1, a port the kernel says is free, and a wait
 // until the server really listens (or has died, which fails at once with its name).
 import type { ChildProcess } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 
 export const loopback = '127.0.0.1';
 
@@ -14,6 +14,21 @@ export async function freePort(): Promise<number> {
       server.close(() => {
         resolve(typeof address === 'object' && address ? address.port : 0);
       });
+    });
+  });
+}
+
+/** Listen on a free port of 127.0.0.1; the port. */
+export function listenOnLoopback(server: {
+  once(event: 'error', listener: (error: Error) => void): unknown;
+  listen(port: number, host: string, callback: () => void): unknown;
+  address(): AddressInfo | string | null;
+}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, loopback, () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : 0);
     });
   });
 }

@@ -4,12 +4,10 @@
 // the messages parsed by Python's email package (an independent MIME reader).
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { runChecked } from '../../src/exec/command.js';
 import type { Cleanups } from './cleanups.js';
-import { loopback } from './net.js';
+import { listenOnLoopback, loopback } from './net.js';
 
 export interface ReceivedMail {
   readonly from: string;
@@ -82,35 +80,6 @@ export async function startSmtp(cleanups: Cleanups, options: SmtpOptions = {}): 
   return { port, mails, logins, secured };
 }
 
-/** A self-signed certificate for 127.0.0.1 (openssl), and its files. */
-export async function selfSignedCertificate(
-  directory: string,
-): Promise<{ key: string; cert: string; certFile: string }> {
-  const keyFile = join(directory, 'smtp.key');
-  const certFile = join(directory, 'smtp.crt');
-  await runChecked({
-    file: 'openssl',
-    args: [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-    ],
-  });
-  return { key: await readFile(keyFile, 'utf8'), cert: await readFile(certFile, 'utf8'), certFile };
-}
-
 export interface ParsedMail {
   readonly subject: string;
   readonly from: string;
@@ -174,13 +143,7 @@ export async function startHttpReceiver(cleanups: Cleanups): Promise<HttpReceive
       response.end(answer.body ?? '');
     });
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, loopback, () => {
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : 0);
-    });
-  });
+  const port = await listenOnLoopback(server);
   cleanups.push(
     () =>
       new Promise((resolve) => {
@@ -205,13 +168,7 @@ export async function hangingListener(
     sockets.add(socket);
     socket.on('error', () => undefined);
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, loopback, () => {
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : 0);
-    });
-  });
+  const port = await listenOnLoopback(server);
   cleanups.push(
     () =>
       new Promise((resolve) => {

@@ -7,8 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runChecked } from '../../src/exec/command.js';
 import { freePort, waitForPort } from './net.js';
+import { selfSignedCertificate } from './tls.js';
 
 export interface S3Server {
   /** https://127.0.0.1:PORT */
@@ -25,28 +25,7 @@ const s3rverBin = fileURLToPath(new URL('../../node_modules/s3rver/bin/s3rver.js
 
 export async function startS3Server(): Promise<S3Server> {
   const directory = await mkdtemp(join(tmpdir(), 'snapkeep-s3-'));
-  const key = join(directory, 'key.pem');
-  const certificate = join(directory, 'cert.pem');
-  await runChecked({
-    file: 'openssl',
-    args: [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-keyout',
-      key,
-      '-out',
-      certificate,
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-  });
+  const { keyFile: key, certFile: certificate } = await selfSignedCertificate(directory);
   const port = await freePort();
   const bucket = 'snapkeep-test';
   const child = spawn(

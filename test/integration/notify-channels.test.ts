@@ -12,12 +12,8 @@ import { events, expectExit, snapkeep } from '../helpers/cli.js';
 import { diskWorld } from '../helpers/disk-world.js';
 import { requireTools } from '../helpers/loop-btrfs.js';
 import { freePort } from '../helpers/net.js';
-import {
-  parseMail,
-  selfSignedCertificate,
-  startHttpReceiver,
-  startSmtp,
-} from '../helpers/notify-receivers.js';
+import { parseMail, startHttpReceiver, startSmtp } from '../helpers/notify-receivers.js';
+import { selfSignedCertificate } from '../helpers/tls.js';
 
 const cleanups = useCleanups();
 
