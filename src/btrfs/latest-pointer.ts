@@ -4,10 +4,11 @@
 // snapkeep's inventory (`btrfs subvolume list`) nor btrbk's name scan (subvolumes only) ever takes
 // it for a snapshot, and `<basename>.latest` is not a btrbk snapshot name (no timestamp).
 // Only on this machine: the SSH target filter has no request for symlinks.
-import { access, lstat, readlink } from 'node:fs/promises';
+import { lstat, readlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { runCommand, type CommandSpec } from '../exec/command.js';
 import { assertSafePath } from './btrfs-commands.js';
+import { localHost } from './inventory.js';
 
 /** What is at the pointer's path now. */
 export type PointerState =
@@ -53,7 +54,7 @@ export async function writeLatestPointer(path: string, name: string | null): Pro
     // apart (two subvolumes of one run may set one target's pointer at once).
     const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${++pointerWrites}.tmp`);
     // Set before the first snapshot (see planSubvolume), the directory may not exist yet.
-    if (!(await exists(dirname(path))))
+    if (!(await localHost.exists(dirname(path))))
       commands.push({ file: 'mkdir', args: ['-p', '--', assertSafePath(dirname(path))] });
     commands.push(
       { file: 'ln', args: ['-sfn', '--', assertSnapshotName(name), assertSafePath(temporary)] },
@@ -68,12 +69,6 @@ export async function writeLatestPointer(path: string, name: string | null): Pro
       );
   }
 }
-
-const exists = (path: string): Promise<boolean> =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
 
 /** A pointer names a snapshot in its own directory: one path component, never an option. */
 function assertSnapshotName(name: string): string {
