@@ -9,15 +9,20 @@
 //   needed by `doctor aws`) and is required from node_modules, which ships CommonJS builds.
 // - `import.meta.url` becomes the bundle's own URL. The bundle sits in dist/cli/, at the same
 //   depth as every module in dist/, so URLs like '../../package.json' resolve the same.
+// - The bundle is ASCII, so main.cjs reads it as Latin-1 (no UTF-8 decoding, a one-byte
+//   string for V8). esbuild escapes strings itself; what it leaves (comments, regular expression
+//   literals) is escaped here as \uXXXX, which means the same character in both.
 import { build } from 'esbuild';
+import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-await build({
+const outfile = 'dist/cli/snapkeep.bundle.cjs';
+const result = await build({
   absWorkingDir: root,
   entryPoints: ['dist/cli/program.js'],
-  outfile: 'dist/cli/snapkeep.bundle.cjs',
+  outfile,
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -28,4 +33,13 @@ await build({
   banner: { js: "var __snapkeepBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
   legalComments: 'none',
   logLevel: 'warning',
+  write: false,
 });
+const [output] = result.outputFiles;
+// After a backslash the escape would change the meaning (`\—` would become `\\u2014`).
+if (/\\[^\x00-\x7f]/.test(output.text)) throw new Error('bundle: a non-ASCII character follows a backslash');
+const ascii = output.text.replace(
+  /[^\x00-\x7f]/g,
+  (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
+);
+await writeFile(new URL(`../${outfile}`, import.meta.url), ascii);
