@@ -46,29 +46,55 @@ const lockWaitOption = (): Option =>
     'when another run holds the lock, wait for it up to this long (e.g. 90s, 30m, 2h) instead of exiting 11 at once (for scheduled jobs)',
   );
 
+interface CommandModule {
+  /** The top-level commands it adds (test/unit/cli/command-tree.test.ts holds it to that). */
+  readonly commands: readonly string[];
+  readonly register: RegisterCommands;
+  /** It describes the whole tree (man page, completion), so it needs every command. */
+  readonly wantsWholeTree?: boolean;
+}
+
 /** Every command module, in the order `--help` lists their commands. */
-const commandModules: readonly RegisterCommands[] = [
-  registerDocumentationCommands,
-  registerEngineCommands,
-  registerListCommand,
-  registerStatusCommand,
-  registerCheckCommand,
-  registerConfigCommands,
-  registerRetentionCommands,
-  registerRemoteCommands,
-  registerBackupCommand,
-  registerRestoreCommand,
-  registerPullCommand,
-  registerVerifyCommand,
-  registerRepoCommands,
-  registerInfraCommands,
-  registerDoctorCommand,
-  registerQuickstartCommand,
-  registerScheduleCommands,
+const commandModules: readonly CommandModule[] = [
+  { commands: ['completion', 'man'], register: registerDocumentationCommands, wantsWholeTree: true },
+  { commands: ['run', 'snapshot', 'resume', 'prune', 'clean'], register: registerEngineCommands },
+  { commands: ['list'], register: registerListCommand },
+  { commands: ['status'], register: registerStatusCommand },
+  { commands: ['check'], register: registerCheckCommand },
+  { commands: ['config'], register: registerConfigCommands },
+  { commands: ['retention'], register: registerRetentionCommands },
+  { commands: ['remote'], register: registerRemoteCommands },
+  { commands: ['backup'], register: registerBackupCommand },
+  { commands: ['restore'], register: registerRestoreCommand },
+  { commands: ['pull'], register: registerPullCommand },
+  { commands: ['verify'], register: registerVerifyCommand },
+  { commands: ['repo'], register: registerRepoCommands },
+  { commands: ['infra'], register: registerInfraCommands },
+  { commands: ['doctor'], register: registerDoctorCommand },
+  { commands: ['quickstart'], register: registerQuickstartCommand },
+  { commands: ['schedule', 'notify-failure'], register: registerScheduleCommands },
 ];
 
-/** The whole command tree; an action hands its work to `defer` rather than running it. */
-export function createProgram(version: string, defer: (action: Action) => void): Command {
+/**
+ * The top-level command `args` (the words after `snapkeep`) run, when only the program's own
+ * options come before it; undefined when anything else does (then the whole tree is built).
+ */
+export function commandNamed(args: readonly string[]): string | undefined {
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    if (arg === '-c' || arg === '--config') index++;
+    else if (arg === '-q' || arg === '--quiet' || arg.startsWith('--config=')) continue;
+    else return arg.startsWith('-') ? undefined : arg;
+  }
+  return undefined;
+}
+
+/**
+ * The program and its commands; an action hands its work to `defer` rather than running it.
+ * With `command` (a top-level command's name), only the module that adds it registers: what
+ * that command parses and prints is the same, and the other modules' flags are not built.
+ */
+export function createProgram(version: string, defer: (action: Action) => void, command?: string): Command {
   const program = new Command('snapkeep')
     .description(
       'btrfs snapshots sent incrementally to other disks and SSH hosts with btrbk-compatible retention, and application data (PostgreSQL, folders) in restic, local and offsite; plan-then-apply, a journal of every action.',
@@ -93,15 +119,21 @@ export function createProgram(version: string, defer: (action: Action) => void):
     dryRunOption,
     lockWaitOption,
   };
-  for (const register of commandModules) register(registration);
+  const wanted = commandModules.find((module) => command !== undefined && module.commands.includes(command));
+  const modules = wanted && !wanted.wantsWholeTree ? [wanted] : commandModules;
+  for (const module of modules) module.register(registration);
   return program;
 }
 
 export async function runCli(argv: readonly string[], version: string): Promise<number> {
   let pending: Action | undefined;
-  const program = createProgram(version, (action) => {
-    pending = action;
-  });
+  const program = createProgram(
+    version,
+    (action) => {
+      pending = action;
+    },
+    commandNamed(argv.slice(2)),
+  );
   // --lock-wait of whichever command runs; parsed with the command (a bad value is exit 2).
   let lockWait: string | undefined;
   program.hook('preAction', (_program, command) => {

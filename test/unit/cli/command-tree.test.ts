@@ -1,13 +1,15 @@
 // Every command module under src/cli/commands/ is registered by program.ts, and the tree has
 // exactly the commands, arguments and flags it had when each command got its own module: a
-// module left out of program.ts, or a flag lost, changes the list. (Wording and defaults: the
-// man page and completion tests, test/integration/install.test.ts.)
+// module left out of program.ts, or a flag lost, changes the list. A command run by name builds
+// only its own module's commands, which must be the same ones. (Wording and defaults: the man
+// page and completion tests, test/integration/install.test.ts.)
 import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { describe, expect, it } from 'vitest';
 import type { CommandRegistration } from '../../../src/cli/commands/registration.js';
-import { createProgram } from '../../../src/cli/program.js';
+import { commandNamed, createProgram } from '../../../src/cli/program.js';
 
 /** Hidden ones included: one line per command, its arguments, and its options' long names. */
 function commandLines(command: Command, path: readonly string[] = []): string[] {
@@ -84,8 +86,7 @@ describe('the command tree', () => {
     expect(modules.length).toBeGreaterThan(10);
     const registered = new Set(commandLines(createProgram('0.0.0', () => undefined)));
     for (const name of modules) {
-      const base = name.replace(/\.ts$/, '');
-      const exports = (await import(`../../../src/cli/commands/${base}.js`)) as Record<string, unknown>;
+      const exports = (await import(join(directory, name))) as Record<string, unknown>;
       const registers = Object.entries(exports).filter(
         (entry): entry is [string, (registration: CommandRegistration) => void] =>
           entry[0].startsWith('register') && typeof entry[1] === 'function',
@@ -109,5 +110,35 @@ describe('the command tree', () => {
       expect(own.length, name).toBeGreaterThan(0);
       for (const line of own) expect(registered, `${name}: ${line}`).toContain(line);
     }
+  });
+
+  it("builds only the named command's module, with the same commands and flags", () => {
+    const topLevel = [...new Set(expected.map((line) => line.split(/[ :]/)[0]!))];
+    for (const name of topLevel) {
+      const lines = commandLines(createProgram('0.0.0', () => undefined, name));
+      expect(lines, name).toEqual(
+        expect.arrayContaining(expected.filter((line) => line.split(/[ :]/)[0] === name)),
+      );
+      for (const line of lines) expect(expected, `${name}: ${line}`).toContain(line);
+      // Not the whole tree: program.ts knows which module adds the command.
+      if (name !== 'completion' && name !== 'man') expect(lines.length, name).toBeLessThan(expected.length);
+    }
+    expect(
+      createProgram('0.0.0', () => undefined, 'status').commands.map((command) => command.name()),
+    ).toEqual(['status']);
+    // The man page and the completion scripts describe everything.
+    expect(commandLines(createProgram('0.0.0', () => undefined, 'man'))).toEqual(expected);
+    expect(commandLines(createProgram('0.0.0', () => undefined, 'no-such-command'))).toEqual(expected);
+  });
+
+  it("finds the command past the program's own options, and gives up on anything else", () => {
+    expect(commandNamed(['status', '--json'])).toBe('status');
+    expect(commandNamed(['-c', 'status', 'check'])).toBe('check');
+    expect(commandNamed(['--config', 'file', '-q', 'run', 'home'])).toBe('run');
+    expect(commandNamed(['--config=file', '--quiet', 'list'])).toBe('list');
+    expect(commandNamed(['-qc', 'file', 'status'])).toBeUndefined();
+    expect(commandNamed(['--help'])).toBeUndefined();
+    expect(commandNamed(['-c'])).toBeUndefined();
+    expect(commandNamed([])).toBeUndefined();
   });
 });
