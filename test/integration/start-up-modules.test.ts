@@ -1,7 +1,7 @@
 // What `status` and `check` load when they start, through the built CLI (dist/cli/main.cjs and
 // its bundle) with the caches warm: no YAML parser and no schema library (the validated-config
-// cache answers) and no node:crypto (the cache compares the text itself). Read from inside the
-// process by a --require hook, not timed.
+// cache answers), no node:crypto (the cache compares the text itself) and no node:child_process
+// (they start no child). Read from inside the process by a --require hook, not timed.
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,7 +68,7 @@ async function started(args: readonly string[], expectedExit: number): Promise<L
 }
 
 describe('start-up of status and check', () => {
-  it('validates the configuration once, then loads neither yaml, zod nor node:crypto', async () => {
+  it('validates the configuration once, then loads neither yaml, zod, node:crypto nor node:child_process', async () => {
     // Fills the config cache (yaml and zod are loaded to validate) and the code cache.
     // (Never run: the one job is stale, status exits 3 and check 1.)
     const first = await started(['status', '--json', '--config', configPath], 3);
@@ -86,6 +86,8 @@ describe('start-up of status and check', () => {
       const packages = loaded.files.filter((file) => /\/node_modules\/(yaml|zod)\//.test(file));
       expect(packages, args[0]).toEqual([]);
       expect(loaded.builtins, args[0]).not.toContain('crypto');
+      // They start no child: node:child_process is loaded by the first spawn only.
+      expect(loaded.builtins, args[0]).not.toContain('child_process');
     }
   });
 });
