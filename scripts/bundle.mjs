@@ -57,7 +57,8 @@ const result = await build({
 });
 const [output] = result.outputFiles;
 // After a backslash the escape would change the meaning (`\—` would become `\\u2014`).
-if (/\\[\u0080-\uffff]/.test(output.text)) throw new Error('bundle: a non-ASCII character follows a backslash');
+if (/\\[\u0080-\uffff]/.test(output.text))
+  throw new Error('bundle: a non-ASCII character follows a backslash');
 const ascii = output.text.replace(
   /[\u0080-\uffff]/g,
   (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
