@@ -1,22 +1,12 @@
-// `snapkeep schedule show | install | remove | status | catch-up` and `notify-failure`: their
-// flags (registered by program.ts in one call) and how their results print. The decisions and
-// the installing live in src/schedule/; this module loads them only when a command runs.
+// `snapkeep schedule show | install | remove | status | catch-up` and `notify-failure`: how their
+// results print (their flags: commands/schedule.ts). The decisions and the installing live in
+// src/schedule/; this module loads them only when a command runs.
 import { realpathSync } from 'node:fs';
-import { Option, type Command } from 'commander';
 import { ExitCode, UsageError } from '../errors.js';
 import type { Backend, ScheduleOptions } from '../schedule/schedule-engine.js';
 import { createOutput, formatTable } from './output.js';
 
-type Action = () => Promise<number>;
-
-export interface ScheduleRegistration {
-  readonly defer: (action: Action) => void;
-  readonly configOption: () => Option;
-  readonly jsonOption: () => Option;
-  readonly dryRunOption: () => Option;
-}
-
-interface CommonFlags {
+export interface ScheduleFlags {
   config?: string;
   json?: boolean;
   backend?: string;
@@ -32,14 +22,14 @@ function executable(): string[] {
   return script ? [process.execPath, realpathSync(script)] : [process.execPath];
 }
 
-function backendOf(flags: CommonFlags): Backend | undefined {
+function backendOf(flags: ScheduleFlags): Backend | undefined {
   if (flags.backend === undefined) return undefined;
   if (flags.backend !== 'systemd' && flags.backend !== 'cron')
     throw new UsageError(`--backend ${flags.backend}: expected systemd or cron`);
   return flags.backend;
 }
 
-async function optionsOf(flags: CommonFlags): Promise<ScheduleOptions> {
+async function optionsOf(flags: ScheduleFlags): Promise<ScheduleOptions> {
   const { loadConfig } = await import('../config/load-config.js');
   const backend = backendOf(flags);
   if (flags.unitDir !== undefined && backend === 'cron')
@@ -63,7 +53,7 @@ const local = (iso: string): string => {
   return `${day} ${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 };
 
-async function runShow(flags: CommonFlags): Promise<number> {
+export async function runScheduleShow(flags: ScheduleFlags): Promise<number> {
   const output = createOutput(flags.json ?? false);
   const { planInstall } = await import('../schedule/schedule-engine.js');
   const plan = await planInstall(await optionsOf(flags));
@@ -88,7 +78,7 @@ async function runShow(flags: CommonFlags): Promise<number> {
   return ExitCode.ok;
 }
 
-async function runInstall(flags: CommonFlags): Promise<number> {
+export async function runScheduleInstall(flags: ScheduleFlags): Promise<number> {
   const output = createOutput(flags.json ?? false);
   const { applyInstall, planInstall } = await import('../schedule/schedule-engine.js');
   const { formatCommand } = await import('../exec/command.js');
@@ -120,7 +110,7 @@ async function runInstall(flags: CommonFlags): Promise<number> {
   return ExitCode.ok;
 }
 
-async function runRemove(flags: CommonFlags): Promise<number> {
+export async function runScheduleRemove(flags: ScheduleFlags): Promise<number> {
   const output = createOutput(flags.json ?? false);
   const { applyRemove, planRemove } = await import('../schedule/schedule-engine.js');
   const { formatCommand } = await import('../exec/command.js');
@@ -143,7 +133,7 @@ async function runRemove(flags: CommonFlags): Promise<number> {
   return ExitCode.ok;
 }
 
-async function runScheduleStatus(flags: CommonFlags): Promise<number> {
+export async function runScheduleStatus(flags: ScheduleFlags): Promise<number> {
   const output = createOutput(flags.json ?? false);
   const { scheduleStatus } = await import('../schedule/schedule-engine.js');
   const { describeRunOutcome } = await import('../state/run-history.js');
@@ -191,7 +181,7 @@ async function runScheduleStatus(flags: CommonFlags): Promise<number> {
   return status.installed && drifted.length ? ExitCode.partial : ExitCode.ok;
 }
 
-async function runCatchUp(flags: CommonFlags): Promise<number> {
+export async function runScheduleCatchUp(flags: ScheduleFlags): Promise<number> {
   const output = createOutput(flags.json ?? false);
   const { planCatchUp, runJobNow } = await import('../schedule/schedule-engine.js');
   const { exitCodeOf } = await import('../state/run-lifecycle.js');
@@ -215,88 +205,4 @@ async function runCatchUp(flags: CommonFlags): Promise<number> {
     codes.push(result.exitCode ?? ExitCode.fatal);
   }
   return exitCodeOf(codes);
-}
-
-export function registerScheduleCommands(program: Command, registration: ScheduleRegistration): void {
-  const { defer, configOption, jsonOption, dryRunOption } = registration;
-  const backendOption = (): Option =>
-    new Option('--backend <backend>', 'systemd (default where systemd runs) or cron').choices([
-      'systemd',
-      'cron',
-    ]);
-  const userOption = (): Option =>
-    new Option('--user', "the user's systemd manager (~/.config/systemd/user)");
-  const unitDirOption = (): Option =>
-    new Option(
-      '--unit-dir <dir>',
-      'write the systemd units into DIR and run no systemctl (packagers, review)',
-    );
-  const cronFileOption = (): Option =>
-    new Option('--cron-file <file>', 'the cron file to write (default /etc/cron.d/snapkeep)');
-  const schedule = program
-    .command('schedule')
-    .description(
-      'run snapkeep by itself: systemd timers (or cron) from the "schedules:" and "sleep:" sections',
-    );
-  const withCommon = (command: Command): Command =>
-    command
-      .addOption(configOption())
-      .addOption(jsonOption())
-      .addOption(backendOption())
-      .addOption(userOption())
-      .addOption(unitDirOption())
-      .addOption(cronFileOption());
-  withCommon(
-    schedule.command('show').description('what would be installed, and the next 5 times each job runs'),
-  ).action((flags: CommonFlags) => {
-    defer(() => runShow(flags));
-  });
-  withCommon(
-    schedule
-      .command('install')
-      .description(
-        'install the timers and services (or the cron file) and enable them; all or nothing (a failure restores what was there)',
-      ),
-  )
-    .addOption(dryRunOption())
-    .action((flags: CommonFlags) => {
-      defer(() => runInstall(flags));
-    });
-  withCommon(schedule.command('remove').description('disable and delete what schedule install installed'))
-    .addOption(dryRunOption())
-    .action((flags: CommonFlags) => {
-      defer(() => runRemove(flags));
-    });
-  withCommon(
-    schedule
-      .command('status')
-      .description(
-        "installed or not, whether it matches the config, and each job's last and next run (exit 3 on drift)",
-      ),
-  ).action((flags: CommonFlags) => {
-    defer(() => runScheduleStatus(flags));
-  });
-  schedule
-    .command('catch-up')
-    .description(
-      "run each job whose scheduled time passed since its last success (cron's @reboot stand-in for Persistent=), decided from the journal",
-    )
-    .addOption(configOption())
-    .addOption(jsonOption())
-    .addOption(dryRunOption())
-    .action((flags: CommonFlags) => {
-      defer(() => runCatchUp(flags));
-    });
-  program
-    .command('notify-failure')
-    .description(
-      "what a scheduled job's OnFailure= runs: the failed run (or the failure before one) is derived from the journal and notified",
-    )
-    .argument('<unit>', 'the unit that failed')
-    .addOption(configOption())
-    .addOption(jsonOption())
-    .addOption(dryRunOption())
-    .action((unit: string, flags: CommonFlags) => {
-      defer(async () => (await import('./notify-command.js')).runNotifyFailure(unit, flags));
-    });
 }

@@ -2,17 +2,19 @@
 // status) do not load the YAML parser and the schema library on every start: together they
 // cost more than the rest of a no-change run (measured: ~65 ms of a ~150 ms start).
 //
-// The key covers everything the result depends on: the file's path and exact text, snapkeep's
-// version, and the build of the modules that parse, validate and resolve (their sizes and
-// modification times). Any difference is a miss, which validates as usual and rewrites the
-// entry; a corrupt or unreadable entry is a miss too. Only valid configurations are cached, so a
-// broken file is reported exactly as `loadConfig` reports it. One entry per config path. What
-// the disk says (real paths of the directories, real-paths.ts) is checked on every load.
+// An entry holds everything the result depends on, compared as it is: the file's path and exact
+// text, snapkeep's version, and the build of the modules that parse, validate and resolve (their
+// sizes and modification times). Any difference is a miss, which validates as usual and rewrites
+// the entry; a corrupt or unreadable entry is a miss too. Only valid configurations are cached,
+// so a broken file is reported exactly as `loadConfig` reports it. One entry per config path.
+// What the disk says (real paths of the directories, real-paths.ts) is checked on every load.
+// The files are small and read before anything else runs: synchronously (no thread-pool round
+// trips), and without node:crypto (comparing the text itself needs no digest).
 //
 // Location: $SNAPKEEP_CACHE_DIR, else $XDG_CACHE_HOME/snapkeep, else ~/.cache/snapkeep (mode
 // 0700, entries 0600). SNAPKEEP_CACHE_DIR=off disables the cache.
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,7 +49,10 @@ const decidingModules = [
 
 interface CacheEntry {
   readonly format: number;
-  readonly key: string;
+  readonly version: string;
+  readonly build: string;
+  readonly path: string;
+  readonly text: string;
   readonly resolved: ResolvedConfig;
 }
 
@@ -71,25 +76,31 @@ export function configCacheDirectory(): string | undefined {
 /** Defined (true) by scripts/bundle.mjs inside the CLI bundle; absent in the tsc output. */
 declare const SNAPKEEP_BUNDLED: boolean | undefined;
 
-async function buildFingerprint(): Promise<string> {
+function buildFingerprint(): string {
   // In the bundle, import.meta.url is the bundle itself, which holds all deciding modules.
   const modules = typeof SNAPKEEP_BUNDLED !== 'undefined' ? [import.meta.url] : decidingModules;
-  const parts = await Promise.all(
-    modules.map(async (module) => {
-      try {
-        const info = await stat(fileURLToPath(new URL(module, import.meta.url)));
-        return `${module}:${info.size}:${info.mtimeMs}`;
-      } catch {
-        return `${module}:missing`;
-      }
-    }),
-  );
-  return parts.join('|');
+  return modules
+    .map((module) => {
+      const info = statSync(fileURLToPath(new URL(module, import.meta.url)), { throwIfNoEntry: false });
+      return info ? `${module}:${info.size}:${info.mtimeMs}` : `${module}:missing`;
+    })
+    .join('|');
 }
 
-async function packageVersion(): Promise<string> {
-  const text = await readFile(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8');
+function packageVersion(): string {
+  const text = readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8');
   return (JSON.parse(text) as { version: string }).version;
+}
+
+/**
+ * The entry's file name for a config path: FNV-1a (64 bits) of its UTF-8 bytes. Not a check of
+ * anything (the entry holds the path it is for); two paths that share a name take turns.
+ */
+function cacheEntryName(path: string): string {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of Buffer.from(path, 'utf8'))
+    hash = BigInt.asUintN(64, (hash ^ BigInt(byte)) * 0x100000001b3n);
+  return `config-${hash.toString(16).padStart(16, '0')}.json`;
 }
 
 /**
@@ -114,11 +125,11 @@ export function resolvedConfigOfProcess(flag?: string): Promise<ResolvedConfigFi
 }
 
 async function loadOrReuse(flag?: string): Promise<ResolvedConfigFile> {
-  const { path, text } = await readConfigText(flag);
+  const { path, text } = readConfigText(flag);
   const loaded = await validatedText(path, text);
-  // The disk is not part of the key: real paths are compared on every load. A conflict is
+  // The disk is not part of the entry: real paths are compared on every load. A conflict is
   // reported by the full loader, which knows the lines.
-  const realPaths = await realPathsOf(loaded.resolved);
+  const realPaths = realPathsOf(loaded.resolved);
   if (realPaths.size > 0 && pathConflicts(loaded.resolved, realPaths).length > 0) {
     const { parseConfigText } = await import('./load-config.js');
     parseConfigText(text, path, { realPaths });
@@ -130,23 +141,26 @@ async function validatedText(path: string, text: string): Promise<ResolvedConfig
   const directory = configCacheDirectory();
   if (!directory) return { ...(await validate(text, path)), fromCache: false };
 
-  const [fingerprint, version] = await Promise.all([buildFingerprint(), packageVersion()]);
-  const key = createHash('sha256')
-    .update(JSON.stringify([entryFormat, version, fingerprint, path, text]))
-    .digest('hex');
-  const entryPath = join(
-    directory,
-    `config-${createHash('sha256').update(path).digest('hex').slice(0, 16)}.json`,
-  );
+  const version = packageVersion();
+  const build = buildFingerprint();
+  const entryPath = join(directory, cacheEntryName(path));
   try {
-    const entry = JSON.parse(await readFile(entryPath, 'utf8')) as CacheEntry;
-    if (entry.format === entryFormat && entry.key === key)
+    const entry = JSON.parse(readFileSync(entryPath, 'utf8')) as Partial<CacheEntry>;
+    if (
+      entry.format === entryFormat &&
+      entry.version === version &&
+      entry.build === build &&
+      entry.path === path &&
+      entry.text === text &&
+      entry.resolved !== undefined
+    )
       return { path, resolved: entry.resolved, fromCache: true };
   } catch {
     // missing or unreadable: validate below
   }
   const loaded = await validate(text, path);
-  await storeCacheEntry(directory, entryPath, { format: entryFormat, key, resolved: loaded.resolved });
+  const entry: CacheEntry = { format: entryFormat, version, build, path, text, resolved: loaded.resolved };
+  await storeCacheEntry(directory, entryPath, entry);
   return { ...loaded, fromCache: false };
 }
 

@@ -1,7 +1,7 @@
 // Finding and reading the configuration file, and the error type every config problem uses.
 // Kept apart from load-config.ts so that commands served from the validated-config cache
 // (config-cache.ts) never load the YAML parser and the schema library.
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { ExitCode, SnapkeepError } from '../errors.js';
 
@@ -74,11 +74,14 @@ function readProblem(path: string, flag: string | undefined, error: NodeJS.Errno
   }
 }
 
-/** The configuration file's absolute path and text; a file that cannot be read is a ConfigError. */
-export async function readConfigText(flag?: string): Promise<{ path: string; text: string }> {
+/**
+ * The configuration file's absolute path and text; a file that cannot be read is a ConfigError.
+ * Synchronous: it is read first, before anything else runs.
+ */
+export function readConfigText(flag?: string): { path: string; text: string } {
   const path = resolveConfigPath(flag);
   try {
-    return { path, text: await readFile(path, 'utf8') };
+    return { path, text: readFileSync(path, 'utf8') };
   } catch (error) {
     const message = readProblem(path, flag, error as NodeJS.ErrnoException);
     throw new ConfigError(path, [{ file: path, path: '', message }]);

@@ -31,7 +31,7 @@ import { realPathsOf } from './real-paths.js';
 import { resolveConfig, type ResolvedConfig } from './resolve.js';
 import { withholdSecretVariables } from './secret-variables.js';
 import { configSchema, type Config } from './schema.js';
-import { secretReferencePattern } from './restic-schema.js';
+import { secretReferencePattern } from './secret-reference.js';
 import { configJsonSchema } from './write-json-schema.js';
 
 export {
@@ -53,13 +53,20 @@ export interface LoadedConfig {
   readonly input: Record<string, unknown>;
 }
 
-/** Read, parse, validate and resolve the configuration. Throws ConfigError (exit 2) on any problem. */
-export async function loadConfig(flag?: string): Promise<LoadedConfig> {
-  const { path, text } = await readConfigText(flag);
+/** Read, parse, validate and resolve the configuration. Rejects with ConfigError (exit 2) on any problem. */
+export function loadConfig(flag?: string): Promise<LoadedConfig> {
+  // The reading is synchronous (config-file.ts, real-paths.ts); a problem still rejects.
+  return new Promise((resolve) => {
+    resolve(readAndValidate(flag));
+  });
+}
+
+function readAndValidate(flag: string | undefined): LoadedConfig {
+  const { path, text } = readConfigText(flag);
   const loaded = parseConfigText(text, path);
   // Again with the directories as they are on disk: a symlink can put a target inside its
   // source or onto a snapshot_dir although the spelled paths differ.
-  const realPaths = await realPathsOf(loaded.resolved);
+  const realPaths = realPathsOf(loaded.resolved);
   const checked = realPaths.size === 0 ? loaded : parseConfigText(text, path, { realPaths });
   // Before any child starts: see secret-variables.ts.
   withholdSecretVariables(checked.resolved);

@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { parseCalendar } from '../calendar/systemd-calendar.js';
 import { parseTimeSpan, spanExpected } from '../calendar/time-span.js';
 import { absolutePath, itemName } from './common-schema.js';
-import { secretReference, secretReferencePattern } from './restic-schema.js';
+import { secretReference } from './restic-schema.js';
+import { secretReferencePattern } from './secret-reference.js';
 
 /** What a notification can be about (README "Notifications" explains each). */
 export const notifyEventKinds = [

@@ -3,7 +3,8 @@
 // snapshot_dir although the spelled paths differ, so the loader compares real paths too. This
 // is the only part of validation that reads the disk; it runs on every load (also when the
 // validated configuration comes from the cache), because the disk changes without the file.
-import { realpath } from 'node:fs/promises';
+// Synchronous: a few dozen lookups at start-up cost less than as many thread-pool round trips.
+import { realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { normalisePath } from '../local-path.js';
 import { localPathsOf, type RealPaths } from './path-conflicts.js';
@@ -14,21 +15,21 @@ import type { ResolvedConfig } from './resolve.js';
  * rest appended (a target directory is often created by the first run). Undefined when nothing
  * can be resolved (permissions): the spelled path is compared then.
  */
-async function realPathOf(path: string): Promise<string | undefined> {
+function realPathOf(path: string): string | undefined {
   try {
-    return await realpath(path);
+    return realpathSync.native(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if ((code !== 'ENOENT' && code !== 'ENOTDIR') || path === '/') return undefined;
-    const parent = await realPathOf(dirname(path));
+    const parent = realPathOf(dirname(path));
     return parent === undefined ? undefined : join(parent, basename(path));
   }
 }
 
 /** The local paths whose real path differs from their spelling, with that real path. */
-export async function realPathsOf(resolved: ResolvedConfig): Promise<RealPaths> {
+export function realPathsOf(resolved: ResolvedConfig): RealPaths {
   const paths = localPathsOf(resolved);
-  const reals = await Promise.all(paths.map(realPathOf));
+  const reals = paths.map(realPathOf);
   const found = new Map<string, string>();
   paths.forEach((path, index) => {
     const real = reals[index];

@@ -4,13 +4,9 @@
 import { z } from 'zod';
 import { absolutePathProblem } from '../local-path.js';
 import { absolutePath, itemName } from './common-schema.js';
+import { secretReferencePattern } from './secret-reference.js';
 
-/**
- * Where a secret is, never the secret: `env:NAME` (an environment variable of the snapkeep
- * process), `file:/path` (its first line), `op://vault/item/field` (the 1Password CLI).
- */
-export const secretReferencePattern =
-  /^(?:env:[A-Za-z_][A-Za-z0-9_]*|file:\/[^\s]*|op:\/\/[^\s/]+\/[^\s/]+(?:\/[^\s/]+)+)$/;
+/** A secret reference (secret-reference.ts), as a schema. */
 export const secretReference = z
   .string()
   .regex(

@@ -5,7 +5,7 @@
 // have read the configuration.
 import { withholdFromChildren } from '../exec/command.js';
 import type { ResolvedChannel, ResolvedConfig } from './resolve.js';
-import { secretReferencePattern } from './restic-schema.js';
+import { secretReferencePattern } from './secret-reference.js';
 
 /** The values of a channel that may be secret references (the others are plain text). */
 export function notifyReferencesOf(channel: ResolvedChannel): string[] {

@@ -4,7 +4,7 @@
 // (the derived status's record of `notification` lines). And whether anything tells you when
 // backups stop: a watchdog job in the schedules. observeNotify() looks; notifyChecks() decides.
 import { access, constants } from 'node:fs/promises';
-import { secretReferencePattern } from '../config/restic-schema.js';
+import { secretReferencePattern } from '../config/secret-reference.js';
 import type { ResolvedChannel, ResolvedConfig } from '../config/resolve.js';
 import { notifyReferencesOf } from '../config/secret-variables.js';
 import { keyOf, valueOf, type Delivery } from '../notify/channel.js';

@@ -1,12 +1,13 @@
 // The one module that spawns processes (DESIGN.md: "only exec/ spawns").
 // Commands are data: a file and an argv array, never a shell string. Secrets reach children only
 // through the environment or files, and every message built here masks known secret values.
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { constants as fsConstants, rmSync } from 'node:fs';
 import { mkdtemp, open, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { boundToThisProcess, resolveExecutable } from './child-lifetime.js';
+import { childProcess } from './child-process.js';
 
 export interface CommandSpec {
   readonly file: string;
@@ -113,7 +114,7 @@ function start(spec: CommandSpec, stdio: StdioOptions, counted = false): ChildPr
   let { file, args } = executable ? boundToThisProcess(executable, spec.args) : spec;
   if (executable && shell)
     ({ file, args } = boundToThisProcess(shell, ['-c', countingScript, 'sh', file, ...args]));
-  const child = spawn(file, [...args], {
+  const child = childProcess().spawn(file, [...args], {
     cwd: spec.cwd,
     env,
     stdio: executable && shell ? ([...(stdio as readonly unknown[]), 'pipe'] as StdioOptions) : stdio,

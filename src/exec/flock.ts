@@ -4,8 +4,9 @@
 // exits, until this process closes the descriptor or dies (SIGKILL and power loss included: the
 // kernel releases it, nobody has to clean up). Node opens files with O_CLOEXEC, so the other
 // children of a run never inherit the descriptor and cannot keep the lock alive after it.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { boundToThisProcess, resolveExecutable } from './child-lifetime.js';
+import { childProcess } from './child-process.js';
 
 /** `flock` exits with this when the lock is held by someone else (instead of 1, which is ambiguous). */
 const conflictExitCode = 75;
@@ -38,7 +39,7 @@ export function lockFileDescriptor(fd: number, waitSeconds?: number): Promise<bo
     return Promise.reject(new Error('flock: command not found (util-linux; run scripts/install-deps.sh)'));
   const { file, args } = boundToThisProcess(executable, flockArgs);
   return new Promise((resolve, reject) => {
-    const child = spawn(file, [...args], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+    const child = childProcess().spawn(file, [...args], { stdio: ['ignore', 'ignore', 'pipe', fd] });
     waiting.add(child);
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));

@@ -1,7 +1,7 @@
 // The one interface every channel module implements (email, ntfy, webhook, healthchecks), and
 // what they share: a channel's values that are secret references resolved when sent (and so
 // masked everywhere after), and the bound on how long a channel may take.
-import { secretReferencePattern } from '../config/restic-schema.js';
+import { secretReferencePattern } from '../config/secret-reference.js';
 import type { ResolvedChannel } from '../config/resolve.js';
 import { resolveSecret } from '../restic/secrets.js';
 import type { RenderedMessage } from './message.js';

@@ -1,6 +1,7 @@
 // The entry point dist/cli/main.cjs (src/cli/main.cts): it runs the CLI bundle with a V8 code
 // cache, and the ES modules when the bundle is missing or older than the tsc output. Runs on a
 // private copy of dist/ so that changing files' times cannot disturb other tests.
+import { isAscii } from 'node:buffer';
 import {
   chmod,
   cp,
@@ -121,6 +122,25 @@ describe('dist/cli/main.cjs', () => {
     expect((await stat(cachePath)).size).toBeGreaterThan(10_000);
 
     expect(await codeCaches()).toEqual([cacheName]);
+  });
+
+  it('runs a bundle of ASCII only (read as Latin-1), and one with other characters too', async () => {
+    const original = await readFile(bundle);
+    expect(isAscii(original)).toBe(true);
+    const programTime = (await stat(join(work, 'dist', 'cli', 'program.js'))).mtime;
+    try {
+      // Hand-edited or built some other way: read as UTF-8, the characters survive.
+      await writeFile(
+        bundle,
+        `${original.toString('latin1')}\nmodule.exports = { runCli: async () => { process.stdout.write('d\u00e9j\u00e0 \u2192 ok\\n'); return 0; } };\n`,
+      );
+      const newer = new Date(programTime.getTime() + 60_000);
+      await utimes(bundle, newer, newer);
+      const result = await preview();
+      expect(result.stdout).toBe('d\u00e9j\u00e0 \u2192 ok\n');
+    } finally {
+      await writeFile(bundle, original);
+    }
   });
 
   it('runs the bundle when it is current, and the ES modules when it is older than the build', async () => {
