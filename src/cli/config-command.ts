@@ -1,8 +1,10 @@
-// `snapkeep config init | validate | show`: create, check and explain the configuration.
-import { mkdir, writeFile } from 'node:fs/promises';
+// `snapkeep config init | import-btrbk | validate | show`: create, import, check and explain the
+// configuration.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { Document, isScalar } from 'yaml';
-import { ConfigError, loadConfig, type LoadedConfig } from '../config/load-config.js';
+import { importBtrbkConfig } from '../config/btrbk-import.js';
+import { ConfigError, loadConfig, parseConfigText, type LoadedConfig } from '../config/load-config.js';
 import {
   resolveLocation,
   resolveRepository,
@@ -15,16 +17,12 @@ import { formatSshUrl } from '../remote/ssh-url.js';
 import { sampleConfig } from '../config/sample-config.js';
 import { ExitCode, SnapkeepError, UsageError, isSystemError, messageOfPathError } from '../errors.js';
 import { createOutput } from './output.js';
+import { createPrinter, toStderr, type TextLine } from './printer.js';
 
-/** Print the commented sample configuration, or write it to a new file (never overwriting). */
-export async function runConfigInit(options: { output?: string }): Promise<number> {
-  const text = sampleConfig();
-  if (options.output === undefined) {
-    process.stdout.write(text);
-    return ExitCode.ok;
-  }
-  if (options.output.trim() === '') throw new UsageError('--output is empty; expected a file path');
-  const file = resolvePath(options.output);
+/** Write `text` to a new file (creating its directory); never overwrites. Returns its path. */
+async function writeNewFile(output: string, text: string): Promise<string> {
+  if (output.trim() === '') throw new UsageError('--output is empty; expected a file path');
+  const file = resolvePath(output);
   try {
     await mkdir(dirname(file), { recursive: true });
     await writeFile(file, text, { flag: 'wx' });
@@ -39,9 +37,99 @@ export async function runConfigInit(options: { output?: string }): Promise<numbe
       throw new UsageError(messageOfPathError(error, file));
     throw new SnapkeepError(messageOfPathError(error, file), ExitCode.fatal);
   }
+  return file;
+}
+
+/** Print the commented sample configuration, or write it to a new file (never overwriting). */
+export async function runConfigInit(options: { output?: string }): Promise<number> {
+  const text = sampleConfig();
+  if (options.output === undefined) {
+    process.stdout.write(text);
+    return ExitCode.ok;
+  }
+  const file = await writeNewFile(options.output, text);
   process.stdout.write(
     `wrote a sample configuration to ${file}\nedit it, then check it with: snapkeep config validate --config ${file}\n`,
   );
+  return ExitCode.ok;
+}
+
+export type ImportEvent =
+  | {
+      readonly type: 'import-untranslated';
+      readonly line: number;
+      readonly text: string;
+      readonly reason: string;
+    }
+  | {
+      readonly type: 'config-imported';
+      readonly from: string;
+      /** The file written; absent when the configuration went to stdout (text) or `yaml` (--json). */
+      readonly output?: string;
+      readonly subvolumes: number;
+      readonly targets: number;
+      readonly untranslated: number;
+      readonly yaml?: string;
+    };
+
+function importText(event: ImportEvent): readonly TextLine[] {
+  if (event.type === 'import-untranslated')
+    return [
+      toStderr(
+        `not translated: ${event.line > 0 ? `line ${event.line}: ` : ''}${event.text} — ${event.reason}`,
+      ),
+    ];
+  const counts = `${event.subvolumes} subvolume(s), ${event.targets} target(s)`;
+  const notes =
+    event.untranslated > 0
+      ? `${event.untranslated} option(s) not translated (listed above and at the top of the configuration)`
+      : 'every option was translated';
+  if (event.output === undefined)
+    return event.yaml === undefined
+      ? []
+      : [event.yaml.trimEnd(), toStderr(`imported ${counts} from ${event.from}; ${notes}`)];
+  return [
+    `wrote ${event.output}: ${counts} imported from ${event.from}; ${notes}`,
+    `check it with: snapkeep config validate --config ${event.output}`,
+    `then see what the first run would do: snapkeep run --dry-run --config ${event.output}`,
+  ];
+}
+
+/**
+ * `config import-btrbk FILE`: btrbk.conf → a commented snapkeep configuration (stdout, or a new
+ * file with --output). The result is checked with snapkeep's own validation before anything is
+ * written, so an import never leaves a file that `config validate` rejects.
+ */
+export async function runConfigImportBtrbk(options: {
+  file: string;
+  output?: string;
+  json: boolean;
+}): Promise<number> {
+  const from = resolvePath(options.file);
+  let text: string;
+  try {
+    text = await readFile(from, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read the btrbk configuration: ${messageOfPathError(error, from)}`);
+  }
+  const imported = importBtrbkConfig(text, from);
+  if (imported.subvolumes === 0)
+    throw new UsageError(
+      `${from}: no subvolume could be imported (expected btrbk.conf's "volume" and "subvolume" lines${imported.untranslated.length > 0 ? `; not translated: ${imported.untranslated.map((entry) => `line ${entry.line}: ${entry.reason}`).join('; ')}` : ''})`,
+    );
+  // An importer defect must not reach the user's disk as a configuration snapkeep rejects.
+  parseConfigText(imported.yaml, options.output ?? `${from} (imported)`);
+  const print = createPrinter<ImportEvent>(createOutput(options.json), importText);
+  for (const entry of imported.untranslated) print({ type: 'import-untranslated', ...entry });
+  const output = options.output === undefined ? undefined : await writeNewFile(options.output, imported.yaml);
+  print({
+    type: 'config-imported',
+    from,
+    ...(output === undefined ? { yaml: imported.yaml } : { output }),
+    subvolumes: imported.subvolumes,
+    targets: imported.targets,
+    untranslated: imported.untranslated.length,
+  });
   return ExitCode.ok;
 }
 

@@ -1,4 +1,4 @@
-// `snapkeep config init | validate | show`.
+// `snapkeep config init | import-btrbk | validate | show`.
 import type { CommandRegistration } from './registration.js';
 
 export function registerConfigCommands({
@@ -16,6 +16,20 @@ export function registerConfigCommands({
       defer(async () => {
         const { runConfigInit } = await import('../config-command.js');
         return runConfigInit(options);
+      });
+    });
+  config
+    .command('import-btrbk')
+    .description(
+      "turn a btrbk.conf into a commented snapkeep configuration that takes over btrbk's snapshots and copies; what cannot be translated is listed",
+    )
+    .argument('<file>', 'the btrbk configuration, e.g. /etc/btrbk/btrbk.conf')
+    .option('-o, --output <file>', 'write to this file (refuses to overwrite) instead of stdout')
+    .addOption(jsonOption())
+    .action((file: string, options: { output?: string; json?: boolean }) => {
+      defer(async () => {
+        const { runConfigImportBtrbk } = await import('../config-command.js');
+        return runConfigImportBtrbk({ file, output: options.output, json: options.json ?? false });
       });
     });
   config

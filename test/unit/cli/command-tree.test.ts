@@ -42,6 +42,7 @@ const expected = [
   'check [job...] : --config --max-age',
   'config',
   'config init : --output',
+  'config import-btrbk <file> : --output --json',
   'config validate : --config --json',
   'config show : --config --json',
   'retention',
