@@ -107,6 +107,21 @@ export const metricFamilies = {
     help: 'Length of the newest full and the newest incremental send stream to the target (btrfs).',
     labels: [...job, 'stream'],
   },
+  successDuration: {
+    name: 'snapkeep_job_last_success_duration_seconds',
+    help: "How long the job's last success took (btrfs: its send and receive; restic: its items, or the offsite copy).",
+    labels: job,
+  },
+  addedBytes: {
+    name: 'snapkeep_job_last_success_added_bytes',
+    help: "Data the job's last success added to the repository, as restic counts it (restic).",
+    labels: job,
+  },
+  repositorySnapshots: {
+    name: 'snapkeep_job_repository_snapshots',
+    help: "The set's snapshots in the repository: the newest listing (prune, offsite copy) plus those made since (restic; no sample before a listing).",
+    labels: job,
+  },
   targetSnapshots: {
     name: 'snapkeep_job_target_snapshots',
     help: "The subvolume's copies on the target, counted at the end of the newest run (local btrfs targets).",
@@ -229,6 +244,11 @@ export function statusRegistry(input: MetricsInput): Registry {
       const copies = copiesOf.get(status.spec.target)?.[status.spec.subvolume];
       if (copies !== undefined) sample('targetSnapshots', labels, copies);
     }
+    if (status.lastWork?.durationMs !== undefined)
+      sample('successDuration', labels, status.lastWork.durationMs / 1000);
+    if (status.spec.kind === 'restic' && status.lastWork?.bytes !== undefined)
+      sample('addedBytes', labels, status.lastWork.bytes);
+    if (status.repositorySnapshots) sample('repositorySnapshots', labels, status.repositorySnapshots.count);
     if (status.drill) {
       sample('drillTime', labels, seconds(status.drill.time));
       sample('drillSuccess', labels, status.drill.ok ? 1 : 0);

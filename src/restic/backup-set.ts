@@ -142,6 +142,8 @@ export interface OffsiteOutcome {
   /** The exit code the failure implies (10: unreachable, 2: its password is wrong, …). */
   readonly exitCode?: number;
   readonly durationMs: number;
+  /** The set's snapshots there after the copy (absent when it could not be listed). */
+  readonly snapshots?: number;
 }
 
 export interface SetOutcome {
@@ -310,8 +312,9 @@ async function copyOffsite(
   try {
     if (!(await restic.exists(target))) await restic.init(target, set.repository);
     await restic.copyFrom(target, set.repository, runIds);
+    const listed = await restic.snapshots(target, [tag.set(set.name)]);
     const there = new Set(
-      (await restic.snapshots(target, [tag.set(set.name)])).flatMap((snapshot) =>
+      listed.flatMap((snapshot) =>
         snapshot.original ? [snapshot.original, snapshot.id] : [snapshot.id],
       ),
     );
@@ -329,6 +332,7 @@ async function copyOffsite(
           }
         : {}),
       durationMs: Date.now() - startedAt,
+      snapshots: listed.length,
     };
   } catch (error) {
     return {

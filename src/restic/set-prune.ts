@@ -96,8 +96,10 @@ export async function pruneSets(
         continue;
       }
       let decisions: RunDecision[];
+      let listed: number;
       try {
         const runs = await runsOf(restic, repository, set.name);
+        listed = runs.reduce((count, run) => count + run.snapshots.length, 0);
         decisions = decideRuns(
           runs.map(({ run, complete, snapshots }) => ({
             run,
@@ -116,6 +118,13 @@ export async function pruneSets(
         report({ type: 'decision', ...names, dryRun: options.dryRun, ...decision });
       const doomed = decisions.filter((decision) => decision.action === 'delete');
       if (options.dryRun) deleted += doomed.length;
+      const countNow = (count: number): Promise<void> | undefined =>
+        options.journal?.append('restic-snapshots', {
+          ...names,
+          primary: repository === set.repository,
+          count,
+        });
+      if (!options.dryRun && doomed.length === 0) await countNow(listed);
       if (options.dryRun || doomed.length === 0) continue;
       const forgot = await restic.forget(
         repository,
@@ -134,6 +143,7 @@ export async function pruneSets(
         continue;
       }
       deleted += doomed.length; // forgotten: no longer restore points, whatever prune does
+      await countNow(listed - doomed.reduce((count, decision) => count + decision.snapshotIds.length, 0));
       const pruned = await restic.prune(repository);
       await options.journal?.append('restic-prune', {
         ...names,

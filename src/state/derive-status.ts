@@ -76,6 +76,15 @@ interface JobFold {
    */
   namedAt?: number;
   drill?: DrillRecord;
+  /** What the last success did: how long it took, and bytes (btrfs: the stream; restic: data added). */
+  lastWork?: JobWork;
+  /** restic: the set's snapshots in the repository (the newest listing, plus snapshots made since). */
+  snapshots?: { count: number; time: string };
+}
+
+export interface JobWork {
+  readonly durationMs?: number;
+  readonly bytes?: number;
 }
 
 export interface RecordedFailure {
@@ -227,6 +236,17 @@ function resticJob(fold: StatusFold, set: string, repository: string): JobFold {
   return (repositories[repository] ??= {});
 }
 
+/** A set's items in one run: outcomes, and the work of those that made a snapshot. */
+interface ItemCounts {
+  ok: number;
+  failed: number;
+  error?: string;
+  durationMs: number;
+  dataAdded?: number;
+  /** restic snapshots made. */
+  made: number;
+}
+
 /** What one run did so far, while its lines are read (not part of the fold). */
 interface RunInProgress {
   readonly run: string;
@@ -235,7 +255,7 @@ interface RunInProgress {
   startAt?: number;
   lastAt: number;
   /** Items of each set: how many ok, how many failed. */
-  readonly items: Map<string, { ok: number; failed: number; error?: string }>;
+  readonly items: Map<string, ItemCounts>;
   /** What its btrfs steps did, for a run that ends without job results (jobFinished). */
   readonly btrfs: {
     /** The snapshot it took of each subvolume. */
@@ -485,21 +505,35 @@ function applyResticEnd(
       own = 'failed';
       message = result.error;
     }
-    recordAttempt(resticJob(fold, result.set, primary), {
+    const job = resticJob(fold, result.set, primary);
+    recordAttempt(job, {
       ...base,
       outcome: own,
       ...(message ? { message } : {}),
     });
+    if (items) {
+      if (own === 'ok') job.lastWork = workOf(items.durationMs, items.dataAdded);
+      // Counted from a listing only: before the first one the total is not known.
+      if (job.snapshots) job.snapshots = { count: job.snapshots.count + items.made, time: base.time };
+    }
     for (const copy of offsite) {
       if (typeof copy?.repository !== 'string') continue;
-      recordAttempt(resticJob(fold, result.set, copy.repository), {
+      const copyJob = resticJob(fold, result.set, copy.repository);
+      recordAttempt(copyJob, {
         ...base,
         outcome: copy.ok ? 'ok' : 'failed',
         ...(copy.ok ? {} : { message: text(copy.error) || 'copy failed' }),
       });
+      if (copy.ok) copyJob.lastWork = workOf(copy.durationMs, undefined);
+      if (typeof copy.snapshots === 'number') copyJob.snapshots = { count: copy.snapshots, time: base.time };
     }
   }
 }
+
+const workOf = (durationMs: unknown, bytes: unknown): JobWork => ({
+  ...(typeof durationMs === 'number' ? { durationMs } : {}),
+  ...(typeof bytes === 'number' ? { bytes } : {}),
+});
 
 /** The failure a line records, if it records one (doctor logs' "recent failures"). */
 function failureOf(event: JournalEvent): RecordedFailure | undefined {
@@ -674,6 +708,7 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
           const command = progress.start?.command ?? 'run';
           if (event.ok) {
             recordAttempt(job, { time: event.time, run: event.run, command, outcome: 'ok', at });
+            job.lastWork = workOf(event.durationMs, event.bytes);
             if (typeof event.name === 'string') {
               job.lastSent = event.name;
               job.sentAt = at;
@@ -692,7 +727,12 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
       }
       case 'item': {
         const items = progressOf(event.run, at).items;
-        const counts = items.get(event.set) ?? { ok: 0, failed: 0 };
+        const counts = items.get(event.set) ?? { ok: 0, failed: 0, durationMs: 0, made: 0 };
+        if (typeof event.durationMs === 'number') counts.durationMs += event.durationMs;
+        const made = typeof event.item === 'object' && event.item !== null ? event.item : undefined;
+        if (made && typeof made.snapshotId === 'string') counts.made++;
+        if (made && typeof made.dataAdded === 'number')
+          counts.dataAdded = (counts.dataAdded ?? 0) + made.dataAdded;
         if (event.ok) counts.ok++;
         else {
           counts.failed++;
@@ -717,6 +757,13 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
       case 'verify':
         progressOf(event.run, at);
         fold.verify[event.repository] = { time: event.time, ok: event.ok };
+        break;
+      case 'restic-snapshots':
+        progressOf(event.run, at);
+        resticJob(fold, event.set, event.primary === true ? primary : event.repository).snapshots = {
+          count: event.count,
+          time: event.time,
+        };
         break;
       case 'notification': {
         const channels = (fold.channels ??= {});
@@ -911,6 +958,10 @@ export interface JobStatus {
   readonly failing: boolean;
   readonly pending?: PendingSync;
   readonly lastSent?: string;
+  /** The last success's duration and bytes (btrfs: its send stream; restic: data added). */
+  readonly lastWork?: JobWork;
+  /** restic: the set's snapshots in the repository, as of `time`. */
+  readonly repositorySnapshots?: { readonly count: number; readonly time: string };
   readonly drill?: DrillRecord;
   readonly drillFailed: boolean;
   readonly verify?: { readonly time: string; readonly ok: boolean };
@@ -1113,6 +1164,8 @@ export function deriveStatus(
       failing: outcome !== undefined && isFailure(outcome),
       ...(pending ? { pending } : {}),
       ...(record.lastSent ? { lastSent: record.lastSent } : {}),
+      ...(record.lastWork ? { lastWork: record.lastWork } : {}),
+      ...(record.snapshots ? { repositorySnapshots: record.snapshots } : {}),
       ...(record.drill ? { drill: record.drill } : {}),
       drillFailed: record.drill?.ok === false,
       ...(verify ? { verify } : {}),

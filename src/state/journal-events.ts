@@ -33,6 +33,8 @@ export type JournalSet = {
     readonly repository: string;
     readonly ok: boolean;
     readonly error?: string;
+    readonly durationMs?: number;
+    readonly snapshots?: number;
   }[];
 };
 
@@ -101,12 +103,40 @@ export type StepEvent = Line<
 
 export type ItemEvent = Line<
   'item',
-  { readonly set: string; readonly what: string; readonly ok: boolean; readonly error?: string }
+  {
+    readonly set: string;
+    readonly what: string;
+    readonly ok: boolean;
+    readonly error?: string;
+    readonly durationMs?: number;
+    /** The restic snapshot it made, with restic's own figures (absent when it failed). */
+    readonly item?: { readonly snapshotId?: string; readonly dataAdded?: number };
+  }
 >;
 
 export type OffsiteEvent = Line<
   'offsite',
-  { readonly set: string; readonly repository: string; readonly ok: boolean; readonly error?: string }
+  {
+    readonly set: string;
+    readonly repository: string;
+    readonly ok: boolean;
+    readonly error?: string;
+    readonly durationMs?: number;
+    /** The set's snapshots in that repository, listed after the copy. */
+    readonly snapshots?: number;
+  }
+>;
+
+/** A listing of a set's snapshots in a repository (prune lists them): how many there are now. */
+export type ResticSnapshotsEvent = Line<
+  'restic-snapshots',
+  {
+    readonly set: string;
+    readonly repository: string;
+    /** The set's own repository (derived status keys it apart from the offsite ones). */
+    readonly primary?: boolean;
+    readonly count: number;
+  }
 >;
 
 export type VerifyEvent = Line<'verify', { readonly repository: string; readonly ok: boolean }>;
@@ -213,6 +243,7 @@ export type JournalEvent =
   | VerifyEvent
   | DrillEvent
   | ResticPruneEvent
+  | ResticSnapshotsEvent
   | InfraAppliedEvent
   | InfraSmokeEvent
   | ObserverFailedEvent
@@ -280,6 +311,7 @@ const checks: Readonly<Record<JournalEventName, Check>> = {
         (line.snapshot === undefined || isString(line.snapshot))
       : isString(line.set)),
   'restic-prune': has({ set: isString, repository: isString }),
+  'restic-snapshots': has({ set: isString, repository: isString, count: isNumber }),
   'infra-applied': always,
   'infra-smoke': has({ ok: isBoolean }),
   'observer-failed': has({ observer: isString }),

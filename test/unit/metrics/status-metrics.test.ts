@@ -282,3 +282,95 @@ describe('which runs write the textfile', () => {
     ).toMatchObject({ write: false });
   });
 });
+
+describe('per-job work and repository snapshot counts', () => {
+  const backup = (run: string, time: string, snapshotPrefix: string) => [
+    line({ time, run, event: 'run-start', command: 'backup', sets: ['app'], ...identity }),
+    line({
+      time,
+      run,
+      event: 'item',
+      set: 'app',
+      what: 'db',
+      ok: true,
+      durationMs: 1000,
+      item: { snapshotId: `${snapshotPrefix}1`, dataAdded: 100 },
+    }),
+    line({
+      time,
+      run,
+      event: 'item',
+      set: 'app',
+      what: 'uploads',
+      ok: true,
+      durationMs: 2500,
+      item: { snapshotId: `${snapshotPrefix}2`, dataAdded: 50 },
+    }),
+    line({
+      time,
+      run,
+      event: 'run-end',
+      command: 'backup',
+      exitCode: 0,
+      sets: [
+        { set: 'app', ok: true, offsite: [{ repository: 's3', ok: true, durationMs: 800, snapshots: 6 }] },
+      ],
+    }),
+  ];
+  const statusOf = (events: JournalEvent[]) =>
+    deriveStatus(events, () => ({ ownCopies: [] }), { primaryOf: () => 'local' }, now, {
+      jobs,
+      probe: () => false,
+    });
+  const samplesFor = async (events: JournalEvent[]) =>
+    parseExposition(
+      await renderStatusMetrics({ status: statusOf(events), transfer: () => ({}), version: '1' }),
+    );
+
+  it("durations and restic's data added of the last success; counts from a listing plus snapshots made since", async () => {
+    const listed = [
+      line({ time: '2026-11-23T00:00:00Z', run: 'p', event: 'run-start', command: 'prune', ...identity }),
+      line({
+        time: '2026-11-23T00:00:01Z',
+        run: 'p',
+        event: 'restic-snapshots',
+        set: 'app',
+        repository: 'local',
+        primary: true,
+        count: 4,
+      }),
+      line({ time: '2026-11-23T00:00:02Z', run: 'p', event: 'run-end', command: 'prune', exitCode: 0 }),
+    ];
+    const send = [
+      line({ time: '2026-11-23T03:00:00Z', run: 'r', event: 'run-start', command: 'run', ...identity }),
+      line({
+        time: '2026-11-23T03:00:02Z',
+        run: 'r',
+        event: 'step',
+        kind: 'send',
+        subvolume: 'home',
+        target: 'usb',
+        name: 'home.20261123T0300',
+        ok: true,
+        durationMs: 1500,
+        bytes: 4096,
+      }),
+      line({ time: '2026-11-23T03:00:03Z', run: 'r', event: 'run-end', command: 'run', exitCode: 0 }),
+    ];
+    const samples = await samplesFor(parse(...listed, ...backup('b', '2026-11-23T01:00:00Z', 'a'), ...send));
+    expect(valueOf(samples, 'snapkeep_job_last_success_duration_seconds', local)).toBe(3.5);
+    expect(valueOf(samples, 'snapkeep_job_last_success_duration_seconds', s3)).toBe(0.8);
+    expect(valueOf(samples, 'snapkeep_job_last_success_duration_seconds', home)).toBe(1.5);
+    expect(valueOf(samples, 'snapkeep_job_last_success_added_bytes', local)).toBe(150);
+    expect(samplesOf(samples, 'snapkeep_job_last_success_added_bytes', home)).toEqual([]);
+    // 4 listed by prune, then the backup's two; the offsite count is the copy's own listing.
+    expect(valueOf(samples, 'snapkeep_job_repository_snapshots', local)).toBe(6);
+    expect(valueOf(samples, 'snapkeep_job_repository_snapshots', s3)).toBe(6);
+  });
+
+  it('no count for a repository never listed (the backup alone does not know the total)', async () => {
+    const samples = await samplesFor(parse(...backup('b', '2026-11-23T01:00:00Z', 'a')));
+    expect(samplesOf(samples, 'snapkeep_job_repository_snapshots', local)).toEqual([]);
+    expect(valueOf(samples, 'snapkeep_job_repository_snapshots', s3)).toBe(6);
+  });
+});
