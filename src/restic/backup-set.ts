@@ -314,9 +314,7 @@ async function copyOffsite(
     await restic.copyFrom(target, set.repository, runIds);
     const listed = await restic.snapshots(target, [tag.set(set.name)]);
     const there = new Set(
-      listed.flatMap((snapshot) =>
-        snapshot.original ? [snapshot.original, snapshot.id] : [snapshot.id],
-      ),
+      listed.flatMap((snapshot) => (snapshot.original ? [snapshot.original, snapshot.id] : [snapshot.id])),
     );
     // 0.14 reports short ids from backup; copies record the full id as `original`.
     const missing = runIds.filter((id) => ![...there].some((full) => full.startsWith(id)));
