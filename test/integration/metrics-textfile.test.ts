@@ -213,6 +213,21 @@ describe('the metrics textfile of scheduled runs', () => {
     expect(valueOf(samples, 'snapkeep_job_last_outcome', { ...docs, outcome: 'ok' })).toBe(1);
     expect(valueOf(samples, 'snapkeep_job_last_outcome', { ...offsite, outcome: 'failed' })).toBe(1);
     expect(valueOf(samples, 'snapkeep_job_failing', offsite)).toBe(1);
+    // Its work: the items' measured durations and restic's own "data added", as journaled.
+    const docsItems = lines.filter(
+      (line) => line.event === 'item' && line.run === lastBackup.run && line.set === 'docs',
+    );
+    expect(docsItems.length).toBeGreaterThan(0);
+    const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0);
+    expect(valueOf(samples, 'snapkeep_job_last_success_duration_seconds', docs)).toBeCloseTo(
+      sum(docsItems.map((line) => line.durationMs as number)) / 1000,
+      9,
+    );
+    expect(valueOf(samples, 'snapkeep_job_last_success_added_bytes', docs)).toBe(
+      sum(docsItems.map((line) => (line.item as { dataAdded: number }).dataAdded)),
+    );
+    // Before any listing nobody knows the repository's total: no sample rather than a guess.
+    expect(samplesOf(samples, 'snapkeep_job_repository_snapshots', docs)).toEqual([]);
 
     const version = (await snapkeep(['--version'])).stdout.trim();
     expect(valueOf(samples, 'snapkeep_build_info', { version })).toBe(1);
@@ -332,6 +347,21 @@ describe('the metrics textfile of scheduled runs', () => {
     const ends = (await journal()).filter((line) => line.event === 'run-end');
     expect(valueOf(after, 'snapkeep_runs_total')).toBe(ends.length);
     expect(ends.length).toBe(runsBefore + 2);
+  });
+
+  it("the set's snapshots in its repository: prune's listing, then one more backup, equal `restic snapshots`", async () => {
+    await byHand(['prune']); // the offsite repository is unreachable: only its prune fails
+    await byHand(['backup', 'docs']);
+    const printed = await byHand(['metrics']);
+    expectExit(printed, 0);
+    const listed = await runChecked({
+      file: 'restic',
+      args: ['snapshots', '--json', '--no-lock', '--tag', 'snapkeep-set=docs'],
+      env: { RESTIC_REPOSITORY: join(world.base, 'repo'), RESTIC_PASSWORD: secrets.password },
+    });
+    const count = (JSON.parse(listed.stdout) as unknown[]).length;
+    expect(count).toBeGreaterThan(1);
+    expect(valueOf(parseExposition(printed.stdout), 'snapkeep_job_repository_snapshots', docs)).toBe(count);
   });
 
   it('a directory that refuses the file: journaled as observer-failed, the run’s exit code unchanged', async () => {
