@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, SnapkeepError, describeSystemError, exitCodeHelp, isSystemError } from '../errors.js';
 import { maskSecrets, terminateAllChildren } from '../exec/command.js';
 import { applyGlobalOptions } from './global-options.js';
+import { shapeHelp } from './help-text.js';
 import { parseLockWait } from '../state/lock.js';
 import { configureRuns, interruptRuns } from '../state/run-lifecycle.js';
 import { registerBackupCommand } from './commands/backup.js';
@@ -129,6 +130,7 @@ export function createProgram(version: string, defer: (action: Action) => void, 
   const wanted = commandModules.find((module) => command !== undefined && module.commands.includes(command));
   const modules = wanted && !wanted.wantsWholeTree ? [wanted] : commandModules;
   for (const module of modules) module.register(registration);
+  shapeHelp(program);
   // Notifications and the metrics textfile follow every run, whichever modules were built.
   observeRuns(program, version);
   return program;
