@@ -415,7 +415,7 @@ describe('status, check and doctor logs: one answer for one journal', () => {
     const statusWords = Object.fromEntries(jobs.map((job) => [job.id, job.state]));
     expect(notOk(checkStates)).toEqual(notOk(statusWords));
     expect(notOk(doctorStates)).toEqual(notOk(statusWords));
-    expect(checks.find((entry) => entry.check === 'last-run')).toMatchObject({ status: 'FAIL' });
+    expect(checks.find((entry) => entry.check === 'last-run')).toMatchObject({ status: 'fail' });
     expect(checks.find((entry) => entry.check === 'last-run')!.detail).toMatch(/snapkeep resume, killed/);
   });
 
