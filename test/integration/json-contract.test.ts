@@ -37,7 +37,7 @@ const env = { SNAPKEEP_CONFIG: '', SNAPKEEP_CACHE_DIR: 'off', XDG_STATE_HOME: di
 async function run(args: readonly string[]): Promise<{ exitCode: number; lines: Record<string, unknown>[] }> {
   const result = await snapkeep(args, { env, input: '' });
   const lines = events(result.stdout); // throws on a line that is not JSON with a type
-  return { exitCode: result.exitCode, lines };
+  return { exitCode: result.exitCode ?? -1, lines };
 }
 
 /** The contract every --json run keeps; returns the events before the summary. */
