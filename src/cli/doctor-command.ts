@@ -1,6 +1,7 @@
 // `snapkeep doctor [prereqs|ssh|volume|sources|aws|logs|all]`: every check prints OK, WARN, FAIL or SKIP,
-// and under a WARN or FAIL the likely cause and the fix. --json: one `check` event per check and
-// a `doctor-summary`. Exit 0 when nothing FAILs, 3 when something does.
+// and under a WARN or FAIL the likely cause and the fix. --json: one `check` event per check
+// (`status` ok, warn, fail or skip) and the program's `summary` with the counts. Exit 0 when
+// nothing FAILs, 3 when something does.
 import {
   checkGroups,
   formatCheck,
@@ -65,7 +66,7 @@ export async function runDoctor(options: DoctorCommandOptions): Promise<number> 
     },
   );
   const summary = summarize(all);
-  output.event('doctor-summary', { ...summary });
+  // Under --json the counts are in the program's summary (output.ts counts the check events).
   output.text(formatSummary(summary));
   return summary.exitCode;
 }

@@ -6,6 +6,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, SnapkeepError, describeSystemError, exitCodeHelp, isSystemError } from '../errors.js';
 import { maskSecrets, terminateAllChildren } from '../exec/command.js';
 import { applyGlobalOptions } from './global-options.js';
+import { beginJsonRun, endJsonRun, inJsonRun } from './output.js';
+import { shapeHelp } from './help-text.js';
 import { parseLockWait } from '../state/lock.js';
 import { configureRuns, interruptRuns } from '../state/run-lifecycle.js';
 import { registerBackupCommand } from './commands/backup.js';
@@ -129,6 +131,7 @@ export function createProgram(version: string, defer: (action: Action) => void, 
   const wanted = commandModules.find((module) => command !== undefined && module.commands.includes(command));
   const modules = wanted && !wanted.wantsWholeTree ? [wanted] : commandModules;
   for (const module of modules) module.register(registration);
+  shapeHelp(program);
   // Notifications and the metrics textfile follow every run, whichever modules were built.
   observeRuns(program, version);
   return program;
@@ -147,8 +150,15 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   let lockWait: string | undefined;
   program.hook('preAction', (_program, command) => {
     lockWait = command.opts<{ lockWait?: string }>().lockWait;
+    // The --json contract (output.ts): from here on, the command ends with one summary event.
+    if (command.opts<{ json?: boolean }>().json === true) beginJsonRun(commandWords(command).join(' '));
     applyGlobalOptions(program, command);
   });
+  /** The exit code, after the --json run's error event (when `error`) and summary. */
+  const finish = (exitCode: number, error?: string): number => {
+    endJsonRun(exitCode, error === undefined ? undefined : { message: error });
+    return exitCode;
+  };
 
   try {
     await program.parseAsync([...argv]);
@@ -156,7 +166,11 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     if (error instanceof CommanderError) {
       // --help and --version exit 0 through here; everything else is a usage error.
       if (error.code === checkUsageErrorCode) return error.exitCode;
-      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      if (error.exitCode === 0) return ExitCode.ok;
+      // A usage error of a --json command line is an event too (commander said it on stderr).
+      if (!inJsonRun() && jsonRequested(argv.slice(2)))
+        beginJsonRun(commandWords(commandOf(program, argv.slice(2))).join(' '));
+      return finish(ExitCode.usage, error.message.replace(/^error: /, ''));
     }
     throw error;
   }
@@ -170,6 +184,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
     const observed = interruptRuns(signal);
     terminateAllChildren();
     process.stderr.write(`snapkeep: interrupted (${signal})\n`);
+    finish(ExitCode.interrupted, `interrupted (${signal})`);
     // Close SSH master connections (they would otherwise linger for ControlPersist), briefly.
     const exit = (): never => process.exit(ExitCode.interrupted);
     setTimeout(exit, 1000).unref();
@@ -180,19 +195,49 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   process.once('SIGTERM', onSignal);
   try {
     configureRuns({ lockWaitSeconds: lockWait === undefined ? undefined : parseLockWait(lockWait) });
-    return await pending();
+    return finish(await pending());
   } catch (error) {
     if (error instanceof SnapkeepError) {
       process.stderr.write(`snapkeep: ${maskSecrets(error.message)}\n`);
-      return error.exitCode;
+      return finish(error.exitCode, error.message);
     }
     // The system refused a file operation: the path, the cause and the fix, not a stack trace.
     if (isSystemError(error)) {
       process.stderr.write(`snapkeep: ${maskSecrets(describeSystemError(error))}\n`);
-      return ExitCode.fatal;
+      return finish(ExitCode.fatal, describeSystemError(error));
     }
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
     process.stderr.write(`snapkeep: unexpected error: ${maskSecrets(message)}\n`);
-    return ExitCode.fatal;
+    return finish(
+      ExitCode.fatal,
+      `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
+}
+
+/** The command's words after `snapkeep`: ['remote', 'verify']. */
+function commandWords(command: Command): string[] {
+  const words: string[] = [];
+  for (let current: Command | null = command; current?.parent; current = current.parent)
+    words.unshift(current.name());
+  return words;
+}
+
+/** The deepest command `args` names (for a line commander refused). */
+function commandOf(program: Command, args: readonly string[]): Command {
+  let command = program;
+  for (const arg of args) {
+    if (arg === '--') break;
+    const sub = command.commands.find(
+      (candidate) => candidate.name() === arg || candidate.aliases().includes(arg),
+    );
+    if (sub) command = sub;
+  }
+  return command;
+}
+
+/** Did the command line ask for --json (before any `--`)? */
+function jsonRequested(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).includes('--json');
 }

@@ -404,18 +404,18 @@ describe('status, check and doctor logs: one answer for one journal', () => {
     );
     expect(doctorStates).toEqual(
       Object.fromEntries(
-        Object.entries(expectedStates).map(([id, [state]]) => [id, state === 'OK' ? 'OK' : 'FAIL']),
+        Object.entries(expectedStates).map(([id, [state]]) => [id, state === 'OK' ? 'ok' : 'fail']),
       ),
     );
     // The same jobs are not OK in all three.
     const notOk = (entries: Record<string, string | undefined>): string[] =>
       Object.keys(entries)
-        .filter((id) => entries[id] !== 'OK')
+        .filter((id) => entries[id]?.toUpperCase() !== 'OK')
         .sort();
     const statusWords = Object.fromEntries(jobs.map((job) => [job.id, job.state]));
     expect(notOk(checkStates)).toEqual(notOk(statusWords));
     expect(notOk(doctorStates)).toEqual(notOk(statusWords));
-    expect(checks.find((entry) => entry.check === 'last-run')).toMatchObject({ status: 'FAIL' });
+    expect(checks.find((entry) => entry.check === 'last-run')).toMatchObject({ status: 'fail' });
     expect(checks.find((entry) => entry.check === 'last-run')!.detail).toMatch(/snapkeep resume, killed/);
   });
 

@@ -48,7 +48,7 @@ subvolumes:
     const before = await snapkeep(['doctor', 'sources', '--config', config, '--json']);
     expectExit(before, 0); // a WARN does not fail doctor
     const [warning] = sourceChecksOf(before.stdout);
-    expect(warning).toMatchObject({ status: 'WARN', subject: 'home', check: 'caches' });
+    expect(warning).toMatchObject({ status: 'warn', subject: 'home', check: 'caches' });
     expect(warning!.detail).toContain(`${cache} holds`);
 
     // The fix as printed, in a shell.
@@ -59,7 +59,7 @@ subvolumes:
 
     const after = await snapkeep(['doctor', 'sources', '--config', config, '--json']);
     expectExit(after, 0);
-    expect(sourceChecksOf(after.stdout).map((check) => check.status)).toEqual(['OK']);
+    expect(sourceChecksOf(after.stdout).map((check) => check.status)).toEqual(['ok']);
 
     expectExit(await snapkeep(['snapshot', '--config', config]), 0);
     const [snapshot] = await snapshotsIn(join(source.mountPoint, 'snapshots'));

@@ -120,30 +120,30 @@ describe('snapkeep doctor against an ssh target', () => {
     expectExit(json, 0);
     const checks = checksOf(json.stdout);
     const notOk = checks
-      .filter((check) => ['ssh', 'volume', 'logs'].includes(check.group) && check.status !== 'OK')
+      .filter((check) => ['ssh', 'volume', 'logs'].includes(check.group) && check.status !== 'ok')
       .map((check) => `${check.group}/${check.check}: ${check.status}`);
     // No backup sets in this config: nothing else may be anything but OK.
-    expect(notOk).toEqual(['logs/last-backup: SKIP']);
+    expect(notOk).toEqual(['logs/last-backup: skip']);
     // Measured: the host's filter answers `date -u +%s` (one kernel clock here, so within a second).
     const clock = find(checks, 'ssh', 'clock-skew');
-    expect(clock.status).toBe('OK');
+    expect(clock.status).toBe('ok');
     expect(clock.detail).toMatch(
       /^the host's clock is [01]\.\d s (ahead of|behind) this machine's \(±\d+\.\d s; measured with date -u \+%s on the host, answered in \d+ ms, in whole seconds\)$/,
     );
     expect(await readFile(remote.filterLog, 'utf8')).toMatch(/ACCEPT: date -u \+%s$/m);
     expect(find(checks, 'volume', 'garbage').detail).toMatch(/none \(1 complete copy\)/);
-    expect(find(checks, 'logs', 'stale').status).toBe('OK');
-    expect(find(checks, 'prereqs', 'subvolume').status).toBe('OK');
+    expect(find(checks, 'logs', 'stale').status).toBe('ok');
+    expect(find(checks, 'prereqs', 'subvolume').status).toBe('ok');
     // The run lock and the children's binding to snapkeep need util-linux's flock and setpriv.
     expect(find(checks, 'prereqs', 'flock').detail).toMatch(/^flock from util-linux/);
     expect(find(checks, 'prereqs', 'setpriv').detail).toMatch(/^setpriv from util-linux/);
-    expect(find(checks, 'aws', 'outputs').status).toBe('SKIP');
+    expect(find(checks, 'aws', 'outputs').status).toBe('skip');
     // A target the config does not have is a usage error, not an empty diagnosis.
     const unknown = await snapkeep(['doctor', 'ssh', '--config', configPath, '--target', 'nope']);
     expectExit(unknown, 2);
     expect(unknown.stderr).toMatch(/no subvolume sends to "nope"; targets in the config: offsite/);
     const summary = events(json.stdout).at(-1)!;
-    expect(summary).toMatchObject({ type: 'doctor-summary', fail: 0, exitCode: 0 });
+    expect(summary).toMatchObject({ type: 'summary', checks: { fail: 0 }, exitCode: 0 });
   });
 
   it('an older filter that refuses date: the skew estimated from the newest copy, with the upgrade (exit 0)', async () => {
@@ -158,7 +158,7 @@ describe('snapkeep doctor against an ssh target', () => {
       const result = await snapkeep(['doctor', 'ssh', '--config', configPath, '--json']);
       expectExit(result, 0);
       const clock = find(checksOf(result.stdout), 'ssh', 'clock-skew');
-      expect(clock.status).toBe('OK');
+      expect(clock.status).toBe('ok');
       expect(clock.detail).toMatch(
         new RegExp(
           `^the host's clock is \\d+ s (ahead of|behind) this machine's \\(estimated from ${targetPath}/data\\.[0-9T_]+: .*; ±2 s — the host's filter is older and refuses date -u \\+%s; upgrading the host's filter gives a direct measurement: on 127\\.0\\.0\\.1, as root: snapkeep remote setup --root ${targetPath} --user ${remote.user} --public-key ${remote.identityFile}\\.pub --install\\)$`,
@@ -184,7 +184,7 @@ describe('snapkeep doctor against an ssh target', () => {
       const volume = await snapkeep(['doctor', 'volume', '--config', configPath, '--json']);
       expectExit(volume, 3);
       const connection = find(checksOf(volume.stdout), 'volume', 'connection');
-      expect(connection.status).toBe('FAIL');
+      expect(connection.status).toBe('fail');
       expect(connection.fix?.[0]).toMatch(/systemctl start ssh/);
     } finally {
       await remote.startSshd();
@@ -199,17 +199,17 @@ describe('snapkeep doctor against an ssh target', () => {
     const result = await snapkeep(['doctor', 'ssh', '--config', wrongKey, '--json']);
     expectExit(result, 3);
     const checks = checksOf(result.stdout);
-    expect(find(checks, 'ssh', 'tcp').status).toBe('OK');
-    expect(find(checks, 'ssh', 'host-key').status).toBe('OK');
+    expect(find(checks, 'ssh', 'tcp').status).toBe('ok');
+    expect(find(checks, 'ssh', 'host-key').status).toBe('ok');
     const authentication = find(checks, 'ssh', 'authentication');
-    expect(authentication.status).toBe('FAIL');
+    expect(authentication.status).toBe('fail');
     expect(authentication.detail).toMatch(/refused .*other_key \(SHA256:.*Permission denied \(publickey\)/);
     expect(authentication.fix).toEqual([
       `ssh-keygen -y -f ${otherKey}  (prints this key's public half, to compare with the host's authorized_keys)`,
       `on 127.0.0.1, as root: snapkeep remote setup --root ${targetPath} --user ${remote.user} --public-key ${otherKey}.pub --install  (or append the line \`snapkeep remote setup\` prints to ~${remote.user}/.ssh/authorized_keys)`,
       'or point ssh.identity_file at the key that is installed there',
     ]);
-    expect(find(checks, 'ssh', 'filter').status).toBe('SKIP');
+    expect(find(checks, 'ssh', 'filter').status).toBe('skip');
   });
 
   it('unknown host key: refused, with ssh-keyscan to add it (exit 3)', async () => {
@@ -245,7 +245,7 @@ describe('snapkeep doctor against an ssh target', () => {
       expectExit(alone, 3);
       expect(
         checksOf(alone.stdout)
-          .filter((check) => check.status === 'FAIL')
+          .filter((check) => check.status === 'fail')
           .map((check) => check.check),
       ).toEqual(['mounted']);
       // The ssh side fails too (the filter refuses everything), pointing at the volume.
@@ -270,7 +270,7 @@ describe('snapkeep doctor against an ssh target', () => {
       const result = await snapkeep(['doctor', 'volume', '--config', configPath, '--json']);
       expectExit(result, 3);
       const btrfs = find(checksOf(result.stdout), 'volume', 'btrfs');
-      expect(btrfs.status).toBe('FAIL');
+      expect(btrfs.status).toBe('fail');
       expect(btrfs.detail).toMatch(
         new RegExp(`is on ext4 /dev/loop\\d+ mounted at ${remote.mountPoint}, not btrfs`),
       );
@@ -278,7 +278,7 @@ describe('snapkeep doctor against an ssh target', () => {
       expect(btrfs.fix?.[0]).toMatch(
         new RegExp(`umount ${remote.mountPoint} && mkfs\\.btrfs -f -L snapkeep /dev/loop\\d+`),
       );
-      expect(find(checksOf(result.stdout), 'volume', 'mounted').status).toBe('OK');
+      expect(find(checksOf(result.stdout), 'volume', 'mounted').status).toBe('ok');
     } finally {
       await remote.run(['umount', remote.mountPoint]);
     }
@@ -310,9 +310,9 @@ describe('snapkeep doctor against an ssh target', () => {
       const result = await snapkeep(['doctor', 'ssh', '--config', configPath, '--json']);
       expectExit(result, 3);
       const checks = checksOf(result.stdout);
-      expect(find(checks, 'ssh', 'authentication').status).toBe('OK');
+      expect(find(checks, 'ssh', 'authentication').status).toBe('ok');
       const missing = find(checks, 'ssh', 'filter');
-      expect(missing.status).toBe('FAIL');
+      expect(missing.status).toBe('fail');
       expect(missing.detail).toBe(`the forced command ${filter} does not exist on 127.0.0.1 (exit 127)`);
       expect(missing.fix?.[0]).toBe(
         `on 127.0.0.1, as root: snapkeep remote setup --root ${targetPath} --user ${remote.user} --public-key ${remote.identityFile}.pub --filter-path ${filter} --install  (installs the filter at ${filter})`,
@@ -418,9 +418,9 @@ describe('snapkeep doctor aws (real AWS SDK, EC2 stub on 127.0.0.1)', () => {
         })
       ).stdout,
     );
-    expect(find(checks, 'aws', 'instance').status).toBe('OK');
+    expect(find(checks, 'aws', 'instance').status).toBe('ok');
     const attachment = find(checks, 'aws', 'attachment');
-    expect(attachment.status).toBe('FAIL');
+    expect(attachment.status).toBe('fail');
     expect(attachment.detail).toBe('vol-0123456789abcdef0 is not attached to i-0123456789abcdef0');
     expect(attachment.fix?.[0]).toBe(
       'aws ec2 attach-volume --region eu-central-1 --volume-id vol-0123456789abcdef0 --instance-id i-0123456789abcdef0 --device /dev/sdf',

@@ -208,23 +208,23 @@ notify:
     const checks = events(doctor.stdout).filter((event) => event.type === 'check');
     const check = (subject: string, id: string): Record<string, unknown> | undefined =>
       checks.find((entry) => entry.subject === subject && entry.check === id);
-    expect(check('denied', 'credentials')).toMatchObject({ status: 'OK' });
+    expect(check('denied', 'credentials')).toMatchObject({ status: 'ok' });
     expect(check('denied', 'reach')).toMatchObject({
-      status: 'FAIL',
+      status: 'fail',
       cause: 'the server refused the user name or password',
     });
-    expect(check('closed', 'reach')).toMatchObject({ status: 'FAIL' });
+    expect(check('closed', 'reach')).toMatchObject({ status: 'fail' });
     expect(String(check('closed', 'reach')!.cause)).toContain('nothing listens');
-    expect(check('silent', 'reach')).toMatchObject({ status: 'OK' });
-    expect(check('silent', 'last-message')).toMatchObject({ status: 'WARN' });
-    expect(check('local', 'reach')).toMatchObject({ status: 'OK' });
-    expect(checks.find((entry) => entry.check === 'watchdog')).toMatchObject({ status: 'OK' });
+    expect(check('silent', 'reach')).toMatchObject({ status: 'ok' });
+    expect(check('silent', 'last-message')).toMatchObject({ status: 'warn' });
+    expect(check('local', 'reach')).toMatchObject({ status: 'ok' });
+    expect(checks.find((entry) => entry.check === 'watchdog')).toMatchObject({ status: 'ok' });
     const missing = await snapkeep(['doctor', 'notify', '--json', '--config', world.configPath], {
       env: { ...env, NTFY_TOKEN: '' },
     });
     expect(
       events(missing.stdout).find((entry) => entry.subject === 'phone' && entry.check === 'credentials'),
-    ).toMatchObject({ status: 'FAIL' });
+    ).toMatchObject({ status: 'fail' });
 
     // No secret anywhere: outputs, the journal, the notification state.
     const written = [
