@@ -243,8 +243,6 @@ interface ItemCounts {
   error?: string;
   durationMs: number;
   dataAdded?: number;
-  /** restic snapshots made. */
-  made: number;
 }
 
 /** What one run did so far, while its lines are read (not part of the fold). */
@@ -511,11 +509,7 @@ function applyResticEnd(
       outcome: own,
       ...(message ? { message } : {}),
     });
-    if (items) {
-      if (own === 'ok') job.lastWork = workOf(items.durationMs, items.dataAdded);
-      // Counted from a listing only: before the first one the total is not known.
-      if (job.snapshots) job.snapshots = { count: job.snapshots.count + items.made, time: base.time };
-    }
+    if (items && own === 'ok') job.lastWork = workOf(items.durationMs, items.dataAdded);
     for (const copy of offsite) {
       if (typeof copy?.repository !== 'string') continue;
       const copyJob = resticJob(fold, result.set, copy.repository);
@@ -727,10 +721,14 @@ export function foldJournal(events: readonly JournalEvent[], probe: RunProbe = p
       }
       case 'item': {
         const items = progressOf(event.run, at).items;
-        const counts = items.get(event.set) ?? { ok: 0, failed: 0, durationMs: 0, made: 0 };
+        const counts = items.get(event.set) ?? { ok: 0, failed: 0, durationMs: 0 };
         if (typeof event.durationMs === 'number') counts.durationMs += event.durationMs;
         const made = typeof event.item === 'object' && event.item !== null ? event.item : undefined;
-        if (made && typeof made.snapshotId === 'string') counts.made++;
+        // Each snapshot counts when its line is written (a killed backup made it all the same);
+        // counted from a listing only: before the first one the total is not known.
+        const listed =
+          made && typeof made.snapshotId === 'string' ? fold.restic[event.set]?.[primary] : undefined;
+        if (listed?.snapshots) listed.snapshots = { count: listed.snapshots.count + 1, time: event.time };
         if (made && typeof made.dataAdded === 'number')
           counts.dataAdded = (counts.dataAdded ?? 0) + made.dataAdded;
         if (event.ok) counts.ok++;

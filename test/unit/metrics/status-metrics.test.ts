@@ -368,6 +368,22 @@ describe('per-job work and repository snapshot counts', () => {
     expect(valueOf(samples, 'snapkeep_job_repository_snapshots', s3)).toBe(6);
   });
 
+  it('a backup killed after its first item: that snapshot is counted (it exists)', async () => {
+    const listing = line({
+      time: '2026-11-23T00:00:01Z',
+      run: 'p',
+      event: 'restic-snapshots',
+      set: 'app',
+      repository: 'local',
+      primary: true,
+      count: 4,
+    });
+    const killed = backup('k', '2026-11-23T01:00:00Z', 'k').slice(0, 2); // start and one item, no end
+    const samples = await samplesFor(parse(listing, ...killed));
+    expect(valueOf(samples, 'snapkeep_job_repository_snapshots', local)).toBe(5);
+    expect(valueOf(samples, 'snapkeep_job_last_outcome', { ...local, outcome: 'killed' })).toBe(1);
+  });
+
   it('no count for a repository never listed (the backup alone does not know the total)', async () => {
     const samples = await samplesFor(parse(...backup('b', '2026-11-23T01:00:00Z', 'a')));
     expect(samplesOf(samples, 'snapkeep_job_repository_snapshots', local)).toEqual([]);
