@@ -56,7 +56,8 @@ function expectCorrectPreview(result: CommandResult): void {
   const decisions = result.stdout
     .trim()
     .split('\n')
-    .map((line) => JSON.parse(line) as { name: string; action: string });
+    .map((line) => JSON.parse(line) as { type: string; name: string; action: string })
+    .filter((event) => event.type !== 'summary');
   expect(decisions.map((decision) => `${decision.name}:${decision.action}`)).toEqual([
     'data.20260101T0000:delete',
     'data.20260102T0000:keep',

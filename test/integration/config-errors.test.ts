@@ -523,7 +523,9 @@ describe('config validate: malformed configurations', () => {
     const result = await snapkeep(['config', 'validate', '--json', '--config', file]);
     expect(result.exitCode).toBe(2);
     const lines = result.stdout.trim().split('\n');
-    expect(lines).toHaveLength(1);
+    // The --json contract: the result, then one summary.
+    expect(lines).toHaveLength(2);
+    expect(JSON.parse(lines[1]!)).toMatchObject({ type: 'summary', command: 'config validate', exitCode: 2 });
     expect(JSON.parse(lines[0]!)).toEqual({
       type: 'config',
       valid: false,
@@ -560,7 +562,10 @@ describe('config validate: malformed configurations', () => {
       `OK: ${file}: 1 subvolume, 1 target, 0 backup sets, 0 repositories, 0 sources\n`,
     );
     const json = await snapkeep(['config', 'validate', '--json', '--config', file]);
-    expect(JSON.parse(json.stdout)).toEqual({
+    const [validated, summary, ...rest] = json.stdout.trim().split('\n');
+    expect(rest).toEqual([]);
+    expect(JSON.parse(summary!)).toMatchObject({ type: 'summary', command: 'config validate', exitCode: 0 });
+    expect(JSON.parse(validated!)).toEqual({
       type: 'config',
       valid: true,
       path: file,

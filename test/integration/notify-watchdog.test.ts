@@ -124,6 +124,7 @@ describe('the watchdog', () => {
         kinds: ['stale'],
         trigger: 'watchdog',
       }),
+      expect.objectContaining({ type: 'summary', command: 'notify watchdog', exitCode: 0 }),
     ]);
     expectExit(await watchdog(), 0);
     expect(w.smtp.mails).toHaveLength(1);

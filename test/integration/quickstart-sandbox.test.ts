@@ -86,6 +86,7 @@ describe('quickstart sandboxes', () => {
     expectExit(result, 0);
     expect(events(result.stdout)).toEqual([
       { type: 'quickstart', action: 'cleanup', removed: true, root: first },
+      expect.objectContaining({ type: 'summary', command: 'quickstart', exitCode: 0 }),
     ]);
     expect(await exists(first)).toBe(false);
     expect(await mountsUnder(first)).toEqual([]);

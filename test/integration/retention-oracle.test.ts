@@ -318,10 +318,13 @@ describe('the built CLI (snapkeep retention preview --json)', () => {
     });
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
-    return result.stdout
+    const lines = result.stdout
       .trimEnd()
       .split('\n')
       .map((line) => JSON.parse(line) as Record<string, unknown>);
+    // The --json contract: the decisions, then exactly one summary.
+    expect(lines.at(-1)).toMatchObject({ type: 'summary', command: 'retention preview', exitCode: 0 });
+    return lines.slice(0, -1);
   }
 
   const cases: readonly [OraclePolicy, string, string, OracleMode][] = [
@@ -366,7 +369,21 @@ describe('the built CLI (snapkeep retention preview --json)', () => {
       timeoutMs: 60_000,
     });
     expect(result.exitCode).toBe(2);
-    expect(result.stdout).toBe('');
+    // Under --json the error is also an event on stdout, then the summary.
+    expect(
+      result.stdout
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as unknown),
+    ).toEqual([
+      expect.objectContaining({
+        type: 'error',
+        code: 'usage',
+        exitCode: 2,
+        message: expect.stringMatching(/--hour-of-day "24".*0 to 23/) as unknown,
+      }),
+      expect.objectContaining({ type: 'summary', command: 'retention preview', exitCode: 2 }),
+    ]);
     expect(result.stderr).toMatch(/--hour-of-day "24".*0 to 23/);
   });
 });
