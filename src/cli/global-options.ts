@@ -19,7 +19,8 @@ export function applyGlobalOptions(program: Command, command: Command): void {
   command.setOptionValue('config', global.config);
 }
 
-function commandPath(command: Command): string {
+/** The command's words after `snapkeep`: `remote verify`. */
+export function commandPath(command: Command): string {
   const names: string[] = [];
   for (let current: Command | null = command; current?.parent; current = current.parent)
     names.unshift(current.name());

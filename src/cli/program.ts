@@ -5,7 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, SnapkeepError, describeSystemError, exitCodeHelp, isSystemError } from '../errors.js';
 import { maskSecrets, terminateAllChildren } from '../exec/command.js';
-import { applyGlobalOptions } from './global-options.js';
+import { applyGlobalOptions, commandPath } from './global-options.js';
 import { beginJsonRun, endJsonRun, inJsonRun } from './output.js';
 import { shapeHelp } from './help-text.js';
 import { parseLockWait } from '../state/lock.js';
@@ -151,7 +151,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
   program.hook('preAction', (_program, command) => {
     lockWait = command.opts<{ lockWait?: string }>().lockWait;
     // The --json contract (output.ts): from here on, the command ends with one summary event.
-    if (command.opts<{ json?: boolean }>().json === true) beginJsonRun(commandWords(command).join(' '));
+    if (command.opts<{ json?: boolean }>().json === true) beginJsonRun(commandPath(command));
     applyGlobalOptions(program, command);
   });
   /** The exit code, after the --json run's error event (when `error`) and summary. */
@@ -169,7 +169,7 @@ export async function runCli(argv: readonly string[], version: string): Promise<
       if (error.exitCode === 0) return ExitCode.ok;
       // A usage error of a --json command line is an event too (commander said it on stderr).
       if (!inJsonRun() && jsonRequested(argv.slice(2)))
-        beginJsonRun(commandWords(commandOf(program, argv.slice(2))).join(' '));
+        beginJsonRun(commandPath(commandOf(program, argv.slice(2))));
       return finish(ExitCode.usage, error.message.replace(/^error: /, ''));
     }
     throw error;
@@ -213,14 +213,6 @@ export async function runCli(argv: readonly string[], version: string): Promise<
       `unexpected error: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
-}
-
-/** The command's words after `snapkeep`: ['remote', 'verify']. */
-function commandWords(command: Command): string[] {
-  const words: string[] = [];
-  for (let current: Command | null = command; current?.parent; current = current.parent)
-    words.unshift(current.name());
-  return words;
 }
 
 /** The deepest command `args` names (for a line commander refused). */
