@@ -3,7 +3,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { Document, isScalar } from 'yaml';
-import { importBtrbkConfig } from '../config/btrbk-import.js';
+import { describeUntranslated, importBtrbkConfig } from '../config/btrbk-import.js';
 import { ConfigError, loadConfig, parseConfigText, type LoadedConfig } from '../config/load-config.js';
 import {
   resolveLocation,
@@ -74,11 +74,7 @@ export type ImportEvent =
 
 function importText(event: ImportEvent): readonly TextLine[] {
   if (event.type === 'import-untranslated')
-    return [
-      toStderr(
-        `not translated: ${event.line > 0 ? `line ${event.line}: ` : ''}${event.text} — ${event.reason}`,
-      ),
-    ];
+    return [toStderr(`not translated: ${describeUntranslated(event)}`)];
   const counts = `${event.subvolumes} subvolume(s), ${event.targets} target(s)`;
   const notes =
     event.untranslated > 0
@@ -115,7 +111,7 @@ export async function runConfigImportBtrbk(options: {
   const imported = importBtrbkConfig(text, from);
   if (imported.subvolumes === 0)
     throw new UsageError(
-      `${from}: no subvolume could be imported (expected btrbk.conf's "volume" and "subvolume" lines${imported.untranslated.length > 0 ? `; not translated: ${imported.untranslated.map((entry) => `line ${entry.line}: ${entry.reason}`).join('; ')}` : ''})`,
+      `${from}: no subvolume could be imported (expected btrbk.conf's "volume" and "subvolume" lines${imported.untranslated.length > 0 ? `; not translated: ${imported.untranslated.map(describeUntranslated).join('; ')}` : ''})`,
     );
   // An importer defect must not reach the user's disk as a configuration snapkeep rejects.
   parseConfigText(imported.yaml, options.output ?? `${from} (imported)`);

@@ -21,6 +21,11 @@ export interface Untranslated {
   readonly reason: string;
 }
 
+/** `line N: TEXT — REASON` (no line for what btrbk's defaults imply). */
+export function describeUntranslated(entry: Untranslated): string {
+  return `${entry.line > 0 ? `line ${entry.line}: ` : ''}${entry.text} — ${entry.reason}`;
+}
+
 export interface BtrbkImport {
   /** The snapkeep configuration (YAML with a commented header). */
   readonly yaml: string;
@@ -473,7 +478,7 @@ export function importBtrbkConfig(text: string, file: string): BtrbkImport {
   const config = { defaults, targets: targetsOut, subvolumes };
   const notes = untranslated
     .sort((left, right) => left.line - right.line)
-    .map((entry) => `#   ${entry.line > 0 ? `line ${entry.line}: ` : ''}${entry.text} — ${entry.reason}`);
+    .map((entry) => `#   ${describeUntranslated(entry)}`);
   const header = [
     `# snapkeep configuration imported from ${file} (snapkeep config import-btrbk).`,
     "# It takes over btrbk's snapshots and copies: the same snapshot directories, basenames, targets",
