@@ -117,19 +117,23 @@ export async function pruneSets(
       for (const decision of decisions)
         report({ type: 'decision', ...names, dryRun: options.dryRun, ...decision });
       const doomed = decisions.filter((decision) => decision.action === 'delete');
-      if (options.dryRun) deleted += doomed.length;
-      const countNow = (count: number): Promise<void> | undefined =>
+      if (options.dryRun) {
+        deleted += doomed.length;
+        continue;
+      }
+      // What the listing found, less what is forgotten: the set's snapshots there now.
+      const remaining = (count: number): Promise<void> | undefined =>
         options.journal?.append('restic-snapshots', {
           ...names,
           primary: repository === set.repository,
           count,
         });
-      if (!options.dryRun && doomed.length === 0) await countNow(listed);
-      if (options.dryRun || doomed.length === 0) continue;
-      const forgot = await restic.forget(
-        repository,
-        doomed.flatMap((decision) => decision.snapshotIds),
-      );
+      if (doomed.length === 0) {
+        await remaining(listed);
+        continue;
+      }
+      const forgotten = doomed.flatMap((decision) => decision.snapshotIds);
+      const forgot = await restic.forget(repository, forgotten);
       if (forgot.exitCode !== 0) {
         const refused = /403|forbidden|permission denied|append.only|not allowed/i.test(forgot.stderr);
         const failure = refused ? undefined : restic.failure(repository, forgot, 'forget');
@@ -143,7 +147,7 @@ export async function pruneSets(
         continue;
       }
       deleted += doomed.length; // forgotten: no longer restore points, whatever prune does
-      await countNow(listed - doomed.reduce((count, decision) => count + decision.snapshotIds.length, 0));
+      await remaining(listed - forgotten.length);
       const pruned = await restic.prune(repository);
       await options.journal?.append('restic-prune', {
         ...names,
