@@ -327,18 +327,21 @@ describe('per-job work and repository snapshot counts', () => {
       await renderStatusMetrics({ status: statusOf(events), transfer: () => ({}), version: '1' }),
     );
 
+  /** A prune's listing of app's own repository: 4 snapshots. */
+  const listing = line({
+    time: '2026-11-23T00:00:01Z',
+    run: 'p',
+    event: 'restic-snapshots',
+    set: 'app',
+    repository: 'local',
+    primary: true,
+    count: 4,
+  });
+
   it("durations and restic's data added of the last success; counts from a listing plus snapshots made since", async () => {
     const listed = [
       line({ time: '2026-11-23T00:00:00Z', run: 'p', event: 'run-start', command: 'prune', ...identity }),
-      line({
-        time: '2026-11-23T00:00:01Z',
-        run: 'p',
-        event: 'restic-snapshots',
-        set: 'app',
-        repository: 'local',
-        primary: true,
-        count: 4,
-      }),
+      listing,
       line({ time: '2026-11-23T00:00:02Z', run: 'p', event: 'run-end', command: 'prune', exitCode: 0 }),
     ];
     const send = [
@@ -369,15 +372,6 @@ describe('per-job work and repository snapshot counts', () => {
   });
 
   it('a backup killed after its first item: that snapshot is counted (it exists)', async () => {
-    const listing = line({
-      time: '2026-11-23T00:00:01Z',
-      run: 'p',
-      event: 'restic-snapshots',
-      set: 'app',
-      repository: 'local',
-      primary: true,
-      count: 4,
-    });
     const killed = backup('k', '2026-11-23T01:00:00Z', 'k').slice(0, 2); // start and one item, no end
     const samples = await samplesFor(parse(listing, ...killed));
     expect(valueOf(samples, 'snapkeep_job_repository_snapshots', local)).toBe(5);
