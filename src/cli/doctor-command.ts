@@ -9,10 +9,12 @@ import {
   summarize,
   type CheckGroup,
   type CheckResult,
+  type DoctorSummary,
 } from '../doctor/check.js';
 import { runDoctorChecks } from '../doctor/doctor.js';
 import { UsageError } from '../errors.js';
 import { createOutput } from './output.js';
+import { createPrinter, type TextRenderer } from './printer.js';
 
 export interface DoctorCommandOptions {
   readonly config?: string;
@@ -29,7 +31,6 @@ export interface DoctorCommandOptions {
 }
 
 export async function runDoctor(options: DoctorCommandOptions): Promise<number> {
-  const output = createOutput(options.json);
   const what = options.what;
   if (what !== 'all' && !(checkGroups as readonly string[]).includes(what))
     throw new UsageError(
@@ -41,6 +42,7 @@ export async function runDoctor(options: DoctorCommandOptions): Promise<number> 
     );
   const groups = new Set<CheckGroup>(what === 'all' ? checkGroups : [what as CheckGroup]);
   const all: CheckResult[] = [];
+  const print = createPrinter(createOutput(options.json), renderDoctorEvent());
   await runDoctorChecks(
     {
       config: options.config,
@@ -57,16 +59,31 @@ export async function runDoctor(options: DoctorCommandOptions): Promise<number> 
       mountPoint: options.mountPoint,
     },
     (section) => {
-      output.text(section.heading);
       for (const result of section.results) {
         all.push(result);
-        output.event('check', { ...result });
-        for (const line of formatCheck(result)) output.text(line);
+        print({ type: 'check', section: section.heading, ...result });
       }
     },
   );
-  const summary = summarize(all);
-  // Under --json the counts are in the program's summary (output.ts counts the check events).
-  output.text(formatSummary(summary));
-  return summary.exitCode;
+  const { exitCode, ...checks } = summarize(all);
+  // Under --json these counts join the program's summary (which counts the check events too).
+  print({ type: 'summary', checks });
+  return exitCode;
+}
+
+/** What doctor reports: each check under its section's heading, then the counts. */
+export type DoctorEvent =
+  | ({ readonly type: 'check'; readonly section: string } & CheckResult)
+  | { readonly type: 'summary'; readonly checks: Omit<DoctorSummary, 'exitCode'> };
+
+/** The text: a section's heading before its first check, the check's lines, the counts line. */
+function renderDoctorEvent(): TextRenderer<DoctorEvent> {
+  let heading: string | undefined;
+  return (event) => {
+    if (event.type === 'summary') return [formatSummary(event.checks)];
+    const { type: _type, section, ...result } = event;
+    const lines = section === heading ? [] : [section];
+    heading = section;
+    return [...lines, ...formatCheck(result)];
+  };
 }

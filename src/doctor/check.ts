@@ -107,7 +107,7 @@ export function formatCheck(result: CheckResult): string[] {
   return lines;
 }
 
-export function formatSummary(summary: DoctorSummary): string {
+export function formatSummary(summary: Omit<DoctorSummary, 'exitCode'>): string {
   const parts = [`${summary.fail} FAIL`, `${summary.warn} WARN`, `${summary.ok} OK`];
   if (summary.skip > 0) parts.push(`${summary.skip} SKIP`);
   return `${parts.join(', ')}${summary.fail > 0 ? ' — the fixes are listed under each FAIL' : ''}`;

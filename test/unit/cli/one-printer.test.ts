@@ -12,7 +12,6 @@ const cliRoot = new URL('../../../src/cli/', import.meta.url).pathname;
 const stillSideBySide = new Set([
   'printer.ts',
   'config-command.ts',
-  'doctor-command.ts',
   'engine-command.ts',
   'list-command.ts',
   'progress.ts',
