@@ -150,15 +150,62 @@ export function configWarnings(loaded: LoadedConfig): string[] {
   return warnings;
 }
 
-/** Check the configuration; exit 0 when valid, 2 with every problem listed when not. */
+/** What `config validate` reports: the counts and warnings of a valid file, or every problem. */
+export type ValidateEvent =
+  | {
+      readonly type: 'config';
+      readonly valid: true;
+      readonly path: string;
+      readonly subvolumes: number;
+      readonly targets: number;
+      readonly backup_sets: number;
+      readonly repositories: number;
+      readonly sources: number;
+      readonly warnings: readonly string[];
+    }
+  | {
+      readonly type: 'config';
+      readonly valid: false;
+      readonly path: string;
+      readonly errors: readonly {
+        readonly file: string;
+        readonly line: number | null;
+        readonly column: number | null;
+        readonly path: string;
+        readonly message: string;
+      }[];
+    };
+
+function validateText(event: ValidateEvent): TextLine[] {
+  if (!event.valid) return [];
+  const plural = (count: number, one: string, many: string): string => `${count} ${count === 1 ? one : many}`;
+  return [
+    ...event.warnings.map((warning) => toStderr(`warning: ${event.path}: ${warning}`)),
+    `OK: ${event.path}: ${[
+      plural(event.subvolumes, 'subvolume', 'subvolumes'),
+      plural(event.targets, 'target', 'targets'),
+      plural(event.backup_sets, 'backup set', 'backup sets'),
+      plural(event.repositories, 'repository', 'repositories'),
+      plural(event.sources, 'source', 'sources'),
+    ].join(', ')}`,
+  ];
+}
+
+/**
+ * Check the configuration; exit 0 when valid, 2 with every problem listed when not. Without
+ * --json an invalid file is the program's error (its message lists every problem); with --json
+ * the problems are also fields of the `config` event.
+ */
 export async function runConfigValidate(options: { config?: string; json: boolean }): Promise<number> {
   const output = createOutput(options.json);
+  const print = createPrinter<ValidateEvent>(output, validateText);
   let loaded: LoadedConfig;
   try {
     loaded = await loadConfig(options.config);
   } catch (error) {
     if (!(error instanceof ConfigError) || !options.json) throw error;
-    output.event('config', {
+    print({
+      type: 'config',
       valid: false,
       path: error.file,
       errors: error.issues.map((issue) => ({
@@ -172,26 +219,17 @@ export async function runConfigValidate(options: { config?: string; json: boolea
     output.warn(`snapkeep: ${error.message}`);
     return error.exitCode;
   }
-  const counts = {
+  print({
+    type: 'config',
+    valid: true,
+    path: loaded.path,
     subvolumes: Object.keys(loaded.config.subvolumes).length,
     targets: Object.keys(loaded.config.targets).length,
     backup_sets: Object.keys(loaded.config.backup_sets).length,
     repositories: Object.keys(loaded.config.repositories).length,
     sources: Object.keys(loaded.config.sources).length,
-  };
-  const warnings = configWarnings(loaded);
-  output.event('config', { valid: true, path: loaded.path, ...counts, warnings });
-  for (const warning of warnings) output.warn(`warning: ${loaded.path}: ${warning}`);
-  const plural = (count: number, one: string, many: string): string => `${count} ${count === 1 ? one : many}`;
-  output.text(
-    `OK: ${loaded.path}: ${[
-      plural(counts.subvolumes, 'subvolume', 'subvolumes'),
-      plural(counts.targets, 'target', 'targets'),
-      plural(counts.backup_sets, 'backup set', 'backup sets'),
-      plural(counts.repositories, 'repository', 'repositories'),
-      plural(counts.sources, 'source', 'sources'),
-    ].join(', ')}`,
-  );
+    warnings: configWarnings(loaded),
+  });
   return ExitCode.ok;
 }
 
@@ -538,14 +576,14 @@ export function renderResolvedYaml(loaded: LoadedConfig): string {
   return document.toString({ lineWidth: 0 });
 }
 
-/** Print the resolved configuration: every default visible (YAML), or one JSON event. */
+/** Print the resolved configuration: every default visible (annotated YAML), or one JSON event. */
 export async function runConfigShow(options: { config?: string; json: boolean }): Promise<number> {
-  const output = createOutput(options.json);
   const loaded = await loadConfig(options.config);
-  if (options.json) {
-    output.event('config', { path: loaded.path, ...shownConfig(loaded).model });
-  } else {
-    output.text(renderResolvedYaml(loaded).trimEnd());
-  }
+  // The event is the resolved model; its text is the same configuration as commented YAML.
+  const print = createPrinter<{ readonly type: 'config'; readonly path: string }>(
+    createOutput(options.json),
+    () => [renderResolvedYaml(loaded).trimEnd()],
+  );
+  print({ type: 'config', path: loaded.path, ...shownConfig(loaded).model });
   return ExitCode.ok;
 }
