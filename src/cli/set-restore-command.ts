@@ -22,6 +22,10 @@ export function restorePointText(event: RestorePointEvent): readonly TextLine[] 
       return [];
     case 'unreachable':
       return [toStderr(`UNREACHABLE: ${event.set} → ${event.repository}: ${event.error}`)];
+    case 'no-repository':
+      return [
+        `${event.set} → ${event.repository}: no restore points yet (the repository does not exist yet; the first "snapkeep backup" creates it)`,
+      ];
   }
 }
 

@@ -14,7 +14,7 @@ import type { Journal } from '../state/journal.js';
 import { withRun } from '../state/run-lifecycle.js';
 import { passwordOf, restorePoints, type RestorePoint } from './backup-set.js';
 import { createDatabase, databaseExists, restoreDatabase, type PostgresSource } from './postgres.js';
-import { Restic } from './restic.js';
+import { Restic, ResticError } from './restic.js';
 
 /** One step of a restore, as planned (and shown) before anything changes. */
 export type RestoreStep =
@@ -54,6 +54,15 @@ export type RestorePointEvent =
       readonly repository: string;
       readonly error: string;
       readonly exitCode: number;
+    }
+  | {
+      /**
+       * A repository that does not exist yet: no restore points, and no failure — `backup`
+       * creates it (a new set before its first backup is not an unreachable one).
+       */
+      readonly type: 'no-repository';
+      readonly set: string;
+      readonly repository: string;
     };
 
 /** What a restore reports as it goes. */
@@ -137,6 +146,10 @@ export async function listRestorePoints(
       try {
         found = await restorePoints(client, repository, set.name);
       } catch (error) {
+        if (error instanceof ResticError && error.problem === 'no-repository') {
+          report({ type: 'no-repository', set: set.name, repository: repository.name });
+          continue;
+        }
         if (!(error instanceof SnapkeepError)) throw error;
         report({
           type: 'unreachable',
