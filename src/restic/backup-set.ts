@@ -395,7 +395,7 @@ async function jobsOf(source: ResolvedSource, set: string): Promise<Job[]> {
 export interface RestorePoint {
   readonly set: string;
   readonly run: string;
-  /** The newest item's time. */
+  /** The newest item's time (ISO 8601, UTC). */
   readonly time: string;
   readonly repository: string;
   /** With this repository's snapshot ids (a copy has its own). */

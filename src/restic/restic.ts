@@ -430,7 +430,13 @@ export class Restic {
       ['snapshots', '--json', ...(tags.length ? ['--tag', tags.join(',')] : [])],
       'listing snapshots',
     );
-    return (JSON.parse(result.stdout || '[]') as SnapshotInfo[] | null) ?? [];
+    // restic writes each snapshot's time in the zone of the machine that made it, to the
+    // nanosecond (`…T08:02:37.058742835+01:00`): one format here, UTC `Z` to the millisecond, so
+    // times compare as strings across zones and DST and every output says the same.
+    return ((JSON.parse(result.stdout || '[]') as SnapshotInfo[] | null) ?? []).map((snapshot) => ({
+      ...snapshot,
+      time: new Date(snapshot.time).toISOString(),
+    }));
   }
 
   /** Write one file of a snapshot to a consumer's stdin (a database restore). */
