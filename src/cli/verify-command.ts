@@ -14,8 +14,8 @@ export function verifyText(event: VerifyEvent): readonly TextLine[] {
       return [`would check ${event.repository}: structure and pack data ${event.subset}`];
     case 'check':
       return [
-        `${event.ok ? 'ok  ' : 'FAIL'} ${event.repository}: ${event.detail} [${seconds(event.durationMs)}]`,
-        ...(event.ok ? [] : [toStderr(`ERROR: ${event.repository}: ${event.detail}`)]),
+        `${event.status === 'ok' ? 'ok  ' : 'FAIL'} ${event.repository}: ${event.detail} [${seconds(event.durationMs)}]`,
+        ...(event.status === 'ok' ? [] : [toStderr(`ERROR: ${event.repository}: ${event.detail}`)]),
       ];
     case 'drill-plan': {
       if (event.kind === 'restic')

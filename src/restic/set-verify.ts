@@ -26,7 +26,8 @@ export type ResticVerifyEvent =
   | {
       readonly type: 'check';
       readonly repository: string;
-      readonly ok: boolean;
+      /** The one shape of every check (src/cli/output.ts). */
+      readonly status: 'ok' | 'fail';
       readonly subset: string;
       readonly detail: string;
       readonly durationMs: number;
@@ -135,7 +136,14 @@ export async function checkRepositories(
       };
     }
     const durationMs = Date.now() - startedAt;
-    report({ type: 'check', repository: repository.name, ok, subset, detail, durationMs });
+    report({
+      type: 'check',
+      repository: repository.name,
+      status: ok ? 'ok' : 'fail',
+      subset,
+      detail,
+      durationMs,
+    });
     await options.journal.append('verify', { repository: repository.name, ok, subset, durationMs });
   }
   const path = statePath(options.stateDir);

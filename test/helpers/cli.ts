@@ -1,6 +1,7 @@
 // Runs the built CLI (dist/, built once by test/global-setup.ts) as a user would.
 import { fileURLToPath } from 'node:url';
 import { runCommand, type CommandResult } from '../../src/exec/command.js';
+import { catalogueProblems } from './event-catalogue.js';
 
 export const cliPath = fileURLToPath(new URL('../../dist/cli/main.cjs', import.meta.url));
 
@@ -16,7 +17,10 @@ export function snapkeep(
   });
 }
 
-/** Parse NDJSON stdout; every line must be JSON with a type (the --json contract). */
+/**
+ * Parse NDJSON stdout; every line must be JSON with a type (the --json contract), and each event
+ * must be what README's event catalogue says (its type, its fields, the one time format).
+ */
 export function events(stdout: string): Record<string, unknown>[] {
   return stdout
     .split('\n')
@@ -24,6 +28,8 @@ export function events(stdout: string): Record<string, unknown>[] {
     .map((line) => {
       const parsed = JSON.parse(line) as Record<string, unknown>;
       if (typeof parsed.type !== 'string') throw new Error(`NDJSON line without a type: ${line}`);
+      const problems = catalogueProblems(parsed);
+      if (problems.length > 0) throw new Error(`${problems.join('; ')}: ${line.slice(0, 2000)}`);
       return parsed;
     });
 }

@@ -207,9 +207,9 @@ describe('verify', () => {
     ]);
     const check = { type: 'check', repository: 'local', subset: '1/2', durationMs: 3000 } as const;
     expect(
-      verifyText({ ...check, ok: true, detail: 'structure and pack data 1/2 read and verified' }),
+      verifyText({ ...check, status: 'ok', detail: 'structure and pack data 1/2 read and verified' }),
     ).toEqual(['ok   local: structure and pack data 1/2 read and verified [3.00s]']);
-    expect(verifyText({ ...check, ok: false, detail: 'pack damaged' })).toEqual([
+    expect(verifyText({ ...check, status: 'fail', detail: 'pack damaged' })).toEqual([
       'FAIL local: pack damaged [3.00s]',
       toStderr('ERROR: local: pack damaged'),
     ]);
