@@ -38,6 +38,16 @@ export function registerRestoreCommand(registration: CommandRegistration): void 
       (value: string, all: string[]) => [...all, value],
       [] as string[],
     )
+    .option(
+      '--only <source>',
+      'backup sets: restore only this source of the set (its database, or one folder); repeat for more\n(--only database --only uploads); the other sources are not touched',
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    )
+    .option(
+      '--exact',
+      'backup sets: a point-in-time restore of folders: what is in a folder but not in the run (files\ncreated after the backup) is first moved aside, never deleted, into <folder>.snapkeep-moved-<time>/\n(relative paths kept); default (merge): restic restores the run\'s files and the others stay',
+    )
     .option('-y, --yes', 'backup sets: overwrite files at their original paths without asking')
     .addOption(configOption())
     .addOption(jsonOption())
@@ -55,6 +65,8 @@ export function registerRestoreCommand(registration: CommandRegistration): void 
           full?: boolean;
           force?: boolean;
           database: string[];
+          only: string[];
+          exact?: boolean;
           yes?: boolean;
           config?: string;
           json?: boolean;
@@ -76,6 +88,8 @@ export function registerRestoreCommand(registration: CommandRegistration): void 
             full: options.full ?? false,
             force: options.force ?? false,
             databases: options.database,
+            only: options.only,
+            exact: options.exact ?? false,
             yes: options.yes ?? false,
           });
         });
