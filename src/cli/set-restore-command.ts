@@ -44,7 +44,9 @@ export async function listSetRestorePoints(
   ]);
   output.text(formatTable(['BACKUP SET', 'RUN', 'DATE (UTC)', 'REPOSITORY'], rows));
   if (rows.length > 0)
-    output.text('\nRestore one with: snapkeep restore <set> <run|latest> [--to DIR] [--database OLD=NEW] [--only SOURCE] [--exact]');
+    output.text(
+      '\nRestore one with: snapkeep restore <set> <run|latest> [--to DIR] [--database OLD=NEW] [--only SOURCE] [--exact]',
+    );
   return exitCode;
 }
 

@@ -87,7 +87,9 @@ export async function verify(request: VerifyRequest, report: (event: VerifyEvent
     throw new UsageError(`--from ${from}: no backup sets are defined (backup_sets: in the config)`);
   const byName = new Map<string, ResolvedRepository>();
   for (const set of sets)
-    for (const repository of from === undefined ? [set.repository, ...set.offsite] : [drillFrom.get(set.name)!])
+    for (const repository of from === undefined
+      ? [set.repository, ...set.offsite]
+      : [drillFrom.get(set.name)!])
       byName.set(repository.name, repository);
   const repositories = [...byName.values()];
   if (repositories.length === 0 && subvolumes.length === 0)

@@ -144,7 +144,11 @@ export async function asideDirectory(target: string, stamp: string): Promise<str
  * Move each entry (relative to target) to the same relative path under a new directory made from
  * `directory` (`-2`, `-3` … when a restore in the same second made one); where they went.
  */
-export async function moveAside(target: string, paths: readonly string[], directory: string): Promise<string> {
+export async function moveAside(
+  target: string,
+  paths: readonly string[],
+  directory: string,
+): Promise<string> {
   let claimed = directory;
   for (let attempt = 2; ; attempt++) {
     try {

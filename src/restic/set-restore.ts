@@ -389,7 +389,12 @@ export async function restoreSetRun(
       if (step.kind === 'files') {
         if (step.aside !== undefined) {
           // Listed again now that the app is stopped: it may have written more since the plan.
-          const paths = await entriesNotInSnapshot(step.target, step.path, step.nodes ?? [], step.exclude ?? []);
+          const paths = await entriesNotInSnapshot(
+            step.target,
+            step.path,
+            step.nodes ?? [],
+            step.exclude ?? [],
+          );
           if (paths.length > 0) {
             const directory = await moveAside(step.target, paths, step.aside).catch((error: unknown) => {
               throw new SnapkeepError(

@@ -46,7 +46,7 @@ export function registerRestoreCommand(registration: CommandRegistration): void 
     )
     .option(
       '--exact',
-      'backup sets: a point-in-time restore of folders: what is in a folder but not in the run (files\ncreated after the backup) is first moved aside, never deleted, into <folder>.snapkeep-moved-<time>/\n(relative paths kept); default (merge): restic restores the run\'s files and the others stay',
+      "backup sets: a point-in-time restore of folders: what is in a folder but not in the run (files\ncreated after the backup) is first moved aside, never deleted, into <folder>.snapkeep-moved-<time>/\n(relative paths kept); default (merge): restic restores the run's files and the others stay",
     )
     .option('-y, --yes', 'backup sets: overwrite files at their original paths without asking')
     .addOption(configOption())

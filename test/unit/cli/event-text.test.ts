@@ -151,12 +151,12 @@ describe('restore of a backup set', () => {
       '    stays: new-dir',
     ]);
     // No files restored (--only database): no mode to speak of.
-    expect(setRestoreText({ ...plan, only: ['database'], steps: plan.steps.slice(1), dryRun: false })[1]).toBe(
-      '  only: database (the other sources are not touched)',
-    );
-    expect(setRestoreText({ ...plan, only: ['database'], steps: plan.steps.slice(1), dryRun: false })[2]).toBe(
-      '  stop: systemctl stop app',
-    );
+    expect(
+      setRestoreText({ ...plan, only: ['database'], steps: plan.steps.slice(1), dryRun: false })[1],
+    ).toBe('  only: database (the other sources are not touched)');
+    expect(
+      setRestoreText({ ...plan, only: ['database'], steps: plan.steps.slice(1), dryRun: false })[2],
+    ).toBe('  stop: systemctl stop app');
     expect(
       setRestoreText({
         type: 'moved-aside',
