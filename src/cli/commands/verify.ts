@@ -22,7 +22,7 @@ export function registerVerifyCommand(registration: CommandRegistration): void {
     )
     .option(
       '--from <repository>',
-      "backup sets: check only this repository (by its name in the config, e.g. an offsite one), and\n--drill restores from it instead of the set's own repository; btrfs copies are then not drilled",
+      "backup sets: check only this repository (by its name in the config, e.g. an offsite one), and --drill restores from it instead of the set's own repository; btrfs copies are then not drilled",
     )
     .addOption(dryRunOption())
     .addOption(configOption())

@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runChecked } from '../../../src/exec/command.js';
 import {
   asideDirectory,
   asideStamp,
@@ -79,5 +80,26 @@ describe('entriesNotInSnapshot and moveAside', () => {
     // A second restore in the same second gets a directory of its own.
     await writeFile(join(target, 'later.txt'), 'later');
     expect(await moveAside(target, ['later.txt'], aside)).toBe(`${aside}-2`);
+  });
+
+  it('a folder that is a mount point: moved aside inside it (a rename cannot leave its filesystem), and the next listing leaves that directory', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'point-in-time-mount-'));
+    made.push(base);
+    const target = join(base, 'up');
+    await mkdir(target);
+    await runChecked({ file: 'mount', args: ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', target] });
+    try {
+      await writeFile(join(target, 'late.txt'), 'late');
+      const nodes = [{ path: '/srv/up', type: 'dir' }];
+      const found = await entriesNotInSnapshot(target, '/srv/up', nodes, []);
+      expect(found).toEqual(['late.txt']);
+      const aside = await asideDirectory(target, '20261203T064500Z');
+      expect(aside).toBe(join(target, '.snapkeep-moved-20261203T064500Z'));
+      await moveAside(target, found, aside);
+      expect(await readFile(join(aside, 'late.txt'), 'utf8')).toBe('late');
+      expect(await entriesNotInSnapshot(target, '/srv/up', nodes, [])).toEqual([]);
+    } finally {
+      await runChecked({ file: 'umount', args: [target] });
+    }
   });
 });
