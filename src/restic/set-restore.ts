@@ -236,7 +236,7 @@ function checkOnly(set: ResolvedBackupSet, only: readonly string[]): void {
   const unknown = only.filter((name) => !names.includes(name));
   if (unknown.length > 0)
     throw new UsageError(
-      `--only ${unknown.join(', ')}: backup set ${set.name} has no source ${unknown.map((name) => `"${name}"`).join(', ')}; its sources: ${names.join(', ')}`,
+      `--only ${unknown.join(', ')}: backup set ${set.name} has no source ${unknown.map((name) => `"${name}"`).join(', ')}; its sources: ${names.join(', ')}${unknown.some((name) => name.includes(',')) ? ' (for more than one, repeat --only)' : ''}`,
     );
 }
 

@@ -106,6 +106,14 @@ describe.each([0, 1])('backup-set restore modes with restic #%i', (index) => {
       /--only nope: backup set app has no source "nope"; its sources: database, uploads/,
     );
     expect(unknown.stdout).toBe('');
+    const comma = await snapkeep(
+      ['restore', 'app', 'latest', '--only', 'database,uploads', '--force', '--yes', '--config', configPath],
+      { env },
+    );
+    expectExit(comma, 2);
+    expect(comma.stderr).toMatch(
+      /--only database,uploads: backup set app has no source "database,uploads"; its sources: database, uploads \(for more than one, repeat --only\)/,
+    );
     expect(await treeListing(dirname(uploads))).toBe(before);
     expect(await postgres.tableDigests(database)).toEqual(changedDigests);
 
