@@ -52,6 +52,9 @@ export interface RestoreOptions {
   /** Backup sets: OLD=NEW database renames, and consent to overwrite files in place. */
   readonly databases: readonly string[];
   readonly yes: boolean;
+  /** Backup sets: restore only these sources; folders point-in-time (moved aside, then restored). */
+  readonly only?: readonly string[];
+  readonly exact?: boolean;
   readonly now?: Date;
 }
 
@@ -342,6 +345,8 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
         from: options.from,
         to: options.to,
         databases: options.databases,
+        only: options.only ?? [],
+        mode: options.exact ? 'exact' : 'merge',
         force: options.force,
         yes: options.yes,
         dryRun: options.dryRun,
@@ -351,6 +356,10 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
     );
   }
   const subvolumes = selectSubvolumes(resolved, options.subvolume ? [options.subvolume] : []);
+  if ((options.only?.length ?? 0) > 0 || options.exact)
+    throw new UsageError(
+      `${options.only?.length ? '--only' : '--exact'}: applies to backup sets; ${options.subvolume ?? 'a subvolume'} is a btrfs subvolume (a restore of one is a whole snapshot)`,
+    );
   if (options.snapshot === undefined) {
     const exitCode = await listRestorePoints(subvolumes, resolved.stateDir, output);
     if (options.subvolume !== undefined || resolved.backupSets.length === 0) return exitCode;

@@ -6,6 +6,7 @@ import {
   listRestorePoints,
   restoreSetRun,
   type RestorePointEvent,
+  type RestoreStep,
   type SetRestoreEvent,
   type SetRestoreRequest,
 } from '../restic/set-restore.js';
@@ -43,21 +44,55 @@ export async function listSetRestorePoints(
   ]);
   output.text(formatTable(['BACKUP SET', 'RUN', 'DATE (UTC)', 'REPOSITORY'], rows));
   if (rows.length > 0)
-    output.text('\nRestore one with: snapkeep restore <set> <run|latest> [--to DIR] [--database OLD=NEW]');
+    output.text(
+      '\nRestore one with: snapkeep restore <set> <run|latest> [--to DIR] [--database OLD=NEW] [--only SOURCE] [--exact]',
+    );
   return exitCode;
+}
+
+/** A files step: where it goes, what it overwrites, and what happens to what is not in the run. */
+function filesStepText(step: RestoreStep & { kind: 'files' }, prefix: string, dryRun: boolean): string[] {
+  const notes = [
+    ...(step.overwrites ? ['overwrites files there'] : []),
+    ...(step.notInRun.length === 0
+      ? []
+      : step.aside !== undefined
+        ? [`${step.notInRun.length} not in the run: moved aside to ${step.aside}`]
+        : [`${step.notInRun.length} not in the run: they stay`]),
+  ];
+  return [
+    `  ${prefix}restore ${step.path} → ${step.target}${notes.length > 0 ? ` (${notes.join('; ')})` : ''}`,
+    // The dry run names each one; the real run says where they went (the JSON lists them).
+    ...(dryRun
+      ? step.notInRun.map((path) => `    ${step.aside !== undefined ? 'would move aside' : 'stays'}: ${path}`)
+      : []),
+  ];
 }
 
 export function setRestoreText(event: SetRestoreEvent): readonly TextLine[] {
   switch (event.type) {
     case 'plan': {
       const prefix = event.dryRun ? 'would ' : '';
+      const files = event.steps.some((step) => step.kind === 'files');
       return [
         `${event.set}: run ${event.run} from ${event.repository} (${event.items} item(s), ${event.date})`,
+        ...(event.only ? [`  only: ${event.only.join(', ')} (the other sources are not touched)`] : []),
+        ...(!files
+          ? []
+          : event.mode === 'exact'
+            ? [
+                '  mode: exact — what is at a target and not in the run is moved aside (never deleted), then the run is restored',
+              ]
+            : [
+                '  mode: merge — files at a target that are not in the run stay there (--exact moves them aside)',
+              ]),
         ...event.stop.map((command) => `  ${prefix}stop: ${command.join(' ')}`),
-        ...event.steps.map((step) =>
+        ...event.steps.flatMap((step) =>
           step.kind === 'files'
-            ? `  ${prefix}restore ${step.path} → ${step.target}${step.overwrites ? ' (overwrites files there)' : ''}`
-            : `  ${prefix}restore database ${step.from} → ${step.into}${step.exists ? ' (exists: --clean in one transaction)' : ' (new database)'}`,
+            ? filesStepText(step, prefix, event.dryRun)
+            : [
+                `  ${prefix}restore database ${step.from} → ${step.into}${step.exists ? ' (exists: --clean in one transaction)' : ' (new database)'}`,
+              ],
         ),
         ...event.start.map((command) => `  ${prefix}start: ${command.join(' ')} (also if the restore fails)`),
       ];
@@ -67,6 +102,8 @@ export function setRestoreText(event: SetRestoreEvent): readonly TextLine[] {
       return event.kind === 'stop' || event.kind === 'start'
         ? [`ok   ${event.kind}: ${event.what}`]
         : [`ok   restored ${event.what} [${((event.durationMs ?? 0) / 1000).toFixed(2)}s]`];
+    case 'moved-aside':
+      return [`ok   moved aside ${event.count} not in the run: ${event.target} → ${event.directory}`];
     case 'restored':
       return [`restored ${event.set} run ${event.run}`];
     case 'summary':

@@ -32,7 +32,7 @@ export function verifyText(event: VerifyEvent): readonly TextLine[] {
     }
     case 'drill':
       if (event.kind === 'restic')
-        return [`${event.ok ? 'ok  ' : 'FAIL'} ${event.set}: drill: ${event.detail}`];
+        return [`${event.ok ? 'ok  ' : 'FAIL'} ${event.set}@${event.repository}: drill: ${event.detail}`];
       return [
         `${event.ok ? 'ok  ' : 'FAIL'} ${event.subvolume}@${event.target}: drill: ${event.detail} [${seconds(event.durationMs)}]`,
         ...(event.ok ? [] : [toStderr(`ERROR: ${event.subvolume}@${event.target}: drill: ${event.detail}`)]),
@@ -66,6 +66,8 @@ export async function runVerify(options: {
   sets: readonly string[];
   parts: number;
   drill: boolean;
+  /** A repository of the sets: check only it, and drill from it. */
+  from?: string;
   dryRun?: boolean;
   now?: Date;
 }): Promise<number> {
@@ -78,6 +80,7 @@ export async function runVerify(options: {
       names: options.sets,
       parts: options.parts,
       drill: options.drill,
+      ...(options.from !== undefined ? { from: options.from } : {}),
       dryRun: options.dryRun ?? false,
       ...(options.now ? { now: options.now } : {}),
     },

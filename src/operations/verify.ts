@@ -29,6 +29,11 @@ export interface VerifyRequest {
   /** Read 1/parts of each repository's data per run. */
   readonly parts: number;
   readonly drill: boolean;
+  /**
+   * A repository name of the sets: only it is checked and the drills restore from it (an offsite
+   * instead of the primary); btrfs copies are then not drilled.
+   */
+  readonly from?: string;
   readonly dryRun: boolean;
   readonly now?: Date;
 }
@@ -53,16 +58,39 @@ export async function verify(request: VerifyRequest, report: (event: VerifyEvent
     );
   const setNames = names.filter((name) => !isSubvolume(name));
   const subvolumeNames = names.filter(isSubvolume);
+  const { from } = request;
+  if (from !== undefined && subvolumeNames.length > 0)
+    throw new UsageError(
+      `--from ${from}: a repository of backup sets; ${subvolumeNames.join(', ')} ${subvolumeNames.length === 1 ? 'is a btrfs subvolume' : 'are btrfs subvolumes'} (its drill picks the target itself)`,
+    );
   // Named: only those; unnamed: everything.
   const sets = names.length > 0 && setNames.length === 0 ? [] : selectSets(resolved, setNames);
-  const subvolumes = !request.drill
-    ? []
-    : names.length > 0 && subvolumeNames.length === 0
+  const subvolumes =
+    !request.drill || from !== undefined
       ? []
-      : selectSubvolumes(resolved, subvolumeNames);
+      : names.length > 0 && subvolumeNames.length === 0
+        ? []
+        : selectSubvolumes(resolved, subvolumeNames);
+  // The repository each set is drilled from: its own, or the one --from names (which every set
+  // verified must have).
+  const drillFrom = new Map<string, ResolvedRepository>();
+  for (const set of sets) {
+    const own = [set.repository, ...set.offsite];
+    const chosen = from === undefined ? set.repository : own.find((repository) => repository.name === from);
+    if (!chosen)
+      throw new UsageError(
+        `--from ${from ?? ''}: not a repository of backup set ${set.name}; its repositories: ${own.map((repository) => repository.name).join(', ')}`,
+      );
+    drillFrom.set(set.name, chosen);
+  }
+  if (from !== undefined && sets.length === 0)
+    throw new UsageError(`--from ${from}: no backup sets are defined (backup_sets: in the config)`);
   const byName = new Map<string, ResolvedRepository>();
   for (const set of sets)
-    for (const repository of [set.repository, ...set.offsite]) byName.set(repository.name, repository);
+    for (const repository of from === undefined
+      ? [set.repository, ...set.offsite]
+      : [drillFrom.get(set.name)!])
+      byName.set(repository.name, repository);
   const repositories = [...byName.values()];
   if (repositories.length === 0 && subvolumes.length === 0)
     throw new UsageError(
@@ -85,7 +113,12 @@ export async function verify(request: VerifyRequest, report: (event: VerifyEvent
     await planChecks(repositories, { stateDir: resolved.stateDir, parts: request.parts }, report);
     if (request.drill)
       for (const set of sets)
-        report({ type: 'drill-plan', kind: 'restic', set: set.name, repository: set.repository.name });
+        report({
+          type: 'drill-plan',
+          kind: 'restic',
+          set: set.name,
+          repository: drillFrom.get(set.name)!.name,
+        });
     const exitCode = exitCodeOf(await drillBtrfsCopies());
     report({ type: 'summary', command: 'verify', dryRun, exitCode });
     return exitCode;
@@ -113,8 +146,9 @@ export async function verify(request: VerifyRequest, report: (event: VerifyEvent
         : [];
       if (request.drill && restic)
         for (const set of sets) {
-          const ok = await drillSet(restic, set, resolved.stateDir, report);
-          await journal.append('drill', { set: set.name, ok });
+          const repository = drillFrom.get(set.name)!;
+          const ok = await drillSet(restic, set, resolved.stateDir, report, repository);
+          await journal.append('drill', { set: set.name, ok, repository: repository.name });
           if (!ok) codes.push(ExitCode.partial);
         }
       if (request.drill) codes.push(...(await drillBtrfsCopies(journal)));

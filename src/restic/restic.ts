@@ -108,6 +108,13 @@ export interface SnapshotInfo {
   readonly hostname?: string;
 }
 
+/** One file, directory, link … of a snapshot: its original absolute path and restic's node type. */
+export interface SnapshotNode {
+  readonly path: string;
+  /** file, dir, symlink, dev, chardev, fifo, socket */
+  readonly type: string;
+}
+
 export class Restic {
   private constructor(
     readonly binary: string,
@@ -452,6 +459,21 @@ export class Restic {
 
   async dumpText(repository: ResolvedRepository, snapshotId: string, file: string): Promise<string> {
     return (await this.checked(repository, ['dump', snapshotId, file], `reading ${file}`)).stdout;
+  }
+
+  /** Every node of a snapshot at or below `path` (`restic ls --json`, the same lines in 0.14–0.18). */
+  async listTree(repository: ResolvedRepository, snapshotId: string, path: string): Promise<SnapshotNode[]> {
+    const result = await this.checked(repository, ['ls', '--json', snapshotId], `listing ${path}`);
+    const below = path.endsWith('/') ? path : `${path}/`;
+    const nodes: SnapshotNode[] = [];
+    for (const line of result.stdout.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const node = JSON.parse(line) as { struct_type?: string; path?: string; type?: string };
+      if (node.struct_type !== 'node' || typeof node.path !== 'string' || typeof node.type !== 'string')
+        continue;
+      if (node.path === path || node.path.startsWith(below)) nodes.push({ path: node.path, type: node.type });
+    }
+    return nodes;
   }
 
   /**

@@ -8,13 +8,14 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ResolvedBackupSet, ResolvedRepository } from '../config/resolve.js';
-import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
+import { ExitCode, SnapkeepError, UsageError, messageOf } from '../errors.js';
 import { runCommand } from '../exec/command.js';
 import type { Journal } from '../state/journal.js';
 import { withRun } from '../state/run-lifecycle.js';
 import { passwordOf, restorePoints, type RestorePoint } from './backup-set.js';
 import { createDatabase, databaseExists, restoreDatabase, type PostgresSource } from './postgres.js';
-import { Restic, ResticError } from './restic.js';
+import { asideDirectory, asideStamp, entriesNotInSnapshot, moveAside } from './point-in-time.js';
+import { Restic, ResticError, type SnapshotNode } from './restic.js';
 
 /** One step of a restore, as planned (and shown) before anything changes. */
 export type RestoreStep =
@@ -25,6 +26,13 @@ export type RestoreStep =
       readonly target: string;
       /** The target has files that restic overwrites. */
       readonly overwrites: boolean;
+      /**
+       * What is at the target and not in the run (relative to it, topmost entries): kept in merge
+       * mode, moved aside in exact mode (listed again when the restore starts, the app stopped).
+       */
+      readonly notInRun: readonly string[];
+      /** Exact mode: where they are moved (a sibling of the target). */
+      readonly aside?: string;
     }
   | {
       readonly kind: 'database';
@@ -76,6 +84,10 @@ export type SetRestoreEvent =
       /** The run's time and how many items it has. */
       readonly date: string;
       readonly items: number;
+      /** merge: files at a target that are not in the run stay; exact: they are moved aside. */
+      readonly mode: RestoreMode;
+      /** --only: the sources restored (absent: all of the run's). */
+      readonly only?: readonly string[];
       readonly steps: readonly RestoreStep[];
       /** The set's stop and start commands, when the restore replaces live data. */
       readonly stop: readonly (readonly string[])[];
@@ -88,6 +100,14 @@ export type SetRestoreEvent =
       readonly what: string;
       readonly durationMs?: number;
     }
+  | {
+      /** Exact mode: what was at a target and not in the run, moved (renamed) before the restore. */
+      readonly type: 'moved-aside';
+      readonly target: string;
+      readonly directory: string;
+      readonly count: number;
+      readonly paths: readonly string[];
+    }
   | { readonly type: 'restored'; readonly set: string; readonly run: string; readonly repository: string }
   | {
       readonly type: 'summary';
@@ -98,6 +118,9 @@ export type SetRestoreEvent =
       readonly overwriteNeedsConsent: boolean;
     };
 
+/** merge: restic's restore, files not in the run stay; exact: they are moved aside first. */
+export type RestoreMode = 'merge' | 'exact';
+
 export interface SetRestoreRequest {
   /** A run id, or "latest" (the default). */
   readonly run?: string;
@@ -105,6 +128,10 @@ export interface SetRestoreRequest {
   readonly from?: string;
   /** Restore files under this directory (DIR + original path) instead of their paths. */
   readonly to?: string;
+  /** Restore only the items of these sources (default: every item of the run). */
+  readonly only?: readonly string[];
+  /** Default merge. */
+  readonly mode?: RestoreMode;
   /** OLD=NEW: restore database OLD as NEW. */
   readonly databases: readonly string[];
   /** Restore over an existing database. */
@@ -196,13 +223,31 @@ async function nonEmpty(path: string): Promise<boolean> {
   }
 }
 
-type PlannedStep = RestoreStep & { readonly source?: PostgresSource };
+type PlannedStep = RestoreStep & {
+  readonly source?: PostgresSource;
+  /** Files steps: the snapshot's nodes below the path, and the source's exclude patterns. */
+  readonly nodes?: readonly SnapshotNode[];
+  readonly exclude?: readonly string[];
+};
+
+/** --only: every name a source of the set (checked before anything is read or touched). */
+function checkOnly(set: ResolvedBackupSet, only: readonly string[]): void {
+  const names = set.sources.map((source) => source.name);
+  const unknown = only.filter((name) => !names.includes(name));
+  if (unknown.length > 0)
+    throw new UsageError(
+      `--only ${unknown.join(', ')}: backup set ${set.name} has no source ${unknown.map((name) => `"${name}"`).join(', ')}; its sources: ${names.join(', ')}${unknown.some((name) => name.includes(',')) ? ' (for more than one, repeat --only)' : ''}`,
+    );
+}
 
 export async function restoreSetRun(
   set: ResolvedBackupSet,
   request: SetRestoreRequest,
   report: (event: SetRestoreEvent) => void,
 ): Promise<number> {
+  const only = request.only && request.only.length > 0 ? [...new Set(request.only)] : undefined;
+  if (only) checkOnly(set, only);
+  const mode = request.mode ?? 'merge';
   const restic = request.restic ?? (await Restic.detect());
   const repository = repositoryOf(set, request.from);
   const points = await restorePoints(restic, repository, set.name);
@@ -220,19 +265,39 @@ export async function restoreSetRun(
   const point = wanted; // the run's items, with this repository's snapshot ids
   const renames = databaseMap(request.databases);
   const sourceOf = (name: string) => set.sources.find((source) => source.name === name);
+  const items = only ? point.items.filter((item) => only.includes(item.source)) : point.items;
+  const missing = (only ?? []).filter((name) => !items.some((item) => item.source === name));
+  if (missing.length > 0)
+    throw new UsageError(
+      `--only ${missing.join(', ')}: run ${point.run} of ${set.name} has nothing of source ${missing.join(', ')} (it has: ${[...new Set(point.items.map((item) => item.source))].join(', ')})`,
+    );
+  // One name for this restore's moved-aside directories.
+  const stamp = asideStamp(new Date());
 
   // The plan: every step, checked before anything changes.
   const steps: PlannedStep[] = [];
-  for (const item of point.items) {
+  for (const item of items) {
     if (item.type === 'directory') {
+      const source = sourceOf(item.source);
+      const exclude = source?.type === 'directory' ? source.exclude : [];
       for (const path of item.paths ?? []) {
         const target = request.to ? join(request.to, path) : path;
+        const overwrites = await nonEmpty(target);
+        // Listed only when the target has something: an empty one ends up as the snapshot anyway.
+        // Exact mode lists it also for an empty target: the app may write there before it stops.
+        const nodes =
+          overwrites || mode === 'exact' ? await restic.listTree(repository, item.snapshotId, path) : [];
+        const notInRun = overwrites ? await entriesNotInSnapshot(target, path, nodes, exclude) : [];
         steps.push({
           kind: 'files',
           snapshotId: item.snapshotId,
           path,
           target,
-          overwrites: await nonEmpty(target),
+          overwrites,
+          notInRun,
+          ...(mode === 'exact' ? { aside: await asideDirectory(target, stamp) } : {}),
+          nodes,
+          exclude,
         });
       }
     } else {
@@ -260,7 +325,9 @@ export async function restoreSetRun(
     (name) => !steps.some((step) => step.kind === 'database' && step.from === name),
   );
   if (unknownRenames.length > 0)
-    throw new UsageError(`--database: run ${point.run} has no database ${unknownRenames.join(', ')}`);
+    throw new UsageError(
+      `--database: run ${point.run} has no database ${unknownRenames.join(', ')}${only ? ` among the sources restored (--only ${only.join(', ')})` : ''}`,
+    );
   const overwriting = steps.filter((step) => step.kind === 'files' && step.overwrites);
   // The app's services are stopped only when live data is replaced: files at their own paths or
   // a database under its own name. A restore elsewhere (and the drill) leaves the app running.
@@ -285,19 +352,24 @@ export async function restoreSetRun(
     dryRun: request.dryRun,
     date: point.time,
     items: point.items.length,
-    steps: steps.map(({ source: _source, ...step }) => step),
+    mode,
+    ...(only ? { only } : {}),
+    steps: steps.map(({ source: _source, nodes: _nodes, exclude: _exclude, ...step }) => step),
     stop: hooks.stop,
     start: hooks.start,
   });
   if (overwriting.length > 0 && !request.yes && !request.dryRun) {
     const where = overwriting.map((step) => (step.kind === 'files' ? step.target : '')).join(', ');
+    const aside = mode === 'exact' ? '; what is not in the run is moved aside first' : '';
     // Asked on a terminal; from scripts and cron only --yes overwrites.
     const agreed = request.confirm
-      ? await request.confirm(`${where} is not empty; restic will overwrite files there. Overwrite? [y/N] `)
+      ? await request.confirm(
+          `${where} is not empty; restic will overwrite files there${aside}. Overwrite? [y/N] `,
+        )
       : false;
     if (!agreed)
       throw new UsageError(
-        `${where} is not empty; restic would overwrite files there. Use --to DIR to restore elsewhere, or --yes to overwrite`,
+        `${where} is not empty; restic would overwrite files there${aside}. Use --to DIR to restore elsewhere, or --yes to overwrite`,
       );
   }
   if (request.dryRun) {
@@ -315,6 +387,29 @@ export async function restoreSetRun(
     for (const step of steps) {
       const startedAt = Date.now();
       if (step.kind === 'files') {
+        if (step.aside !== undefined) {
+          // Listed again now that the app is stopped: it may have written more since the plan.
+          const paths = await entriesNotInSnapshot(
+            step.target,
+            step.path,
+            step.nodes ?? [],
+            step.exclude ?? [],
+          );
+          if (paths.length > 0) {
+            const directory = await moveAside(step.target, paths, step.aside).catch((error: unknown) => {
+              throw new SnapkeepError(
+                `moving what is not in run ${point.run} out of ${step.target} into ${step.aside}: ${messageOf(error)} (nothing was deleted; what was moved is there, the restore did not start)`,
+              );
+            });
+            report({ type: 'moved-aside', target: step.target, directory, count: paths.length, paths });
+            await journal.append('step', {
+              kind: 'restore-move-aside',
+              what: `${paths.length} not in run ${point.run}: ${step.target} → ${directory}`,
+              name: directory,
+              ok: true,
+            });
+          }
+        }
         await restic.restorePath(
           repository,
           step.snapshotId,

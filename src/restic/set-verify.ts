@@ -45,6 +45,8 @@ export interface ResticDrillEvent {
   readonly type: 'drill';
   readonly kind: 'restic';
   readonly set: string;
+  /** The repository the run was restored from (the set's own, or the one of --from). */
+  readonly repository: string;
   readonly run?: string;
   readonly ok: boolean;
   readonly detail: string;
@@ -154,7 +156,8 @@ export async function checkRepositories(
 }
 
 /**
- * The restore drill of a set: its latest restore point restored into a scratch directory and
+ * The restore drill of a set: its latest restore point (in `repository`, by default the set's
+ * own; an offsite one reads every byte from there) restored into a scratch directory and
  * scratch databases (inside the caller's run), then each database compared table by table (rows
  * and checksums) with what was recorded when it was dumped. Everything scratch is removed
  * afterwards. Whether every finding was ok.
@@ -164,11 +167,12 @@ export async function drillSet(
   set: ResolvedBackupSet,
   stateDir: string,
   report: (event: ResticDrillEvent) => void,
+  repository: ResolvedRepository = set.repository,
 ): Promise<boolean> {
-  const base = { type: 'drill', kind: 'restic', set: set.name } as const;
-  const [point] = await restorePoints(restic, set.repository, set.name);
+  const base = { type: 'drill', kind: 'restic', set: set.name, repository: repository.name } as const;
+  const [point] = await restorePoints(restic, repository, set.name);
   if (!point) {
-    report({ ...base, ok: false, detail: `no complete run to restore in ${set.repository.name}` });
+    report({ ...base, ok: false, detail: `no complete run to restore in ${repository.name}` });
     return false;
   }
   await mkdir(stateDir, { recursive: true });
@@ -185,6 +189,7 @@ export async function drillSet(
       set,
       {
         run: point.run,
+        from: repository.name,
         to: scratch,
         databases: renames.map(([from, into]) => `${from}=${into}`),
         force: false,

@@ -356,10 +356,10 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
     expectExit(drill, 0);
     expect(drill.stdout).toMatch(
       new RegExp(
-        `ok {3}app: drill: database ${database} of run \\S+: \\d+ tables, \\d+ rows, every row count and checksum equal to the dump's`,
+        `ok {3}app@local: drill: database ${database} of run \\S+: \\d+ tables, \\d+ rows, every row count and checksum equal to the dump's`,
       ),
     );
-    expect(drill.stdout).toMatch(/ok {3}app: drill: \S+uploads restored under/);
+    expect(drill.stdout).toMatch(/ok {3}app@local: drill: \S+uploads restored under/);
     // The files were read back against the backup's content hashes, not just written.
     expect(await readFile(join(directory, 'bin', 'argv.log'), 'utf8')).toMatch(
       /^restic .*restore \S+ --target \S+drill-app-\S+ --include \S+ --verify$/m,
@@ -386,7 +386,7 @@ describe.each([0, 1])('backup set with restic #%i', (index) => {
     expectExit(mismatch, 3);
     expect(mismatch.stdout).toMatch(
       new RegExp(
-        `FAIL app: drill: database ${database} of run \\S+ differs from what was dumped in: public\\.users`,
+        `FAIL app@local: drill: database ${database} of run \\S+ differs from what was dumped in: public\\.users`,
       ),
     );
 

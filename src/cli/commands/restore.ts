@@ -7,7 +7,7 @@ export function registerRestoreCommand(registration: CommandRegistration): void 
     .command('restore')
     .summary('list restore points, or bring a snapshot or a backup-set run back')
     .description(
-      'without a snapshot: list what can be restored (local snapshots and the copies on every target,\nwith dates and sizes). With one (a name or "latest"): bring it back as a writable subvolume at\n--to (default: the subvolume\'s own path). A copy on a target is received into the snapshot\ndirectory first, incrementally when a snapshot here has a copy there (--full: every byte from\nthe target), and stays as a snapshot so the next run continues incrementally. With --from the\ndata is read from there even when the snapshot is here too. --to must be on btrfs; on another\nbtrfs filesystem the snapshot is received there. An existing --to is never overwritten: --force moves\nit aside to <to>.before-restore.<time>.',
+      'without a snapshot: list what can be restored (local snapshots and the copies on every target,\nwith dates and sizes). With one (a name or "latest"): bring it back as a writable subvolume at\n--to (default: the subvolume\'s own path). A copy on a target is received into the snapshot\ndirectory first, incrementally when a snapshot here has a copy there (--full: every byte from\nthe target), and stays as a snapshot so the next run continues incrementally. With --from the\ndata is read from there even when the snapshot is here too. --to must be on btrfs; on another\nbtrfs filesystem the snapshot is received there. An existing --to is never overwritten: --force moves\nit aside to <to>.before-restore.<time>.\nA backup set\'s run brings back its folders and databases (--only SOURCE: some of them); a\nfolder is merged (files created since stay) unless --exact moves those aside first.',
     )
     .argument('[name]', 'a subvolume or backup set from the config (default: all, for listing)')
     .argument('[snapshot]', 'snapshot name, backup run id, or "latest"')
@@ -38,6 +38,16 @@ export function registerRestoreCommand(registration: CommandRegistration): void 
       (value: string, all: string[]) => [...all, value],
       [] as string[],
     )
+    .option(
+      '--only <source>',
+      'backup sets: restore only this source of the set (its database, or one folder); repeat for more (--only database --only uploads); the other sources are not touched',
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    )
+    .option(
+      '--exact',
+      "backup sets: a point-in-time restore of folders: what is in a folder but not in the run (files created after the backup) is first moved aside, never deleted, into <folder>.snapkeep-moved-<time>/ (relative paths kept); default (merge): restic restores the run's files and the others stay",
+    )
     .option('-y, --yes', 'backup sets: overwrite files at their original paths without asking')
     .addOption(configOption())
     .addOption(jsonOption())
@@ -55,6 +65,8 @@ export function registerRestoreCommand(registration: CommandRegistration): void 
           full?: boolean;
           force?: boolean;
           database: string[];
+          only: string[];
+          exact?: boolean;
           yes?: boolean;
           config?: string;
           json?: boolean;
@@ -76,6 +88,8 @@ export function registerRestoreCommand(registration: CommandRegistration): void 
             full: options.full ?? false,
             force: options.force ?? false,
             databases: options.database,
+            only: options.only,
+            exact: options.exact ?? false,
             yes: options.yes ?? false,
           });
         });

@@ -20,6 +20,10 @@ export function registerVerifyCommand(registration: CommandRegistration): void {
       '--drill',
       'also restore the latest run of each set into a scratch directory and scratch databases and\ncompare every table (rows and checksums) with what was dumped; and receive one btrfs target copy\n(the subvolume × target drilled longest ago) into a scratch subvolume and compare every file\nwith its local snapshot; scratch data is removed after',
     )
+    .option(
+      '--from <repository>',
+      "backup sets: check only this repository (by its name in the config, e.g. an offsite one), and --drill restores from it instead of the set's own repository; btrfs copies are then not drilled",
+    )
     .addOption(dryRunOption())
     .addOption(configOption())
     .addOption(jsonOption())
@@ -27,7 +31,14 @@ export function registerVerifyCommand(registration: CommandRegistration): void {
     .action(
       (
         sets: string[],
-        options: { parts: number; drill?: boolean; dryRun?: boolean; config?: string; json?: boolean },
+        options: {
+          parts: number;
+          drill?: boolean;
+          from?: string;
+          dryRun?: boolean;
+          config?: string;
+          json?: boolean;
+        },
       ) => {
         defer(async () => {
           const { runVerify } = await import('../verify-command.js');
@@ -37,6 +48,7 @@ export function registerVerifyCommand(registration: CommandRegistration): void {
             sets,
             parts: options.parts,
             drill: options.drill ?? false,
+            ...(options.from !== undefined ? { from: options.from } : {}),
             dryRun: options.dryRun ?? false,
           });
         });

@@ -93,8 +93,9 @@ describe('restore of a backup set', () => {
     repository: 'local',
     date: '2025-01-02T03:04:05Z',
     items: 2,
+    mode: 'merge',
     steps: [
-      { kind: 'files', snapshotId: 's1', path: '/srv/up', target: '/srv/up', overwrites: true },
+      { kind: 'files', snapshotId: 's1', path: '/srv/up', target: '/srv/up', overwrites: true, notInRun: [] },
       { kind: 'database', snapshotId: 's2', filename: 'f', from: 'app', into: 'app', exists: true },
       { kind: 'database', snapshotId: 's3', filename: 'g', from: 'log', into: 'log_new', exists: false },
     ],
@@ -105,13 +106,66 @@ describe('restore of a backup set', () => {
   it('the plan: the run, stop commands, every step, start commands ("would" under --dry-run)', () => {
     expect(setRestoreText({ ...plan, dryRun: true })).toEqual([
       'app: run r1 from local (2 item(s), 2025-01-02T03:04:05Z)',
+      '  mode: merge — files at a target that are not in the run stay there (--exact moves them aside)',
       '  would stop: systemctl stop app',
       '  would restore /srv/up → /srv/up (overwrites files there)',
       '  would restore database app → app (exists: --clean in one transaction)',
       '  would restore database log → log_new (new database)',
       '  would start: systemctl start app (also if the restore fails)',
     ]);
-    expect(setRestoreText({ ...plan, dryRun: false })[1]).toBe('  stop: systemctl stop app');
+    expect(setRestoreText({ ...plan, dryRun: false })[2]).toBe('  stop: systemctl stop app');
+  });
+
+  it('--only and the exact mode: what is not in the run, listed by the dry run, counted by the real one', () => {
+    const files = {
+      kind: 'files',
+      snapshotId: 's1',
+      path: '/srv/up',
+      target: '/srv/up',
+      overwrites: true,
+      notInRun: ['late.txt', 'new-dir'],
+    } as const;
+    const exact = {
+      ...plan,
+      mode: 'exact',
+      only: ['uploads'],
+      stop: [],
+      start: [],
+      steps: [{ ...files, aside: '/srv/up.snapkeep-moved-20250102T030405Z' }],
+    } as const;
+    expect(setRestoreText({ ...exact, dryRun: true })).toEqual([
+      'app: run r1 from local (2 item(s), 2025-01-02T03:04:05Z)',
+      '  only: uploads (the other sources are not touched)',
+      '  mode: exact — what is at a target and not in the run is moved aside (never deleted), then the run is restored',
+      '  would restore /srv/up → /srv/up (overwrites files there; 2 not in the run: moved aside to /srv/up.snapkeep-moved-20250102T030405Z)',
+      '    would move aside: late.txt',
+      '    would move aside: new-dir',
+    ]);
+    expect(setRestoreText({ ...exact, dryRun: false }).slice(3)).toEqual([
+      '  restore /srv/up → /srv/up (overwrites files there; 2 not in the run: moved aside to /srv/up.snapkeep-moved-20250102T030405Z)',
+    ]);
+    expect(setRestoreText({ ...plan, stop: [], start: [], steps: [files], dryRun: true }).slice(1)).toEqual([
+      '  mode: merge — files at a target that are not in the run stay there (--exact moves them aside)',
+      '  would restore /srv/up → /srv/up (overwrites files there; 2 not in the run: they stay)',
+      '    stays: late.txt',
+      '    stays: new-dir',
+    ]);
+    // No files restored (--only database): no mode to speak of.
+    expect(
+      setRestoreText({ ...plan, only: ['database'], steps: plan.steps.slice(1), dryRun: false })[1],
+    ).toBe('  only: database (the other sources are not touched)');
+    expect(
+      setRestoreText({ ...plan, only: ['database'], steps: plan.steps.slice(1), dryRun: false })[2],
+    ).toBe('  stop: systemctl stop app');
+    expect(
+      setRestoreText({
+        type: 'moved-aside',
+        target: '/srv/up',
+        directory: '/srv/up.snapkeep-moved-20250102T030405Z',
+        count: 2,
+        paths: ['late.txt', 'new-dir'],
+      }),
+    ).toEqual(['ok   moved aside 2 not in the run: /srv/up → /srv/up.snapkeep-moved-20250102T030405Z']);
   });
 
   it('steps, the end, and the dry run saying whether the real run needs consent to overwrite', () => {
@@ -228,19 +282,21 @@ describe('verify', () => {
         type: 'drill',
         kind: 'restic',
         set: 'app',
+        repository: 'offsite',
         ok: true,
         detail: 'database app of run r1: 3 tables',
       }),
-    ).toEqual(['ok   app: drill: database app of run r1: 3 tables']);
+    ).toEqual(['ok   app@offsite: drill: database app of run r1: 3 tables']);
     expect(
       verifyText({
         type: 'drill',
         kind: 'restic',
         set: 'app',
+        repository: 'local',
         ok: false,
         detail: 'no complete run to restore in local',
       }),
-    ).toEqual(['FAIL app: drill: no complete run to restore in local']);
+    ).toEqual(['FAIL app@local: drill: no complete run to restore in local']);
   });
 
   it('the btrfs drill: plan, skip, leftovers, the outcome (errors on stderr), progress on the TTY line', () => {
