@@ -233,11 +233,10 @@ http_send() {
     for hs_header in "$@"; do printf 'header = %s\n' "$hs_header"; done
   } >"$work/wgetrc"
   printf '%s\n' "$hs_url" >"$work/url"
-  if WGETRC=$work/wgetrc wget -q -O "$work/answer" --timeout="$timeout" --tries=1 --max-redirect=0 \
-    --method="$hs_method" --body-file="$hs_body" -i "$work/url" 2>"$work/error"; then
-    return 0
-  fi
+  WGETRC=$work/wgetrc wget -q -O "$work/answer" --timeout="$timeout" --tries=1 --max-redirect=0 \
+    --method="$hs_method" --body-file="$hs_body" -i "$work/url" 2>"$work/error"
   hs_status=$?
+  [ "$hs_status" -eq 0 ] && return 0
   last_error="wget: exit $hs_status (4 network, 8 an error answer) $(tr '\n' ' ' <"$work/error")"
   return 1
 }
