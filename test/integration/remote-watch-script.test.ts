@@ -120,7 +120,12 @@ describe('target-side watch script under dash', () => {
     expect(stale[0]!.headers.authorization).toBe('Bearer hook-token-1');
     expect(stale[0]!.headers['content-type']).toBe('application/json');
     const body = JSON.parse(stale[0]!.body) as Record<string, unknown>;
-    expect(body).toMatchObject({ version: 'snapkeep-target-watch/1', kind: 'stale', target: 'offsite', staleDevices: 2 });
+    expect(body).toMatchObject({
+      version: 'snapkeep-target-watch/1',
+      kind: 'stale',
+      target: 'offsite',
+      staleDevices: 2,
+    });
     expect(body.devices).toEqual([
       expect.objectContaining({ name: 'home', newest: 'home.20200101T0000', stale: true }),
       expect.objectContaining({ name: 'data', newest: 'data.20200101T0000', stale: true }),
@@ -209,7 +214,9 @@ describe('target-side watch script under dash', () => {
     await reminding.run({ SNAPKEEP_WATCH_NOW: String(now + 3599) });
     await reminding.run({ SNAPKEEP_WATCH_NOW: String(now + 3600) });
     await reminding.run({ SNAPKEEP_WATCH_NOW: String(now + 3700) });
-    const kinds = requestsTo('/remind-1').map((request) => (JSON.parse(request.body) as { kind: string }).kind);
+    const kinds = requestsTo('/remind-1').map(
+      (request) => (JSON.parse(request.body) as { kind: string }).kind,
+    );
     expect(kinds).toEqual(['stale', 'reminder']);
 
     const silent = await fixture([webhook('hook', '/remind-2')], { remindSeconds: 0 });
@@ -280,7 +287,10 @@ describe('target-side watch script under dash', () => {
     receiver.answer = () => ({ status: 200 });
     const bin = await cleanups.tempDir('watch-argv');
     const log = join(bin, 'argv.log');
-    await writeFile(join(bin, 'curl'), `#!/bin/sh\nprintf '%s\\n' "$@" >>'${log}'\nexec /usr/bin/curl "$@"\n`);
+    await writeFile(
+      join(bin, 'curl'),
+      `#!/bin/sh\nprintf '%s\\n' "$@" >>'${log}'\nexec /usr/bin/curl "$@"\n`,
+    );
     await chmod(join(bin, 'curl'), 0o755);
     const watch = await fixture([
       webhook('hook', '/argv-1/hook-url-secret', { Authorization: 'Bearer argv-token-secret' }),

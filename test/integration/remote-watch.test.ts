@@ -43,7 +43,10 @@ beforeAll(async () => {
   await createSubvolume(data);
   await writeRandomData(data, 1);
   adminKey = join(base, 'admin_key');
-  await runChecked({ file: 'ssh-keygen', args: ['-q', '-t', 'ed25519', '-N', '', '-C', 'admin', '-f', adminKey] });
+  await runChecked({
+    file: 'ssh-keygen',
+    args: ['-q', '-t', 'ed25519', '-N', '', '-C', 'admin', '-f', adminKey],
+  });
   await appendFile(
     join(remote.directory, 'authorized_keys', remote.user),
     await readFile(`${adminKey}.pub`, 'utf8'),
@@ -156,7 +159,9 @@ describe('target-side watch on a real sshd-hosted target', () => {
     const crontab = await crontabOf(remote.user);
     expect(crontab.startsWith(userLines)).toBe(true);
     expect(crontab.slice(userLines.length)).toMatch(
-      new RegExp(`^# snapkeep target watch of offsite .*\\n\\d+ \\* \\* \\* \\* /bin/sh ${directory}/watch\\.sh\\n$`),
+      new RegExp(
+        `^# snapkeep target watch of offsite .*\\n\\d+ \\* \\* \\* \\* /bin/sh ${directory}/watch\\.sh\\n$`,
+      ),
     );
     expect((await stat(join(directory, 'watch.conf'))).mode & 0o777).toBe(0o600);
     expect((await stat(join(directory, 'watch.sh'))).mode & 0o777).toBe(0o700);
@@ -173,7 +178,11 @@ describe('target-side watch on a real sshd-hosted target', () => {
     await remote.run(['mv', `${targetDirectory}/${copy}`, `${targetDirectory}/data.20200101T0000`]);
     const stale = await runAsCron();
     expect(stale.exitCode, stale.stderr).toBe(1);
-    expect(seen()).toEqual(['POST /hc/ping-secret-1', 'POST /hook/secret-path-1', 'POST /hc/ping-secret-1/fail']);
+    expect(seen()).toEqual([
+      'POST /hc/ping-secret-1',
+      'POST /hook/secret-path-1',
+      'POST /hc/ping-secret-1/fail',
+    ]);
     const alert = receiver.requests[1]!;
     expect(alert.headers.authorization).toBe('Bearer hook-secret-token-1');
     expect(JSON.parse(alert.body)).toMatchObject({
@@ -196,7 +205,12 @@ describe('target-side watch on a real sshd-hosted target', () => {
     expectExit(removed, 0);
     expect(events(removed.stdout).find((event) => event.type === 'watch-removed')).toMatchObject({
       crontabLines: 2,
-      files: [`${directory}/watch.sh`, `${directory}/watch.conf`, `${directory}/state`, `${directory}/last-run`],
+      files: [
+        `${directory}/watch.sh`,
+        `${directory}/watch.conf`,
+        `${directory}/state`,
+        `${directory}/last-run`,
+      ],
     });
     expect(await crontabOf(remote.user)).toBe(userLines);
     await expect(stat(join(remote.home, '.snapkeep-watch'))).rejects.toThrow(/ENOENT/);

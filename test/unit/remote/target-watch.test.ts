@@ -74,7 +74,10 @@ describe('planTargetWatch', () => {
   });
 
   it('takes threshold and remind_every from watch:, and flags over both', () => {
-    const text = config('', '    watch:\n      notify: [hc]\n      threshold: 2d\n      remind_every: never\n');
+    const text = config(
+      '',
+      '    watch:\n      notify: [hc]\n      threshold: 2d\n      remind_every: never\n',
+    );
     expect(planTargetWatch(resolved(text), 'offsite', {}, 'UTC')).toMatchObject({
       thresholdSeconds: 2 * 86400,
       remindSeconds: 0,
@@ -91,9 +94,14 @@ describe('planTargetWatch', () => {
 
   it('says what is wrong, naming the key or flag', () => {
     const plain = resolved(config('', ''));
-    const plan = (target: string, overrides = {}) => () => planTargetWatch(plain, target, overrides, 'UTC');
+    const plan =
+      (target: string, overrides = {}) =>
+      () =>
+        planTargetWatch(plain, target, overrides, 'UTC');
     expect(plan('nowhere')).toThrow('no subvolume sends to a target named "nowhere"');
-    expect(plan('usb')).toThrow(/target usb is local \(\/mnt\/usb\): the target-side watch is for ssh:\/\/ targets/);
+    expect(plan('usb')).toThrow(
+      /target usb is local \(\/mnt\/usb\): the target-side watch is for ssh:\/\/ targets/,
+    );
     expect(plan('offsite')).toThrow(/expected targets\.offsite\.watch\.notify .* or --watch-notify NAME/);
     expect(plan('offsite', { notify: ['nope'] })).toThrow(
       /--watch-notify nope: unknown channel "nope"; expected one of phone, hook, templated, hc/,
@@ -153,9 +161,9 @@ printf 'settings|%s|%s|%s|%s|%s\\n' "$target" "$threshold" "$remind" "$timeout" 
     for (const secret of Object.values(secrets).filter((value) => value !== 'visible'))
       expect(masked).not.toContain(secret);
     expect(masked).toContain("'X-Plain: visible'");
-    expect(() =>
-      watchConfig(plan, (channel, key) => (key === 'token' ? 'line\nbreak-secret' : 'x')),
-    ).toThrow(/^notify\.ntfy\.phone\.token holds a line break; expected a single-line value$/);
+    expect(() => watchConfig(plan, (channel, key) => (key === 'token' ? 'line\nbreak-secret' : 'x'))).toThrow(
+      /^notify\.ntfy\.phone\.token holds a line break; expected a single-line value$/,
+    );
   });
 
   it('the install script carries the files as quoted here-documents; its report is parsed', () => {
@@ -163,7 +171,9 @@ printf 'settings|%s|%s|%s|%s|%s\\n' "$target" "$threshold" "$remind" "$timeout" 
     expect(script).toContain("<<'SNAPKEEP_WATCH_CONFIG_END'\n# snapkeep target watch settings");
     expect(script).toContain(`line="${plan.minute} * * * * /bin/sh $dir/watch.sh"`);
     expect(
-      parseInstallReport('directory /h/.snapkeep-watch/offsite\nclient curl\ncrontab 7 * * * * x\ndevice a b\n'),
+      parseInstallReport(
+        'directory /h/.snapkeep-watch/offsite\nclient curl\ncrontab 7 * * * * x\ndevice a b\n',
+      ),
     ).toEqual({
       fields: { directory: '/h/.snapkeep-watch/offsite', client: 'curl', crontab: '7 * * * * x' },
       devices: ['a b'],
