@@ -2,8 +2,9 @@
 // target-side watch on an ssh:// target (remote/target-watch.ts). It logs in with the target's
 // ssh settings and --identity: the target's own key runs only the filter, which by design
 // installs nothing, so the login needs a key of the same user that may run commands.
+import { access, constants } from 'node:fs/promises';
 import { loadResolvedConfig } from '../config/config-cache.js';
-import { ExitCode, UsageError } from '../errors.js';
+import { ExitCode, SnapkeepError, UsageError, messageOfPathError } from '../errors.js';
 import { valueOf } from '../notify/channel.js';
 import { SshHost, type SshSettings } from '../remote/ssh-host.js';
 import {
@@ -181,6 +182,13 @@ export async function runRemoteWatch(options: RemoteWatchOptions): Promise<numbe
       throw new UsageError((error as Error).message);
     }
   })();
+  if (options.identity !== undefined) {
+    try {
+      await access(options.identity, constants.R_OK);
+    } catch (error) {
+      throw new UsageError(`--identity ${options.identity}: ${messageOfPathError(error, options.identity)}`);
+    }
+  }
   const ssh = sshSettingsOf(found.ssh, options.identity);
   const host = hostLabel(ssh);
   const directory = `~/${watchDirectory(options.target)}`;
@@ -214,9 +222,16 @@ export async function runRemoteWatch(options: RemoteWatchOptions): Promise<numbe
     throw new UsageError((error as Error).message);
   }
   let config: string;
+  let installed: string | undefined;
   try {
     config = watchConfig(plan, masked);
+    if (!options.dryRun) {
+      // Resolved before anything is shown as being installed: a missing secret stops it here.
+      const values = await resolvedValues(plan);
+      installed = watchConfig(plan, (channel, key) => values.get(channel)?.[key] ?? '');
+    }
   } catch (error) {
+    if (error instanceof SnapkeepError) throw error;
     throw new UsageError((error as Error).message);
   }
   print({
@@ -232,15 +247,9 @@ export async function runRemoteWatch(options: RemoteWatchOptions): Promise<numbe
     crontab: `${plan.minute} * * * * ${crontabCommand(directory)}`,
     config,
   });
-  if (options.dryRun) return ExitCode.ok;
-  const values = await resolvedValues(plan);
-  try {
-    config = watchConfig(plan, (channel, key) => values.get(channel)?.[key] ?? '');
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  if (installed === undefined) return ExitCode.ok;
   const report = parseInstallReport(
-    await runOnHost(ssh, installScript(plan, config), 'installing the watch'),
+    await runOnHost(ssh, installScript(plan, installed), 'installing the watch'),
   );
   print({
     type: 'watch-installed',

@@ -26,7 +26,7 @@ export function registerRemoteCommands({
   remote
     .command('setup')
     .description(
-      'print (default) or install (--install, on the backup host as root) what the host needs:\nthe filter, the authorized_keys line (command=…,restrict) and a sudoers rule naming exact commands',
+      'print (default) or install (--install, on the backup host as root) what the host needs:\nthe filter, the authorized_keys line (command=…,restrict) and a sudoers rule naming exact commands.\nFrom the client, --watch TARGET installs on an ssh:// target a check run by cron there (POSIX sh)\nthat alerts ntfy, webhook or healthchecks channels when no new copy arrives; --unwatch TARGET removes it',
     )
     .option(
       '--root <dir>',
