@@ -10,7 +10,8 @@
 # newest entry `<name>.<timestamp>[_N]` (snapkeep's and btrbk's names: YYYYMMDD, YYYYMMDDThhmm,
 # YYYYMMDDThhmmss with Z or +-hhmm). Names without an offset are in the sending machine's time
 # zone, whose name the configuration carries (its offset today is used: around a daylight saving
-# change an age can be off by an hour). No matching entry counts as stale.
+# change an age can be off by an hour). A writable subvolume (a receive running or interrupted)
+# is not a copy. No matching entry counts as stale.
 #
 # Per channel: ntfy and webhook get "stale" once when a device goes stale, "reminder" every
 # `remind` seconds while it lasts (0: never) and "recovered" once when copies arrive again.
@@ -120,6 +121,15 @@ device_count=0
 stale_count=0
 report=''
 report_json=''
+# btrfs, if here (cron's PATH may lack the sbin directories).
+btrfs_command=''
+for candidate in btrfs /usr/sbin/btrfs /sbin/btrfs; do
+  if command -v "$candidate" >/dev/null 2>&1; then
+    btrfs_command=$(command -v "$candidate")
+    break
+  fi
+done
+
 # The sending machine's offset from UTC today (watch.conf sets zone before its first device).
 zone_offset=''
 set_zone_offset() {
@@ -142,6 +152,11 @@ device() {
     dv_base=${dv_entry##*/}
     dv_seconds=$(timestamp_seconds "${dv_base#"$dv_name".}")
     [ -n "$dv_seconds" ] || continue
+    # A writable subvolume is a receive still running or one that was interrupted (garbage the
+    # next run deletes): not a copy. Reading the flag needs no root.
+    if [ -n "$btrfs_command" ] && [ "$("$btrfs_command" property get -ts "$dv_entry" ro 2>/dev/null)" = ro=false ]; then
+      continue
+    fi
     if [ -z "$dv_best" ] || [ "$dv_seconds" -gt "$dv_best" ]; then
       dv_best=$dv_seconds
       dv_best_name=$dv_base

@@ -194,6 +194,15 @@ describe('target-side watch on a real sshd-hosted target', () => {
     expect((await runAsCron()).exitCode).toBe(1);
     expect(receiver.requests).toHaveLength(3);
 
+    // What an interrupted receive leaves (a writable subvolume, here with the newest name) is no copy.
+    const garbage = `${targetDirectory}/data.20991231T0000`;
+    expect((await remote.run(['btrfs', 'subvolume', 'create', garbage])).exitCode).toBe(0);
+    const stillStale = await runAsCron();
+    expect(stillStale.exitCode, stillStale.stderr).toBe(1);
+    expect(receiver.requests).toHaveLength(3);
+    expect(await readFile(join(directory, 'last-run'), 'utf8')).toMatch(/newest data\.20200101T0000, /);
+    expect((await remote.run(['btrfs', 'subvolume', 'delete', garbage])).exitCode).toBe(0);
+
     // Copies arrive again: one "recovered", and the ping.
     expectExit(await snapkeep(['run', '--config', configPath]), 0);
     const recovered = await runAsCron();
