@@ -194,6 +194,12 @@ describe('target-side watch on a real sshd-hosted target', () => {
     expect((await runAsCron()).exitCode).toBe(1);
     expect(receiver.requests).toHaveLength(3);
 
+    // Installed again (the same config): one line still, and the state stays — no second alert.
+    expectExit(await watchCli(['--watch', 'offsite', '--identity', adminKey]), 0);
+    expect(await crontabOf(remote.user)).toBe(crontab);
+    expect((await runAsCron()).exitCode).toBe(1);
+    expect(receiver.requests).toHaveLength(3);
+
     // What an interrupted receive leaves (a writable subvolume, here with the newest name) is no copy.
     const garbage = `${targetDirectory}/data.20991231T0000`;
     expect((await remote.run(['btrfs', 'subvolume', 'create', garbage])).exitCode).toBe(0);
