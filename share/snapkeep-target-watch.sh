@@ -19,7 +19,8 @@
 # too) and gets /fail once when stale (and at each reminder). A delivery that fails (no answer
 # within `timeout` seconds, or an answer other than 2xx) is not recorded: the next run tries
 # again. Secrets reach curl and wget only through stdin and files of mode 0600, never argv.
-# SNAPKEEP_WATCH_REPORT_ONLY=1 prints each device's newest copy and sends nothing.
+# SNAPKEEP_WATCH_REPORT_ONLY=1 prints each device's newest copy and sends nothing;
+# SNAPKEEP_WATCH_NOW=<epoch seconds> stands in for the clock (tests of reminders).
 # Exit status: 0 all devices fresh, 1 a device is stale, 2 a delivery failed, 3 bad setup.
 
 # watch.conf calls device, ntfy, webhook and healthchecks, which shellcheck cannot see.
@@ -214,7 +215,10 @@ else
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/snapkeep-watch.XXXXXX") || fail_setup 'cannot make a temporary directory'
-trap 'rm -rf "$work"' EXIT INT TERM
+trap 'rm -rf "$work"' EXIT
+# A trapped signal would otherwise go on with the run: end it (EXIT cleans up).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # A value inside a curl config "…" string.
 curl_quote() {
