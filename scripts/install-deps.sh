@@ -6,7 +6,8 @@
 #              faketime, openssh-server, sudo, rclone, pv, cron, hyperfine, systemd-analyze, and man-db,
 #              bash-completion, zsh, fish (the man page and the shell completions are tested in them),
 #              promtool and prometheus-node-exporter (the metrics and the shipped alert rules),
-#              openssl (certificates for the STARTTLS tests), python3 (its email package reads the mails)
+#              openssl (certificates for the STARTTLS tests), python3 (its email package reads the mails),
+#              shellcheck, dash, curl and wget (the target-side watch script runs under dash, sends with either)
 set -euo pipefail
 mode="${1:---runtime}"
 case "$mode" in --runtime|--test) ;; *) echo "usage: $0 [--runtime|--test]" >&2; exit 2 ;; esac
@@ -19,7 +20,7 @@ fi
 
 # command-name:package pairs; a package is installed only if its command is missing.
 runtime=(btrfs:btrfs-progs mkfs.btrfs:btrfs-progs restic:restic ssh:openssh-client zstd:zstd losetup:mount truncate:coreutils setpriv:util-linux pg_dump:postgresql-client)
-testing=(btrbk:btrbk systemd-analyze:systemd faketime:faketime sshd:openssh-server sudo:sudo rclone:rclone pv:pv cron:cron hyperfine:hyperfine man:man-db groff:groff-base zsh:zsh fish:fish promtool:prometheus prometheus-node-exporter:prometheus-node-exporter openssl:openssl python3:python3)
+testing=(btrbk:btrbk systemd-analyze:systemd faketime:faketime sshd:openssh-server sudo:sudo rclone:rclone pv:pv cron:cron hyperfine:hyperfine man:man-db groff:groff-base zsh:zsh fish:fish promtool:prometheus prometheus-node-exporter:prometheus-node-exporter openssl:openssl python3:python3 shellcheck:shellcheck dash:dash curl:curl wget:wget)
 wanted=("${runtime[@]}")
 [ "$mode" = --test ] && wanted+=("${testing[@]}")
 

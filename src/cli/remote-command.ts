@@ -3,6 +3,7 @@
 //   remote setup  --print …         the authorized_keys line and the sudoers rule for a host
 //   remote setup  --install …       run ON the host as root: install filter, sudoers, key
 //   remote verify <target>          from the client: allowed requests work, forbidden ones fail
+//   remote setup --watch <target>   from the client: the target-side watch (remote-watch-command.ts)
 import { chmod, mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline/promises';

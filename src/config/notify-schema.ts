@@ -55,7 +55,7 @@ const eventList = z
   .optional()
   .describe(`Events this channel gets (default: notify.events): ${notifyEventKinds.join(', ')}`);
 
-const timeSpan = z.string().superRefine((value, context) => {
+export const timeSpan = z.string().superRefine((value, context) => {
   const parsed = parseTimeSpan(value);
   if (!parsed.ok) context.addIssue({ code: 'custom', message: `${parsed.error}; expected ${spanExpected}` });
 });

@@ -13,7 +13,13 @@ import {
 import { normalisePath } from '../local-path.js';
 import { isSshUrl, parseSshUrl } from '../remote/ssh-url.js';
 import type { SshSettings } from '../remote/ssh-host.js';
-import { builtInDefaults, type Config, type RetentionConfig, type SshConfig } from './schema.js';
+import {
+  builtInDefaults,
+  type Config,
+  type RetentionConfig,
+  type SshConfig,
+  type TargetConfig,
+} from './schema.js';
 import { defaultResticRetention, type ResticRetentionConfig } from './restic-schema.js';
 import { resolveMetrics, type ResolvedMetrics } from './metrics-schema.js';
 import {
@@ -39,6 +45,8 @@ export interface ResolvedTarget {
   readonly ssh?: SshSettings;
   readonly retention: ResolvedRetention;
   readonly policy: PreservePolicy;
+  /** The target-side watch's settings as written (remote/target-watch.ts reads them). */
+  readonly watch?: TargetConfig['watch'];
 }
 
 export interface ResolvedSubvolume {
@@ -387,7 +395,8 @@ export function resolveConfig(config: Config): ResolvedConfig {
         builtInDefaults.target_retention,
       );
       const location = resolveLocation(target.path, { ...config.ssh, ...target.ssh });
-      return { name: targetName, ...location, retention, policy: toPreservePolicy(retention) };
+      const watch = target.watch ? { watch: target.watch } : {};
+      return { name: targetName, ...location, retention, policy: toPreservePolicy(retention), ...watch };
     });
     const location = resolveLocation(subvolume.path, { ...config.ssh, ...subvolume.ssh });
     return {

@@ -11,7 +11,7 @@ import { daysOfWeek, parsePreserveMatrix, parsePreserveMinimum } from '../retent
 import { absolutePath, itemName } from './common-schema.js';
 import { infraSchema } from './infra-schema.js';
 import { metricsSchema } from './metrics-schema.js';
-import { notifyReferenceIssues, notifySchema } from './notify-schema.js';
+import { notifyReferenceIssues, notifySchema, timeSpan } from './notify-schema.js';
 import { backupSetSchema, repositorySchema, sourceSchema } from './restic-schema.js';
 import { scheduleJobSchema, scheduleReferenceIssues, sleepSchema } from './schedule-schema.js';
 
@@ -161,6 +161,24 @@ export const targetSchema = z
     ),
     ssh: sshSchema.optional().describe('SSH settings for this target (override the top-level ssh:)'),
     retention: retentionSchema.optional().describe('Retention of copies on this target (overrides defaults)'),
+    watch: z
+      .strictObject({
+        notify: z
+          .array(itemName)
+          .min(1)
+          .describe('ntfy, webhook and healthchecks channels under notify: it alerts'),
+        threshold: timeSpan
+          .optional()
+          .describe('No new copy of a device for this long is stale (default 26h)'),
+        remind_every: z
+          .union([z.literal('never'), timeSpan])
+          .optional()
+          .describe('Alert again while it lasts (default notify.remind_every, 24h)'),
+      })
+      .optional()
+      .describe(
+        'ssh:// targets: the watch `snapkeep remote setup --watch` installs on the host (cron, POSIX sh)',
+      ),
   })
   .describe('A place snapshots are sent to');
 export type TargetConfig = z.infer<typeof targetSchema>;

@@ -6,6 +6,7 @@ export function registerRemoteCommands({
   defer,
   configOption,
   jsonOption,
+  dryRunOption,
 }: CommandRegistration): void {
   const remote = program
     .command('remote')
@@ -25,7 +26,7 @@ export function registerRemoteCommands({
   remote
     .command('setup')
     .description(
-      'print (default) or install (--install, on the backup host as root) what the host needs:\nthe filter, the authorized_keys line (command=…,restrict) and a sudoers rule naming exact commands',
+      'print (default) or install (--install, on the backup host as root) what the host needs:\nthe filter, the authorized_keys line (command=…,restrict) and a sudoers rule naming exact commands.\nFrom the client, --watch TARGET installs on an ssh:// target a check run by cron there (POSIX sh)\nthat alerts ntfy, webhook or healthchecks channels when no new copy arrives; --unwatch TARGET removes it',
     )
     .option(
       '--root <dir>',
@@ -53,6 +54,34 @@ export function registerRemoteCommands({
     )
     .option('--install', 'install on THIS host (run it on the backup host, as root)')
     .option('-y, --yes', 'do not ask before installing')
+    .option(
+      '--watch <target>',
+      "from the client: install the target-side watch on an ssh:// target (cron, POSIX sh): it alerts the target's watch.notify channels when no new copy of a device arrives within the threshold",
+    )
+    .option(
+      '--unwatch <target>',
+      'from the client: remove that watch (its files and crontab line, nothing else)',
+    )
+    .option(
+      '--watch-notify <channel>',
+      "with --watch: an ntfy, webhook or healthchecks channel under notify: (repeatable; default the target's watch.notify)",
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    )
+    .option(
+      '--watch-threshold <span>',
+      'with --watch: stale after this long without a new copy (default 26h)',
+    )
+    .option(
+      '--watch-remind <span>',
+      'with --watch: alert again while it lasts, this often, or never (default 24h)',
+    )
+    .option(
+      '--identity <file>',
+      "with --watch/--unwatch: a key of the target's user that may run commands (the target's own key runs only the filter)",
+    )
+    .addOption(dryRunOption())
+    .addOption(configOption())
     .addOption(jsonOption())
     .action(
       (options: {
@@ -68,8 +97,35 @@ export function registerRemoteCommands({
         install?: boolean;
         yes?: boolean;
         json?: boolean;
+        watch?: string;
+        unwatch?: string;
+        watchNotify: string[];
+        watchThreshold?: string;
+        watchRemind?: string;
+        identity?: string;
+        dryRun?: boolean;
+        config?: string;
       }) => {
         defer(async () => {
+          const target = options.watch ?? options.unwatch;
+          if (target !== undefined) {
+            const { runRemoteWatch } = await import('../remote-watch-command.js');
+            return runRemoteWatch({
+              config: options.config,
+              target,
+              remove: options.watch === undefined,
+              watch: options.watch,
+              unwatch: options.unwatch,
+              hostOptions:
+                options.root.length > 0 || options.install === true || options.publicKey !== undefined,
+              notify: options.watchNotify,
+              threshold: options.watchThreshold,
+              remindEvery: options.watchRemind,
+              identity: options.identity,
+              dryRun: options.dryRun ?? false,
+              json: options.json ?? false,
+            });
+          }
           const { runRemoteSetup } = await import('../remote-command.js');
           return runRemoteSetup({
             roots: options.root,

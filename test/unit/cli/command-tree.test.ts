@@ -49,7 +49,7 @@ const expected = [
   'retention preview : --preserve --preserve-min --day-of-week --hour-of-day --now --json',
   'remote',
   'remote filter : --print',
-  'remote setup : --root --user --public-key --no-delete --no-send --no-snapshot --log --filter-path --sshd-config --install --yes --json',
+  'remote setup : --root --user --public-key --no-delete --no-send --no-snapshot --log --filter-path --sshd-config --install --yes --watch --unwatch --watch-notify --watch-threshold --watch-remind --identity --dry-run --config --json',
   'remote verify <target> : --host-key --config --json',
   'backup [sets...] : --config --json --dry-run --lock-wait',
   'restore [name] [snapshot] : --from --to --path --read-only --full --force --database --only --exact --yes --config --json --dry-run --lock-wait',
