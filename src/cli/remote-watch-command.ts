@@ -41,7 +41,7 @@ export interface RemoteWatchOptions {
   readonly json: boolean;
 }
 
-type WatchEvent =
+export type WatchEvent =
   | {
       readonly type: 'watch-plan';
       readonly target: string;

@@ -1,7 +1,7 @@
 // README's shell examples work as written when pasted (issue 16). Every `snapkeep …` line of
 // README's ```sh blocks is either run here, word for word, against a real layout that has the
 // names README uses (a subvolume `home` with Documents/report.odt, a disk target `usb`, a backup
-// set `app` in a local restic repository; the config found through $SNAPKEEP_CONFIG as a user's
+// set `app` in a local restic repository with an `offsite` one; the config found through $SNAPKEEP_CONFIG as a user's
 // /etc/snapkeep/snapkeep.yaml would be), or listed with the reason it cannot run on this machine.
 // A README line in neither list fails the test, so a new example is either tested or excused.
 // Synopsis lines (with `[…]` or an upper-case placeholder such as FILE) are not examples.
@@ -27,6 +27,9 @@ const runs: readonly (readonly [line: string, exits?: readonly number[]])[] = [
   ['snapkeep backup --dry-run'],
   ['snapkeep backup'],
   ['snapkeep restore app'],
+  ['snapkeep restore app latest --only uploads --yes'],
+  ['snapkeep restore app latest --only uploads --exact --dry-run'],
+  ['snapkeep verify app --drill --from offsite'],
   ['snapkeep list'],
   ['snapkeep status'],
   ['snapkeep check'],
@@ -67,6 +70,12 @@ const cannotRun: Readonly<Record<string, string>> = {
   'snapkeep infra apply': 'creates AWS resources',
   'snapkeep infra destroy': 'destroys AWS resources',
   'snapkeep doctor notify': 'needs notification channels (notify-channels.test.ts)',
+  'snapkeep remote setup --watch offsite --identity ~/.ssh/backup-admin --dry-run':
+    'needs the backup host (remote-watch.test.ts runs it against a real sshd)',
+  'snapkeep remote setup --watch offsite --identity ~/.ssh/backup-admin':
+    'needs the backup host (remote-watch.test.ts)',
+  'snapkeep remote setup --unwatch offsite --identity ~/.ssh/backup-admin':
+    'needs the backup host (remote-watch.test.ts)',
 };
 
 function isSynopsis(line: string): boolean {
@@ -138,10 +147,13 @@ repositories:
   local:
     url: ${join(base, 'repo')}
     password: file:${join(base, 'restic-password')}
+  offsite:
+    url: ${join(base, 'offsite-repo')}
+    password: file:${join(base, 'restic-password')}
 sources:
   uploads: { type: directory, paths: [${uploads}] }
 backup_sets:
-  app: { sources: [uploads], repository: local }
+  app: { sources: [uploads], repository: local, offsite: [offsite] }
 `,
     );
     const work = join(base, 'cwd');
