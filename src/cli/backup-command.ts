@@ -50,6 +50,17 @@ export function backupText(event: BackupEvent): readonly TextLine[] {
               `ERROR: ${event.set} → ${event.repository}: ${event.error ?? ''} (the local backup is kept)`,
             ),
           ];
+    case 'progress':
+      return [
+        {
+          progress: {
+            label: `${event.set}: ${event.what}`,
+            bytes: event.bytes,
+            elapsedMs: event.elapsedMs,
+            ...(event.expectedBytes !== undefined ? { expectedBytes: event.expectedBytes } : {}),
+          },
+        },
+      ];
     case 'set-failed':
       return [toStderr(`ERROR: ${event.set}: ${event.error}`)];
     case 'set':

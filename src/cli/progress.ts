@@ -71,7 +71,9 @@ export function createProgressLine(
     drawn = 0;
   };
   const draw = (): void => {
-    const width = Math.max((terminal.columns ?? 80) - 1, 20);
+    // A pty nobody sized (script(1) without a terminal, some CI runners) says 0 columns.
+    const columns = terminal.columns || Number(process.env.COLUMNS) || 80;
+    const width = Math.max(columns - 1, 20);
     const text = [...lines.values()].map((line) =>
       line.length > width ? `${line.slice(0, width - 1)}…` : line,
     );

@@ -197,16 +197,33 @@ function environmentFor(spec: CommandSpec): NodeJS.ProcessEnv {
   return { ...inherited, LC_ALL: 'C', ...spec.env };
 }
 
+/** What a caller watches of a running command, besides its result. */
+export interface CommandObserver {
+  /** Each whole line of stdout as it comes (restic's --json status lines); stdout is kept too. */
+  readonly onStdoutLine?: (line: string) => void;
+}
+
+/** Calls `onLine` for each whole line of the chunks fed to it (the last one when it ends). */
+function lineSplitter(onLine: (line: string) => void): (chunk: Buffer) => void {
+  let partial = '';
+  return (chunk) => {
+    const lines = (partial + chunk.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) onLine(line);
+  };
+}
+
 /** `stdout: false`: its stdout is someone else's to read (runConsumingStdout); the result's is ''. */
 function collect(
   child: ChildProcess,
   spec: CommandSpec,
   startedAt: number,
-  { stdout = true }: { readonly stdout?: boolean } = {},
+  { stdout = true, onStdoutLine }: { readonly stdout?: boolean } & CommandObserver = {},
 ): Promise<CommandResult> {
   const stdoutChunks: Buffer[] = [];
   const stderrChunks: Buffer[] = [];
   if (stdout) child.stdout?.on('data', (chunk: Buffer) => stdoutChunks.push(chunk));
+  if (stdout && onStdoutLine) child.stdout?.on('data', lineSplitter(onStdoutLine));
   child.stderr?.on('data', (chunk: Buffer) => stderrChunks.push(chunk));
   return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
@@ -248,11 +265,11 @@ function collect(
 }
 
 /** Run a command to completion; a non-zero exit is a result, not an exception. */
-export function runCommand(spec: CommandSpec): Promise<CommandResult> {
+export function runCommand(spec: CommandSpec, observer: CommandObserver = {}): Promise<CommandResult> {
   const startedAt = Date.now();
   const child = start(spec, [spec.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']);
   if (spec.input !== undefined) child.stdin?.end(spec.input);
-  return collect(child, spec, startedAt);
+  return collect(child, spec, startedAt, observer);
 }
 
 /** Run a command and throw a CommandError (masked, with the tail of stderr) unless it exits 0. */
@@ -622,7 +639,7 @@ export interface GuardedPipeResult {
 export async function runGuardedPipe(
   producerSpec: CommandSpec | ((consumerReady: Promise<void>) => Promise<CommandSpec>),
   consumerSpec: CommandSpec,
-  options: { readonly readyLine?: RegExp } = {},
+  options: { readonly readyLine?: RegExp; readonly consumer?: CommandObserver } = {},
 ): Promise<GuardedPipeResult> {
   const startedAt = Date.now();
   const fifo = await acquireFifo();
@@ -636,7 +653,7 @@ export async function runGuardedPipe(
   };
   try {
     const consumer = start(consumerSpec, [readEnd.fd, 'pipe', 'pipe']);
-    const consumerDone = collect(consumer, consumerSpec, startedAt);
+    const consumerDone = collect(consumer, consumerSpec, startedAt, options.consumer);
     // Settles when the consumer is gone, never rejects: what waits for its end without reporting
     // its failure (that is awaited below) must not leave a rejection unhandled.
     const consumerGone = consumerDone.then(

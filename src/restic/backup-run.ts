@@ -10,6 +10,7 @@ import {
   planItems,
   resolveSecretsOf,
   type ItemOutcome,
+  type ItemProgress,
   type OffsiteOutcome,
   type PlannedItem,
   type SetOutcome,
@@ -34,6 +35,8 @@ export type BackupEvent =
     }
   | ({ readonly type: 'item'; readonly set: string } & ItemOutcome)
   | ({ readonly type: 'offsite'; readonly set: string } & OffsiteOutcome)
+  /** An item's backup under way (restic's status, about once a second). */
+  | ({ readonly type: 'progress'; readonly set: string } & ItemProgress)
   | {
       /** The set's run stopped (its repository unreachable, a wrong password…); the next set goes on. */
       readonly type: 'set-failed';
@@ -148,6 +151,9 @@ export async function backupSets(
             (copy) => {
               report({ type: 'offsite', set: set.name, ...copy });
               void journal.append('offsite', { set: set.name, ...copy });
+            },
+            (progress) => {
+              report({ type: 'progress', set: set.name, ...progress });
             },
           );
           if (!outcome.ok && outcome.offsite?.some((copy) => !copy.ok)) {

@@ -10,7 +10,7 @@ import type { ResolvedBackupSet, ResolvedRepository, ResolvedSource } from '../c
 import { ExitCode, SnapkeepError, UsageError, messageOf } from '../errors.js';
 import { dumpDatabase, listDatabases, type PostgresSource } from './postgres.js';
 import { withDumpSnapshot, type TableChecksums } from './checksums.js';
-import { ResticError, type BackupSummary, type Restic, type SnapshotInfo } from './restic.js';
+import { ResticError, type BackupStatus, type BackupSummary, type Restic, type SnapshotInfo } from './restic.js';
 import { resolveSecret } from './secrets.js';
 
 export interface SetItem {
@@ -155,6 +155,20 @@ export interface SetOutcome {
   readonly error?: string;
 }
 
+/** How far an item's backup is, from restic's status lines. */
+export interface ItemProgress {
+  readonly source: string;
+  readonly what: string;
+  readonly bytes: number;
+  /** What restic found to read (a directory; unknown for a database stream). */
+  readonly expectedBytes?: number;
+  readonly etaSeconds?: number;
+  readonly elapsedMs: number;
+}
+
+/** restic writes status lines many times a second: one report a second is what a person reads. */
+const progressIntervalMs = 1000;
+
 /** Back up every source of the set into its repository (created when missing). */
 export async function backupSet(
   restic: Restic,
@@ -162,6 +176,7 @@ export async function backupSet(
   run: string,
   report: (outcome: ItemOutcome) => void,
   reportOffsite?: (outcome: OffsiteOutcome) => void,
+  reportProgress?: (progress: ItemProgress) => void,
 ): Promise<SetOutcome> {
   const repository = set.repository;
   const outcomes: ItemOutcome[] = [];
@@ -179,13 +194,33 @@ export async function backupSet(
     ...(job.kind === 'stream' ? [tag.database(job.database)] : []),
   ];
   let created = false;
+  const progressOf = (job: Job): ((status: BackupStatus) => void) | undefined => {
+    if (!reportProgress) return undefined;
+    const startedAt = Date.now();
+    let reportedAt: number | undefined;
+    return (status) => {
+      const now = Date.now();
+      if (status.bytesDone === 0 || (reportedAt !== undefined && now - reportedAt < progressIntervalMs)) return;
+      reportedAt = now;
+      reportProgress({
+        source: job.source,
+        what: job.what,
+        bytes: status.bytesDone,
+        ...(status.totalBytes !== undefined ? { expectedBytes: status.totalBytes } : {}),
+        ...(status.secondsRemaining !== undefined ? { etaSeconds: status.secondsRemaining } : {}),
+        elapsedMs: now - startedAt,
+      });
+    };
+  };
   const backup = async (job: Job): Promise<{ summary: BackupSummary; checksums?: TableChecksums }> => {
+    const onStatus = progressOf(job);
     try {
       if (job.kind === 'paths')
         return {
           summary: await restic.backupPaths(repository, job.paths, {
             exclude: job.exclude,
             tags: tags(job),
+            onStatus,
           }),
         };
       if (!job.postgres.checksums)
@@ -197,6 +232,7 @@ export async function backupSet(
               filename: job.filename,
               tags: tags(job),
               what: `pg_dump of database ${job.database} (source ${job.source})`,
+              onStatus,
             },
           ),
         };
@@ -213,6 +249,7 @@ export async function backupSet(
               filename: job.filename,
               tags: tags(job),
               what: `pg_dump of database ${job.database} (source ${job.source})`,
+              onStatus,
             },
           ),
       );

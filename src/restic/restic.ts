@@ -8,6 +8,7 @@ import {
   runCommand,
   runGuardedPipe,
   runPipeline,
+  type CommandObserver,
   type CommandResult,
   type CommandSpec,
 } from '../exec/command.js';
@@ -225,9 +226,15 @@ export class Restic {
    * 30 minutes, and `unlock` without --remove-all removes only those; so a locked failure is
    * answered with one `unlock` and one retry, and a lock held by a live restic still fails.
    */
-  async run(repository: ResolvedRepository, args: readonly string[], input?: string): Promise<CommandResult> {
+  async run(
+    repository: ResolvedRepository,
+    args: readonly string[],
+    input?: string,
+    observer?: CommandObserver,
+  ): Promise<CommandResult> {
     const spec = await this.spec(repository, args);
-    const attempt = (): Promise<CommandResult> => runCommand(input === undefined ? spec : { ...spec, input });
+    const attempt = (): Promise<CommandResult> =>
+      runCommand(input === undefined ? spec : { ...spec, input }, observer);
     const result = await attempt();
     if (result.exitCode === 0 || classifyResticFailure(result) !== 'locked') return result;
     const unlock = await runCommand(await this.spec(repository, ['unlock']));
@@ -253,8 +260,9 @@ export class Restic {
     repository: ResolvedRepository,
     args: readonly string[],
     what: string,
+    observer?: CommandObserver,
   ): Promise<CommandResult> {
-    const result = await this.run(repository, args);
+    const result = await this.run(repository, args, undefined, observer);
     if (result.exitCode !== 0) throw this.failure(repository, result, what);
     return result;
   }
@@ -298,7 +306,11 @@ export class Restic {
   async backupPaths(
     repository: ResolvedRepository,
     paths: readonly string[],
-    options: { readonly exclude: readonly string[]; readonly tags: readonly string[] },
+    options: {
+      readonly exclude: readonly string[];
+      readonly tags: readonly string[];
+      readonly onStatus?: (status: BackupStatus) => void;
+    },
   ): Promise<BackupSummary> {
     const result = await this.checked(
       repository,
@@ -311,6 +323,7 @@ export class Restic {
         ...paths,
       ],
       `backing up ${paths.join(' ')}`,
+      statusObserver(options.onStatus),
     );
     return backupSummaryOf(result.stdout, `backing up ${paths.join(' ')}`);
   }
@@ -326,7 +339,12 @@ export class Restic {
   async backupStream(
     repository: ResolvedRepository,
     producerSpec: CommandSpec | ((resticReady: Promise<void>) => Promise<CommandSpec>),
-    options: { readonly filename: string; readonly tags: readonly string[]; readonly what: string },
+    options: {
+      readonly filename: string;
+      readonly tags: readonly string[];
+      readonly what: string;
+      readonly onStatus?: (status: BackupStatus) => void;
+    },
   ): Promise<BackupSummary> {
     const common = [
       'backup',
@@ -354,7 +372,10 @@ export class Restic {
         producer.file,
         ...producer.args,
       ]);
-      const result = await runCommand({ ...spec, env: { ...producer.env, ...spec.env } });
+      const result = await runCommand(
+        { ...spec, env: { ...producer.env, ...spec.env } },
+        statusObserver(options.onStatus),
+      );
       if (result.exitCode !== 0) {
         const failure = this.failure(repository, result, options.what);
         // restic reports the producer's failure in its own words; keep the producer's stderr too.
@@ -369,6 +390,7 @@ export class Restic {
     const spec = await this.spec(repository, [...common, '--stdin']);
     const { producer: produced, consumer } = await runGuardedPipe(producerSpec, spec, {
       readyLine: /"message_type":"status"/,
+      consumer: statusObserver(options.onStatus),
     });
     // restic failing on the repository (missing, wrong password…) kills the producer with SIGPIPE:
     // the repository is the cause to report.
@@ -511,6 +533,39 @@ export interface BackupSummary {
   readonly filesNew?: number;
   readonly filesChanged?: number;
   readonly filesUnmodified?: number;
+}
+
+/** How far a running `restic backup` is (its --json status lines). */
+export interface BackupStatus {
+  readonly bytesDone: number;
+  /** What restic found to read (unknown for a stream on stdin). */
+  readonly totalBytes?: number;
+  readonly secondsRemaining?: number;
+}
+
+/** restic's --json status lines, parsed, for `onStatus`; the other lines are not its business. */
+function statusObserver(onStatus?: (status: BackupStatus) => void): CommandObserver {
+  if (!onStatus) return {};
+  return {
+    onStdoutLine(line) {
+      if (!line.startsWith('{"message_type":"status"')) return;
+      let status: { bytes_done?: unknown; total_bytes?: unknown; seconds_remaining?: unknown };
+      try {
+        status = JSON.parse(line) as typeof status;
+      } catch {
+        return;
+      }
+      const number = (value: unknown): number | undefined =>
+        typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+      const totalBytes = number(status.total_bytes);
+      const secondsRemaining = number(status.seconds_remaining);
+      onStatus({
+        bytesDone: number(status.bytes_done) ?? 0,
+        ...(totalBytes ? { totalBytes } : {}),
+        ...(secondsRemaining !== undefined ? { secondsRemaining } : {}),
+      });
+    },
+  };
 }
 
 /** The summary line of `restic backup --json` (progress lines before it may be cut). */
