@@ -461,7 +461,7 @@ export function shownConfig(loaded: LoadedConfig): ShownConfig {
     backup_sets: backupSets,
     ...(config.infra ? { infra: config.infra } : {}),
     ...(config.notify ? { notify: notifyShown(loaded, annotate) } : {}),
-    ...(config.schedules ? { schedules: config.schedules } : {}),
+    ...(Object.keys(config.schedules ?? {}).length > 0 ? { schedules: config.schedules } : {}),
   };
   return { model, origins };
 }

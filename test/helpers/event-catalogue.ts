@@ -42,7 +42,9 @@ export function catalogue(): Catalogue {
   return readmeCatalogue;
 }
 
-const looksLikeTime = /^\d{4}-\d\d-\d\d[T ]\d\d:\d\d/;
+// A value that is a time (not a message that mentions one): a date, a time, maybe seconds,
+// fractions and a zone, and nothing else.
+const looksLikeTime = /^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?$/;
 const oneTimeFormat = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 function timeProblems(value: unknown, path: string): string[] {

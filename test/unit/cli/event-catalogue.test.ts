@@ -96,5 +96,8 @@ describe('README’s event catalogue', () => {
       'a.one[0] is "2026-12-03T08:06:52.312212022+01:00": times are ISO 8601 UTC with milliseconds (…T06:41:53.457Z)',
     ]);
     expect(catalogueProblems({ type: 'a', two: '2026-12-03 08:06' }, parsed)).toHaveLength(1);
+    expect(catalogueProblems({ type: 'a', two: '2026-12-03T08:06:52.312Z failed: refused' }, parsed)).toEqual(
+      [],
+    );
   });
 });

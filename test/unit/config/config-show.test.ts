@@ -275,6 +275,8 @@ backup_sets:
     offsite: [s3]
     restore:
       stop: [[systemctl, stop, app.service]]
+schedules:
+  nightly: { command: run, when: "*-*-* 01:30" }
 `;
 
 const builtInTargetRetention = {
@@ -355,6 +357,7 @@ const fullExpected = {
       restore: { stop: [['systemctl', 'stop', 'app.service']], start: [] },
     },
   },
+  schedules: { nightly: { command: 'run', when: '*-*-* 01:30', only: [] } },
 };
 
 describe('config show: every section, secrets as references', () => {
