@@ -33,6 +33,7 @@ import {
 } from '../remote/remote-setup.js';
 import { remotePathProblem } from '../remote/ssh-url.js';
 import { createOutput } from './output.js';
+import { createPrinter, type TextLine } from './printer.js';
 
 export function runRemoteFilterPrint(): number {
   process.stdout.write(filterScript());
@@ -58,8 +59,105 @@ export interface RemoteSetupOptions {
   readonly installRoot?: string;
 }
 
+/** What `remote setup` and `remote verify` report (rendered by remoteText). */
+export type RemoteEvent =
+  | {
+      /** Without --install: what the host needs, to be installed by hand. */
+      readonly type: 'remote-setup';
+      readonly user: string;
+      readonly authorizedKeys: string;
+      readonly sudoers?: string;
+      readonly filterPath: string;
+    }
+  | {
+      /** --install: what is about to be written on this host (then asked, unless --yes). */
+      readonly type: 'remote-install-plan';
+      readonly filter: string;
+      readonly sudoers?: string;
+      readonly authorizedKeys: string;
+      readonly replacedLines: number;
+      readonly keyLine: string;
+    }
+  | { readonly type: 'remote-not-installed'; readonly reason: string }
+  | {
+      readonly type: 'remote-installed';
+      readonly filter: string;
+      readonly sudoers?: string;
+      readonly authorizedKeys: string;
+      readonly replacedLines: number;
+      readonly hostKeys: readonly {
+        readonly type: string;
+        readonly fingerprint: string;
+        readonly path: string;
+      }[];
+    }
+  | { readonly type: 'check'; readonly name: string; readonly status: 'ok' | 'fail'; readonly detail: string }
+  | { readonly type: 'summary'; readonly target: string; readonly failures: number };
+
+function remoteText(event: RemoteEvent): readonly TextLine[] {
+  switch (event.type) {
+    case 'remote-setup':
+      return [
+        `# 1. On the backup host, install the filter (snapkeep remote filter --print > ${event.filterPath}; chmod 755 it).`,
+        `# 2. Put this line in ~${event.user}/.ssh/authorized_keys, in place of any other line of the same key`,
+        '#    (sshd uses the first line that matches a key):',
+        event.authorizedKeys,
+        ...(event.sudoers
+          ? [
+              `# 3. Put this rule in /etc/sudoers.d/${sudoersFileName(event.user)} (check it with visudo -cf FILE; needs sudo ${sudoRegexVersion.join('.')} or later):`,
+              event.sudoers,
+            ]
+          : ['# 3. No sudoers rule: the user is root, the filter runs btrfs directly.']),
+        "# 4. On the host, its key's fingerprint: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub",
+        '#    From the client, pinning that fingerprint: snapkeep remote verify <target> --host-key SHA256:…',
+        '# Or run this command with --install on the backup host, as root (it prints the fingerprint).',
+      ];
+    case 'remote-install-plan': {
+      const keyAction =
+        event.replacedLines > 0
+          ? `replace the key's ${event.replacedLines === 1 ? 'line' : `${event.replacedLines} lines`} with`
+          : 'append';
+      return [
+        'about to install on this host:',
+        `  ${event.filter} (the filter)`,
+        ...(event.sudoers ? [`  ${event.sudoers} (sudoers rule)`] : []),
+        `  ${event.authorizedKeys} (${keyAction}: ${event.keyLine.slice(0, 80)}…)`,
+      ];
+    }
+    case 'remote-not-installed':
+      return ['nothing installed'];
+    case 'remote-installed': {
+      const preferred = event.hostKeys.find((key) => key.type === 'ssh-ed25519') ?? event.hostKeys[0];
+      return [
+        `installed (${event.replacedLines > 0 ? "the key's line replaced" : 'the key appended'})`,
+        ...(preferred
+          ? [
+              "this host's keys (what the client must see; compare before trusting):",
+              ...event.hostKeys.map((key) => `  ${key.fingerprint} ${key.type} (${key.path})`),
+              `now, from the client: snapkeep remote verify <target> --host-key ${preferred.fingerprint}`,
+              '  (records the host key in ssh.known_hosts only if the host presents that fingerprint)',
+            ]
+          : [
+              'no host key found to print (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub shows it);',
+              'now, from the client: snapkeep remote verify <target> --host-key <its SHA256 fingerprint>',
+            ]),
+      ];
+    }
+    case 'check':
+      return [
+        `${event.status === 'ok' ? 'OK  ' : 'FAIL'} ${event.name}${event.detail ? `: ${event.detail}` : ''}`,
+      ];
+    case 'summary':
+      return [
+        event.failures === 0
+          ? `${event.target}: ready`
+          : `${event.target}: ${event.failures} check(s) failed`,
+      ];
+  }
+}
+
 export async function runRemoteSetup(options: RemoteSetupOptions): Promise<number> {
-  const output = createOutput(options.json);
+  const print = createPrinter<RemoteEvent>(createOutput(options.json), remoteText);
   if (options.roots.length === 0) throw new UsageError('remote setup needs at least one --root DIR');
   let publicKey: string | undefined;
   if (options.publicKey) {
@@ -107,24 +205,13 @@ export async function runRemoteSetup(options: RemoteSetupOptions): Promise<numbe
   }
 
   if (!options.install || !authorizedKeysFile) {
-    output.event('remote-setup', { authorizedKeys: keyLine, sudoers, filterPath });
-    output.text(
-      [
-        `# 1. On the backup host, install the filter (snapkeep remote filter --print > ${filterPath}; chmod 755 it).`,
-        `# 2. Put this line in ~${options.user}/.ssh/authorized_keys, in place of any other line of the same key`,
-        '#    (sshd uses the first line that matches a key):',
-        keyLine,
-        ...(sudoers
-          ? [
-              `# 3. Put this rule in /etc/sudoers.d/${sudoersFileName(options.user)} (check it with visudo -cf FILE; needs sudo ${sudoRegexVersion.join('.')} or later):`,
-              sudoers,
-            ]
-          : ['# 3. No sudoers rule: the user is root, the filter runs btrfs directly.']),
-        "# 4. On the host, its key's fingerprint: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub",
-        '#    From the client, pinning that fingerprint: snapkeep remote verify <target> --host-key SHA256:…',
-        '# Or run this command with --install on the backup host, as root (it prints the fingerprint).',
-      ].join('\n'),
-    );
+    print({
+      type: 'remote-setup',
+      user: options.user,
+      authorizedKeys: keyLine,
+      ...(sudoers ? { sudoers } : {}),
+      filterPath,
+    });
     return ExitCode.ok;
   }
 
@@ -144,15 +231,19 @@ export async function runRemoteSetup(options: RemoteSetupOptions): Promise<numbe
     sudoers: join(root, 'etc/sudoers.d', sudoersFileName(options.user)),
     authorizedKeys: authorizedKeysFile,
   };
-  const keyAction =
-    replacement.replaced > 0
-      ? `replace the key's ${replacement.replaced === 1 ? 'line' : `${replacement.replaced} lines`} with`
-      : 'append';
-  output.text(
-    `about to install on this host:\n  ${files.filter} (the filter)\n${sudoers ? `  ${files.sudoers} (sudoers rule)\n` : ''}  ${files.authorizedKeys} (${keyAction}: ${keyLine.slice(0, 80)}…)`,
-  );
+  print({
+    type: 'remote-install-plan',
+    filter: files.filter,
+    ...(sudoers ? { sudoers: files.sudoers } : {}),
+    authorizedKeys: files.authorizedKeys,
+    replacedLines: replacement.replaced,
+    keyLine,
+  });
   if (!options.yes && !(await confirm('install? [y/N] '))) {
-    output.text('nothing installed');
+    print({
+      type: 'remote-not-installed',
+      reason: process.stdin.isTTY ? 'not confirmed' : 'no terminal to ask and no --yes',
+    });
     return ExitCode.usage;
   }
   await mkdir(dirname(files.filter), { recursive: true });
@@ -178,28 +269,14 @@ export async function runRemoteSetup(options: RemoteSetupOptions): Promise<numbe
     await runCommand({ file: 'chown', args: ['-R', `${options.user}:`, dirname(files.authorizedKeys)] });
   }
   const hostKeys = await ownHostKeys(options.sshdConfig ?? '/etc/ssh/sshd_config');
-  output.event('remote-installed', {
-    ...files,
+  print({
+    type: 'remote-installed',
+    filter: files.filter,
+    ...(sudoers ? { sudoers: files.sudoers } : {}),
+    authorizedKeys: files.authorizedKeys,
     replacedLines: replacement.replaced,
     hostKeys: hostKeys.map(({ type, fingerprint, path }) => ({ type, fingerprint, path })),
   });
-  const preferred = hostKeys.find((key) => key.type === 'ssh-ed25519') ?? hostKeys[0];
-  output.text(
-    [
-      `installed (${replacement.replaced > 0 ? "the key's line replaced" : 'the key appended'})`,
-      ...(hostKeys.length > 0
-        ? [
-            "this host's keys (what the client must see; compare before trusting):",
-            ...hostKeys.map((key) => `  ${key.fingerprint} ${key.type} (${key.path})`),
-            `now, from the client: snapkeep remote verify <target> --host-key ${preferred!.fingerprint}`,
-            '  (records the host key in ssh.known_hosts only if the host presents that fingerprint)',
-          ]
-        : [
-            'no host key found to print (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub shows it);',
-            'now, from the client: snapkeep remote verify <target> --host-key <its SHA256 fingerprint>',
-          ]),
-    ].join('\n'),
-  );
   return ExitCode.ok;
 }
 
@@ -231,7 +308,7 @@ export interface RemoteVerifyOptions {
 
 /** From the client: the connection, the filter's allowed requests, and refusals of forbidden ones. */
 export async function runRemoteVerify(options: RemoteVerifyOptions): Promise<number> {
-  const output = createOutput(options.json);
+  const print = createPrinter<RemoteEvent>(createOutput(options.json), remoteText);
   const { resolved } = await loadResolvedConfig(options.config);
   const target = resolved.subvolumes
     .flatMap((subvolume) => subvolume.targets)
@@ -247,13 +324,10 @@ export async function runRemoteVerify(options: RemoteVerifyOptions): Promise<num
   let failures = 0;
   const check = (name: string, ok: boolean, detail: string): void => {
     if (!ok) failures++;
-    output.event('check', { name, ok, detail });
-    output.text(`${ok ? 'OK  ' : 'FAIL'} ${name}${detail ? `: ${detail}` : ''}`);
+    print({ type: 'check', name, status: ok ? 'ok' : 'fail', detail });
   };
   const finish = (): number => {
-    output.text(
-      failures === 0 ? `${options.target}: ready` : `${options.target}: ${failures} check(s) failed`,
-    );
+    print({ type: 'summary', target: options.target, failures });
     return failures === 0 ? ExitCode.ok : ExitCode.targetUnreachable;
   };
   const hostKey = await checkHostKey(target.ssh, options.target, options.hostKey);

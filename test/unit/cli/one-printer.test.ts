@@ -16,7 +16,6 @@ const stillSideBySide = new Set([
   'progress.ts',
   'pull-command.ts',
   'quickstart-command.ts',
-  'remote-command.ts',
   'repo-command.ts',
   'restore-command.ts',
   'retention-command.ts',
