@@ -331,6 +331,7 @@ export function shownConfig(loaded: LoadedConfig): ShownConfig {
       path: locationText(location),
       ...(location.ssh ? { ssh: ssh([...base, 'ssh'], location.ssh, target.ssh) } : {}),
       ...(target.retention ? { retention: target.retention } : {}),
+      ...(target.watch ? { watch: target.watch } : {}),
     };
   }
 

@@ -244,6 +244,7 @@ targets:
     ssh:
       sudo: false
       options: [ServerAliveInterval=15]
+    watch: { notify: [phone], threshold: 2d }
 subvolumes:
   home:
     path: /home
@@ -301,6 +302,7 @@ const fullExpected = {
         connect_timeout: 5,
         compression: 'none',
       },
+      watch: { notify: ['phone'], threshold: '2d' },
     },
   },
   subvolumes: {
