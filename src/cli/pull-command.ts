@@ -16,7 +16,9 @@ import type { SshSettings } from '../remote/ssh-host.js';
 import { isSshUrl, parseSshUrl } from '../remote/ssh-url.js';
 import { withRun, type RunRequest } from '../state/run-lifecycle.js';
 import { TransferStateFile } from '../state/transfer-state.js';
-import { describeCheckout, describeFetch, receiveShown } from './fetch-output.js';
+import { checkoutText, describeFetch, fetchText } from './fetch-output.js';
+import { receiveFetch } from '../replication/fetch-receive.js';
+import { createPrinter } from './printer.js';
 import { createOutput } from './output.js';
 
 export interface PullOptions {
@@ -151,7 +153,7 @@ export async function runPull(options: PullOptions): Promise<number> {
       output.text(
         `${prefix}delete ${subvolume.path} (older than the newest ${options.keep} pulled, --keep ${options.keep})`,
       );
-    describeCheckout(output, checkout, prefix);
+    for (const line of checkoutText(checkout, prefix)) output.text(line);
     if (options.dryRun) {
       output.text('dry run: nothing changed');
       return ExitCode.ok;
@@ -168,16 +170,17 @@ export async function runPull(options: PullOptions): Promise<number> {
       const transferKey = `pull:${options.from}`;
       if (fetch.kind === 'receive') {
         const record = transfers.get(options.name, transferKey);
-        const outcome = await receiveShown({
-          plan: fetch,
-          sourceHost: remote.host,
-          from: options.from,
-          fields: { name: options.name, from: options.from, snapshot: wanted.name },
-          expectedBytes: fetch.step.parent ? record.lastIncrementalBytes : record.lastFullBytes,
-          output,
-          journal,
-          journalFields: { pull: true },
-        });
+        const outcome = await receiveFetch(
+          {
+            plan: fetch,
+            sourceHost: remote.host,
+            fields: { name: options.name, from: options.from, snapshot: wanted.name },
+            expectedBytes: fetch.step.parent ? record.lastIncrementalBytes : record.lastFullBytes,
+            journal,
+            journalFields: { pull: true },
+          },
+          createPrinter(output, fetchText),
+        );
         if (!outcome.ok) return { exitCode: ExitCode.fatal, fields: { error: outcome.error } };
         if (outcome.bytes)
           transfers.update(

@@ -24,12 +24,14 @@ import { readJournal } from '../state/journal.js';
 import { withRun, type RunRequest } from '../state/run-lifecycle.js';
 import { TransferStateFile } from '../state/transfer-state.js';
 import {
-  describeCheckout,
+  checkoutText,
+  fetchText,
   describeFetch,
   describeSource,
-  receiveShown,
   type RestoreSource,
 } from './fetch-output.js';
+import { receiveFetch } from '../replication/fetch-receive.js';
+import { createPrinter } from './printer.js';
 import { createOutput, formatSnapshotDate, formatTable, type Output } from './output.js';
 import { formatBytes } from './progress.js';
 
@@ -416,7 +418,7 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
       ...(file ? { file } : {}),
     });
     if (fetch) output.text(describeFetch(fetch, source.from, prefix));
-    describeCheckout(output, checkout, prefix);
+    for (const line of checkoutText(checkout, prefix)) output.text(line);
     if (file)
       output.text(
         `${prefix}copy ${file.source} to ${file.destination}${file.aside ? ` (the existing one moved aside to ${file.aside})` : ''}`,
@@ -443,16 +445,17 @@ export async function runRestore(options: RestoreOptions): Promise<number> {
       const transfers = await TransferStateFile.load(resolved.stateDir);
       if (fetch?.kind === 'receive') {
         const record = transfers.get(subvolume.name, location.name);
-        const outcome = await receiveShown({
-          plan: fetch,
-          sourceHost: location.host,
-          from: source.from,
-          fields: { subvolume: subvolume.name, from: location.name, name: point.name },
-          expectedBytes: fetch.step.parent ? undefined : record.lastFullBytes,
-          output,
-          journal,
-          journalFields: { restore: true },
-        });
+        const outcome = await receiveFetch(
+          {
+            plan: fetch,
+            sourceHost: location.host,
+            fields: { subvolume: subvolume.name, from: location.name, name: point.name },
+            expectedBytes: fetch.step.parent ? undefined : record.lastFullBytes,
+            journal,
+            journalFields: { restore: true },
+          },
+          createPrinter(output, fetchText),
+        );
         if (!outcome.ok) return { exitCode: ExitCode.fatal, fields: { error: outcome.error } };
       }
       if (checkout) await applyCheckout(checkout);

@@ -12,9 +12,7 @@ const cliRoot = new URL('../../../src/cli/', import.meta.url).pathname;
 const stillSideBySide = new Set([
   'printer.ts',
   'config-command.ts',
-  'engine-command.ts',
   'list-command.ts',
-  'progress.ts',
   'pull-command.ts',
   'quickstart-command.ts',
   'remote-command.ts',

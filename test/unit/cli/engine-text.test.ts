@@ -1,0 +1,211 @@
+// The text of the btrfs runs' events (src/replication/): an event in, the lines a person reads
+// out — the lines `run`, `snapshot --deadline`, `pull` and `restore` printed before their
+// orchestration moved out of src/cli/.
+import { describe, expect, it } from 'vitest';
+import { engineText } from '../../../src/cli/engine-command.js';
+import { checkoutText, fetchText } from '../../../src/cli/fetch-output.js';
+import { toStderr } from '../../../src/cli/printer.js';
+import type { Step } from '../../../src/plan/btrfs-plan.js';
+
+const send = {
+  kind: 'send',
+  subvolume: 'home',
+  target: 'usb',
+  name: 'home.20261203T0600',
+  snapshotPath: '/home/.snapshots/home.20261203T0600',
+  targetDirectory: '/mnt/usb',
+  parent: {
+    name: 'home.20261202T0600',
+    path: '/home/.snapshots/home.20261202T0600',
+    copyName: 'home.20261202T0600',
+    reason: 'the newest with a copy on usb',
+  },
+  reason: 'kept by the retention of usb: newest',
+} as const satisfies Step;
+const snapshot = {
+  kind: 'create-snapshot',
+  subvolume: 'home',
+  source: '/home',
+  name: 'home.20261203T0600',
+  path: '/home/.snapshots/home.20261203T0600',
+  reason: 'none today',
+} as const satisfies Step;
+const notes = [
+  { subvolume: 'home', level: 'info', message: 'nothing to prune' },
+  { subvolume: 'home', target: 'usb', level: 'warning', message: 'not kept', routine: true },
+] as const;
+
+describe('engine run', () => {
+  it('a dry run prints every note and each planned step with "would"', () => {
+    expect(
+      engineText({
+        type: 'plan',
+        subvolume: 'home',
+        phase: 'initial',
+        dryRun: true,
+        steps: [snapshot, send],
+        notes,
+      }),
+    ).toEqual([
+      '  home: nothing to prune',
+      'WARNING: home → usb: not kept',
+      'would home: snapshot /home → /home/.snapshots/home.20261203T0600 (none today)',
+      'would home → usb: send home.20261203T0600 incremental from home.20261202T0600 (the newest with a copy on usb); kept by the retention of usb: newest',
+    ]);
+  });
+
+  it('a run prints the notes that are not routine, no steps; the prune re-plan prints nothing', () => {
+    const plan = { type: 'plan', subvolume: 'home', dryRun: false, steps: [send], notes } as const;
+    expect(engineText({ ...plan, phase: 'initial' })).toEqual(['  home: nothing to prune']);
+    expect(engineText({ ...plan, phase: 'prune' })).toEqual([]);
+  });
+
+  it("a step: its outcome line, the error on stderr; a send's progress line ends with it", () => {
+    expect(
+      engineText({ type: 'step', ok: true, durationMs: 1234, bytes: 3 * 1024 ** 2, step: send }),
+    ).toEqual([
+      { progressEnd: 'home → usb' },
+      'ok   home → usb: send home.20261203T0600 incremental from home.20261202T0600 (the newest with a copy on usb); kept by the retention of usb: newest [1.23s, 3.0 MiB]',
+    ]);
+    expect(
+      engineText({ type: 'step', ok: false, error: 'disk full', durationMs: 50, step: snapshot }),
+    ).toEqual([
+      'FAIL home: snapshot /home → /home/.snapshots/home.20261203T0600 (none today) [0.05s]',
+      toStderr('ERROR: disk full'),
+    ]);
+  });
+
+  it('progress: the line of its subvolume and target, from the figures of the event', () => {
+    expect(
+      engineText({
+        type: 'progress',
+        subvolume: 'home',
+        target: 'usb',
+        name: send.name,
+        bytes: 10,
+        bytesPerSecond: 5,
+      }),
+    ).toEqual([
+      {
+        progress: expect.objectContaining({ label: 'home → usb', bytes: 10, bytesPerSecond: 5 }) as unknown,
+      },
+    ]);
+  });
+
+  it('the deadline: what was taken and what was not', () => {
+    expect(
+      engineText({
+        type: 'deadline',
+        deadline: '10s',
+        taken: [{ subvolume: 'home', name: snapshot.name, path: snapshot.path }],
+        notTaken: ['var'],
+      }),
+    ).toEqual([
+      'taken: home: /home/.snapshots/home.20261203T0600',
+      'NOT TAKEN: var: the deadline (10s) passed first',
+    ]);
+  });
+
+  it('the summary: each job with a problem on stderr, then the count line', () => {
+    const jobs = [
+      { subvolume: 'home', target: 'usb', status: 'ok' },
+      { subvolume: 'home', target: 'nas', status: 'unreachable', message: 'no route' },
+      { subvolume: 'var', status: 'failed', message: 'not btrfs' },
+    ] as const;
+    expect(
+      engineText({
+        type: 'summary',
+        command: 'run',
+        dryRun: false,
+        exitCode: 3,
+        jobs,
+        steps: 4,
+        failedSteps: 1,
+      }),
+    ).toEqual([
+      toStderr('UNREACHABLE: home → nas: no route'),
+      toStderr('FAILED: var: not btrfs'),
+      'run: 3 step(s) done, 1 failed; 2 job(s) with problems (exit 3)',
+    ]);
+    expect(
+      engineText({
+        type: 'summary',
+        command: 'resume',
+        dryRun: false,
+        exitCode: 0,
+        jobs: [jobs[0]],
+        steps: 2,
+        failedSteps: 0,
+      }),
+    ).toEqual(['resume: 2 step(s) done, 0 failed; all jobs ok (exit 0)']);
+    expect(
+      engineText({
+        type: 'summary',
+        command: 'run',
+        dryRun: true,
+        exitCode: 0,
+        jobs: [],
+        steps: 0,
+        plannedSteps: 5,
+      }),
+    ).toEqual(['dry run: 5 btrfs step(s) planned, nothing changed']);
+  });
+
+  it("prune's backup-set events are rendered by the set prune's text, when given", () => {
+    const event = { type: 'sets-pruned', dryRun: true, runs: 2 } as const;
+    expect(engineText(event)).toEqual([]);
+    expect(engineText(event, () => ['from sets'])).toEqual(['from sets']);
+  });
+});
+
+describe('fetch (restore, pull)', () => {
+  const fetchStep = { ...send, target: 'local', targetDirectory: '/home/.snapshots' };
+
+  it('the received step says where from; its progress line is from → into', () => {
+    expect(fetchText({ type: 'step', ok: true, durationMs: 2000, step: fetchStep, from: 'usb' })).toEqual([
+      'ok   received home.20261203T0600 from usb (incremental from home.20261202T0600) [2.00s]',
+    ]);
+    expect(
+      fetchText({
+        type: 'step',
+        ok: false,
+        error: 'receive failed',
+        durationMs: 10,
+        step: { ...fetchStep, parent: undefined },
+        from: 'nas',
+      }),
+    ).toEqual([
+      'FAIL received home.20261203T0600 from nas (full) [0.01s]',
+      toStderr('ERROR: receive failed'),
+    ]);
+    expect(
+      fetchText({
+        type: 'progress',
+        from: 'usb',
+        name: 'home',
+        into: '/mnt/in',
+        bytes: 1,
+        bytesPerSecond: 1,
+      }),
+    ).toEqual([{ progress: expect.objectContaining({ label: 'usb → /mnt/in' }) as unknown }]);
+  });
+
+  it('the checkout: aside, writable, rehome', () => {
+    expect(
+      checkoutText(
+        {
+          snapshot: '/mnt/in/home.20261203T0600',
+          path: '/home',
+          aside: '/home.before-restore',
+          rehome: { into: '/home/.snapshots', removeSource: true },
+        },
+        'would ',
+      ),
+    ).toEqual([
+      'would move /home aside to /home.before-restore',
+      'would create writable /home from /mnt/in/home.20261203T0600',
+      'would place home.20261203T0600 in /home/.snapshots (the snapshot directory inside /home), so the next run is incremental',
+    ]);
+    expect(checkoutText(undefined, '')).toEqual([]);
+  });
+});
