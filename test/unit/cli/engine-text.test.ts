@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { engineText } from '../../../src/cli/engine-command.js';
 import { checkoutText, fetchText } from '../../../src/cli/fetch-output.js';
 import { toStderr } from '../../../src/cli/printer.js';
+import { pullText } from '../../../src/cli/pull-command.js';
 import type { Step } from '../../../src/plan/btrfs-plan.js';
 
 const send = {
@@ -207,5 +208,69 @@ describe('fetch (restore, pull)', () => {
       'would place home.20261203T0600 in /home/.snapshots (the snapshot directory inside /home), so the next run is incremental',
     ]);
     expect(checkoutText(undefined, '')).toEqual([]);
+  });
+});
+
+describe('pull', () => {
+  const receive = {
+    kind: 'receive',
+    step: {
+      ...send,
+      target: 'local',
+      targetDirectory: '/mnt/in',
+      parent: undefined,
+      reason: 'full: every byte is read from nas',
+    },
+  } as const;
+  const plan = {
+    type: 'plan',
+    name: 'home',
+    from: 'nas',
+    snapshot: send.name,
+    fetch: receive,
+    expired: ['/mnt/in/home.20261101T0600'],
+    keep: 2,
+  } as const;
+
+  it('the plan: the fetch, the expired pulled snapshots, the checkout; a dry run says nothing changed', () => {
+    expect(pullText({ ...plan, dryRun: true })).toEqual([
+      'would receive home.20261203T0600 from nas into /mnt/in: full: every byte is read from nas',
+      'would delete /mnt/in/home.20261101T0600 (older than the newest 2 pulled, --keep 2)',
+      'dry run: nothing changed',
+    ]);
+    expect(
+      pullText({
+        ...plan,
+        dryRun: false,
+        checkout: { snapshot: '/mnt/in/home.20261203T0600', path: '/data' },
+      }),
+    ).toEqual([
+      'receive home.20261203T0600 from nas into /mnt/in: full: every byte is read from nas',
+      'delete /mnt/in/home.20261101T0600 (older than the newest 2 pulled, --keep 2)',
+      'create writable /data from /mnt/in/home.20261203T0600',
+    ]);
+  });
+
+  it('deleted pulled snapshots, the received step and the end', () => {
+    expect(pullText({ type: 'step', kind: 'delete-pulled', path: '/mnt/in/a', ok: true })).toEqual([
+      'ok   delete /mnt/in/a',
+    ]);
+    expect(
+      pullText({ type: 'step', kind: 'delete-pulled', path: '/mnt/in/a', ok: false, error: 'busy' }),
+    ).toEqual(['FAIL delete /mnt/in/a: busy']);
+    expect(pullText({ type: 'step', ok: true, durationMs: 1000, step: receive.step, from: 'nas' })).toEqual([
+      'ok   received home.20261203T0600 from nas (full) [1.00s]',
+    ]);
+    const pulled = {
+      type: 'pulled',
+      name: 'home',
+      snapshot: '/mnt/in/home.20261203T0600',
+      snapshotName: 'home.20261203T0600',
+      from: 'nas',
+    } as const;
+    expect(pullText(pulled)).toEqual(['pulled home.20261203T0600 from nas: /mnt/in/home.20261203T0600']);
+    expect(pullText({ ...pulled, checkout: '/data', aside: '/data.before' })).toEqual([
+      'pulled home.20261203T0600 from nas: /mnt/in/home.20261203T0600; writable /data (the previous one is at /data.before)',
+    ]);
   });
 });

@@ -13,7 +13,6 @@ const stillSideBySide = new Set([
   'printer.ts',
   'config-command.ts',
   'list-command.ts',
-  'pull-command.ts',
   'quickstart-command.ts',
   'remote-command.ts',
   'repo-command.ts',
