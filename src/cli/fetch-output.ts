@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import type { CheckoutPlan } from '../btrfs/fetch.js';
 import type { FetchPlan } from '../plan/fetch-plan.js';
 import type { FetchEvent } from '../replication/fetch-receive.js';
+import type { RestoreSource } from '../replication/restore.js';
 import type { TextLine } from './printer.js';
 import { stepOutcomeText } from './progress.js';
 
@@ -21,20 +22,6 @@ export function describeFetch(plan: FetchPlan, from: string, prefix: string): st
           : ''
       }: ${plan.step.reason}`;
   }
-}
-
-/** Where a restore's data really comes from: the scripting contract of `plan` and `restored`. */
-export interface RestoreSource {
-  /** A target name, "snapshots" (the snapshot directory), or "here" (a copy already on this machine). */
-  readonly from: string;
-  /** The host the data is read from ("local" or user@host). */
-  readonly host: string;
-  /** The subvolume read, on that host. */
-  readonly path: string;
-  /** How it is received: not at all (a snapshot here is used as it is), full, or incremental. */
-  readonly transfer: 'none' | 'full' | 'incremental';
-  /** With an incremental: the subvolume here whose data the changes are applied to. */
-  readonly parent?: string;
 }
 
 /** Where a restore's data comes from, as the dry run and the outcome line say it. */

@@ -6,6 +6,7 @@ import { engineText } from '../../../src/cli/engine-command.js';
 import { checkoutText, fetchText } from '../../../src/cli/fetch-output.js';
 import { toStderr } from '../../../src/cli/printer.js';
 import { pullText } from '../../../src/cli/pull-command.js';
+import { restoreListText, restoreText } from '../../../src/cli/restore-command.js';
 import type { Step } from '../../../src/plan/btrfs-plan.js';
 
 const send = {
@@ -272,5 +273,79 @@ describe('pull', () => {
     expect(pullText({ ...pulled, checkout: '/data', aside: '/data.before' })).toEqual([
       'pulled home.20261203T0600 from nas: /mnt/in/home.20261203T0600; writable /data (the previous one is at /data.before)',
     ]);
+  });
+});
+
+describe('restore', () => {
+  const source = {
+    from: 'usb',
+    host: 'local',
+    path: '/mnt/usb/home.20261203T0600',
+    transfer: 'full',
+  } as const;
+  const plan = {
+    type: 'plan',
+    subvolume: 'home',
+    from: 'usb',
+    snapshot: 'home.20261203T0600',
+    source,
+    fetch: {
+      kind: 'receive',
+      step: {
+        ...send,
+        target: 'local',
+        targetDirectory: '/home/.snapshots',
+        parent: undefined,
+        reason: 'full',
+      },
+    },
+    checkout: { snapshot: '/home/.snapshots/home.20261203T0600', path: '/home' },
+    notes: ['note: /home is on another filesystem'],
+  } as const;
+
+  it('the plan: its notes on stderr, the fetch and the checkout; a dry run says what it would restore', () => {
+    expect(restoreText({ ...plan, dryRun: true })).toEqual([
+      toStderr('note: /home is on another filesystem'),
+      'would receive home.20261203T0600 from usb into /home/.snapshots: full',
+      'would create writable /home from /home/.snapshots/home.20261203T0600',
+      'would restore home.20261203T0600 from usb (/mnt/usb/home.20261203T0600), received in full',
+      'dry run: nothing changed',
+    ]);
+    expect(
+      restoreText({
+        ...plan,
+        dryRun: false,
+        notes: undefined,
+        checkout: undefined,
+        file: { source: '/s/a.txt', destination: '/tmp/a.txt', aside: '/tmp/a.txt.before' },
+      }),
+    ).toEqual([
+      'receive home.20261203T0600 from usb into /home/.snapshots: full',
+      'copy /s/a.txt to /tmp/a.txt (the existing one moved aside to /tmp/a.txt.before)',
+    ]);
+  });
+
+  it('restored: a path, a writable subvolume, or the read-only snapshot', () => {
+    const restored = { type: 'restored', subvolume: 'home', name: 'home.20261203T0600', source } as const;
+    const from = 'from usb (/mnt/usb/home.20261203T0600), received in full';
+    expect(
+      restoreText({
+        ...restored,
+        filePath: 'a.txt',
+        file: { source: '/s/a.txt', destination: '/tmp/a.txt' },
+      }),
+    ).toEqual([`restored a.txt of home.20261203T0600 ${from}: /tmp/a.txt`]);
+    expect(restoreText({ ...restored, path: '/home', aside: '/home.before' })).toEqual([
+      `restored home.20261203T0600 ${from}: /home is a writable subvolume; the previous one is at /home.before`,
+    ]);
+    expect(restoreText({ ...restored, snapshot: '/home/.snapshots/home.20261203T0600' })).toEqual([
+      `restored home.20261203T0600 ${from}: read-only snapshot at /home/.snapshots/home.20261203T0600`,
+    ]);
+  });
+
+  it('the listing: an unreachable place on stderr; the points make the table afterwards', () => {
+    expect(
+      restoreListText({ type: 'unreachable', subvolume: 'home', location: 'nas', error: 'timeout' }),
+    ).toEqual([toStderr('UNREACHABLE: home → nas: timeout')]);
   });
 });

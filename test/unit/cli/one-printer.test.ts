@@ -16,7 +16,6 @@ const stillSideBySide = new Set([
   'quickstart-command.ts',
   'remote-command.ts',
   'repo-command.ts',
-  'restore-command.ts',
   'retention-command.ts',
   'schedule-command.ts',
   'status-command.ts',
