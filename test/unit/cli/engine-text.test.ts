@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { engineText } from '../../../src/cli/engine-command.js';
 import { checkoutText, fetchText } from '../../../src/cli/fetch-output.js';
 import { toStderr } from '../../../src/cli/printer.js';
+import { listText } from '../../../src/cli/list-command.js';
 import { pullText } from '../../../src/cli/pull-command.js';
 import { restoreListText, restoreText } from '../../../src/cli/restore-command.js';
 import type { Step } from '../../../src/plan/btrfs-plan.js';
@@ -347,5 +348,19 @@ describe('restore', () => {
     expect(
       restoreListText({ type: 'unreachable', subvolume: 'home', location: 'nas', error: 'timeout' }),
     ).toEqual([toStderr('UNREACHABLE: home → nas: timeout')]);
+  });
+});
+
+describe('list', () => {
+  it('a subvolume that cannot be read and an unreachable target on stderr; the rest makes the tables', () => {
+    expect(listText({ type: 'error', subvolume: 'home', message: 'not btrfs' })).toEqual([
+      toStderr('ERROR: not btrfs'),
+    ]);
+    expect(listText({ type: 'unreachable', subvolume: 'home', target: 'nas', error: 'timeout' })).toEqual([
+      toStderr('UNREACHABLE: home → nas: timeout'),
+    ]);
+    expect(listText({ type: 'garbage', subvolume: 'home', target: 'nas', path: '/mnt/nas/home.x' })).toEqual(
+      [],
+    );
   });
 });
