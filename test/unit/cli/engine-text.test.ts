@@ -7,6 +7,7 @@ import { checkoutText, fetchText } from '../../../src/cli/fetch-output.js';
 import { toStderr } from '../../../src/cli/printer.js';
 import { listText } from '../../../src/cli/list-command.js';
 import { pullText } from '../../../src/cli/pull-command.js';
+import { repoText } from '../../../src/cli/repo-command.js';
 import { restoreListText, restoreText } from '../../../src/cli/restore-command.js';
 import type { Step } from '../../../src/plan/btrfs-plan.js';
 
@@ -362,5 +363,35 @@ describe('list', () => {
     expect(listText({ type: 'garbage', subvolume: 'home', target: 'nas', path: '/mnt/nas/home.x' })).toEqual(
       [],
     );
+  });
+});
+
+describe('repo', () => {
+  const repository = { type: 'repository', name: 'offsite', url: 'rest:http://127.0.0.1:8000/' } as const;
+
+  it('init: there already, would create, created (an offsite with its primary chunker); errors on stderr', () => {
+    expect(repoText({ ...repository, exists: true, created: false })).toEqual([
+      'offsite: exists (rest:http://127.0.0.1:8000/)',
+    ]);
+    expect(
+      repoText({ ...repository, exists: false, created: false, dryRun: true, chunkerFrom: 'local' }),
+    ).toEqual([
+      'offsite: would create rest:http://127.0.0.1:8000/ with the chunker parameters of local (copies dedup)',
+    ]);
+    expect(repoText({ ...repository, exists: true, created: true })).toEqual([
+      'offsite: created rest:http://127.0.0.1:8000/',
+    ]);
+    expect(
+      repoText({ type: 'repository-error', name: 'offsite', error: 'wrong password', exitCode: 1 }),
+    ).toEqual([toStderr('ERROR: offsite: wrong password')]);
+  });
+
+  it('check-permissions: each check OK or FAIL with its detail; a note indented', () => {
+    const check = { type: 'check', repository: 'offsite', check: 'write', detail: 'created' } as const;
+    expect(repoText({ ...check, status: 'ok' })).toEqual(['OK   write: created']);
+    expect(repoText({ ...check, status: 'fail' })).toEqual(['FAIL write: created']);
+    expect(repoText({ type: 'note', repository: 'offsite', message: 'restic 0.16 retries' })).toEqual([
+      '     (restic 0.16 retries)',
+    ]);
   });
 });

@@ -14,7 +14,6 @@ const stillSideBySide = new Set([
   'config-command.ts',
   'quickstart-command.ts',
   'remote-command.ts',
-  'repo-command.ts',
   'retention-command.ts',
   'schedule-command.ts',
   'status-command.ts',
