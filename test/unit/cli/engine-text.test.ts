@@ -8,6 +8,11 @@ import { toStderr } from '../../../src/cli/printer.js';
 import { listText } from '../../../src/cli/list-command.js';
 import { pullText } from '../../../src/cli/pull-command.js';
 import { repoText } from '../../../src/cli/repo-command.js';
+import {
+  scheduleCatchUpText,
+  scheduleInstallText,
+  scheduleRemoveText,
+} from '../../../src/cli/schedule-command.js';
 import { restoreListText, restoreText } from '../../../src/cli/restore-command.js';
 import type { Step } from '../../../src/plan/btrfs-plan.js';
 
@@ -392,6 +397,55 @@ describe('repo', () => {
     expect(repoText({ ...check, status: 'fail' })).toEqual(['FAIL write: created']);
     expect(repoText({ type: 'note', repository: 'offsite', message: 'restic 0.16 retries' })).toEqual([
       '     (restic 0.16 retries)',
+    ]);
+  });
+});
+
+describe('schedule', () => {
+  it('install: the files (their text under --dry-run), stale files, systemctl calls; notes on stderr', () => {
+    expect(
+      scheduleInstallText({ type: 'schedule-file', path: '/u/a.timer', dryRun: true, text: 'A\nB' }),
+    ).toEqual(['would write /u/a.timer', '    A\n    B']);
+    expect(
+      scheduleInstallText({ type: 'schedule-file', path: '/u/a.timer', dryRun: false, text: 'A' }),
+    ).toEqual(['write /u/a.timer']);
+    expect(scheduleInstallText({ type: 'schedule-stale', path: '/u/old.timer', dryRun: false })).toEqual([
+      'remove /u/old.timer (no longer configured)',
+    ]);
+    expect(
+      scheduleInstallText({ type: 'schedule-command', argv: ['systemctl', 'daemon-reload'], dryRun: true }),
+    ).toEqual(['would run systemctl daemon-reload']);
+    expect(scheduleInstallText({ type: 'schedule-note', note: 'no AC check' })).toEqual([
+      toStderr('note: no AC check'),
+    ]);
+    expect(
+      scheduleInstallText({ type: 'schedule-installed', backend: 'systemd', directory: '/u', files: 2 }),
+    ).toEqual(['installed 2 file(s) for systemd in /u']);
+  });
+
+  it('remove: the calls and files; nothing installed when none was', () => {
+    expect(scheduleRemoveText({ type: 'schedule-removed', path: '/u/a.timer', dryRun: true })).toEqual([
+      'would remove /u/a.timer',
+    ]);
+    expect(scheduleRemoveText({ type: 'summary', backend: 'cron', removed: 0 })).toEqual([
+      'nothing installed for cron',
+    ]);
+    expect(scheduleRemoveText({ type: 'summary', backend: 'cron', removed: 1 })).toEqual([]);
+  });
+
+  it('catch-up: run, would run or skip, and how the run ended', () => {
+    const decision = { type: 'catch-up', job: 'daily', reason: 'missed 00:00' } as const;
+    expect(scheduleCatchUpText({ ...decision, due: true, dryRun: false })).toEqual([
+      'run daily: missed 00:00',
+    ]);
+    expect(scheduleCatchUpText({ ...decision, due: true, dryRun: true })).toEqual([
+      'would run daily: missed 00:00',
+    ]);
+    expect(scheduleCatchUpText({ ...decision, due: false, dryRun: false })).toEqual([
+      'skip daily: missed 00:00',
+    ]);
+    expect(scheduleCatchUpText({ type: 'catch-up-ended', job: 'daily', exitCode: null })).toEqual([
+      'daily: exit ?',
     ]);
   });
 });

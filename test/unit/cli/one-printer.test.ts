@@ -15,7 +15,6 @@ const stillSideBySide = new Set([
   'quickstart-command.ts',
   'remote-command.ts',
   'retention-command.ts',
-  'schedule-command.ts',
   'status-command.ts',
 ]);
 
