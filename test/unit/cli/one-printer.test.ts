@@ -15,7 +15,6 @@ const stillSideBySide = new Set([
   'quickstart-command.ts',
   'remote-command.ts',
   'retention-command.ts',
-  'status-command.ts',
 ]);
 
 async function modulesWritingBoth(): Promise<string[]> {
