@@ -7,6 +7,7 @@ import { checkoutText, fetchText } from '../../../src/cli/fetch-output.js';
 import { toStderr } from '../../../src/cli/printer.js';
 import { listText } from '../../../src/cli/list-command.js';
 import { pullText } from '../../../src/cli/pull-command.js';
+import { quickstartText } from '../../../src/cli/quickstart-command.js';
 import { repoText } from '../../../src/cli/repo-command.js';
 import {
   scheduleCatchUpText,
@@ -446,6 +447,36 @@ describe('schedule', () => {
     ]);
     expect(scheduleCatchUpText({ type: 'catch-up-ended', job: 'daily', exitCode: null })).toEqual([
       'daily: exit ?',
+    ]);
+  });
+});
+
+describe('quickstart', () => {
+  it('each step a heading; the verification; what to try next; the cleanup', () => {
+    expect(quickstartText({ type: 'quickstart', step: 'plan', message: 'first run' })).toEqual([
+      '\n== first run',
+    ]);
+    expect(
+      quickstartText({ type: 'quickstart', step: 'verify', verified: false, sha256: 'ab', expected: 'cd' }),
+    ).toEqual(['   sha256 ab != the original cd: RESTORE MISMATCH']);
+    const done = quickstartText({
+      type: 'quickstart',
+      step: 'done',
+      cli: 'snapkeep',
+      root: '/s',
+      config: '/s/c.yaml',
+      journal: '/s/state/journal.ndjson',
+      earlier: ['/old'],
+    });
+    expect(done[0]).toContain('\n== done. What to try next:\n   snapkeep list -c /s/c.yaml');
+    expect(done[1]).toBe(
+      '\n   Earlier sandboxes are still here (each: snapkeep quickstart --cleanup DIR): /old',
+    );
+    expect(
+      quickstartText({ type: 'quickstart', action: 'cleanup', removed: false, root: null, stateDir: '/var' }),
+    ).toEqual(['no sandbox to remove under /var']);
+    expect(quickstartText({ type: 'quickstart', action: 'cleanup', removed: true, root: '/s' })).toEqual([
+      'removed the sandbox /s',
     ]);
   });
 });

@@ -12,7 +12,6 @@ const cliRoot = new URL('../../../src/cli/', import.meta.url).pathname;
 const stillSideBySide = new Set([
   'printer.ts',
   'config-command.ts',
-  'quickstart-command.ts',
   'remote-command.ts',
   'retention-command.ts',
 ]);
