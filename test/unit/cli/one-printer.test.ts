@@ -13,7 +13,6 @@ const stillSideBySide = new Set([
   'printer.ts',
   'config-command.ts',
   'remote-command.ts',
-  'retention-command.ts',
 ]);
 
 async function modulesWritingBoth(): Promise<string[]> {
