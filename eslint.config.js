@@ -14,8 +14,9 @@ const layers = [
   ['state'],
   ['plan'],
   ['btrfs', 'restic', 'schedule', 'metrics'],
-  // Runs that use more than one engine (verify: restic check and the drills of both engines).
-  ['operations'],
+  // Runs that use more than one engine (verify: restic check and the drills of both engines), and
+  // the btrfs runs of the commands (run, prune with its backup sets, pull, restore).
+  ['operations', 'replication'],
   ['notify'],
   ['doctor', 'quickstart'],
   ['infra'],

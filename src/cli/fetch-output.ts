@@ -1,14 +1,12 @@
-// What `restore` and `pull` share around a fetch: its plan lines, the receive with its progress
-// line and journal entry, and the outcome line.
+// The text `restore` and `pull` share around a fetch: its plan lines, the receive's progress line
+// and outcome line (src/replication/fetch-receive.ts), the checkout's lines.
 import { basename } from 'node:path';
-import type { StepOutcome } from '../btrfs/apply-steps.js';
-import { applyFetch, type CheckoutPlan } from '../btrfs/fetch.js';
-import { localHost } from '../btrfs/inventory.js';
-import type { Host } from '../remote/host.js';
-import type { FetchPlan, FetchStep } from '../plan/fetch-plan.js';
-import type { Journal } from '../state/journal.js';
-import type { Output } from './output.js';
-import { createProgressLine, reportStepOutcome } from './progress.js';
+import type { CheckoutPlan } from '../btrfs/fetch.js';
+import type { FetchPlan } from '../plan/fetch-plan.js';
+import type { FetchEvent } from '../replication/fetch-receive.js';
+import type { RestoreSource } from '../replication/restore.js';
+import type { TextLine } from './printer.js';
+import { stepOutcomeText } from './progress.js';
 
 /** The fetch's plan line (`prefix` is "would " under --dry-run, for what it does). */
 export function describeFetch(plan: FetchPlan, from: string, prefix: string): string {
@@ -24,20 +22,6 @@ export function describeFetch(plan: FetchPlan, from: string, prefix: string): st
           : ''
       }: ${plan.step.reason}`;
   }
-}
-
-/** Where a restore's data really comes from: the scripting contract of `plan` and `restored`. */
-export interface RestoreSource {
-  /** A target name, "snapshots" (the snapshot directory), or "here" (a copy already on this machine). */
-  readonly from: string;
-  /** The host the data is read from ("local" or user@host). */
-  readonly host: string;
-  /** The subvolume read, on that host. */
-  readonly path: string;
-  /** How it is received: not at all (a snapshot here is used as it is), full, or incremental. */
-  readonly transfer: 'none' | 'full' | 'incremental';
-  /** With an incremental: the subvolume here whose data the changes are applied to. */
-  readonly parent?: string;
 }
 
 /** Where a restore's data comes from, as the dry run and the outcome line say it. */
@@ -56,65 +40,26 @@ export function describeSource(source: RestoreSource): string {
   }
 }
 
-export function reportFetchOutcome(
-  output: Output,
-  outcome: StepOutcome,
-  step: FetchStep,
-  from: string,
-): void {
-  reportStepOutcome(
-    output,
-    outcome,
-    `received ${step.name} from ${from} (${step.parent ? `incremental from ${step.parent.name}` : 'full'})`,
+/** The receive's lines: its progress, then the outcome. */
+export function fetchText(event: FetchEvent): readonly TextLine[] {
+  if (event.type === 'progress') return [{ progress: { ...event, label: `${event.from} → ${event.into}` } }];
+  const { step } = event;
+  return stepOutcomeText(
+    event,
+    `received ${step.name} from ${event.from} (${step.parent ? `incremental from ${step.parent.name}` : 'full'})`,
   );
 }
 
 /** The checkout's plan lines (`prefix` is "would " under --dry-run). */
-export function describeCheckout(output: Output, checkout: CheckoutPlan | undefined, prefix: string): void {
-  if (!checkout) return;
-  if (checkout.aside) output.text(`${prefix}move ${checkout.path} aside to ${checkout.aside}`);
-  output.text(`${prefix}create writable ${checkout.path} from ${checkout.snapshot}`);
-  if (checkout.rehome)
-    output.text(
-      `${prefix}place ${basename(checkout.snapshot)} in ${checkout.rehome.into} (the snapshot directory inside ${checkout.path}), so the next run is incremental`,
-    );
-}
-
-/** Receive as planned, with a progress line, one journal entry and the outcome line. */
-export async function receiveShown(options: {
-  readonly plan: Extract<FetchPlan, { kind: 'receive' }>;
-  readonly sourceHost: Host;
-  readonly from: string;
-  /** Identify the transfer in `progress` events. */
-  readonly fields: Record<string, string>;
-  /** The previous comparable stream's size, for the ETA. */
-  readonly expectedBytes: number | undefined;
-  readonly output: Output;
-  readonly journal: Journal;
-  /** Marks the journal entry (`restore: true`, `pull: true`). */
-  readonly journalFields: Record<string, unknown>;
-}): Promise<StepOutcome> {
-  const { plan, output } = options;
-  await localHost.makeDirectory(plan.step.targetDirectory);
-  const progressLine = createProgressLine(output);
-  const outcome = await applyFetch(plan, options.sourceHost, (progress) => {
-    progressLine.show({
-      fields: options.fields,
-      label: `${options.from} → ${plan.step.targetDirectory}`,
-      bytes: progress.bytes,
-      elapsedMs: progress.elapsedMs,
-      expectedBytes: options.expectedBytes,
-    });
-  });
-  progressLine.clear();
-  await options.journal.append('step', {
-    ...plan.step,
-    ok: outcome.ok,
-    error: outcome.error,
-    durationMs: outcome.durationMs,
-    bytes: outcome.bytes,
-    ...options.journalFields,
-  });
-  reportFetchOutcome(output, outcome, plan.step, options.from);
-  return outcome;
+export function checkoutText(checkout: CheckoutPlan | undefined, prefix: string): string[] {
+  if (!checkout) return [];
+  return [
+    ...(checkout.aside ? [`${prefix}move ${checkout.path} aside to ${checkout.aside}`] : []),
+    `${prefix}create writable ${checkout.path} from ${checkout.snapshot}`,
+    ...(checkout.rehome
+      ? [
+          `${prefix}place ${basename(checkout.snapshot)} in ${checkout.rehome.into} (the snapshot directory inside ${checkout.path}), so the next run is incremental`,
+        ]
+      : []),
+  ];
 }

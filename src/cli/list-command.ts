@@ -10,7 +10,9 @@ import { ExitCode } from '../errors.js';
 import { isCopyOf, type ObservedSubvolume } from '../plan/btrfs-plan.js';
 import { TransferStateFile } from '../state/transfer-state.js';
 import { Hosts } from '../btrfs/hosts.js';
+import type { ListEvent } from './list-events.js';
 import { createOutput, formatSnapshotDate, formatTable } from './output.js';
+import { createPrinter, toStderr, type Sink, type TextLine } from './printer.js';
 
 export interface ListOptions {
   readonly config?: string;
@@ -45,8 +47,21 @@ export function listSelection(
   return { what, only: names };
 }
 
+/** The events' own lines (stderr); the tables come from the rows, once every subvolume is read. */
+export function listText(event: ListEvent): readonly TextLine[] {
+  switch (event.type) {
+    case 'error':
+      return [toStderr(`ERROR: ${event.message}`)];
+    case 'unreachable':
+      return [toStderr(`UNREACHABLE: ${event.subvolume} → ${event.target}: ${event.error}`)];
+    default:
+      return [];
+  }
+}
+
 export async function runList(requested: ListOptions): Promise<number> {
   const output = createOutput(requested.json);
+  const print = createPrinter(output, listText);
   const { resolved } = await loadResolvedConfig(requested.config);
   const options = {
     ...requested,
@@ -90,19 +105,27 @@ export async function runList(requested: ListOptions): Promise<number> {
   results.forEach((result, index) => {
     const subvolume = subvolumes[index]!;
     if (result.status === 'rejected') {
-      output.warn(`ERROR: ${result.reason instanceof Error ? result.reason.message : String(result.reason)}`);
-      output.event('error', { subvolume: subvolume.name, message: String(result.reason) });
+      print({
+        type: 'error',
+        subvolume: subvolume.name,
+        message: result.reason instanceof Error ? result.reason.message : String(result.reason),
+      });
       exitCode = ExitCode.partial;
       return;
     }
     const observed = result.value;
     for (const target of observed.targets) {
       if (!target.reachable) {
-        output.warn(`UNREACHABLE: ${subvolume.name} → ${target.target.name}: ${target.error}`);
+        print({
+          type: 'unreachable',
+          subvolume: subvolume.name,
+          target: target.target.name,
+          error: target.error,
+        });
         if (exitCode === ExitCode.ok) exitCode = ExitCode.targetUnreachable;
       }
     }
-    rows.push(...describe(observed, options.what, output, targetNames));
+    rows.push(...describe(observed, options.what, print, targetNames));
   });
   if (!options.json && subvolumes.length > 0) {
     if (options.what === 'backups')
@@ -128,7 +151,7 @@ export async function runList(requested: ListOptions): Promise<number> {
 function describe(
   observed: ObservedSubvolume,
   what: string,
-  output: ReturnType<typeof createOutput>,
+  print: Sink<ListEvent>,
   targetNames: readonly string[],
 ): string[][] {
   const rows: string[][] = [];
@@ -148,7 +171,8 @@ function describe(
       for (const target of reachable) {
         copies[target.target.name] = target.copies.find((copy) => isCopyOf(copy, snapshot))?.name ?? null;
       }
-      output.event('snapshot', {
+      print({
+        type: 'snapshot',
         subvolume: name,
         name: snapshot.name,
         path: snapshot.path,
@@ -169,7 +193,8 @@ function describe(
     for (const target of reachable) {
       for (const copy of [...target.copies].sort(byDate)) {
         const source = snapshots.find((snapshot) => isCopyOf(copy, snapshot));
-        output.event('backup', {
+        print({
+          type: 'backup',
           subvolume: name,
           target: target.target.name,
           name: copy.name,
@@ -188,7 +213,7 @@ function describe(
           ]);
       }
       for (const garbage of target.garbage) {
-        output.event('garbage', { subvolume: name, target: target.target.name, path: garbage.path });
+        print({ type: 'garbage', subvolume: name, target: target.target.name, path: garbage.path });
         if (what === 'backups')
           rows.push([
             name,
@@ -203,7 +228,8 @@ function describe(
   if (what === 'latest') {
     const latest = snapshots.at(-1);
     const pointer = observed.latest;
-    output.event('latest', {
+    print({
+      type: 'latest',
       subvolume: name,
       snapshot: latest?.name ?? null,
       latestCommon: Object.fromEntries(

@@ -1,7 +1,9 @@
-// Transfer progress for people and scripts: on a TTY a stderr line per running transfer with bytes,
-// rate and an ETA estimated from the previous stream of the same kind; under --json `progress` events.
-import type { StepOutcome } from '../btrfs/apply-steps.js';
+// Transfer progress for people: on a TTY a stderr line per running transfer with bytes, rate and
+// an ETA estimated from the previous stream of the same kind (under --json the engines' `progress`
+// events say it; printer.ts writes them). And the one line of a finished step.
+import { transferFigures, type StepEvent, type TransferFigures } from '../replication/transfer-events.js';
 import { isQuiet, type Output } from './output.js';
+import type { TextLine } from './printer.js';
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -21,8 +23,6 @@ export function formatDuration(seconds: number): string {
 }
 
 export interface TransferProgress {
-  /** What moves where, for the line and the event (e.g. subvolume, target, name). */
-  readonly fields: Record<string, string>;
   readonly label: string;
   readonly bytes: number;
   readonly elapsedMs: number;
@@ -30,8 +30,14 @@ export interface TransferProgress {
   readonly expectedBytes?: number;
 }
 
+/** A transfer's line from figures already computed (an engine's `progress` event). */
+export interface TransferLine extends TransferFigures {
+  readonly label: string;
+}
+
 export interface ProgressLine {
   show(progress: TransferProgress): void;
+  showFigures(line: TransferLine): void;
   /** Erase the lines before other output (the next show draws them again). */
   clear(): void;
   /** The transfer with this label ended: its line is not drawn again. */
@@ -55,11 +61,7 @@ export interface ProgressTerminal {
  */
 export function createProgressLine(
   output: Output,
-  options: {
-    /** false: only the TTY lines (the caller's printer writes the event as it is). */
-    readonly events?: boolean;
-    readonly terminal?: ProgressTerminal;
-  } = {},
+  options: { readonly terminal?: ProgressTerminal } = {},
 ): ProgressLine {
   const terminal = options.terminal ?? process.stderr;
   const isTty = Boolean(terminal.isTTY) && !output.json && !isQuiet();
@@ -80,29 +82,25 @@ export function createProgressLine(
     terminal.write(text.join('\n'));
     drawn = text.length;
   };
+  const showFigures = (line: TransferLine): void => {
+    if (!isTty) return;
+    lines.set(
+      line.label,
+      `${line.label}: ${formatBytes(line.bytes)} at ${formatBytes(line.bytesPerSecond)}/s${
+        line.etaSeconds === undefined ? '' : `, ETA ${formatDuration(line.etaSeconds)}`
+      }`,
+    );
+    erase();
+    draw();
+  };
   return {
     show(progress) {
-      const rate = progress.bytes / Math.max(progress.elapsedMs / 1000, 0.001);
-      const expected = progress.expectedBytes;
-      const eta = expected && expected > progress.bytes ? (expected - progress.bytes) / rate : undefined;
-      if (options.events !== false)
-        output.event('progress', {
-          ...progress.fields,
-          bytes: progress.bytes,
-          bytesPerSecond: Math.round(rate),
-          expectedBytes: expected,
-          etaSeconds: eta === undefined ? undefined : Math.round(eta),
-        });
-      if (!isTty) return;
-      lines.set(
-        progress.label,
-        `${progress.label}: ${formatBytes(progress.bytes)} at ${formatBytes(rate)}/s${
-          eta === undefined ? '' : `, ETA ${formatDuration(eta)}`
-        }`,
-      );
-      erase();
-      draw();
+      showFigures({
+        label: progress.label,
+        ...transferFigures(progress.bytes, progress.elapsedMs, progress.expectedBytes),
+      });
     },
+    showFigures,
     clear() {
       erase();
     },
@@ -117,18 +115,11 @@ export function createProgressLine(
   };
 }
 
-/** A finished step: the `step` event, and one line `ok  |FAIL <description> [time, size]`. */
-export function reportStepOutcome(output: Output, outcome: StepOutcome, description: string): void {
-  output.event('step', {
-    ok: outcome.ok,
-    error: outcome.error,
-    durationMs: outcome.durationMs,
-    bytes: outcome.bytes,
-    step: outcome.step,
-  });
-  const size = outcome.bytes ? `, ${formatBytes(outcome.bytes)}` : '';
-  output.text(
-    `${outcome.ok ? 'ok  ' : 'FAIL'} ${description} [${(outcome.durationMs / 1000).toFixed(2)}s${size}]`,
-  );
-  if (!outcome.ok && outcome.error) output.warn(`ERROR: ${outcome.error}`);
+/** A finished step's line, `ok  |FAIL <description> [time, size]`, and its error on stderr. */
+export function stepOutcomeText(event: StepEvent, description: string): TextLine[] {
+  const size = event.bytes ? `, ${formatBytes(event.bytes)}` : '';
+  return [
+    `${event.ok ? 'ok  ' : 'FAIL'} ${description} [${(event.durationMs / 1000).toFixed(2)}s${size}]`,
+    ...(!event.ok && event.error ? [{ stderr: `ERROR: ${event.error}` }] : []),
+  ];
 }

@@ -15,7 +15,9 @@ import {
   sha256File,
 } from '../quickstart/sandbox.js';
 import { findOnPath } from '../exec/find-on-path.js';
-import { createOutput, type Output } from './output.js';
+import { createOutput } from './output.js';
+import { createPrinter, type Sink, type TextLine } from './printer.js';
+import type { QuickstartEvent, QuickstartStepEvent } from './quickstart-events.js';
 
 export interface QuickstartOptions {
   readonly stateDir: string;
@@ -24,8 +26,43 @@ export interface QuickstartOptions {
   readonly json: boolean;
 }
 
+export function quickstartText(event: QuickstartEvent): readonly TextLine[] {
+  if ('action' in event) {
+    if (event.root === null) return [`no sandbox to remove under ${event.stateDir}`];
+    return [event.removed ? `removed the sandbox ${event.root}` : `no sandbox ${event.root} to remove`];
+  }
+  switch (event.step) {
+    case 'verify':
+      return [
+        `   sha256 ${event.sha256} ${event.verified ? '= the original: restore verified' : `!= the original ${event.expected}: RESTORE MISMATCH`}`,
+      ];
+    case 'done': {
+      const { cli } = event;
+      const column = (command: string): string => command.padEnd(Math.max(56, command.length + 2));
+      return [
+        `
+== done. What to try next:
+   ${column(`${cli} list -c ${event.config}`)}# snapshots, copies, latest common pair
+   ${column(`${cli} run -c ${event.config} --dry-run`)}# the plan for the next run, with reasons
+   ${column(`${cli} status -c ${event.config}`)}# from the journal: ${event.journal}
+   ${column(`${cli} quickstart --cleanup ${event.root}`)}# unmount and remove this sandbox
+
+   For your own data: ${cli} config init -o /etc/snapkeep/snapkeep.yaml, edit it,
+   ${cli} config validate, ${cli} run --dry-run, then ${cli} run.`,
+        ...(event.earlier.length > 0
+          ? [
+              `\n   Earlier sandboxes are still here (each: ${cli} quickstart --cleanup DIR): ${event.earlier.join(', ')}`,
+            ]
+          : []),
+      ];
+    }
+    default:
+      return [`\n== ${event.message}`];
+  }
+}
+
 export async function runQuickstart(options: QuickstartOptions): Promise<number> {
-  const output = createOutput(options.json);
+  const print = createPrinter(createOutput(options.json), quickstartText);
   if (process.getuid?.() !== 0) {
     throw new SnapkeepError(
       'quickstart mounts loop devices and must run as root (try: sudo snapkeep quickstart)',
@@ -34,22 +71,21 @@ export async function runQuickstart(options: QuickstartOptions): Promise<number>
   }
   if (!options.stateDir.startsWith('/'))
     throw new SnapkeepError(`--state-dir must be absolute, got ${options.stateDir}`, ExitCode.usage);
-  if (options.cleanup !== false) return cleanup(options.stateDir, options.cleanup, output);
+  if (options.cleanup !== false) return cleanup(options.stateDir, options.cleanup, print);
 
-  const say = (step: string, text: string): void => {
-    output.event('quickstart', { step, message: text });
-    output.text(`\n== ${text}`);
+  const say = (step: QuickstartStepEvent['step'], text: string): void => {
+    print({ type: 'quickstart', step, message: text });
   };
   const earlier = await findSandboxes(options.stateDir);
   const sandbox = await createSandbox(options.stateDir);
   const built = `built a sandbox in ${sandbox.root} (two 256 MiB loop-mounted btrfs images)`;
-  output.event('quickstart', {
+  print({
+    type: 'quickstart',
     step: 'sandbox',
     message: built,
     root: sandbox.root,
     config: sandbox.configPath,
   });
-  output.text(`\n== ${built}`);
   const engine = (command: 'run', dryRun = false): Promise<number> =>
     runEngineCommand(command, { config: sandbox.configPath, json: options.json, dryRun, only: [] });
 
@@ -85,38 +121,32 @@ export async function runQuickstart(options: QuickstartOptions): Promise<number>
     'restore',
     `restored ${relative(sandbox.subvolumePath, edited)} from the target copy ${newest.name} to ${restored}`,
   );
-  output.event('quickstart', { step: 'verify', verified, sha256: actual, expected });
-  output.text(
-    `   sha256 ${actual} ${verified ? '= the original: restore verified' : `!= the original ${expected}: RESTORE MISMATCH`}`,
-  );
+  print({ type: 'quickstart', step: 'verify', verified, sha256: actual, expected });
   if (!verified) return ExitCode.fatal;
 
   // The lines below must work when pasted: `snapkeep` where that is this CLI, else how it was run.
-  const cli = await invocation();
-  const column = (command: string): string => command.padEnd(Math.max(56, command.length + 2));
-  output.text(`
-== done. What to try next:
-   ${column(`${cli} list -c ${sandbox.configPath}`)}# snapshots, copies, latest common pair
-   ${column(`${cli} run -c ${sandbox.configPath} --dry-run`)}# the plan for the next run, with reasons
-   ${column(`${cli} status -c ${sandbox.configPath}`)}# from the journal: ${join(sandbox.stateDir, 'journal.ndjson')}
-   ${column(`${cli} quickstart --cleanup ${sandbox.root}`)}# unmount and remove this sandbox
-
-   For your own data: ${cli} config init -o /etc/snapkeep/snapkeep.yaml, edit it,
-   ${cli} config validate, ${cli} run --dry-run, then ${cli} run.`);
-  if (earlier.length > 0)
-    output.text(
-      `\n   Earlier sandboxes are still here (each: ${cli} quickstart --cleanup DIR): ${earlier.join(', ')}`,
-    );
+  print({
+    type: 'quickstart',
+    step: 'done',
+    cli: await invocation(),
+    root: sandbox.root,
+    config: sandbox.configPath,
+    journal: join(sandbox.stateDir, 'journal.ndjson'),
+    earlier,
+  });
   return ExitCode.ok;
 }
 
-async function cleanup(stateDir: string, which: true | string, output: Output): Promise<number> {
+async function cleanup(
+  stateDir: string,
+  which: true | string,
+  print: Sink<QuickstartEvent>,
+): Promise<number> {
   let root: string;
   if (which === true) {
     const sandboxes = await findSandboxes(stateDir);
     if (sandboxes.length === 0) {
-      output.event('quickstart', { action: 'cleanup', removed: false, root: null });
-      output.text(`no sandbox to remove under ${stateDir}`);
+      print({ type: 'quickstart', action: 'cleanup', removed: false, root: null, stateDir });
       return ExitCode.ok;
     }
     if (sandboxes.length > 1) {
@@ -136,8 +166,7 @@ async function cleanup(stateDir: string, which: true | string, output: Output): 
     root = isAbsolute(which) ? which : resolve(stateDir, which);
   }
   const removed = await destroySandbox(root);
-  output.event('quickstart', { action: 'cleanup', removed, root });
-  output.text(removed ? `removed the sandbox ${root}` : `no sandbox ${root} to remove`);
+  print({ type: 'quickstart', action: 'cleanup', removed, root });
   return ExitCode.ok;
 }
 

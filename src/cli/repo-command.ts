@@ -7,6 +7,26 @@ import { ExitCode, SnapkeepError, UsageError } from '../errors.js';
 import { resolveSecretsOf } from '../restic/backup-set.js';
 import { Restic } from '../restic/restic.js';
 import { createOutput } from './output.js';
+import { createPrinter, toStderr, type TextLine } from './printer.js';
+import type { RepoEvent } from './repo-events.js';
+
+export function repoText(event: RepoEvent): readonly TextLine[] {
+  switch (event.type) {
+    case 'repository': {
+      const how = event.chunkerFrom
+        ? ` with the chunker parameters of ${event.chunkerFrom} (copies dedup)`
+        : '';
+      if (!event.created && event.exists) return [`${event.name}: exists (${event.url})`];
+      return [`${event.name}: ${event.dryRun ? 'would create' : 'created'} ${event.url}${how}`];
+    }
+    case 'repository-error':
+      return [toStderr(`ERROR: ${event.name}: ${event.error}`)];
+    case 'check':
+      return [`${event.status === 'ok' ? 'OK  ' : 'FAIL'} ${event.check}: ${event.detail}`];
+    case 'note':
+      return [`     (${event.message})`];
+  }
+}
 
 function repositories(
   config: ResolvedConfig,
@@ -36,7 +56,7 @@ export async function runRepoInit(options: {
   dryRun: boolean;
   names: readonly string[];
 }): Promise<number> {
-  const output = createOutput(options.json);
+  const print = createPrinter(createOutput(options.json), repoText);
   const { resolved } = await loadResolvedConfig(options.config);
   const restic = await Restic.detect();
   const selected = select(resolved, options.names);
@@ -49,23 +69,27 @@ export async function runRepoInit(options: {
   let exitCode: number = ExitCode.ok;
   for (const { repository, primary } of selected) {
     try {
+      const names = { name: repository.name, url: repository.url };
       if (await restic.exists(repository)) {
-        output.event('repository', { name: repository.name, exists: true, created: false });
-        output.text(`${repository.name}: exists (${repository.url})`);
+        print({ type: 'repository', ...names, exists: true, created: false });
         continue;
       }
-      const how = primary ? ` with the chunker parameters of ${primary.name} (copies dedup)` : '';
+      const chunker = primary ? { chunkerFrom: primary.name } : {};
       if (options.dryRun) {
-        output.text(`${repository.name}: would create ${repository.url}${how}`);
+        print({ type: 'repository', ...names, exists: false, created: false, dryRun: true, ...chunker });
         continue;
       }
       if (primary && !(await restic.exists(primary))) await restic.init(primary);
       await restic.init(repository, primary);
-      output.event('repository', { name: repository.name, exists: true, created: true });
-      output.text(`${repository.name}: created ${repository.url}${how}`);
+      print({ type: 'repository', ...names, exists: true, created: true, ...chunker });
     } catch (error) {
       if (!(error instanceof SnapkeepError)) throw error;
-      output.warn(`ERROR: ${repository.name}: ${error.message}`);
+      print({
+        type: 'repository-error',
+        name: repository.name,
+        error: error.message,
+        exitCode: error.exitCode,
+      });
       exitCode = Math.max(exitCode, error.exitCode);
     }
   }
@@ -77,15 +101,14 @@ export async function runCheckPermissions(options: {
   json: boolean;
   name: string;
 }): Promise<number> {
-  const output = createOutput(options.json);
+  const print = createPrinter(createOutput(options.json), repoText);
   const { resolved } = await loadResolvedConfig(options.config);
   const [{ repository }] = select(resolved, [options.name]) as [{ repository: ResolvedRepository }];
   const restic = await Restic.detect();
   const checks: { check: string; ok: boolean; detail: string }[] = [];
   const report = (check: string, ok: boolean, detail: string): void => {
     checks.push({ check, ok, detail });
-    output.event('check', { repository: repository.name, check, ok, detail });
-    output.text(`${ok ? 'OK  ' : 'FAIL'} ${check}: ${detail}`);
+    print({ type: 'check', repository: repository.name, check, status: ok ? 'ok' : 'fail', detail });
   };
   // Write: a tiny canary snapshot. It stays (an append-only repository cannot lose it; that is the point).
   let canary: string;
@@ -109,9 +132,11 @@ export async function runCheckPermissions(options: {
     `the canary is listed`,
   );
   if (restic.version.minor < 17)
-    output.text(
-      `     (restic ${restic.version.text} retries a refused delete for about 45 s before it gives up)`,
-    );
+    print({
+      type: 'note',
+      repository: repository.name,
+      message: `restic ${restic.version.text} retries a refused delete for about 45 s before it gives up`,
+    });
   const forgot = await restic.forget(repository, [canary]);
   // What counts is whether the canary is gone, not what forget says: restic 0.18 exits 0 against
   // an append-only REST server that refused the delete.

@@ -15,6 +15,8 @@ import {
   type PreservePolicy,
 } from '../retention/preserve-policy.js';
 import { createOutput, formatTable } from './output.js';
+import { createPrinter } from './printer.js';
+import type { RetentionEvent } from './retention-events.js';
 
 export interface RetentionPreviewOptions {
   readonly preserve: string;
@@ -183,10 +185,9 @@ export async function runRetentionPreview(options: RetentionPreviewOptions, inpu
   const verdicts = previewRetention(names, policy, now);
 
   const output = createOutput(options.json);
-  if (options.json) {
-    for (const verdict of verdicts) output.event('retention', { ...verdict });
-    return 0;
-  }
+  const print = createPrinter<RetentionEvent>(output, () => []);
+  for (const verdict of verdicts) print({ type: 'retention', ...verdict });
+  if (options.json) return 0;
   output.text(
     `Policy: preserve ${formatPreserveMatrix(policy.matrix)}, minimum ${formatPreserveMinimum(policy.minimum)}; ` +
       `weeks start on ${policy.dayOfWeek}, days at ${pad2(policy.hourOfDay)}:00` +

@@ -1,10 +1,21 @@
 // `snapkeep schedule show | install | remove | status | catch-up` and `notify-failure`: how their
 // results print (their flags: commands/schedule.ts). The decisions and the installing live in
-// src/schedule/; this module loads them only when a command runs.
+// src/schedule/; this module loads them only when a command runs. Each reports typed events
+// (schedule-events.ts) through createPrinter; `show` and `status` are views (a list of jobs, a
+// table), printed from the plan once it is known, their events having no lines of their own.
 import { realpathSync } from 'node:fs';
 import { ExitCode, UsageError } from '../errors.js';
 import type { Backend, ScheduleOptions } from '../schedule/schedule-engine.js';
+import { formatCommand } from '../exec/command.js';
 import { createOutput, formatTable } from './output.js';
+import { createPrinter, toStderr, type TextLine } from './printer.js';
+import type {
+  ScheduleCatchUpEvent,
+  ScheduleInstallEvent,
+  ScheduleRemoveEvent,
+  ScheduleShowEvent,
+  ScheduleStatusEvent,
+} from './schedule-events.js';
 
 export interface ScheduleFlags {
   config?: string;
@@ -53,18 +64,66 @@ const local = (iso: string): string => {
   return `${day} ${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 };
 
+const prefixOf = (dryRun: boolean | undefined): string => (dryRun ? 'would ' : '');
+
+export function scheduleInstallText(event: ScheduleInstallEvent): readonly TextLine[] {
+  switch (event.type) {
+    case 'schedule-file':
+      return [
+        `${prefixOf(event.dryRun)}write ${event.path}`,
+        ...(event.dryRun ? [event.text.replace(/^/gm, '    ')] : []),
+      ];
+    case 'schedule-stale':
+      return [`${prefixOf(event.dryRun)}remove ${event.path} (no longer configured)`];
+    case 'schedule-command':
+      return [`${prefixOf(event.dryRun)}run ${argvText(event.argv)}`];
+    case 'schedule-note':
+      return [toStderr(`note: ${event.note}`)];
+    case 'schedule-installed':
+      return [`installed ${event.files} file(s) for ${event.backend} in ${event.directory}`];
+  }
+}
+
+export function scheduleRemoveText(event: ScheduleRemoveEvent): readonly TextLine[] {
+  switch (event.type) {
+    case 'schedule-command':
+      return [`${prefixOf(event.dryRun)}run ${argvText(event.argv)}`];
+    case 'schedule-removed':
+      return [`${prefixOf(event.dryRun)}remove ${event.path}`];
+    case 'summary':
+      return event.removed === 0 ? [`nothing installed for ${event.backend}`] : [];
+  }
+}
+
+export function scheduleCatchUpText(event: ScheduleCatchUpEvent): readonly TextLine[] {
+  switch (event.type) {
+    case 'catch-up':
+      return [`${event.due ? (event.dryRun ? 'would run' : 'run') : 'skip'} ${event.job}: ${event.reason}`];
+    case 'catch-up-ended':
+      return [`${event.job}: exit ${event.exitCode ?? '?'}`];
+  }
+}
+
+const argvText = (argv: readonly string[]): string =>
+  formatCommand({ file: argv[0] ?? '', args: argv.slice(1) });
+
+/** A view's events: their text is the view, printed once it is complete. */
+const noLines = (): readonly TextLine[] => [];
+
 export async function runScheduleShow(flags: ScheduleFlags): Promise<number> {
   const output = createOutput(flags.json ?? false);
+  const print = createPrinter<ScheduleShowEvent>(output, noLines);
   const { planInstall } = await import('../schedule/schedule-engine.js');
   const plan = await planInstall(await optionsOf(flags));
-  output.event('schedule', {
+  print({
+    type: 'schedule',
     backend: plan.backend,
     directory: plan.directory,
     now: plan.now,
     notes: plan.notes,
   });
-  for (const job of plan.jobs) output.event('schedule-job', { ...job });
-  for (const file of plan.files) output.event('schedule-file', { path: file.path, text: file.text });
+  for (const job of plan.jobs) print({ type: 'schedule-job', ...job });
+  for (const file of plan.files) print({ type: 'schedule-file', path: file.path, text: file.text });
   if (plan.jobs.length === 0) output.text('No schedules configured (add a "schedules:" section).');
   for (const job of plan.jobs) {
     output.text(
@@ -79,41 +138,29 @@ export async function runScheduleShow(flags: ScheduleFlags): Promise<number> {
 }
 
 export async function runScheduleInstall(flags: ScheduleFlags): Promise<number> {
-  const output = createOutput(flags.json ?? false);
+  const print = createPrinter(createOutput(flags.json ?? false), scheduleInstallText);
   const { applyInstall, planInstall } = await import('../schedule/schedule-engine.js');
-  const { formatCommand } = await import('../exec/command.js');
   const plan = await planInstall(await optionsOf(flags));
   const dryRun = flags.dryRun ?? false;
-  const prefix = dryRun ? 'would ' : '';
-  for (const file of plan.files) {
-    output.event('schedule-file', { path: file.path, dryRun, text: file.text });
-    output.text(`${prefix}write ${file.path}`);
-    if (dryRun) output.text(file.text.replace(/^/gm, '    '));
-  }
-  for (const path of plan.stale) {
-    output.event('schedule-stale', { path, dryRun });
-    output.text(`${prefix}remove ${path} (no longer configured)`);
-  }
-  for (const command of plan.commands) {
-    output.event('schedule-command', { argv: [command.file, ...command.args], dryRun });
-    output.text(`${prefix}run ${formatCommand(command)}`);
-  }
-  for (const note of plan.notes) output.warn(`note: ${note}`);
+  for (const file of plan.files) print({ type: 'schedule-file', path: file.path, dryRun, text: file.text });
+  for (const path of plan.stale) print({ type: 'schedule-stale', path, dryRun });
+  for (const command of plan.commands)
+    print({ type: 'schedule-command', argv: [command.file, ...command.args], dryRun });
+  for (const note of plan.notes) print({ type: 'schedule-note', note });
   if (dryRun) return ExitCode.ok;
   await applyInstall(plan);
-  output.event('schedule-installed', {
+  print({
+    type: 'schedule-installed',
     backend: plan.backend,
     directory: plan.directory,
     files: plan.files.length,
   });
-  output.text(`installed ${plan.files.length} file(s) for ${plan.backend} in ${plan.directory}`);
   return ExitCode.ok;
 }
 
 export async function runScheduleRemove(flags: ScheduleFlags): Promise<number> {
-  const output = createOutput(flags.json ?? false);
+  const print = createPrinter(createOutput(flags.json ?? false), scheduleRemoveText);
   const { applyRemove, planRemove } = await import('../schedule/schedule-engine.js');
-  const { formatCommand } = await import('../exec/command.js');
   const backend = backendOf(flags);
   const plan = await planRemove({
     executable: executable(),
@@ -122,24 +169,24 @@ export async function runScheduleRemove(flags: ScheduleFlags): Promise<number> {
     unitDir: flags.unitDir,
     cronFile: flags.cronFile,
   });
-  const prefix = flags.dryRun ? 'would ' : '';
-  for (const command of plan.commands) output.text(`${prefix}run ${formatCommand(command)}`);
-  for (const path of plan.paths) {
-    output.event('schedule-removed', { path, dryRun: flags.dryRun ?? false });
-    output.text(`${prefix}remove ${path}`);
-  }
-  if (plan.paths.length === 0) output.text(`nothing installed for ${plan.backend}`);
-  if (!flags.dryRun) await applyRemove(plan);
+  const dryRun = flags.dryRun ?? false;
+  for (const command of plan.commands)
+    print({ type: 'schedule-command', argv: [command.file, ...command.args], dryRun });
+  for (const path of plan.paths) print({ type: 'schedule-removed', path, dryRun });
+  print({ type: 'summary', backend: plan.backend, removed: plan.paths.length });
+  if (!dryRun) await applyRemove(plan);
   return ExitCode.ok;
 }
 
 export async function runScheduleStatus(flags: ScheduleFlags): Promise<number> {
   const output = createOutput(flags.json ?? false);
+  const print = createPrinter<ScheduleStatusEvent>(output, noLines);
   const { scheduleStatus } = await import('../schedule/schedule-engine.js');
   const { describeRunOutcome } = await import('../state/run-history.js');
   const status = await scheduleStatus(await optionsOf(flags));
   const drifted = status.files.filter((file) => file.drift !== 'same');
-  output.event('schedule-status', {
+  print({
+    type: 'schedule-status',
     backend: status.backend,
     directory: status.directory,
     installed: status.installed,
@@ -183,16 +230,14 @@ export async function runScheduleStatus(flags: ScheduleFlags): Promise<number> {
 
 export async function runScheduleCatchUp(flags: ScheduleFlags): Promise<number> {
   const output = createOutput(flags.json ?? false);
+  const print = createPrinter(output, scheduleCatchUpText);
   const { planCatchUp, runJobNow } = await import('../schedule/schedule-engine.js');
   const { exitCodeOf } = await import('../state/run-lifecycle.js');
   const options = await optionsOf({ ...flags, backend: flags.backend ?? 'cron' });
   const { decisions, jobs } = await planCatchUp(options);
   const codes: number[] = [];
   for (const decision of decisions) {
-    output.event('catch-up', { ...decision, dryRun: flags.dryRun ?? false });
-    output.text(
-      `${decision.due ? (flags.dryRun ? 'would run' : 'run') : 'skip'} ${decision.job}: ${decision.reason}`,
-    );
+    print({ type: 'catch-up', ...decision, dryRun: flags.dryRun ?? false });
     if (!decision.due || flags.dryRun) continue;
     const result = await runJobNow(
       jobs.find((job) => job.name === decision.job)!,
@@ -200,8 +245,7 @@ export async function runScheduleCatchUp(flags: ScheduleFlags): Promise<number> 
     );
     if (result.stdout) process.stdout.write(output.json ? '' : result.stdout);
     if (result.stderr) process.stderr.write(result.stderr);
-    output.event('catch-up-ended', { job: decision.job, exitCode: result.exitCode });
-    output.text(`${decision.job}: exit ${result.exitCode ?? '?'}`);
+    print({ type: 'catch-up-ended', job: decision.job, exitCode: result.exitCode });
     codes.push(result.exitCode ?? ExitCode.fatal);
   }
   return exitCodeOf(codes);

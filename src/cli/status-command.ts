@@ -10,6 +10,8 @@ import { describeRunOutcome, type RecordedRun } from '../state/run-history.js';
 import { jobsOfConfig, readStatusWithTransfers, scheduleStaleHours } from '../state/status-inputs.js';
 import { countLocalSnapshots } from '../state/target-space.js';
 import { createOutput, formatTable } from './output.js';
+import { createPrinter } from './printer.js';
+import type { StatusCommandEvent } from './status-events.js';
 
 export interface StatusOptions {
   readonly config?: string;
@@ -58,6 +60,8 @@ const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 
 export async function runStatus(options: StatusOptions): Promise<number> {
   const output = createOutput(options.json);
+  // The events are the JSON; the text is the view below, of the same answer.
+  const print = createPrinter<StatusCommandEvent>(output, () => []);
   const { resolved } = await loadResolvedConfig(options.config);
   const now = options.now ?? new Date();
   const stale = scheduleStaleHours(resolved.schedules, now);
@@ -72,7 +76,8 @@ export async function runStatus(options: StatusOptions): Promise<number> {
   });
   const exitCode = statusExitCode(status);
   const lastRun = status.lastRun;
-  output.event('status', {
+  print({
+    type: 'status',
     version: status.version,
     stateDir: resolved.stateDir,
     now: status.now,
@@ -81,17 +86,19 @@ export async function runStatus(options: StatusOptions): Promise<number> {
     summary: status.summary,
     exitCode,
   });
-  for (const job of status.jobs) output.event('job-status', jobJson(job));
+  for (const job of status.jobs) print({ type: 'job-status', ...jobJson(job) });
   for (const subvolume of resolved.subvolumes)
     for (const target of subvolume.targets)
-      output.event('target-status', {
+      print({
+        type: 'target-status',
         subvolume: subvolume.name,
         target: target.name,
         ...transfers.get(subvolume.name, target.name),
       });
-  for (const space of status.space) output.event('target-space', { ...space });
+  for (const space of status.space) print({ type: 'target-space', ...space });
   for (const count of status.snapshots)
-    output.event('snapshot-count', {
+    print({
+      type: 'snapshot-count',
       subvolume: count.subvolume,
       local: count.local ?? null,
       targets: count.targets.map((target) => ({
@@ -101,7 +108,7 @@ export async function runStatus(options: StatusOptions): Promise<number> {
       })),
     });
   for (const [channel, record] of Object.entries(status.channels))
-    output.event('channel-status', { channel, ...record });
+    print({ type: 'channel-status', channel, ...record });
 
   const nowMs = now.getTime();
   if (lastRun) {

@@ -103,6 +103,42 @@ describe('createPrinter', () => {
     expect(stdout).toEqual(['ok   a\n']);
   });
 
+  it('parallel transfers: another event erases the lines, each goes only with its ProgressEnd', () => {
+    process.stderr.isTTY = true;
+    type Parallel =
+      | { readonly type: 'moving'; readonly label: string; readonly bytes: number }
+      | { readonly type: 'note' }
+      | { readonly type: 'ended'; readonly label: string };
+    const print = createPrinter<Parallel>(
+      createOutput(false),
+      (event) =>
+        event.type === 'moving'
+          ? [{ progress: { label: event.label, bytes: event.bytes, bytesPerSecond: event.bytes } }]
+          : event.type === 'note'
+            ? ['note']
+            : [{ progressEnd: event.label }, `ok   ${event.label}`],
+      { parallelTransfers: true },
+    );
+    print({ type: 'moving', label: 'a', bytes: 1024 });
+    print({ type: 'moving', label: 'b', bytes: 2048 });
+    print({ type: 'note' });
+    print({ type: 'moving', label: 'b', bytes: 4096 });
+    print({ type: 'ended', label: 'a' });
+    print({ type: 'moving', label: 'b', bytes: 8192 });
+    expect(stderr).toEqual([
+      'a: 1.0 KiB at 1.0 KiB/s',
+      '\r\x1b[K',
+      'a: 1.0 KiB at 1.0 KiB/s\nb: 2.0 KiB at 2.0 KiB/s',
+      '\r\x1b[K\x1b[1A\x1b[K',
+      // After the note both are drawn again: a still runs.
+      'a: 1.0 KiB at 1.0 KiB/s\nb: 4.0 KiB at 4.0 KiB/s',
+      '\r\x1b[K\x1b[1A\x1b[K',
+      // a ended: only b is drawn.
+      'b: 8.0 KiB at 8.0 KiB/s',
+    ]);
+    expect(stdout).toEqual(['note\n', 'ok   a\n']);
+  });
+
   it('no progress line off a TTY', () => {
     process.stderr.isTTY = false;
     createPrinter(createOutput(false), render)({ type: 'moving', bytes: 1024 });
