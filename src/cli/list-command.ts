@@ -50,7 +50,7 @@ export function listSelection(
 /** The events' own lines (stderr); the tables come from the rows, once every subvolume is read. */
 export function listText(event: ListEvent): readonly TextLine[] {
   switch (event.type) {
-    case 'error':
+    case 'subvolume-error':
       return [toStderr(`ERROR: ${event.message}`)];
     case 'unreachable':
       return [toStderr(`UNREACHABLE: ${event.subvolume} → ${event.target}: ${event.error}`)];
@@ -106,7 +106,7 @@ export async function runList(requested: ListOptions): Promise<number> {
     const subvolume = subvolumes[index]!;
     if (result.status === 'rejected') {
       print({
-        type: 'error',
+        type: 'subvolume-error',
         subvolume: subvolume.name,
         message: result.reason instanceof Error ? result.reason.message : String(result.reason),
       });

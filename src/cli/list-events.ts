@@ -44,7 +44,7 @@ export interface ListLatestEvent {
 
 /** A subvolume that could not be read at all. */
 export interface ListErrorEvent {
-  readonly type: 'error';
+  readonly type: 'subvolume-error';
   readonly subvolume: string;
   readonly message: string;
 }

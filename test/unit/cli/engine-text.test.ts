@@ -360,7 +360,7 @@ describe('restore', () => {
 
 describe('list', () => {
   it('a subvolume that cannot be read and an unreachable target on stderr; the rest makes the tables', () => {
-    expect(listText({ type: 'error', subvolume: 'home', message: 'not btrfs' })).toEqual([
+    expect(listText({ type: 'subvolume-error', subvolume: 'home', message: 'not btrfs' })).toEqual([
       toStderr('ERROR: not btrfs'),
     ]);
     expect(listText({ type: 'unreachable', subvolume: 'home', target: 'nas', error: 'timeout' })).toEqual([
