@@ -10,7 +10,13 @@ import type { ResolvedBackupSet, ResolvedRepository, ResolvedSource } from '../c
 import { ExitCode, SnapkeepError, UsageError, messageOf } from '../errors.js';
 import { dumpDatabase, listDatabases, type PostgresSource } from './postgres.js';
 import { withDumpSnapshot, type TableChecksums } from './checksums.js';
-import { ResticError, type BackupStatus, type BackupSummary, type Restic, type SnapshotInfo } from './restic.js';
+import {
+  ResticError,
+  type BackupStatus,
+  type BackupSummary,
+  type Restic,
+  type SnapshotInfo,
+} from './restic.js';
 import { resolveSecret } from './secrets.js';
 
 export interface SetItem {
@@ -200,7 +206,8 @@ export async function backupSet(
     let reportedAt: number | undefined;
     return (status) => {
       const now = Date.now();
-      if (status.bytesDone === 0 || (reportedAt !== undefined && now - reportedAt < progressIntervalMs)) return;
+      if (status.bytesDone === 0 || (reportedAt !== undefined && now - reportedAt < progressIntervalMs))
+        return;
       reportedAt = now;
       reportProgress({
         source: job.source,
