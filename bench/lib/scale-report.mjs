@@ -37,7 +37,9 @@ const time = (seconds) =>
 const mib = (kib) => (kib === undefined ? '-' : `${(kib / 1024).toFixed(0)} MiB`);
 const times = (ratio) => (ratio === undefined || !Number.isFinite(ratio) ? '-' : `${ratio.toFixed(2)}x`);
 const pairedText = (ratio) =>
-  ratio === undefined ? '-' : `${ratio.median.toFixed(2)}x (${ratio.low.toFixed(2)}-${ratio.high.toFixed(2)})`;
+  ratio === undefined
+    ? '-'
+    : `${ratio.median.toFixed(2)}x (${ratio.low.toFixed(2)}-${ratio.high.toFixed(2)})`;
 function printTable(title, header, rows) {
   if (rows.length === 0) return;
   const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => String(row[i]).length)));
@@ -166,9 +168,7 @@ if (topLevel > 0) {
   ratioGoal(`history-${topLevel}-dryrun`, 'btrbk', 0.3);
   const memory = rss[`history-${topLevel}-dryrun`];
   if (memory)
-    goalRows.push(
-      goal(`history-${topLevel}-dryrun peak RSS sk/btrbk`, memory.snapkeep / memory.btrbk, 1.0),
-    );
+    goalRows.push(goal(`history-${topLevel}-dryrun peak RSS sk/btrbk`, memory.snapkeep / memory.btrbk, 1.0));
   const slopes = historySlopes.dryrun ?? [];
   if (slopes.length >= 2) {
     const [before, last] = slopes.slice(-2);
