@@ -13,6 +13,7 @@
 // Shared pages are counted in every process that maps them, as RSS is.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { setInterval, clearInterval } from 'node:timers';
 
 const [out, separator, command, ...args] = process.argv.slice(2);
 if (!out || separator !== '--' || !command) {

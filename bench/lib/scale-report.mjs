@@ -32,8 +32,6 @@ for (const file of existsSync(rssDir) ? readdirSync(rssDir) : []) {
 }
 
 const ms = (seconds) => (seconds === undefined ? '-' : `${(seconds * 1000).toFixed(0)} ms`);
-const time = (seconds) =>
-  seconds === undefined ? '-' : seconds < 1 ? ms(seconds) : `${seconds.toFixed(2)} s`;
 const mib = (kib) => (kib === undefined ? '-' : `${(kib / 1024).toFixed(0)} MiB`);
 const times = (ratio) => (ratio === undefined || !Number.isFinite(ratio) ? '-' : `${ratio.toFixed(2)}x`);
 const pairedText = (ratio) =>
