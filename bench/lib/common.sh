@@ -59,6 +59,13 @@ teardown_work() {
     fi
     mountpoint -q "$m" && still=1
   done
+  # A mount -o loop device is released at umount (autoclear), but not after a lazy unmount that
+  # is still busy, nor one whose mount failed after losetup: detach whatever still backs an image.
+  local image device
+  for image in "$WORK"/*.img; do
+    [[ -e $image ]] || continue
+    for device in $(losetup -j "$image" | cut -d: -f1); do losetup -d "$device" 2>/dev/null || still=1; done
+  done
   if ((still)); then
     echo "bench: WARNING: could not unmount everything under $WORK; not deleting it" >&2
   else
