@@ -2,8 +2,9 @@
 // does not depend on the machine's load): each filesystem is listed once up front, however many
 // subvolumes are on it; what a run makes is read back by shared listings, not a `btrfs subvolume
 // show` each; FIFOs are made for the transfers that run at once, not for every snapshot; a latest
-// pointer is one process. Every copy is still verified (the run's send steps say so).
-import { writeFile } from 'node:fs/promises';
+// pointer is one process. Every copy is still verified (the run's send steps say so). And a run
+// that writes no metrics textfile does not load the metrics library on its way to exit.
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runChecked, runCommand } from '../../src/exec/command.js';
@@ -90,5 +91,24 @@ describe(`a run of ${count} subvolumes`, () => {
     expect(matching(/^ln /)).toHaveLength(steps.filter((step) => step.step.kind === 'update-latest').length);
     // Every copy verified against its stream's changes: one metadata read per send.
     expect(matching(/^btrfs send -q --no-data /)).toHaveLength(count);
+  });
+
+  it('loads no metrics library when no metrics textfile is written (node:https is not loaded)', async () => {
+    // Node's own record of the built-in modules the process loaded, written as it exits.
+    const preload = join(base, 'loaded-modules.cjs');
+    const loaded = join(base, 'loaded-modules.txt');
+    await writeFile(
+      preload,
+      "process.on('exit', () => require('node:fs').writeFileSync(process.env.LOADED_MODULES, process.moduleLoadList.join('\\n')));\n",
+    );
+    const result = await snapkeep(['run', '--json', '--config', configPath], {
+      env: { NODE_OPTIONS: `--require ${preload}`, LOADED_MODULES: loaded },
+    });
+    expectExit(result, 0);
+    const modules = (await readFile(loaded, 'utf8')).split('\n');
+    // The run did go through the end of its lifecycle (where the metrics observer runs).
+    expect(events(result.stdout).at(-1)).toMatchObject({ type: 'summary', exitCode: 0 });
+    expect(modules).toContain('NativeModule child_process');
+    expect(modules).not.toContain('NativeModule https');
   });
 });
