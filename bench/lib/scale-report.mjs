@@ -171,10 +171,12 @@ if (topLevel > 0) {
   if (slopes.length >= 2) {
     const [before, last] = slopes.slice(-2);
     // Linear growth keeps the cost per 1,000 snapshots constant; a quadratic step multiplies it.
+    // A lower slope at or below zero is noise (the difference of two medians within it): no ratio.
+    const ratio = before.per.snapkeep > 0 ? last.per.snapkeep / before.per.snapkeep : undefined;
     goalRows.push(
       goal(
         `dryrun per 1,000 snapshots ${last.from}->${last.to} / ${before.from}->${before.to} (sk)`,
-        last.per.snapkeep / before.per.snapkeep,
+        ratio,
         1.5,
       ),
     );
