@@ -87,7 +87,11 @@ CHANGES=$WORK/changes.ndjson
 wipe() {
   local victims=() each entry mount
   for each in "${TOOLS[@]}"; do
-    for entry in "$SRC/snaps/$each"/* "$(tgt "$each")/main"/*; do [[ -e $entry ]] && victims+=("$entry"); done
+    # snapkeep's `<name>.latest` symlinks are removed, not handed to `btrfs subvolume delete`
+    # (which follows one to a snapshot deleted first: "Could not statfs").
+    for entry in "$SRC/snaps/$each"/* "$(tgt "$each")/main"/*; do
+      if [[ -L $entry ]]; then rm -f -- "$entry"; elif [[ -e $entry ]]; then victims+=("$entry"); fi
+    done
   done
   if ((${#victims[@]})); then btrfs subvolume delete -c "${victims[@]}" >/dev/null; fi
   for mount in "${MOUNTS[@]}"; do btrfs subvolume sync "$mount" >/dev/null; done
