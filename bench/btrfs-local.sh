@@ -114,7 +114,11 @@ CHANGES=$WORK/changes.ndjson
 wipe_dirs() {
   local victims=()
   for dir in "$@"; do
-    for entry in "$dir"/*; do [[ -e $entry ]] && victims+=("$entry"); done
+    # snapkeep keeps a `<name>.latest` symlink next to its snapshots: removed, not handed to
+    # `btrfs subvolume delete` (which follows it to a snapshot deleted first: "Could not statfs").
+    for entry in "$dir"/*; do
+      if [[ -L $entry ]]; then rm -f -- "$entry"; elif [[ -e $entry ]]; then victims+=("$entry"); fi
+    done
   done
   if ((${#victims[@]})); then btrfs subvolume delete -c "${victims[@]}" >/dev/null; fi
   for mount in "${MOUNTS[@]}"; do btrfs subvolume sync "$mount" >/dev/null; done

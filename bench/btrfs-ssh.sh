@@ -57,9 +57,7 @@ cleanup() {
   local rc=$?
   set +e
   trap - EXIT INT TERM
-  [[ -n $SSHD_PID ]] && kill "$SSHD_PID" 2>/dev/null && wait "$SSHD_PID" 2>/dev/null
-  # -f: the user shares uid 0 with running processes, which plain userdel refuses.
-  [[ -n $BENCH_USER ]] && userdel -f "$BENCH_USER" 2>/dev/null
+  stop_bench_sshd
   teardown_work
   exit "$rc"
 }
@@ -70,45 +68,8 @@ trap 'exit 143' TERM
 freeze_snapkeep
 SNAPKEEP_VERSION=$(snapkeep --version)
 
-# --- sshd on 127.0.0.1 -------------------------------------------------------------------------
-# The login is a uid-0 user with /bin/sh and an empty home made for this run, not root itself:
-# sshd runs every remote command through the user's shell, and root's bash on this machine sources
-# a .bashrc that runs `pyenv init` (~70 ms per command, for btrbk as for snapkeep). A clean backup
-# server has no such thing; the bench should not measure this machine's dotfiles.
-BENCH_USER=skbench$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-mkdir -p "$WORK/home"
-useradd -o -u 0 -g 0 -M -p '*' -d "$WORK/home" -s /bin/sh "$BENCH_USER" 2>/dev/null || die "useradd $BENCH_USER failed"
-PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-mkdir -p "$WORK/ssh" "$WORK/bin" /run/sshd
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/host_key"
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/client_key"
-cp "$WORK/ssh/client_key.pub" "$WORK/ssh/authorized_keys"
-echo "[127.0.0.1]:$PORT $(cut -d' ' -f1-2 "$WORK/ssh/host_key.pub")" >"$WORK/ssh/known_hosts"
-cat >"$WORK/ssh/sshd_config" <<EOF
-Port $PORT
-ListenAddress 127.0.0.1
-HostKey $WORK/ssh/host_key
-AuthorizedKeysFile $WORK/ssh/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PidFile $WORK/ssh/sshd.pid
-LogLevel ERROR
-MaxStartups 100
-MaxSessions 100
-EOF
-/usr/sbin/sshd -D -e -f "$WORK/ssh/sshd_config" 2>"$WORK/ssh/sshd.log" &
-SSHD_PID=$!
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.05
-done
-SSH_OPTS=(-i "$WORK/ssh/client_key" -o IdentitiesOnly=yes -o UserKnownHostsFile="$WORK/ssh/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes -p "$PORT")
-ssh "${SSH_OPTS[@]}" "$BENCH_USER@127.0.0.1" true || die "cannot log in to the bench sshd: $(cat "$WORK/ssh/sshd.log")"
-printf '#!/bin/sh\nexec /usr/bin/ssh -o UserKnownHostsFile=%s "$@"\n' "$WORK/ssh/known_hosts" >"$WORK/bin/ssh"
-chmod +x "$WORK/bin/ssh"
+# --- sshd on 127.0.0.1 (common.sh: own config and host key, a uid-0 login user with /bin/sh) ---
+start_bench_sshd
 
 # --- filesystems ---------------------------------------------------------------------------------
 SRC=$WORK/mnt/src
@@ -126,7 +87,11 @@ CHANGES=$WORK/changes.ndjson
 wipe() {
   local victims=() each entry mount
   for each in "${TOOLS[@]}"; do
-    for entry in "$SRC/snaps/$each"/* "$(tgt "$each")/main"/*; do [[ -e $entry ]] && victims+=("$entry"); done
+    # snapkeep's `<name>.latest` symlinks are removed, not handed to `btrfs subvolume delete`
+    # (which follows one to a snapshot deleted first: "Could not statfs").
+    for entry in "$SRC/snaps/$each"/* "$(tgt "$each")/main"/*; do
+      if [[ -L $entry ]]; then rm -f -- "$entry"; elif [[ -e $entry ]]; then victims+=("$entry"); fi
+    done
   done
   if ((${#victims[@]})); then btrfs subvolume delete -c "${victims[@]}" >/dev/null; fi
   for mount in "${MOUNTS[@]}"; do btrfs subvolume sync "$mount" >/dev/null; done

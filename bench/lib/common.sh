@@ -59,6 +59,13 @@ teardown_work() {
     fi
     mountpoint -q "$m" && still=1
   done
+  # A mount -o loop device is released at umount (autoclear), but not after a lazy unmount that
+  # is still busy, nor one whose mount failed after losetup: detach whatever still backs an image.
+  local image device
+  for image in "$WORK"/*.img; do
+    [[ -e $image ]] || continue
+    for device in $(losetup -j "$image" | cut -d: -f1); do losetup -d "$device" 2>/dev/null || still=1; done
+  done
   if ((still)); then
     echo "bench: WARNING: could not unmount everything under $WORK; not deleting it" >&2
   else
@@ -96,4 +103,64 @@ rotated() {
 # change DIR SEED: change CHANGE_PERCENT of the data under DIR (rewrite some files, add some).
 change() {
   node "$BENCH/lib/data.mjs" change "$1" "$CHANGE_PERCENT" "$2" >>"$CHANGES"
+}
+
+# start_bench_sshd: an sshd of this run on 127.0.0.1 (own config, own host key, key-only login)
+# for the ssh benchmarks. Sets BENCH_USER, PORT, SSHD_PID, SSH_OPTS (the client options of the
+# raw pipe) and puts an `ssh` wrapper in $WORK/bin that adds only this run's known_hosts (btrbk
+# has no setting for it; root's own known_hosts is not touched; one `sh` exec per call, ~1 ms).
+# The caller's EXIT trap calls stop_bench_sshd.
+#
+# The login is a uid-0 user with /bin/sh and an empty home made for this run, not root itself:
+# sshd runs every remote command through the user's shell, and root's bash on this machine sources
+# a .bashrc that runs `pyenv init` (~70 ms per command, for btrbk as for snapkeep). A clean backup
+# server has no such thing; the bench should not measure this machine's dotfiles.
+start_bench_sshd() {
+  BENCH_USER=skbench$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+  mkdir -p "$WORK/home"
+  useradd -o -u 0 -g 0 -M -p '*' -d "$WORK/home" -s /bin/sh "$BENCH_USER" 2>/dev/null || {
+    BENCH_USER=''
+    die "useradd failed"
+  }
+  PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  mkdir -p "$WORK/ssh" "$WORK/bin" /run/sshd
+  ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/host_key"
+  ssh-keygen -q -t ed25519 -N '' -f "$WORK/ssh/client_key"
+  cp "$WORK/ssh/client_key.pub" "$WORK/ssh/authorized_keys"
+  echo "[127.0.0.1]:$PORT $(cut -d' ' -f1-2 "$WORK/ssh/host_key.pub")" >"$WORK/ssh/known_hosts"
+  cat >"$WORK/ssh/sshd_config" <<SSHD
+Port $PORT
+ListenAddress 127.0.0.1
+HostKey $WORK/ssh/host_key
+AuthorizedKeysFile $WORK/ssh/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile $WORK/ssh/sshd.pid
+LogLevel ERROR
+MaxStartups 100
+MaxSessions 100
+SSHD
+  /usr/sbin/sshd -D -e -f "$WORK/ssh/sshd_config" 2>"$WORK/ssh/sshd.log" &
+  SSHD_PID=$!
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+    sleep 0.05
+  done
+  SSH_OPTS=(-i "$WORK/ssh/client_key" -o IdentitiesOnly=yes -o UserKnownHostsFile="$WORK/ssh/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes -p "$PORT")
+  ssh "${SSH_OPTS[@]}" "$BENCH_USER@127.0.0.1" true || die "cannot log in to the bench sshd: $(cat "$WORK/ssh/sshd.log")"
+  # shellcheck disable=SC2016 # "$@" is for the wrapper, not for this shell
+  printf '#!/bin/sh\nexec /usr/bin/ssh -o UserKnownHostsFile=%s "$@"\n' "$WORK/ssh/known_hosts" >"$WORK/bin/ssh"
+  chmod +x "$WORK/bin/ssh"
+}
+
+# Stop the sshd by its PID and remove the login user (-f: it shares uid 0 with running processes,
+# which plain userdel refuses). Safe to call when start_bench_sshd never ran.
+stop_bench_sshd() {
+  [[ -n ${SSHD_PID:-} ]] && kill "$SSHD_PID" 2>/dev/null && wait "$SSHD_PID" 2>/dev/null
+  [[ -n ${BENCH_USER:-} ]] && userdel -f "$BENCH_USER" 2>/dev/null
+  SSHD_PID=''
+  BENCH_USER=''
 }

@@ -36,7 +36,7 @@ const med = (scenario, tool) => median(samples[scenario]?.[tool] ?? []);
 const stepBreakdown = {};
 const logs = existsSync(join(work, 'logs')) ? readdirSync(join(work, 'logs')) : [];
 for (const file of logs) {
-  const match = /^([a-z]+)\.(snapkeep[a-z0-9-]*)\.(\d+)\.log$/.exec(file);
+  const match = /^([a-z0-9-]+)\.(snapkeep[a-z0-9-]*)\.(\d+)\.log$/.exec(file);
   if (!match) continue;
   const [, scenario, tool] = match;
   const perKind = {};
@@ -164,9 +164,11 @@ const line = (row) =>
     .trimEnd();
 const meta = readJson(join(work, 'meta.json'), {});
 process.stdout.write(
-  `\nsnapkeep ${meta.snapkeepVersion ?? '?'} vs btrbk ${meta.btrbkVersion ?? '?'}; medians of ${meta.runs ?? '?'} runs (full: ${meta.fullRuns ?? '?'})` +
-    ` (version/list: hyperfine); ${meta.dataMiB ?? '?'} MiB data, ${meta.changePercent ?? '?'} % changed per incremental run` +
-    `; images on ${meta.imagesOn ?? '?'}\n\n`,
+  meta.heading
+    ? `\n${meta.heading}\n\n`
+    : `\nsnapkeep ${meta.snapkeepVersion ?? '?'} vs btrbk ${meta.btrbkVersion ?? '?'}; medians of ${meta.runs ?? '?'} runs (full: ${meta.fullRuns ?? '?'})` +
+        ` (version/list: hyperfine); ${meta.dataMiB ?? '?'} MiB data, ${meta.changePercent ?? '?'} % changed per incremental run` +
+        `; images on ${meta.imagesOn ?? '?'}\n\n`,
 );
 process.stdout.write(`${[line(header), ...table.map(line)].join('\n')}\n`);
 process.stdout.write(

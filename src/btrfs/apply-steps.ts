@@ -3,7 +3,7 @@
 // changed paths equal to the snapshot's: verify-copy.ts); a failed one has what it left at its
 // path deleted at once, and the next run's garbage check catches anything a crash left behind.
 // Nothing is deleted from a directory a live `btrfs receive` is writing into.
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   prepareFifo,
   runConsumingStdout,
@@ -30,7 +30,7 @@ import {
 } from './btrfs-commands.js';
 import { parseSubvolumeList, parseSubvolumeShow, type ShownSubvolume } from './btrfs-parse.js';
 import type { Host } from '../remote/host.js';
-import { localHost, type Subvolume } from './inventory.js';
+import { Inventory, localHost, type Subvolume } from './inventory.js';
 import { writeLatestPointer } from './latest-pointer.js';
 import { localSendFeatures } from './send-features.js';
 import { readStreamChanges, type StreamChanges } from './send-stream.js';
@@ -108,6 +108,19 @@ export class StepExecutor {
   /** Subvolumes this executor created, by host and path: a later send needs their UUIDs. */
   private readonly created = new Map<string, Promise<Subvolume>>();
 
+  /** What reads back the subvolumes steps make, per host (Inventory.readBack). */
+  private readonly readers = new Map<Host, Inventory>();
+
+  /** The subvolume at `path` as listed now (see Inventory.readBack); throws if it cannot be listed. */
+  private readBack(host: Host, path: string): Promise<Subvolume | undefined> {
+    let reader = this.readers.get(host);
+    if (!reader) {
+      reader = new Inventory(host);
+      this.readers.set(host, reader);
+    }
+    return reader.readBack(dirname(path), basename(path));
+  }
+
   execute(step: Step): Promise<StepOutcome> {
     return this.outcomeOf(step, Date.now(), () => this.perform(step));
   }
@@ -163,10 +176,15 @@ export class StepExecutor {
         );
         // Read back once: the sends need its UUID (after their transfer, to verify the copy) and
         // the prune re-plan its generation. Not waited for here: it runs alongside the sends.
-        const shown = this.show(host, step.path).then((found) => {
-          if (!found) throw new StepFailure(`the new snapshot ${step.path} cannot be read back`);
-          return { ...found, path: step.path };
-        });
+        const shown = this.readBack(host, step.path).then(
+          (found) => {
+            if (!found) throw new StepFailure(`the new snapshot ${step.path} cannot be read back`);
+            return found;
+          },
+          (error: unknown) => {
+            throw new StepFailure(`the new snapshot ${step.path} cannot be read back: ${messageOf(error)}`);
+          },
+        );
         this.created.set(this.createdKey(step, step.path), shown);
         const pendingCreated = shown.catch(() => undefined);
         return { pendingCreated };
@@ -277,6 +295,7 @@ export class StepExecutor {
     const expected = this.expectedLater(step);
     const sourceHost = this.hostFor({ subvolume: step.subvolume });
     const targetHost = this.hostFor({ subvolume: step.subvolume, target: step.target });
+    this.readChangesAlong(step, sourceHost, targetHost);
     const pipelineOptions = this.progressOptions(
       [step],
       sourceHost !== localHost && targetHost === localHost ? 'consumer' : 'producer',
@@ -317,6 +336,7 @@ export class StepExecutor {
     // A target whose parent copy is gone fails in its own receive; the others go on.
     const expected = steps.map((step) => this.expectedLater(step));
     const first = steps[0]!;
+    this.readChangesAlong(first, localHost, localHost);
     const result = await runFanOut(
       sendSnapshot(first.snapshotPath, first.parent?.path, undefined, await localSendFeatures()),
       steps.map((step) => (fifo: string) => receiveInto(step.targetDirectory, fifo)),
@@ -384,7 +404,10 @@ export class StepExecutor {
   ): Promise<Subvolume> {
     const copyPath = join(step.targetDirectory, step.name);
     const [copy, expected] = await Promise.all([
-      this.show(targetHost, copyPath),
+      this.readBack(targetHost, copyPath).catch((error: unknown) => {
+        // Not known to be bad: left for the next run to look at, not deleted.
+        throw new StepFailure(`the received copy ${copyPath} cannot be read back: ${messageOf(error)}`);
+      }),
       expectedUuids.catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))),
     ]);
     if (expected instanceof Error) {
@@ -407,7 +430,7 @@ export class StepExecutor {
         `verifying ${copyPath} failed: ${problem ?? ''}${copy ? '; the copy was deleted' : ''}`,
       );
     }
-    return { ...copy, path: copyPath };
+    return copy;
   }
 
   /**
@@ -471,6 +494,16 @@ export class StepExecutor {
       this.changesByStream.set(key, changes);
     }
     return changes;
+  }
+
+  /**
+   * Where the copy will be compared with its snapshot (both ends here, see contentProblem), the
+   * stream's metadata is read while the transfer runs: it depends only on the snapshot and its
+   * parent (both read-only), and waiting for it after the transfer would put it on the path of
+   * every chain.
+   */
+  private readChangesAlong(step: SendStep, sourceHost: Host, targetHost: Host): void {
+    if (sourceHost === localHost && targetHost === localHost) this.streamChanges(step).catch(() => undefined);
   }
 
   /**

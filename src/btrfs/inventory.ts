@@ -74,6 +74,13 @@ function readonlyByAccess(paths: readonly string[]): Set<string> | undefined {
   return readonly;
 }
 
+/**
+ * Up to this many subvolumes the kernel is asked about each (readonlyAmong); beyond, one `btrfs
+ * subvolume list -r` is cheaper: an access(2) that fails costs Node an exception (~20 µs), ten
+ * thousand snapshots ~0.2 s, while the list answers for all of them in one process.
+ */
+export const readonlyByKernelLimit = 500;
+
 export const localHost: Host = {
   label: 'local',
   compression: 'none',
@@ -101,9 +108,30 @@ interface ListingReads {
   readonly readonlyIds: Promise<CommandResult> | undefined;
 }
 
+/** One listing's subvolumes as paths on this host, before their read-only flags are known. */
+interface ListedFilesystem {
+  readonly mount: MountEntry;
+  readonly listed: readonly ListedSubvolume[];
+  /** From `btrfs subvolume list -r`, when it was read along. */
+  readonly readonlyIds?: ReadonlySet<number>;
+}
+
 interface FilesystemListing {
   readonly mount: MountEntry;
   readonly subvolumes: readonly Subvolume[];
+  /** By path, and by the directory they are in (made on first use). */
+  readonly byPath: ReadonlyMap<string, Subvolume>;
+  byDirectory?: Map<string, Subvolume[]>;
+  /** datedIn's answers: per directory as asked, the dated subvolumes by basename. */
+  dated?: Map<string, Map<string, DatedSubvolume[]>>;
+}
+
+/** The first directory prefetched, whose listing started before its mount was known. */
+interface EarlyRead {
+  readonly directory: string;
+  readonly reads: ListingReads;
+  /** The mount it turned out to be on (undefined: none, or not btrfs). */
+  readonly mountPoint: Promise<string | undefined>;
 }
 
 export class Inventory {
@@ -119,8 +147,7 @@ export class Inventory {
     return this.mounts;
   }
 
-  /** Listings started before the mount of their path was known, by that path (see prefetch). */
-  private readonly early = new Map<string, ListingReads>();
+  private early: EarlyRead | undefined;
 
   /** The list commands for the filesystem at `path`: `list -r` only where the host has no readonlyAmong. */
   private startReads(path: string): ListingReads {
@@ -131,21 +158,46 @@ export class Inventory {
   }
 
   /**
-   * Start reading what `directory` needs now: the mount table and the listing of its filesystem
-   * (through `directory` itself, which gives the same whole-filesystem listing). Over SSH each is
-   * a round trip; started together they cost one instead of three in a row.
+   * Start reading what `directory` needs now: the mount table and the listing of its filesystem.
+   * Over SSH each is a round trip; started together they cost one instead of three in a row. Only
+   * the first directory's listing starts before its mount is known (through `directory` itself,
+   * which gives the same whole-filesystem listing); every later one waits for its mount, so the
+   * fifty subvolumes of one filesystem cost one listing, not fifty.
    */
   prefetch(directory: string): void {
     this.mountEntries().catch(() => undefined);
-    if (!this.early.has(directory)) {
+    if (this.early?.directory === directory) return;
+    if (!this.early && this.listings.size === 0) {
       const reads = this.startReads(directory);
-      Promise.all([reads.all, reads.readonlyIds]).catch(() => this.early.delete(directory));
-      this.early.set(directory, reads);
+      Promise.all([reads.all, reads.readonlyIds]).catch(() => undefined);
+      const mountPoint = this.mountOf(directory).then(
+        ({ mount }) => mount.mountPoint,
+        () => undefined,
+      );
+      this.early = { directory, reads, mountPoint };
+      return;
     }
+    void this.mountOf(directory)
+      .then(({ mount, resolvedPath }) => this.listing(mount, resolvedPath, directory))
+      .catch(() => undefined);
   }
 
-  /** The btrfs mount holding `path` (resolved through symlinks). */
-  async mountOf(path: string): Promise<{ mount: MountEntry; resolvedPath: string }> {
+  /** mountOf's answers (a run asks about the same few directories many times). */
+  private readonly resolved = new Map<string, Promise<{ mount: MountEntry; resolvedPath: string }>>();
+
+  /** The btrfs mount holding `path` (resolved through symlinks), once per path and inventory. */
+  mountOf(path: string): Promise<{ mount: MountEntry; resolvedPath: string }> {
+    let found = this.resolved.get(path);
+    if (!found) {
+      found = this.resolveMount(path);
+      this.resolved.set(path, found);
+      // A path that is not there yet (a snapshot_dir made by this run) is looked at again.
+      found.catch(() => this.resolved.delete(path));
+    }
+    return found;
+  }
+
+  private async resolveMount(path: string): Promise<{ mount: MountEntry; resolvedPath: string }> {
     // Both at once: over SSH each is a round trip.
     const [resolvedPath, entries] = await Promise.all([this.host.realpath(path), this.mountEntries()]);
     const mount = findMount(entries, resolvedPath);
@@ -160,12 +212,19 @@ export class Inventory {
   /**
    * The subvolumes of the filesystem at `mount`, listed through `path` (any path on it gives the
    * whole filesystem; listing through the path asked about keeps a target filter that confines
-   * requests to its roots satisfied).
+   * requests to its roots satisfied). The early read of prefetch serves it if it is of this mount.
    */
-  private listing(mount: MountEntry, path: string, asked = path): Promise<FilesystemListing> {
+  private async listing(mount: MountEntry, path: string, asked = path): Promise<FilesystemListing> {
+    const early = this.early;
+    const earlyHere =
+      early && (early.directory === asked || (await early.mountPoint) === mount.mountPoint)
+        ? early
+        : undefined;
     let listing = this.listings.get(mount.mountPoint);
     if (!listing) {
-      listing = this.readListing(mount, path, this.early.get(asked));
+      // An early read serves one listing: a listing read again (after a failure) reads afresh.
+      if (earlyHere && this.early === earlyHere) this.early = undefined;
+      listing = this.readListing(mount, earlyHere?.directory ?? path, earlyHere?.reads);
       this.listings.set(mount.mountPoint, listing);
       // A failed read must not be cached: the next caller tries again.
       listing.catch(() => this.listings.delete(mount.mountPoint));
@@ -178,6 +237,18 @@ export class Inventory {
     path: string,
     early?: ListingReads,
   ): Promise<FilesystemListing> {
+    const { listed, readonlyIds } = await this.readFilesystem(mount, path, early);
+    const isReadonly = await this.readonlyFlags(mount, path, listed, readonlyIds);
+    const subvolumes = listed.map((each) => subvolumeOf(each, isReadonly(each)));
+    return { mount, subvolumes, byPath: new Map(subvolumes.map((each) => [each.path, each])) };
+  }
+
+  /** One `btrfs subvolume list` (and `list -r` where needed) of the filesystem at `mount`, mapped into it. */
+  private async readFilesystem(
+    mount: MountEntry,
+    path: string,
+    early?: ListingReads,
+  ): Promise<ListedFilesystem> {
     let reads = early ?? this.startReads(path);
     // An early read that failed (the directory was created since) is read again.
     if (
@@ -188,28 +259,17 @@ export class Inventory {
     const all = checked(await reads.all);
     const mountRoot = mount.root.replace(/^\/+/, '');
     // As listed, but with `path` mapped to where it is on this host.
-    const reachable: ListedSubvolume[] = [];
-    for (const listed of parseSubvolumeList(all.stdout)) {
+    const listed: ListedSubvolume[] = [];
+    for (const each of parseSubvolumeList(all.stdout)) {
       // Map the top-level-relative path into this mount; subvolumes outside it are not reachable here.
       let relative: string;
-      if (mountRoot === '') relative = listed.path;
-      else if (listed.path.startsWith(`${mountRoot}/`)) relative = listed.path.slice(mountRoot.length + 1);
+      if (mountRoot === '') relative = each.path;
+      else if (each.path.startsWith(`${mountRoot}/`)) relative = each.path.slice(mountRoot.length + 1);
       else continue;
-      reachable.push({ ...listed, path: posix.join(mount.mountPoint, relative) });
+      listed.push({ ...each, path: under(mount.mountPoint, relative) });
     }
-    const isReadonly = await this.readonlyFlags(mount, path, reachable, reads.readonlyIds);
-    const subvolumes = reachable.map((listed): Subvolume => ({
-      id: listed.id,
-      uuid: listed.uuid,
-      parentUuid: listed.parentUuid,
-      receivedUuid: listed.receivedUuid,
-      readonly: isReadonly(listed),
-      generation: listed.generation,
-      creationGeneration: listed.creationGeneration,
-      path: listed.path,
-      name: basename(listed.path),
-    }));
-    return { mount, subvolumes };
+    const readonlyIds = reads.readonlyIds && parseReadonlyIds(checked(await reads.readonlyIds).stdout);
+    return { mount, listed, ...(readonlyIds ? { readonlyIds } : {}) };
   }
 
   /**
@@ -221,21 +281,22 @@ export class Inventory {
     mount: MountEntry,
     path: string,
     subvolumes: readonly ListedSubvolume[],
-    listedReadonly: Promise<CommandResult> | undefined,
+    listedReadonly: ReadonlySet<number> | undefined,
   ): Promise<(subvolume: ListedSubvolume) => boolean> {
-    if (!listedReadonly && this.host.readonlyAmong && !mount.readonly) {
-      const entries = await this.mountEntries();
+    if (
+      !listedReadonly &&
+      this.host.readonlyAmong &&
+      !mount.readonly &&
+      subvolumes.length <= readonlyByKernelLimit
+    ) {
       const paths = subvolumes.map((subvolume) => subvolume.path);
-      const unshadowed = paths.every((each) => {
-        const holder = findMount(entries, each);
-        return holder?.mountPoint === mount.mountPoint && holder.majorMinor === mount.majorMinor;
-      });
-      const readonly = unshadowed ? this.host.readonlyAmong(paths) : undefined;
+      const readonly = unshadowed(await this.mountEntries(), mount, paths)
+        ? this.host.readonlyAmong(paths)
+        : undefined;
       if (readonly) return (subvolume) => readonly.has(subvolume.path);
     }
-    const ids = parseReadonlyIds(
-      checked(await (listedReadonly ?? this.host.run(listReadonlySubvolumes(path)))).stdout,
-    );
+    const ids =
+      listedReadonly ?? parseReadonlyIds(checked(await this.host.run(listReadonlySubvolumes(path))).stdout);
     return (subvolume) => ids.has(subvolume.id);
   }
 
@@ -243,9 +304,41 @@ export class Inventory {
   async subvolumesIn(directory: string): Promise<Subvolume[]> {
     const { mount, resolvedPath } = await this.mountOf(directory);
     const listing = await this.listing(mount, resolvedPath, directory);
-    return listing.subvolumes
-      .filter((subvolume) => dirname(subvolume.path) === resolvedPath)
-      .map((subvolume) => ({ ...subvolume, path: join(directory, subvolume.name) }));
+    listing.byDirectory ??= groupByDirectory(listing.subvolumes);
+    return (listing.byDirectory.get(resolvedPath) ?? []).map((subvolume) => ({
+      ...subvolume,
+      path: join(directory, subvolume.name),
+    }));
+  }
+
+  /**
+   * The subvolumes directly inside `directory` named `<basename>.<timestamp>[_N]`, with their
+   * dates (datedSubvolumes of subvolumesIn): every name of a directory is parsed once per run,
+   * however many subvolumes share it (fifty subvolumes with a thousand snapshots each in one
+   * snapshot_dir would otherwise parse fifty thousand names fifty times).
+   */
+  async datedIn(directory: string, basename: string): Promise<DatedSubvolume[]> {
+    const { mount, resolvedPath } = await this.mountOf(directory);
+    const listing = await this.listing(mount, resolvedPath, directory);
+    listing.dated ??= new Map();
+    const key = `${resolvedPath}\u0000${directory}`;
+    let byBasename = listing.dated.get(key);
+    if (!byBasename) {
+      listing.byDirectory ??= groupByDirectory(listing.subvolumes);
+      byBasename = new Map();
+      // join(directory, name) for names that are one plain component (every snapshot name is).
+      const prefix = join(directory, 'x').slice(0, -1);
+      for (const subvolume of listing.byDirectory.get(resolvedPath) ?? []) {
+        const parsed = parseSnapshotName(subvolume.name);
+        if (!parsed) continue;
+        const dated = { ...subvolume, path: prefix + subvolume.name, date: parsed.date };
+        const group = byBasename.get(parsed.basename);
+        if (group) group.push(dated);
+        else byBasename.set(parsed.basename, [dated]);
+      }
+      listing.dated.set(key, byBasename);
+    }
+    return [...(byBasename.get(basename) ?? [])];
   }
 
   /** Every subvolume of the filesystem holding `directory` that is reachable on this host. */
@@ -258,18 +351,132 @@ export class Inventory {
   async subvolumeAt(path: string): Promise<Subvolume> {
     const { mount, resolvedPath } = await this.mountOf(path);
     const listing = await this.listing(mount, resolvedPath, path);
-    if (resolvedPath === mount.mountPoint) {
-      // The mounted subvolume itself is not in the list output when it is the top level.
-      const found = listing.subvolumes.find((subvolume) => subvolume.path === resolvedPath);
-      if (found) return { ...found, path };
+    // The mounted subvolume itself is not in the list output when it is the top level.
+    const found = listing.byPath.get(resolvedPath);
+    if (found) return { ...found, path };
+    if (resolvedPath === mount.mountPoint)
       throw new NotBtrfsError(
         `${path} is the top level of a btrfs filesystem; snapkeep snapshots subvolumes, create one (btrfs subvolume create) and move the data into it`,
       );
-    }
-    const found = listing.subvolumes.find((subvolume) => subvolume.path === resolvedPath);
-    if (!found) throw new NotBtrfsError(`${path} is a directory on btrfs but not a subvolume`);
-    return { ...found, path };
+    throw new NotBtrfsError(`${path} is a directory on btrfs but not a subvolume`);
   }
+
+  /** Per mount point: the read-back listing running now, and the one queued to start after it. */
+  private readonly readBacks = new Map<
+    string,
+    { running?: Promise<ListedFilesystem>; queued?: Promise<ListedFilesystem> }
+  >();
+
+  /**
+   * The subvolume `name` in `directory` as a listing started after this call shows it (undefined:
+   * there is none): how a step reads back what it just made, a snapshot or a received copy.
+   * Callers that ask while a listing of that filesystem runs share the next one, so fifty
+   * subvolumes made at once cost a few listings instead of a `btrfs subvolume show` each (and a
+   * show is no cheaper than a listing: it walks every subvolume of the filesystem to print the
+   * snapshots of the one asked about). Throws when the filesystem cannot be listed.
+   */
+  async readBack(directory: string, name: string): Promise<Subvolume | undefined> {
+    const { mount, resolvedPath } = await this.mountOf(directory);
+    const { listed, readonlyIds } = await this.nextListing(mount, resolvedPath);
+    const wanted = posix.join(resolvedPath, name);
+    const found = listed.find((each) => each.path === wanted);
+    if (!found) return undefined;
+    const isReadonly = await this.readonlyFlags(mount, resolvedPath, [found], readonlyIds);
+    return { ...subvolumeOf(found, isReadonly(found)), path: join(directory, name) };
+  }
+
+  /** A listing of `mount` that starts after this call (shared with everyone who asks before it starts). */
+  private nextListing(mount: MountEntry, path: string): Promise<ListedFilesystem> {
+    let state = this.readBacks.get(mount.mountPoint);
+    if (!state) {
+      state = {};
+      this.readBacks.set(mount.mountPoint, state);
+    }
+    const slot = state;
+    if (slot.queued) return slot.queued;
+    const start = (): Promise<ListedFilesystem> => {
+      const read = this.readFilesystem(mount, path);
+      slot.running = read;
+      const done = (): void => {
+        if (slot.running === read) slot.running = undefined;
+      };
+      read.then(done, done);
+      return read;
+    };
+    if (!slot.running) return start();
+    // The running one may have listed before the caller's subvolume existed: the next one, after it.
+    const queued = slot.running
+      .catch(() => undefined)
+      .then(() => {
+        slot.queued = undefined;
+        return start();
+      });
+    slot.queued = queued;
+    return queued;
+  }
+}
+
+/**
+ * `directory/name` for a directory that is an absolute normalized path (a mount point, a
+ * resolved path) and a relative path as btrfs prints it; posix.join (which normalizes, and costs
+ * that for every one of ten thousand subvolumes) only for anything else.
+ */
+function under(directory: string, relative: string): string {
+  if (
+    relative === '' ||
+    relative.startsWith('/') ||
+    relative.endsWith('/') ||
+    /(^|\/)\.\.?(\/|$)|\/\//.test(relative)
+  )
+    return posix.join(directory, relative);
+  return directory === '/' ? `/${relative}` : `${directory}/${relative}`;
+}
+
+function subvolumeOf(listed: ListedSubvolume, readonly: boolean): Subvolume {
+  return {
+    id: listed.id,
+    uuid: listed.uuid,
+    parentUuid: listed.parentUuid,
+    receivedUuid: listed.receivedUuid,
+    readonly,
+    generation: listed.generation,
+    creationGeneration: listed.creationGeneration,
+    path: listed.path,
+    name: basename(listed.path),
+  };
+}
+
+function groupByDirectory(subvolumes: readonly Subvolume[]): Map<string, Subvolume[]> {
+  const groups = new Map<string, Subvolume[]>();
+  for (const subvolume of subvolumes) {
+    const directory = dirname(subvolume.path);
+    const group = groups.get(directory);
+    if (group) group.push(subvolume);
+    else groups.set(directory, [subvolume]);
+  }
+  return groups;
+}
+
+/**
+ * Whether every one of `paths` (on `mount`) is held by `mount` itself, as findMount would say, and
+ * not by another mount over it or over a directory above it: the mount table is looked at once,
+ * then each path's ancestors below the mount point (a few set lookups, however many paths).
+ */
+function unshadowed(entries: readonly MountEntry[], mount: MountEntry, paths: readonly string[]): boolean {
+  const top = findMount(entries, mount.mountPoint);
+  if (top?.mountPoint !== mount.mountPoint || top.majorMinor !== mount.majorMinor) return paths.length === 0;
+  const prefix = mount.mountPoint === '/' ? '/' : `${mount.mountPoint}/`;
+  const nested = new Set(
+    entries
+      .filter((entry) => entry.mountPoint !== mount.mountPoint && entry.mountPoint.startsWith(prefix))
+      .map((entry) => entry.mountPoint),
+  );
+  if (nested.size === 0) return true;
+  return paths.every((path) => {
+    for (let at = path; at.length > mount.mountPoint.length; at = posix.dirname(at))
+      if (nested.has(at)) return false;
+    return true;
+  });
 }
 
 function checked(result: CommandResult): CommandResult {

@@ -5,7 +5,7 @@
 // it for a snapshot, and `<basename>.latest` is not a btrbk snapshot name (no timestamp).
 // Only on this machine: the SSH target filter has no request for symlinks.
 import { lstat, readlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { runCommand, type CommandSpec } from '../exec/command.js';
 import { assertSafePath } from './btrfs-commands.js';
 import { localHost } from './inventory.js';
@@ -38,28 +38,20 @@ export async function readLatestPointer(directory: string, basename: string): Pr
 
 /**
  * Point the pointer at `path` to `name` (relative: it stays right when the disk is mounted
- * elsewhere), or remove it (`name` null). The new link is made under a temporary name and renamed
- * over the old one (`mv -T`: rename(2)), which replaces it atomically, so a reader sees the old
- * pointer or the new one, never none. Written by processes, not by Node's own file calls: on a
- * hung or frozen disk those wait in a thread that keeps Node from exiting, and `snapshot
- * --deadline` must exit whatever the disk does.
+ * elsewhere), or remove it (`name` null). One `ln -sfnT`: GNU ln makes the new link under a
+ * temporary name and renames it over the old one (rename(2)), which replaces it atomically, so a
+ * reader sees the old pointer or the new one, never none. Written by processes, not by Node's own
+ * file calls: on a hung or frozen disk those wait in a thread that keeps Node from exiting, and
+ * `snapshot --deadline` must exit whatever the disk does.
  */
-let pointerWrites = 0;
-
 export async function writeLatestPointer(path: string, name: string | null): Promise<void> {
   const commands: CommandSpec[] = [];
   if (name === null) commands.push({ file: 'rm', args: ['-f', '--', assertSafePath(path)] });
   else {
-    // A dot name: not a btrbk name, and hidden from `ls`. The pid and a count keep two writers
-    // apart (two subvolumes of one run may set one target's pointer at once).
-    const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${++pointerWrites}.tmp`);
     // Set before the first snapshot (see planSubvolume), the directory may not exist yet.
     if (!(await localHost.exists(dirname(path))))
       commands.push({ file: 'mkdir', args: ['-p', '--', assertSafePath(dirname(path))] });
-    commands.push(
-      { file: 'ln', args: ['-sfn', '--', assertSnapshotName(name), assertSafePath(temporary)] },
-      { file: 'mv', args: ['-T', '-f', '--', temporary, path] },
-    );
+    commands.push({ file: 'ln', args: ['-sfnT', '--', assertSnapshotName(name), assertSafePath(path)] });
   }
   for (const command of commands) {
     const result = await runCommand(command);

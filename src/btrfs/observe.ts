@@ -136,8 +136,9 @@ async function observeSnapshots(inventory: Inventory, subvolume: ResolvedSubvolu
     );
   }
   if (!exists) return [];
-  const inDirectory = await inventory.subvolumesIn(subvolume.snapshotDir);
-  return datedSubvolumes(inDirectory, subvolume.snapshotName).filter((snapshot) => snapshot.readonly);
+  return (await inventory.datedIn(subvolume.snapshotDir, subvolume.snapshotName)).filter(
+    (snapshot) => snapshot.readonly,
+  );
 }
 
 export async function observeTarget(
@@ -159,7 +160,7 @@ export async function observeTarget(
     if (!(await inventory.host.exists(target.path))) {
       return unreachable(`${where} does not exist (is the disk mounted? create the directory if it is)`);
     }
-    const dated = datedSubvolumes(await inventory.subvolumesIn(target.path), subvolume.snapshotName);
+    const dated = await inventory.datedIn(target.path, subvolume.snapshotName);
     const garbage = dated.filter(isInterruptedReceive);
     return {
       target,
@@ -197,9 +198,7 @@ export async function snapshotsIn(
   basename: string,
 ): Promise<DatedSubvolume[]> {
   if (!(await inventory.host.exists(directory))) return [];
-  return datedSubvolumes(await inventory.subvolumesIn(directory), basename).filter(
-    (snapshot) => snapshot.readonly,
-  );
+  return (await inventory.datedIn(directory, basename)).filter((snapshot) => snapshot.readonly);
 }
 
 // One wording for every error a person reads (system errors get their path, cause and fix).

@@ -7,7 +7,7 @@ import { observeSubvolume } from '../btrfs/observe.js';
 import { selectSubvolumes } from '../btrfs/btrfs-run.js';
 import { loadResolvedConfig } from '../config/config-cache.js';
 import { ExitCode } from '../errors.js';
-import { isCopyOf, type ObservedSubvolume } from '../plan/btrfs-plan.js';
+import { CopyIndex, type ObservedSubvolume } from '../plan/btrfs-plan.js';
 import { TransferStateFile } from '../state/transfer-state.js';
 import { Hosts } from '../btrfs/hosts.js';
 import type { ListEvent } from './list-events.js';
@@ -158,18 +158,22 @@ function describe(
   const name = observed.subvolume.name;
   const snapshots = [...observed.snapshots].sort(byDate);
   const reachable = observed.targets.flatMap((target) => (target.reachable ? [target] : []));
+  // Lookups by UUID (ten thousand snapshots and copies would be 10^8 comparisons by scanning).
+  const copiesOn = new Map(
+    reachable.map((target) => [target.target.name, new CopyIndex(target.copies)] as const),
+  );
+  const bySnapshot = new CopyIndex(snapshots);
   const latestCommon = new Map<string, DatedSubvolume>();
   for (const target of reachable) {
-    const common = [...snapshots]
-      .reverse()
-      .find((snapshot) => target.copies.some((copy) => isCopyOf(copy, snapshot)));
+    const index = copiesOn.get(target.target.name)!;
+    const common = [...snapshots].reverse().find((snapshot) => index.copyOf(snapshot) !== undefined);
     if (common) latestCommon.set(target.target.name, common);
   }
   if (what === 'all' || what === 'snapshots') {
     for (const snapshot of snapshots) {
       const copies: Record<string, string | null> = {};
       for (const target of reachable) {
-        copies[target.target.name] = target.copies.find((copy) => isCopyOf(copy, snapshot))?.name ?? null;
+        copies[target.target.name] = copiesOn.get(target.target.name)!.copyOf(snapshot)?.name ?? null;
       }
       print({
         type: 'snapshot',
@@ -192,7 +196,7 @@ function describe(
   if (what === 'all' || what === 'backups') {
     for (const target of reachable) {
       for (const copy of [...target.copies].sort(byDate)) {
-        const source = snapshots.find((snapshot) => isCopyOf(copy, snapshot));
+        const source = bySnapshot.snapshotOf(copy);
         print({
           type: 'backup',
           subvolume: name,

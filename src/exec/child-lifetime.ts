@@ -12,8 +12,24 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
-/** The executable `name` runs with this PATH, as execvp finds it (synchronous: spawn is). */
+/** What resolveExecutable found, by PATH and name: a run starts hundreds of the same few programs. */
+const found = new Map<string, string>();
+
+/**
+ * The executable `name` runs with this PATH, as execvp finds it (synchronous: spawn is). Found
+ * ones are remembered for the life of this process (a lookup is an access(2) per PATH entry on
+ * the main thread); one not found is looked for again next time.
+ */
 export function resolveExecutable(name: string, path: string | undefined): string | undefined {
+  const key = `${path ?? ''}\u0000${name}`;
+  const known = found.get(key);
+  if (known !== undefined) return known;
+  const resolved = searchPath(name, path);
+  if (resolved !== undefined) found.set(key, resolved);
+  return resolved;
+}
+
+function searchPath(name: string, path: string | undefined): string | undefined {
   const candidates = name.includes('/')
     ? [name]
     : (path ?? '')

@@ -470,7 +470,13 @@ function sampleProgress(
  * ends have closed (nothing is left in it then); creating one costs a `mkfifo` process (Node has
  * no mkfifo), so they are kept.
  */
-const fifoPool = { directory: undefined as Promise<string> | undefined, idle: [] as string[], made: 0 };
+const fifoPool = {
+  directory: undefined as Promise<string> | undefined,
+  idle: [] as string[],
+  made: 0,
+  /** A FIFO being made for prepareFifo (fifty snapshots at once must not make fifty). */
+  preparing: false,
+};
 
 async function acquireFifo(): Promise<string> {
   const idle = fifoPool.idle.pop();
@@ -497,11 +503,14 @@ export async function closeFifoPool(): Promise<void> {
 
 /** Make one FIFO ahead of its use (its mkfifo then overlaps other work); errors surface later. */
 export function prepareFifo(): void {
-  if (fifoPool.idle.length > 0 || fifoPool.made > 0) return;
-  void acquireFifo().then(
-    (fifo) => fifoPool.idle.push(fifo),
-    () => undefined,
-  );
+  if (fifoPool.idle.length > 0 || fifoPool.made > 0 || fifoPool.preparing) return;
+  fifoPool.preparing = true;
+  void acquireFifo()
+    .then(
+      (fifo) => fifoPool.idle.push(fifo),
+      () => undefined,
+    )
+    .finally(() => (fifoPool.preparing = false));
 }
 
 /**

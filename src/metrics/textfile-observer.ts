@@ -7,7 +7,6 @@
 import { loadResolvedConfig } from '../config/config-cache.js';
 import type { ResolvedMetrics } from '../config/metrics-schema.js';
 import type { RunEnded } from '../state/run-lifecycle.js';
-import { writeMetricsTextfile } from './metrics-file.js';
 
 export type TextfileDecision =
   { readonly write: true; readonly directory: string } | { readonly write: false; readonly reason: string };
@@ -38,5 +37,8 @@ export async function writeTextfileAfterRun(
     scheduledJob: process.env.SNAPKEEP_JOB,
   });
   if (!decision.write) return undefined;
+  // Only a run that writes the file loads prom-client (and node:https through its pushgateway):
+  // every other run would pay for it on its way to exit.
+  const { writeMetricsTextfile } = await import('./metrics-file.js');
   return writeMetricsTextfile(resolved, { version: options.version });
 }

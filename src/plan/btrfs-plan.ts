@@ -169,6 +169,56 @@ export function isCopyOf(copy: Subvolume, snapshot: Subvolume): boolean {
   );
 }
 
+/**
+ * Copies and snapshots matched by isCopyOf through maps instead of scans: a plan asks for every
+ * snapshot which copy it has (and `list` for every copy which snapshot it came from), and with
+ * ten thousand of each a scan per question is 10^8 comparisons. The answers are exactly those of
+ * `copies.find((copy) => isCopyOf(copy, snapshot))` and `snapshots.find((snapshot) =>
+ * isCopyOf(copy, snapshot))`: the first match in the order the entries were added.
+ */
+export class CopyIndex<T extends Subvolume> {
+  private readonly entries: T[] = [];
+  /** First entry by its received UUID, and by its UUID. */
+  private readonly byReceived = new Map<string, number>();
+  private readonly byUuid = new Map<string, number>();
+
+  constructor(entries: Iterable<T> = []) {
+    for (const entry of entries) this.add(entry);
+  }
+
+  add(entry: T): void {
+    const index = this.entries.push(entry) - 1;
+    if (entry.receivedUuid !== undefined && !this.byReceived.has(entry.receivedUuid))
+      this.byReceived.set(entry.receivedUuid, index);
+    if (!this.byUuid.has(entry.uuid)) this.byUuid.set(entry.uuid, index);
+  }
+
+  private first(...indexes: (number | undefined)[]): T | undefined {
+    const found = indexes.filter((index): index is number => index !== undefined);
+    return found.length === 0 ? undefined : this.entries[Math.min(...found)];
+  }
+
+  /** The first copy (of those added) of `snapshot`. */
+  copyOf(snapshot: Subvolume): T | undefined {
+    return this.first(
+      this.byReceived.get(snapshot.uuid),
+      ...(snapshot.receivedUuid === undefined
+        ? []
+        : [this.byReceived.get(snapshot.receivedUuid), this.byUuid.get(snapshot.receivedUuid)]),
+    );
+  }
+
+  /** The first snapshot (of those added) that `copy` is a copy of. */
+  snapshotOf(copy: Subvolume): T | undefined {
+    return this.first(
+      ...(copy.receivedUuid === undefined
+        ? []
+        : [this.byUuid.get(copy.receivedUuid), this.byReceived.get(copy.receivedUuid)]),
+      this.byReceived.get(copy.uuid),
+    );
+  }
+}
+
 /** btrfs send puts a subvolume's received UUID in the stream when it has one, else its UUID. */
 export function streamUuidOf(subvolume: Pick<Subvolume, 'uuid' | 'receivedUuid'>): string {
   return subvolume.receivedUuid ?? subvolume.uuid;
@@ -227,8 +277,9 @@ function latestWithCopy(
   copies: readonly DatedSubvolume[],
 ): { snapshot: DatedSubvolume; copy: DatedSubvolume } | undefined {
   const sorted = [...snapshots].sort((a, b) => byDate(b, a));
+  const index = new CopyIndex(copies);
   for (const snapshot of sorted) {
-    const copy = copies.find((candidate) => isCopyOf(candidate, snapshot));
+    const copy = index.copyOf(snapshot);
     if (copy) return { snapshot, copy };
   }
   return undefined;
@@ -272,26 +323,63 @@ function projectedCopy(snapshot: DatedSubvolume, directory: string): DatedSubvol
  * with the same snapshot_name, another config or tool sending there) are never pruned or counted:
  * a name says nothing about whose data a copy holds.
  */
+function groupByReceivedUuid(subvolumes: readonly Subvolume[]): Map<string, Subvolume[]> {
+  const groups = new Map<string, Subvolume[]>();
+  for (const subvolume of subvolumes) {
+    if (subvolume.receivedUuid === undefined) continue;
+    const group = groups.get(subvolume.receivedUuid);
+    if (group) group.push(subvolume);
+    else groups.set(subvolume.receivedUuid, [subvolume]);
+  }
+  return groups;
+}
+
+interface FilesystemIndex {
+  readonly byUuid: ReadonlyMap<string, Subvolume>;
+  readonly byReceivedUuid: ReadonlyMap<string, readonly Subvolume[]>;
+}
+
+/** Per listing of a target's filesystem (one array per run, shared by every subvolume sent there). */
+const filesystemIndexes = new WeakMap<readonly Subvolume[], FilesystemIndex>();
+
+function indexOfFilesystem(filesystem: readonly Subvolume[]): FilesystemIndex {
+  let index = filesystemIndexes.get(filesystem);
+  if (!index) {
+    index = {
+      byUuid: new Map(filesystem.map((subvolume) => [subvolume.uuid, subvolume] as const)),
+      byReceivedUuid: groupByReceivedUuid(filesystem),
+    };
+    filesystemIndexes.set(filesystem, index);
+  }
+  return index;
+}
+
 export function attributeCopies(
   target: Extract<ObservedTarget, { reachable: true }>,
   snapshots: readonly DatedSubvolume[],
 ): { own: DatedSubvolume[]; foreign: DatedSubvolume[] } {
   const ownStreams = new Set<string>(target.owned ?? []);
   for (const snapshot of snapshots) if (snapshot.id !== projectedId) ownStreams.add(streamUuidOf(snapshot));
+  const bySnapshot = new CopyIndex(snapshots);
   const isOwn = (copy: DatedSubvolume): boolean =>
     (copy.receivedUuid !== undefined && ownStreams.has(copy.receivedUuid)) ||
-    snapshots.some((snapshot) => isCopyOf(copy, snapshot));
-  const everything = [...(target.filesystem ?? []), ...target.copies];
-  const byUuid = new Map(everything.map((subvolume) => [subvolume.uuid, subvolume] as const));
-  // Ancestry by received UUID: from each own stream to its parent's, until nothing is added.
-  for (let added = true; added;) {
-    added = false;
-    for (const subvolume of everything) {
-      if (subvolume.receivedUuid === undefined || !ownStreams.has(subvolume.receivedUuid)) continue;
-      const parent = subvolume.parentUuid === undefined ? undefined : byUuid.get(subvolume.parentUuid);
+    bySnapshot.snapshotOf(copy) !== undefined;
+  const filesystem = indexOfFilesystem(target.filesystem ?? []);
+  const copiesByUuid = new Map(target.copies.map((copy) => [copy.uuid, copy] as const));
+  const copiesByStream = groupByReceivedUuid(target.copies);
+  // Ancestry by received UUID: from each own stream to its parent's, until nothing is added (a
+  // work list: each stream is followed once, however long the chain of copies).
+  const pending = [...ownStreams];
+  for (let stream = pending.pop(); stream !== undefined; stream = pending.pop()) {
+    for (const subvolume of [
+      ...(filesystem.byReceivedUuid.get(stream) ?? []),
+      ...(copiesByStream.get(stream) ?? []),
+    ]) {
+      if (subvolume.parentUuid === undefined) continue;
+      const parent = copiesByUuid.get(subvolume.parentUuid) ?? filesystem.byUuid.get(subvolume.parentUuid);
       if (parent?.readonly && !ownStreams.has(streamUuidOf(parent))) {
         ownStreams.add(streamUuidOf(parent));
-        added = true;
+        pending.push(streamUuidOf(parent));
       }
     }
   }
@@ -431,8 +519,9 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
       if (!observedTarget.reachable || busy.has(observedTarget.target.name)) continue;
       const target = observedTarget.target;
       const copies = copiesByTarget.get(target.name)!;
+      const copyIndex = new CopyIndex(copies);
       const taken = takenByTarget.get(target.name) ?? [];
-      const missing = snapshots.filter((snapshot) => !copies.some((copy) => isCopyOf(copy, snapshot)));
+      const missing = snapshots.filter((snapshot) => copyIndex.copyOf(snapshot) === undefined);
       if (missing.length === 0) continue;
       const entries: ScheduleEntry<DatedSubvolume | undefined>[] = [
         ...missing.map((snapshot) => ({ value: snapshot, date: snapshot.date })),
@@ -465,7 +554,7 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
         const parent = chooseParent(
           snapshot,
           snapshots,
-          (candidate) => copies.find((copy) => isCopyOf(copy, candidate)),
+          (candidate) => copyIndex.copyOf(candidate),
           target.name,
         );
         steps.push({
@@ -479,7 +568,9 @@ export function planSubvolume(observed: ObservedSubvolume, now: Date, phases: Pl
           parent,
           reason: `kept by the retention of ${target.name}: ${reason}`,
         });
-        copies.push(projectedCopy(snapshot, target.path));
+        const projected = projectedCopy(snapshot, target.path);
+        copies.push(projected);
+        copyIndex.add(projected);
       }
     }
   }

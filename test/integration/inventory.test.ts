@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listReadonlySubvolumes } from '../../src/btrfs/btrfs-commands.js';
-import { Inventory, localHost } from '../../src/btrfs/inventory.js';
+import { Inventory, localHost, readonlyByKernelLimit } from '../../src/btrfs/inventory.js';
 import type { Host } from '../../src/remote/host.js';
 import { runChecked, type CommandSpec } from '../../src/exec/command.js';
 import { createSubvolume, snapshotAs } from '../helpers/btrfs-tree.js';
@@ -90,5 +90,112 @@ describe('inventory read-only flags', () => {
     } finally {
       await runChecked({ file: 'umount', args: [join(dir, 'ro-2')] });
     }
+  });
+});
+
+describe('inventory listings at scale', () => {
+  let fs: LoopBtrfs;
+  let snaps: string;
+
+  beforeAll(async () => {
+    await requireTools(['btrfs', 'mkfs.btrfs', 'mount', 'umount']);
+    fs = await createLoopBtrfs('inventory-scale');
+    snaps = join(fs.mountPoint, 'snaps');
+    await mkdir(snaps);
+    for (const name of ['sv1', 'sv2', 'sv3', 'sv4']) await createSubvolume(join(fs.mountPoint, name));
+  }, 60_000);
+
+  afterAll(async () => {
+    await fs?.cleanup();
+  });
+
+  const lists = (commands: readonly string[]) =>
+    commands.filter((command) => command.startsWith('btrfs subvolume list'));
+
+  it('subvolumes of one filesystem, prefetched each by its own path, cost one listing', async () => {
+    const { host, commands } = recordingHost();
+    const inventory = new Inventory(host);
+    const paths = ['sv1', 'sv2', 'sv3', 'sv4'].map((name) => join(fs.mountPoint, name));
+    for (const path of paths) inventory.prefetch(path);
+    inventory.prefetch(snaps);
+    const found = await Promise.all([
+      ...paths.map((path) => inventory.subvolumeAt(path)),
+      inventory.subvolumesIn(snaps),
+    ]);
+    expect(found.slice(0, 4).map((subvolume) => (subvolume as { name: string }).name)).toEqual([
+      'sv1',
+      'sv2',
+      'sv3',
+      'sv4',
+    ]);
+    expect(lists(commands)).toEqual([`btrfs subvolume list -a -u -q -R -c -g ${paths[0]}`]);
+  });
+
+  it('read-backs asked for at once share a listing, and one asked for after a subvolume was made sees it even while an older listing runs', async () => {
+    const { host, commands } = recordingHost();
+    // The first listing is held until the new subvolume exists and its read-back has been asked for.
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let first = true;
+    const gated: Host = {
+      ...host,
+      run: async (spec) => {
+        const result = host.run(spec);
+        if (spec.args[1] === 'list' && first) {
+          first = false;
+          await held;
+        }
+        return result;
+      },
+    };
+    const inventory = new Inventory(gated);
+    const before = ['a', 'b', 'c'].map((name) => inventory.readBack(snaps, name));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await snapshotAs(join(fs.mountPoint, 'sv1'), join(snaps, 'made'));
+    const made = inventory.readBack(snaps, 'made');
+    const alsoMade = inventory.readBack(snaps, 'made');
+    release();
+    expect(await Promise.all(before)).toEqual([undefined, undefined, undefined]);
+    const [one, two] = await Promise.all([made, alsoMade]);
+    expect(one).toMatchObject({ name: 'made', path: join(snaps, 'made'), readonly: true });
+    expect(two).toEqual(one);
+    // One for the three asked at once, one (started after `made` was asked for) for both of its.
+    expect(lists(commands)).toHaveLength(2);
+    expect(commands.some((command) => command.startsWith('btrfs subvolume show'))).toBe(false);
+  });
+});
+
+describe('inventory read-only flags of a long history', () => {
+  let fs: LoopBtrfs;
+
+  beforeAll(async () => {
+    await requireTools(['btrfs', 'mkfs.btrfs', 'mount', 'umount']);
+    fs = await createLoopBtrfs('inventory-history', 400);
+    await createSubvolume(join(fs.mountPoint, 'data'));
+    await mkdir(join(fs.mountPoint, 'snaps'));
+    // One process for all of them: a btrfs snapshot each, read-only but one.
+    await runChecked({
+      file: 'sh',
+      args: [
+        '-c',
+        'i=0; while [ "$i" -le "$2" ]; do btrfs subvolume snapshot -r "$1/data" "$1/snaps/s$i" >/dev/null || exit; i=$((i + 1)); done; btrfs property set -ts "$1/snaps/s0" ro false',
+        'sh',
+        fs.mountPoint,
+        String(readonlyByKernelLimit),
+      ],
+    });
+  }, 300_000);
+
+  afterAll(async () => {
+    await fs?.cleanup();
+  });
+
+  it(`over ${readonlyByKernelLimit} subvolumes: one \`btrfs subvolume list -r\` instead of an access(2) each`, async () => {
+    const { host, commands } = recordingHost();
+    const flags = await flagsIn(new Inventory(host), join(fs.mountPoint, 'snaps'));
+    expect(Object.keys(flags)).toHaveLength(readonlyByKernelLimit + 1);
+    expect(flags.s0).toBe(false);
+    expect(Object.entries(flags).filter(([, readonly]) => !readonly)).toEqual([['s0', false]]);
+    expect(commands).toContain(`btrfs subvolume list -r ${join(fs.mountPoint, 'snaps')}`);
   });
 });
