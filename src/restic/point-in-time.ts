@@ -3,7 +3,7 @@
 // filesystem, never a delete) before restic restores the snapshot, so the folder ends up as it
 // was at the backup. Files the backup excluded were never in it and stay where they are.
 import type { Dirent } from 'node:fs';
-import { mkdir, readdir, rename, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isSystemError } from '../errors.js';
 import type { SnapshotNode } from './restic.js';
@@ -115,6 +115,29 @@ export async function entriesNotInSnapshot(
     }
   };
   if (tree.get('') === 'dir') await walk('');
+  return found;
+}
+
+/**
+ * Of `paths` (entries of target not in the snapshot, from entriesNotInSnapshot), each symbolic
+ * link where the snapshot has a directory, with where it points: a merge restore would write the
+ * run's files through it (restic 0.14 follows it, out of the folder) or replace it (0.18).
+ */
+export async function linksOverDirectories(
+  target: string,
+  path: string,
+  nodes: readonly SnapshotNode[],
+  paths: readonly string[],
+): Promise<{ readonly path: string; readonly to: string }[]> {
+  const below = path.endsWith('/') ? path : `${path}/`;
+  const directories = new Set(nodes.filter((node) => node.type === 'dir').map((node) => node.path));
+  const found: { path: string; to: string }[] = [];
+  for (const relative of paths) {
+    if (!directories.has(`${below}${relative}`)) continue;
+    const at = join(target, relative);
+    const info = await lstat(at).catch(() => undefined);
+    if (info?.isSymbolicLink()) found.push({ path: at, to: await readlink(at) });
+  }
   return found;
 }
 
