@@ -3,8 +3,8 @@
 // filesystem, never a delete) before restic restores the snapshot, so the folder ends up as it
 // was at the backup. Files the backup excluded were never in it and stay where they are.
 import type { Dirent } from 'node:fs';
-import { lstat, mkdir, readdir, readlink, rename, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { lstat, mkdir, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { isSystemError } from '../errors.js';
 import type { SnapshotNode } from './restic.js';
 
@@ -182,10 +182,25 @@ export async function moveAside(
       claimed = `${directory}-${attempt}`;
     }
   }
-  for (const relative of paths) {
+  for (const [index, relative] of paths.entries()) {
     const to = join(claimed, relative);
     await mkdir(dirname(to), { recursive: true });
-    await rename(join(target, relative), to);
+    try {
+      await rename(join(target, relative), to);
+    } catch (error) {
+      // A bind mount has its parent's st_dev, so asideDirectory took it for a plain folder; the
+      // rename across the mount says so. Nothing moved yet: inside the folder instead.
+      const inside = join(target, basename(directory).slice(basename(target).length));
+      if (
+        index > 0 ||
+        dirname(directory) !== dirname(target) ||
+        !isSystemError(error) ||
+        error.code !== 'EXDEV'
+      )
+        throw error;
+      await rm(claimed, { recursive: true });
+      return moveAside(target, paths, inside);
+    }
   }
   return claimed;
 }
