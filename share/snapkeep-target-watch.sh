@@ -280,6 +280,8 @@ decide() {
   de_status=${de_known% *}
   de_time=${de_known#* }
   [ -n "$de_known" ] || { de_status=ok; de_time=0; }
+  # A damaged state line (not a number, or too long for sh arithmetic) would end every run here.
+  case $de_time in '' | *[!0-9]* | ??????????????????*) de_time=0 ;; esac
   kind=''
   if [ "$status" = stale ]; then
     if [ "$de_status" != stale ]; then

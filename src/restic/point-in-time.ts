@@ -3,8 +3,8 @@
 // filesystem, never a delete) before restic restores the snapshot, so the folder ends up as it
 // was at the backup. Files the backup excluded were never in it and stay where they are.
 import type { Dirent } from 'node:fs';
-import { mkdir, readdir, rename, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { lstat, mkdir, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { isSystemError } from '../errors.js';
 import type { SnapshotNode } from './restic.js';
 
@@ -118,6 +118,29 @@ export async function entriesNotInSnapshot(
   return found;
 }
 
+/**
+ * Of `paths` (entries of target not in the snapshot, from entriesNotInSnapshot), each symbolic
+ * link where the snapshot has a directory, with where it points: a merge restore would write the
+ * run's files through it (restic 0.14 follows it, out of the folder) or replace it (0.18).
+ */
+export async function linksOverDirectories(
+  target: string,
+  path: string,
+  nodes: readonly SnapshotNode[],
+  paths: readonly string[],
+): Promise<{ readonly path: string; readonly to: string }[]> {
+  const below = path.endsWith('/') ? path : `${path}/`;
+  const directories = new Set(nodes.filter((node) => node.type === 'dir').map((node) => node.path));
+  const found: { path: string; to: string }[] = [];
+  for (const relative of paths) {
+    if (!directories.has(`${below}${relative}`)) continue;
+    const at = join(target, relative);
+    const info = await lstat(at).catch(() => undefined);
+    if (info?.isSymbolicLink()) found.push({ path: at, to: await readlink(at) });
+  }
+  return found;
+}
+
 /** `20261203T064500Z`: sorts by time, no characters a shell or a file system minds. */
 export const asideStamp = (at: Date): string =>
   at
@@ -159,10 +182,25 @@ export async function moveAside(
       claimed = `${directory}-${attempt}`;
     }
   }
-  for (const relative of paths) {
+  for (const [index, relative] of paths.entries()) {
     const to = join(claimed, relative);
     await mkdir(dirname(to), { recursive: true });
-    await rename(join(target, relative), to);
+    try {
+      await rename(join(target, relative), to);
+    } catch (error) {
+      // A bind mount has its parent's st_dev, so asideDirectory took it for a plain folder; the
+      // rename across the mount says so. Nothing moved yet: inside the folder instead.
+      const inside = join(target, basename(directory).slice(basename(target).length));
+      if (
+        index > 0 ||
+        dirname(directory) !== dirname(target) ||
+        !isSystemError(error) ||
+        error.code !== 'EXDEV'
+      )
+        throw error;
+      await rm(claimed, { recursive: true });
+      return moveAside(target, paths, inside);
+    }
   }
   return claimed;
 }

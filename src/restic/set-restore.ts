@@ -14,7 +14,13 @@ import type { Journal } from '../state/journal.js';
 import { withRun } from '../state/run-lifecycle.js';
 import { passwordOf, restorePoints, type RestorePoint } from './backup-set.js';
 import { createDatabase, databaseExists, restoreDatabase, type PostgresSource } from './postgres.js';
-import { asideDirectory, asideStamp, entriesNotInSnapshot, moveAside } from './point-in-time.js';
+import {
+  asideDirectory,
+  asideStamp,
+  entriesNotInSnapshot,
+  linksOverDirectories,
+  moveAside,
+} from './point-in-time.js';
 import { Restic, ResticError, type SnapshotNode } from './restic.js';
 
 /** One step of a restore, as planned (and shown) before anything changes. */
@@ -288,6 +294,13 @@ export async function restoreSetRun(
         const nodes =
           overwrites || mode === 'exact' ? await restic.listTree(repository, item.snapshotId, path) : [];
         const notInRun = overwrites ? await entriesNotInSnapshot(target, path, nodes, exclude) : [];
+        // Merge: a link where the run has a directory is followed by restic 0.14, which then
+        // overwrites files outside the folder (0.18 replaces the link). Exact moves it aside.
+        const links = mode === 'merge' ? await linksOverDirectories(target, path, nodes, notInRun) : [];
+        if (links.length > 0)
+          throw new UsageError(
+            `${links.map((link) => `${link.path} is a symbolic link (to ${link.to})`).join(', ')} where run ${point.run} has a directory: restic would write the run's files through it; restore with --exact (moves it aside first), or replace the link by a directory`,
+          );
         steps.push({
           kind: 'files',
           snapshotId: item.snapshotId,

@@ -1,0 +1,114 @@
+// A folder restored in place where a directory of the run is now a symbolic link to somewhere
+// else: restic 0.14 writes the run's files through the link (overwriting a file outside the
+// folder), 0.18 replaces the link. The default merge restore refuses it (exit 2, nothing touched,
+// before any plan); --exact moves the link aside and restores the directory, the outside intact.
+import { mkdir, readdir, readFile, readlink, symlink, writeFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCommand } from '../../src/exec/command.js';
+import { snapkeep, events, expectExit } from '../helpers/cli.js';
+import { useCleanups } from '../helpers/cleanups.js';
+import { resticBinaries, type ResticBinary } from '../helpers/restic-binaries.js';
+
+const cleanups = useCleanups();
+
+/** One backup set with one folder source, in a local repository. */
+const config = (directory: string, folder: string): string => `state_dir: ${join(directory, 'state')}
+repositories:
+  local:
+    url: ${join(directory, 'repo')}
+    password: file:${join(directory, 'password')}
+sources:
+  up:
+    type: directory
+    paths: [${folder}]
+backup_sets:
+  app:
+    sources: [up]
+    repository: local
+`;
+let binaries: ResticBinary[];
+
+beforeAll(async () => {
+  binaries = await resticBinaries();
+});
+
+describe.each([0, 1])('a link where the run has a directory, restic #%i', (index) => {
+  it('merge refuses with nothing touched; --exact moves the link aside; the outside file is intact', async () => {
+    const binary = binaries[index]!;
+    const directory = await cleanups.tempDir('set-restore-links');
+    const folder = join(directory, 'data', 'up');
+    const outside = join(directory, 'outside');
+    await mkdir(join(folder, 'sub'), { recursive: true });
+    await mkdir(outside);
+    await writeFile(join(folder, 'sub', 'x'), 'from the run\n');
+    await writeFile(join(directory, 'password'), 'links password\n', { mode: 0o600 });
+    const configPath = join(directory, 'snapkeep.yaml');
+    await writeFile(configPath, config(directory, folder));
+    const env = { SNAPKEEP_RESTIC: binary.path, SNAPKEEP_CACHE_DIR: join(directory, 'cache') };
+    expectExit(await snapkeep(['backup', '--config', configPath], { env }), 0);
+
+    await rm(join(folder, 'sub'), { recursive: true });
+    await symlink(outside, join(folder, 'sub'));
+    await writeFile(join(outside, 'x'), 'precious, not in any backup\n');
+
+    for (const dryRun of [['--dry-run'], []]) {
+      const merge = await snapkeep(['restore', 'app', 'latest', '--yes', ...dryRun, '--config', configPath], {
+        env,
+      });
+      expectExit(merge, 2);
+      expect(merge.stderr).toContain(`${join(folder, 'sub')} is a symbolic link (to ${outside}) where run`);
+      expect(merge.stderr).toContain('restore with --exact');
+      expect(merge.stdout).toBe('');
+      expect(await readFile(join(outside, 'x'), 'utf8')).toBe('precious, not in any backup\n');
+      expect(await readlink(join(folder, 'sub'))).toBe(outside);
+    }
+
+    const exact = await snapkeep(['restore', 'app', 'latest', '--yes', '--exact', '--config', configPath], {
+      env,
+    });
+    expectExit(exact, 0);
+    expect(await readFile(join(outside, 'x'), 'utf8')).toBe('precious, not in any backup\n');
+    expect(await readFile(join(folder, 'sub', 'x'), 'utf8')).toBe('from the run\n');
+    const aside = /moved aside to (\S+)\)/.exec(exact.stdout)?.[1];
+    expect(aside, exact.stdout).toBeDefined();
+    expect(await readlink(join(aside!, 'sub'))).toBe(outside);
+  });
+});
+
+// A folder that is a bind mount (of the same filesystem: the same st_dev as its parent) cannot
+// have entries renamed to a sibling (EXDEV): --exact failed every time, leaving an empty sibling
+// directory. What is not in the run now goes inside the folder, as for any mount point.
+describe('--exact on a bind-mounted folder', () => {
+  it('moves what is not in the run inside the folder and restores it', async () => {
+    const binary = binaries[1]!;
+    const directory = await cleanups.tempDir('set-restore-bind');
+    const real = join(directory, 'real');
+    const folder = join(directory, 'data', 'bound');
+    await mkdir(real, { recursive: true });
+    await mkdir(folder, { recursive: true });
+    expectExit(await runCommand({ file: 'mount', args: ['--bind', real, folder] }), 0);
+    cleanups.push(() => runCommand({ file: 'umount', args: [folder] }));
+    await writeFile(join(folder, 'r'), 'from the run\n');
+    await writeFile(join(directory, 'password'), 'bind password\n', { mode: 0o600 });
+    const configPath = join(directory, 'snapkeep.yaml');
+    await writeFile(configPath, config(directory, folder));
+    const env = { SNAPKEEP_RESTIC: binary.path, SNAPKEEP_CACHE_DIR: join(directory, 'cache') };
+    expectExit(await snapkeep(['backup', '--config', configPath], { env }), 0);
+    await writeFile(join(folder, 'r'), 'changed\n');
+    await writeFile(join(folder, 'new'), 'written after the backup\n');
+
+    const exact = await snapkeep(
+      ['restore', 'app', 'latest', '--yes', '--exact', '--json', '--config', configPath],
+      { env },
+    );
+    expectExit(exact, 0);
+    const moved = events(exact.stdout).find((event) => event.type === 'moved-aside');
+    expect(moved).toMatchObject({ target: folder, count: 1, paths: ['new'] });
+    const aside = moved!.directory as string;
+    expect(aside.startsWith(`${folder}/.snapkeep-moved-`)).toBe(true);
+    expect(await readFile(join(aside, 'new'), 'utf8')).toBe('written after the backup\n');
+    expect(await readFile(join(folder, 'r'), 'utf8')).toBe('from the run\n');
+    expect(await readdir(join(directory, 'data'))).toEqual(['bound']);
+  });
+});
