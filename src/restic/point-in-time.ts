@@ -141,6 +141,30 @@ export async function linksOverDirectories(
   return found;
 }
 
+/**
+ * The first file under `target` with more than one name (hard links), or undefined. restic before
+ * 0.18 restoring in place keeps only one name of such a file and removes the others (measured
+ * with 0.14: `restic restore --target /` over a folder with h1 and its link h2 leaves h1 alone).
+ */
+export async function firstHardLinkedFile(target: string): Promise<string | undefined> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(target, { withFileTypes: true });
+  } catch {
+    return undefined;
+  }
+  for (const entry of entries) {
+    const path = join(target, entry.name);
+    if (entry.isDirectory()) {
+      const found = await firstHardLinkedFile(path);
+      if (found) return found;
+    } else if (entry.isFile() && ((await lstat(path).catch(() => undefined))?.nlink ?? 1) > 1) {
+      return path;
+    }
+  }
+  return undefined;
+}
+
 /** `20261203T064500Z`: sorts by time, no characters a shell or a file system minds. */
 export const asideStamp = (at: Date): string =>
   at

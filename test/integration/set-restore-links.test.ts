@@ -2,7 +2,7 @@
 // else: restic 0.14 writes the run's files through the link (overwriting a file outside the
 // folder), 0.18 replaces the link. The default merge restore refuses it (exit 2, nothing touched,
 // before any plan); --exact moves the link aside and restores the directory, the outside intact.
-import { mkdir, readdir, readFile, readlink, symlink, writeFile, rm } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/exec/command.js';
@@ -110,5 +110,32 @@ describe('--exact on a bind-mounted folder', () => {
     expect(await readFile(join(aside, 'new'), 'utf8')).toBe('written after the backup\n');
     expect(await readFile(join(folder, 'r'), 'utf8')).toBe('from the run\n');
     expect(await readdir(join(directory, 'data'))).toEqual(['bound']);
+  });
+});
+
+describe.each([0, 1])('a file with two names (hard links), restic #%i', (index) => {
+  it('restic before 0.18 would keep one name in place: refused, both kept; 0.18 restores, both kept', async () => {
+    const binary = binaries[index]!;
+    const directory = await cleanups.tempDir('set-restore-hardlinks');
+    const folder = join(directory, 'data', 'up');
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, 'h1'), 'one file, two names\n');
+    await link(join(folder, 'h1'), join(folder, 'h2'));
+    await writeFile(join(directory, 'password'), 'links password\n', { mode: 0o600 });
+    const configPath = join(directory, 'snapkeep.yaml');
+    await writeFile(configPath, config(directory, folder));
+    const env = { SNAPKEEP_RESTIC: binary.path, SNAPKEEP_CACHE_DIR: join(directory, 'cache') };
+    expectExit(await snapkeep(['backup', '--config', configPath], { env }), 0);
+    await writeFile(join(folder, 'later'), 'written after the backup\n');
+
+    const restore = await snapkeep(['restore', 'app', 'latest', '--yes', '--config', configPath], { env });
+    if (binary.version.startsWith('0.14')) {
+      expectExit(restore, 2);
+      expect(restore.stderr).toContain(`${join(folder, 'h1')} has more than one name (hard links)`);
+    } else {
+      expectExit(restore, 0);
+    }
+    expect((await readdir(folder)).sort()).toEqual(['h1', 'h2', 'later']);
+    expect((await stat(join(folder, 'h2'))).nlink).toBe(2);
   });
 });
