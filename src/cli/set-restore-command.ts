@@ -106,6 +106,12 @@ export function setRestoreText(event: SetRestoreEvent): readonly TextLine[] {
       return [`ok   moved aside ${event.count} not in the run: ${event.target} → ${event.directory}`];
     case 'restored':
       return [`restored ${event.set} run ${event.run}`];
+    case 'restore-interrupted':
+      return [
+        toStderr(
+          `${event.set}: the restore of run ${event.run} was interrupted and is partial${event.movedAside.length > 0 ? `; what was not in the run is in ${event.movedAside.join(', ')}` : ''}${event.notStarted.length > 0 ? `; the start commands did not run — run them yourself: ${event.notStarted.join('; ')}` : ''}`,
+        ),
+      ];
     case 'summary':
       return [
         event.overwriteNeedsConsent

@@ -11,7 +11,7 @@ import type { ResolvedBackupSet, ResolvedRepository } from '../config/resolve.js
 import { ExitCode, SnapkeepError, UsageError, messageOf } from '../errors.js';
 import { runCommand } from '../exec/command.js';
 import type { Journal } from '../state/journal.js';
-import { withRun } from '../state/run-lifecycle.js';
+import { cleanUpOnInterrupt, withRun } from '../state/run-lifecycle.js';
 import { passwordOf, restorePoints, type RestorePoint } from './backup-set.js';
 import { createDatabase, databaseExists, restoreDatabase, type PostgresSource } from './postgres.js';
 import {
@@ -116,6 +116,17 @@ export type SetRestoreEvent =
       readonly paths: readonly string[];
     }
   | { readonly type: 'restored'; readonly set: string; readonly run: string; readonly repository: string }
+  | {
+      /**
+       * SIGINT/SIGTERM after the stop commands: the restore is partial, and the start commands
+       * are not run (the interrupt leaves within a second); what the user must do by hand.
+       */
+      readonly type: 'restore-interrupted';
+      readonly set: string;
+      readonly run: string;
+      readonly notStarted: readonly string[];
+      readonly movedAside: readonly string[];
+    }
   | {
       readonly type: 'summary';
       readonly command: 'restore';
@@ -485,10 +496,24 @@ export async function restoreSetRun(
           `${phase} command failed (exit ${result.exitCode ?? result.signal}): ${argv.join(' ')}: ${result.stderr.trim()}`,
         );
     };
+    // An interrupt cannot wait for the start commands; it says what is left to do instead.
+    const withdraw = cleanUpOnInterrupt(() => {
+      report({
+        type: 'restore-interrupted',
+        set: set.name,
+        run: point.run,
+        notStarted: hooks.start.map((argv) => argv.join(' ')),
+        movedAside: steps.flatMap((step) =>
+          step.kind === 'files' && step.aside !== undefined && step.notInRun.length > 0 ? [step.aside] : [],
+        ),
+      });
+      return Promise.resolve();
+    });
     try {
       for (const argv of hooks.stop) await hook('stop', argv);
       await restoreSteps(journal);
     } finally {
+      withdraw();
       // The app comes back even when a stop command or the restore failed; a failing start is
       // reported after the restore's own outcome.
       for (const argv of hooks.start) await hook('start', argv);

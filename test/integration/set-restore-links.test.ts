@@ -139,3 +139,32 @@ describe.each([0, 1])('a file with two names (hard links), restic #%i', (index) 
     expect((await stat(join(folder, 'h2'))).nlink).toBe(2);
   });
 });
+
+describe('an interrupted restore of live data', () => {
+  it('says it is partial and that the start commands did not run, naming them', async () => {
+    const directory = await cleanups.tempDir('set-restore-interrupted');
+    const folder = join(directory, 'data', 'up');
+    await mkdir(folder, { recursive: true });
+    await writeFile(join(folder, 'a'), 'from the run\n');
+    await writeFile(join(directory, 'password'), 'links password\n', { mode: 0o600 });
+    const configPath = join(directory, 'snapkeep.yaml');
+    // The stop command interrupts snapkeep itself (its parent), as Ctrl-C during the restore would.
+    await writeFile(
+      configPath,
+      config(directory, folder).replace(
+        '    repository: local\n',
+        `    repository: local\n    restore:\n      stop: [[sh, -c, 'kill -INT $PPID']]\n      start: [[touch, ${join(directory, 'started')}]]\n`,
+      ),
+    );
+    const env = { SNAPKEEP_CACHE_DIR: join(directory, 'cache') };
+    expectExit(await snapkeep(['backup', '--config', configPath], { env }), 0);
+    const restore = await snapkeep(['restore', 'app', 'latest', '--yes', '--config', configPath], { env });
+    expectExit(restore, 130);
+    expect(restore.stderr).toMatch(
+      new RegExp(
+        `app: the restore of run \\S+ was interrupted and is partial; the start commands did not run — run them yourself: touch ${join(directory, 'started')}`,
+      ),
+    );
+    await expect(stat(join(directory, 'started'))).rejects.toThrow();
+  });
+});
