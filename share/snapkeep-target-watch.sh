@@ -122,6 +122,13 @@ device_count=0
 stale_count=0
 report=''
 report_json=''
+
+# A JSON string's content: backslash and quote escaped, line breaks and tabs as \n and \t, other
+# control characters dropped (a directory name may hold any of them).
+json_text() {
+  printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g; s/	/\\t/g; s/$/\\n/' | tr -d '\n\r' |
+    tr -d '\001-\010\013\014\016-\037' | sed 's/\\n$//'
+}
 # btrfs, if here (cron's PATH may lack the sbin directories).
 btrfs_command=''
 for candidate in btrfs /usr/sbin/btrfs /sbin/btrfs; do
@@ -166,7 +173,7 @@ device() {
   if [ -z "$dv_best" ]; then
     stale_count=$((stale_count + 1))
     dv_line="$dv_name in $dv_dir: no copy at all"
-    dv_json="{\"directory\":\"$dv_dir\",\"name\":\"$dv_name\",\"stale\":true}"
+    dv_json="{\"directory\":\"$(json_text "$dv_dir")\",\"name\":\"$(json_text "$dv_name")\",\"stale\":true}"
   else
     dv_age=$((now - dv_best))
     dv_stale=false
@@ -176,7 +183,7 @@ device() {
     fi
     dv_line="$dv_name in $dv_dir: newest $dv_best_name, $(describe_age "$dv_age") ago"
     [ "$dv_stale" = true ] && dv_line="$dv_line (stale)"
-    dv_json="{\"directory\":\"$dv_dir\",\"name\":\"$dv_name\",\"newest\":\"$dv_best_name\",\"ageSeconds\":$dv_age,\"stale\":$dv_stale}"
+    dv_json="{\"directory\":\"$(json_text "$dv_dir")\",\"name\":\"$(json_text "$dv_name")\",\"newest\":\"$(json_text "$dv_best_name")\",\"ageSeconds\":$dv_age,\"stale\":$dv_stale}"
   fi
   report="$report$dv_line
 "
@@ -340,10 +347,10 @@ webhook() {
   shift 3
   decide "$wh_name"
   [ -n "$kind" ] || { printf '%s\n' "$keep" >>"$work/state"; return 0; }
-  wh_message=$(printf '%s' "$report" | sed 's/$/\\n/' | tr -d '\n')
+  wh_message=$(json_text "$report")
   wh_time=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   printf '{"version":"snapkeep-target-watch/1","kind":"%s","host":"%s","target":"%s","time":"%s","staleDevices":%s,"title":"%s","message":"%s","devices":[%s]}\n' \
-    "$kind" "$host_name" "$target" "$wh_time" "$stale_count" "$(title_of "$kind")" "$wh_message" "$report_json" >"$work/body"
+    "$kind" "$(json_text "$host_name")" "$target" "$wh_time" "$stale_count" "$(json_text "$(title_of "$kind")")" "$wh_message" "$report_json" >"$work/body"
   if http_send "$wh_method" "$wh_url" "$work/body" 'Content-Type: application/json' "$@"; then
     delivered "$wh_name"
   else

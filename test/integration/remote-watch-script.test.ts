@@ -151,6 +151,21 @@ describe('target-side watch script under dash', () => {
     expect(requestsTo('/hook-1')).toHaveLength(2);
   });
 
+  it('webhook: valid JSON when a device directory has quotes, backslashes and a tab in its name', async () => {
+    receiver.answer = () => ({ status: 200, body: 'OK' });
+    const base = await cleanups.tempDir('watch-odd-names');
+    const odd = join(base, 'we"ird\\dir\tname');
+    await mkdir(join(odd, 'home.20200101T0000'), { recursive: true });
+    const watch = await fixture([webhook('hook', '/hook-odd')], {
+      devices: [{ subvolume: 'home', directory: odd, name: 'home' }],
+    });
+    expect((await watch.run()).exitCode).toBe(1);
+    const [sent] = requestsTo('/hook-odd');
+    const body = JSON.parse(sent!.body) as { devices: { directory: string }[]; message: string };
+    expect(body.devices).toEqual([expect.objectContaining({ directory: odd, stale: true })]);
+    expect(body.message).toContain(`home in ${odd}: newest home.20200101T0000`);
+  });
+
   it('ntfy: publishes to server/topic with Title, Priority, Tags and the token; once per change', async () => {
     receiver.answer = () => ({ status: 200, body: '{"id":"x"}' });
     const watch = await fixture([
