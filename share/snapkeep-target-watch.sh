@@ -155,11 +155,18 @@ device() {
   device_count=$((device_count + 1))
   dv_best=''
   dv_best_name=''
+  dv_future=0
   for dv_entry in "$dv_dir/$dv_name".*; do
     [ -e "$dv_entry" ] || continue
     dv_base=${dv_entry##*/}
     dv_seconds=$(timestamp_seconds "${dv_base#"$dv_name".}")
     [ -n "$dv_seconds" ] || continue
+    # A name more than an hour ahead of this clock (a sender whose clock was wrong) would keep the
+    # device fresh until it is pruned: it does not count, so a device with only such copies alerts.
+    if [ "$dv_seconds" -gt $((now + 3600)) ]; then
+      dv_future=$((dv_future + 1))
+      continue
+    fi
     # A writable subvolume is a receive still running or one that was interrupted (garbage the
     # next run deletes): not a copy. Reading the flag needs no root.
     if [ -n "$btrfs_command" ] && [ "$("$btrfs_command" property get -ts "$dv_entry" ro 2>/dev/null)" = ro=false ]; then
@@ -173,6 +180,7 @@ device() {
   if [ -z "$dv_best" ]; then
     stale_count=$((stale_count + 1))
     dv_line="$dv_name in $dv_dir: no copy at all"
+    [ "$dv_future" -gt 0 ] && dv_line="$dv_name in $dv_dir: no copy dated before now ($dv_future named in the future: is the sender's clock right?)"
     dv_json="{\"directory\":\"$(json_text "$dv_dir")\",\"name\":\"$(json_text "$dv_name")\",\"stale\":true}"
   else
     dv_age=$((now - dv_best))

@@ -166,6 +166,22 @@ describe('target-side watch script under dash', () => {
     expect(body.message).toContain(`home in ${odd}: newest home.20200101T0000`);
   });
 
+  it('a copy named in the future does not keep a device fresh: it alerts, naming the clock', async () => {
+    receiver.answer = () => ({ status: 200, body: 'OK' });
+    const watch = await fixture([webhook('hook', '/hook-future')], {}, [
+      'home.20991231T0000',
+      freshName('data'),
+    ]);
+    expect((await watch.run()).exitCode).toBe(1);
+    const [sent] = requestsTo('/hook-future');
+    const body = JSON.parse(sent!.body) as { staleDevices: number; message: string };
+    expect(body.staleDevices).toBe(1);
+    expect(body.message).toContain('home in ');
+    expect(body.message).toContain(
+      "no copy dated before now (1 named in the future: is the sender's clock right?)",
+    );
+  });
+
   it('ntfy: publishes to server/topic with Title, Priority, Tags and the token; once per change', async () => {
     receiver.answer = () => ({ status: 200, body: '{"id":"x"}' });
     const watch = await fixture([
