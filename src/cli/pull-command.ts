@@ -2,27 +2,13 @@
 import { snapshotBasenamePattern } from '../snapshot-name.js';
 import { loadResolvedConfig } from '../config/config-cache.js';
 import { UsageError } from '../errors.js';
-import { pull, type PullEvent } from '../replication/pull.js';
+import { pull, type PullEvent, type PullRequest } from '../replication/pull.js';
 import { checkoutText, describeFetch, fetchText } from './fetch-output.js';
 import { createOutput } from './output.js';
 import { createPrinter, type TextLine } from './printer.js';
 
-export interface PullOptions {
-  readonly config?: string;
-  readonly json: boolean;
-  readonly dryRun: boolean;
-  /** A target name from the config, an ssh:// URL, or a local directory. */
-  readonly from: string;
-  /** The snapshot basename there (the other device's subvolume). */
-  readonly name: string;
-  /** A snapshot name; default the newest. */
-  readonly snapshot?: string;
-  readonly into: string;
-  readonly checkout?: string;
-  readonly keep: number;
-  readonly force: boolean;
-  readonly now?: Date;
-}
+/** The engine's request, with the config file (not yet read) and the output format. */
+export type PullOptions = Omit<PullRequest, 'config'> & { readonly config?: string; readonly json: boolean };
 
 export function pullText(event: PullEvent): readonly TextLine[] {
   switch (event.type) {
@@ -68,19 +54,6 @@ export async function runPull(options: PullOptions): Promise<number> {
       `--keep ${options.keep}: expected a whole number of at least 1 (the newest is the next pull's parent)`,
     );
   const { resolved } = await loadResolvedConfig(options.config);
-  return pull(
-    {
-      config: resolved,
-      dryRun: options.dryRun,
-      from: options.from,
-      name: options.name,
-      into: options.into,
-      keep: options.keep,
-      force: options.force,
-      ...(options.snapshot !== undefined ? { snapshot: options.snapshot } : {}),
-      ...(options.checkout !== undefined ? { checkout: options.checkout } : {}),
-      ...(options.now ? { now: options.now } : {}),
-    },
-    createPrinter(output, pullText),
-  );
+  const { config: _configFile, json: _json, ...request } = options;
+  return pull({ ...request, config: resolved }, createPrinter(output, pullText));
 }
