@@ -79,17 +79,7 @@ if [[ ${BENCH_BUILD:-0} == 1 ]]; then (cd "$REPO" && npm run build >&2); fi
 
 WORK=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/snapkeep-bench-XXXX")
 MOUNTS=()
-
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  teardown_work
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_bench_cleanup
 
 freeze_snapkeep
 SNAPKEEP_VERSION=$(snapkeep --version)

@@ -121,17 +121,7 @@ WORK=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/snapkeep-scale-XXXX")
 MOUNTS=()
 SSHD_PID=''
 BENCH_USER=''
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  stop_bench_sshd
-  teardown_work
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap_bench_cleanup
 
 freeze_snapkeep
 SNAPKEEP_VERSION=$(snapkeep --version)

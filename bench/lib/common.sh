@@ -164,3 +164,19 @@ stop_bench_sshd() {
   SSHD_PID=''
   BENCH_USER=''
 }
+
+# The scripts' exit: stop the loopback sshd if one was started, tear down WORK, keep the exit
+# status; INT and TERM leave through it with 130 and 143. Call once WORK and MOUNTS exist.
+bench_cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  stop_bench_sshd
+  teardown_work
+  exit "$rc"
+}
+trap_bench_cleanup() {
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
