@@ -132,3 +132,26 @@ ${set.offsite ? `    offsite: [${set.offsite.join(', ')}]\n` : ''}${yamlLines(se
   );
   return path;
 }
+
+/**
+ * The config of one backup set `app` with one directory source (`source`, the folder) into the
+ * local repository `<directory>/repo`, its password in `<directory>/password` (not written here).
+ */
+export const folderSetConfig = (
+  directory: string,
+  folder: string,
+  source = 'up',
+): string => `state_dir: ${join(directory, 'state')}
+repositories:
+  local:
+    url: ${join(directory, 'repo')}
+    password: file:${join(directory, 'password')}
+sources:
+  ${source}:
+    type: directory
+    paths: [${folder}]
+backup_sets:
+  app:
+    sources: [${source}]
+    repository: local
+`;

@@ -10,6 +10,7 @@ import { useCleanups } from '../helpers/cleanups.js';
 import { cliPath, events, expectExit, snapkeep } from '../helpers/cli.js';
 import { requireTools } from '../helpers/loop-btrfs.js';
 import { resticBinaries } from '../helpers/restic-binaries.js';
+import { folderSetConfig } from '../helpers/restic-world.js';
 import { VirtualTerminal } from '../helpers/virtual-terminal.js';
 
 const cleanups = useCleanups();
@@ -23,17 +24,7 @@ async function world(name: string): Promise<{ config: string; uploads: string; b
   await writeRandomData(uploads, 96);
   await writeFile(join(base, 'password'), 'backup progress password\n', { mode: 0o600 });
   const config = join(base, 'snapkeep.yaml');
-  await writeFile(
-    config,
-    `state_dir: ${join(base, 'state')}
-repositories:
-  local: { url: ${join(base, 'repo')}, password: "file:${join(base, 'password')}" }
-sources:
-  uploads: { type: directory, paths: [${uploads}] }
-backup_sets:
-  app: { sources: [uploads], repository: local }
-`,
-  );
+  await writeFile(config, folderSetConfig(base, uploads, 'uploads'));
   return { config, uploads, base };
 }
 

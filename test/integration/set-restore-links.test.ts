@@ -9,24 +9,10 @@ import { runCommand } from '../../src/exec/command.js';
 import { snapkeep, events, expectExit } from '../helpers/cli.js';
 import { useCleanups } from '../helpers/cleanups.js';
 import { resticBinaries, type ResticBinary } from '../helpers/restic-binaries.js';
+import { folderSetConfig } from '../helpers/restic-world.js';
 
 const cleanups = useCleanups();
 
-/** One backup set with one folder source, in a local repository. */
-const config = (directory: string, folder: string): string => `state_dir: ${join(directory, 'state')}
-repositories:
-  local:
-    url: ${join(directory, 'repo')}
-    password: file:${join(directory, 'password')}
-sources:
-  up:
-    type: directory
-    paths: [${folder}]
-backup_sets:
-  app:
-    sources: [up]
-    repository: local
-`;
 let binaries: ResticBinary[];
 
 beforeAll(async () => {
@@ -44,7 +30,7 @@ describe.each([0, 1])('a link where the run has a directory, restic #%i', (index
     await writeFile(join(folder, 'sub', 'x'), 'from the run\n');
     await writeFile(join(directory, 'password'), 'links password\n', { mode: 0o600 });
     const configPath = join(directory, 'snapkeep.yaml');
-    await writeFile(configPath, config(directory, folder));
+    await writeFile(configPath, folderSetConfig(directory, folder));
     const env = { SNAPKEEP_RESTIC: binary.path, SNAPKEEP_CACHE_DIR: join(directory, 'cache') };
     expectExit(await snapkeep(['backup', '--config', configPath], { env }), 0);
 
@@ -92,7 +78,7 @@ describe('--exact on a bind-mounted folder', () => {
     await writeFile(join(folder, 'r'), 'from the run\n');
     await writeFile(join(directory, 'password'), 'bind password\n', { mode: 0o600 });
     const configPath = join(directory, 'snapkeep.yaml');
-    await writeFile(configPath, config(directory, folder));
+    await writeFile(configPath, folderSetConfig(directory, folder));
     const env = { SNAPKEEP_RESTIC: binary.path, SNAPKEEP_CACHE_DIR: join(directory, 'cache') };
     expectExit(await snapkeep(['backup', '--config', configPath], { env }), 0);
     await writeFile(join(folder, 'r'), 'changed\n');
@@ -123,7 +109,7 @@ describe.each([0, 1])('a file with two names (hard links), restic #%i', (index) 
     await link(join(folder, 'h1'), join(folder, 'h2'));
     await writeFile(join(directory, 'password'), 'links password\n', { mode: 0o600 });
     const configPath = join(directory, 'snapkeep.yaml');
-    await writeFile(configPath, config(directory, folder));
+    await writeFile(configPath, folderSetConfig(directory, folder));
     const env = { SNAPKEEP_RESTIC: binary.path, SNAPKEEP_CACHE_DIR: join(directory, 'cache') };
     expectExit(await snapkeep(['backup', '--config', configPath], { env }), 0);
     await writeFile(join(folder, 'later'), 'written after the backup\n');
@@ -151,7 +137,7 @@ describe('an interrupted restore of live data', () => {
     // The stop command interrupts snapkeep itself (its parent), as Ctrl-C during the restore would.
     await writeFile(
       configPath,
-      config(directory, folder).replace(
+      folderSetConfig(directory, folder).replace(
         '    repository: local\n',
         `    repository: local\n    restore:\n      stop: [[sh, -c, 'kill -INT $PPID']]\n      start: [[touch, ${join(directory, 'started')}]]\n`,
       ),

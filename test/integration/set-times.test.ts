@@ -9,6 +9,7 @@ import { runChecked } from '../../src/exec/command.js';
 import { useCleanups } from '../helpers/cleanups.js';
 import { events, expectExit, snapkeep } from '../helpers/cli.js';
 import { resticBinaries } from '../helpers/restic-binaries.js';
+import { folderSetConfig } from '../helpers/restic-world.js';
 import { useTimeZone } from '../helpers/time-zone.js';
 
 const cleanups = useCleanups();
@@ -24,17 +25,7 @@ describe('a set run’s time', () => {
     const password = 'set times password';
     await writeFile(join(base, 'password'), `${password}\n`, { mode: 0o600 });
     const config = join(base, 'snapkeep.yaml');
-    await writeFile(
-      config,
-      `state_dir: ${join(base, 'state')}
-repositories:
-  local: { url: ${join(base, 'repo')}, password: "file:${join(base, 'password')}" }
-sources:
-  uploads: { type: directory, paths: [${uploads}] }
-backup_sets:
-  app: { sources: [uploads], repository: local }
-`,
-    );
+    await writeFile(config, folderSetConfig(base, uploads, 'uploads'));
     const env = { ...process.env, TZ: 'Europe/Berlin', SNAPKEEP_RESTIC: binary!.path } as Record<
       string,
       string
