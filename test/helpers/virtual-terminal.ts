@@ -1,5 +1,31 @@
 // A minimal terminal screen for asserting what a person sees: printable text, \r, \n, and the
 // escapes snapkeep's progress display uses (ESC[K erase to end of line, ESC[nA cursor up).
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCommand } from '../../src/exec/command.js';
+
+const quote = (word: string): string => `'${word.replaceAll("'", "'\\''")}'`;
+
+/**
+ * Run argv on a real pty (script(1)) of `columns` columns; its exit code and what it wrote there
+ * (the pty turns \n into \r\n, as a terminal receives it). The transcript goes to `directory`.
+ */
+export async function runOnPty(
+  argv: readonly string[],
+  directory: string,
+  columns: number,
+): Promise<{ readonly exitCode: number | null; readonly output: string }> {
+  const transcript = join(directory, 'transcript');
+  const result = await runCommand({
+    file: 'script',
+    args: ['-q', '-e', '-c', argv.map(quote).join(' '), transcript],
+    env: { COLUMNS: String(columns), LINES: '40' },
+  });
+  const output = (await readFile(transcript, 'utf8'))
+    .replace(/^Script started.*\n/, '')
+    .replace(/\nScript done.*\n?$/, '');
+  return { exitCode: result.exitCode, output };
+}
 export class VirtualTerminal {
   readonly isTTY = true;
   readonly rows: string[] = [''];

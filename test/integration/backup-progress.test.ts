@@ -1,7 +1,7 @@
 // A restic backup shows its progress (issue 16): restic's --json status lines become `progress`
 // events and, on a terminal, one progress line per item that the item's outcome line replaces.
 // Ground truth: the size of the file backed up (what restic must read), and the order of events.
-import { readFile, mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/exec/command.js';
@@ -11,10 +11,9 @@ import { cliPath, events, expectExit, snapkeep } from '../helpers/cli.js';
 import { requireTools } from '../helpers/loop-btrfs.js';
 import { resticBinaries } from '../helpers/restic-binaries.js';
 import { folderSetConfig } from '../helpers/restic-world.js';
-import { VirtualTerminal } from '../helpers/virtual-terminal.js';
+import { runOnPty, VirtualTerminal } from '../helpers/virtual-terminal.js';
 
 const cleanups = useCleanups();
-const quote = (word: string): string => `'${word.replaceAll("'", "'\\''")}'`;
 
 async function world(name: string): Promise<{ config: string; uploads: string; base: string }> {
   const base = await cleanups.tempDir(name);
@@ -66,17 +65,9 @@ describe('restic backup progress', () => {
   it('on a terminal: a progress line while restic reads, replaced by the item line', async () => {
     await requireTools(['script']);
     const { config, base } = await world('bprogtty');
-    const transcript = join(base, 'transcript');
-    const command = [process.execPath, cliPath, 'backup', '--config', config].map(quote).join(' ');
-    const result = await runCommand({
-      file: 'script',
-      args: ['-q', '-e', '-c', command, transcript],
-      env: { COLUMNS: '120', LINES: '40' },
-    });
+    const result = await runOnPty([process.execPath, cliPath, 'backup', '--config', config], base, 120);
     expect(result.exitCode).toBe(0);
-    const raw = (await readFile(transcript, 'utf8'))
-      .replace(/^Script started.*\n/, '')
-      .replace(/\nScript done.*\n?$/, '');
+    const raw = result.output;
     const progressLine = /app: \S+uploads: [\d.]+ [KMGT]?i?B at [\d.]+ [KMGT]?i?B\/s/;
     expect(raw, 'a progress line was drawn').toMatch(progressLine);
     const terminal = new VirtualTerminal(120);

@@ -1,7 +1,7 @@
 // Two parallel transfers on a real terminal (script(1) gives the run a pty): what the screen
 // shows at the end is every outcome line, whole, and no progress remains — whatever the
 // progress lines did in between (test/unit/cli/progress-lines.test.ts checks the drawing itself).
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/exec/command.js';
@@ -9,10 +9,9 @@ import { createSubvolume, writeRandomData } from '../helpers/btrfs-tree.js';
 import { useCleanups } from '../helpers/cleanups.js';
 import { cliPath } from '../helpers/cli.js';
 import { requireTools } from '../helpers/loop-btrfs.js';
-import { VirtualTerminal } from '../helpers/virtual-terminal.js';
+import { runOnPty, VirtualTerminal } from '../helpers/virtual-terminal.js';
 
 const cleanups = useCleanups();
-const quote = (word: string): string => `'${word.replaceAll("'", "'\\''")}'`;
 
 describe('progress on a terminal', () => {
   it('two parallel sends: the final screen is their outcome lines and the summary, nothing garbled', async () => {
@@ -44,21 +43,10 @@ ${['alpha', 'beta']
     );
     for (const name of ['alpha', 'beta'])
       await runCommand({ file: 'mkdir', args: [join(source.mountPoint, `${name}-snapshots`)] });
-    const transcript = join(base, 'transcript');
-    const command = [process.execPath, cliPath, 'run', '--config', config].map(quote).join(' ');
-    const result = await runCommand({
-      file: 'script',
-      args: ['-q', '-e', '-c', command, transcript],
-      env: { COLUMNS: '100', LINES: '40' },
-    });
+    const result = await runOnPty([process.execPath, cliPath, 'run', '--config', config], base, 100);
     expect(result.exitCode).toBe(0);
     const terminal = new VirtualTerminal(100);
-    // The pty turns \n into \r\n; the terminal reads them as a person's would.
-    terminal.write(
-      (await readFile(transcript, 'utf8'))
-        .replace(/^Script started.*\n/, '')
-        .replace(/\nScript done.*\n?$/, ''),
-    );
+    terminal.write(result.output);
     const screen = terminal.screen();
     expect(screen.filter((line) => / at [\d.]+ [KMGT]?i?B\/s/.test(line))).toEqual([]);
     const sends = screen.filter((line) => /^ok {3}\w+ → disk: send /.test(line));
