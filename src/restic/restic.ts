@@ -167,6 +167,11 @@ export class Restic {
     return atLeast(this.version, 17);
   }
 
+  /** 0.18+: a restore in place keeps every name of a hard-linked file (0.14 keeps one). */
+  get keepsHardLinksInPlace(): boolean {
+    return atLeast(this.version, 18);
+  }
+
   /** The environment that opens `repository`: location, password, backend credentials. */
   async environment(repository: ResolvedRepository): Promise<Record<string, string>> {
     const where = `repositories.${repository.name}`;

@@ -175,12 +175,6 @@ function repositoryOf(set: ResolvedBackupSet, from: string | undefined): Resolve
   return found;
 }
 
-const atLeast = (
-  version: { readonly major: number; readonly minor: number },
-  major: number,
-  minor: number,
-): boolean => version.major > major || (version.major === major && version.minor >= minor);
-
 /** Every restore point of the sets in every repository of theirs, newest first per repository. */
 export async function listRestorePoints(
   sets: readonly ResolvedBackupSet[],
@@ -320,7 +314,7 @@ export async function restoreSetRun(
             `${links.map((link) => `${link.path} is a symbolic link (to ${link.to})`).join(', ')} where run ${point.run} has a directory: restic would write the run's files through it; restore with --exact (moves it aside first), or replace the link by a directory`,
           );
         const linked =
-          overwrites && !atLeast(restic.version, 0, 18) ? await firstHardLinkedFile(target) : undefined;
+          overwrites && !restic.keepsHardLinksInPlace ? await firstHardLinkedFile(target) : undefined;
         if (linked)
           throw new UsageError(
             `${linked} has more than one name (hard links): restic ${restic.version.text} restoring in place keeps one name and removes the others (restic 0.18 does not); restore with --to DIR and copy back, or use restic 0.18 or later (SNAPKEEP_RESTIC=/path/to/restic)`,
