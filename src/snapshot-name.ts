@@ -24,8 +24,23 @@ const timestampPattern =
 /** A name btrbk would accept as a basename (its `safe_file_match` minus the slash). */
 export const snapshotBasenamePattern = /^[0-9a-zA-Z_@+\-.]+$/;
 
+// Parsed names, by name: a run parses each of a subvolume's names several times (plan, prune
+// re-plan, pointers, copies), and the answer depends only on the name and the time zone (TZ may
+// change within a process: tests switch it).
+const parsed = new Map<string, SnapshotName | undefined>();
+const parsedLimit = 100_000;
+
 /** Parse a snapshot name; undefined if it is not `<basename>.<timestamp>[_N]` or the date is invalid. */
 export function parseSnapshotName(name: string): SnapshotName | undefined {
+  const key = `${process.env.TZ ?? ''}\u0000${name}`;
+  if (parsed.has(key)) return parsed.get(key);
+  const result = parseAfresh(name);
+  if (parsed.size >= parsedLimit) parsed.clear();
+  parsed.set(key, result);
+  return result;
+}
+
+function parseAfresh(name: string): SnapshotName | undefined {
   const match = timestampPattern.exec(name);
   const groups = match?.groups;
   if (!groups) return undefined;
@@ -61,8 +76,10 @@ export function parseSnapshotName(name: string): SnapshotName | undefined {
   };
 }
 
+/** `month` from 0; the Gregorian calendar's leap years, as Time::Local has them. */
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+  if (month !== 1) return [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month]!;
+  return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
 }
 
 export function compareSnapshotDates(a: SnapshotDate, b: SnapshotDate): number {

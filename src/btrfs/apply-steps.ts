@@ -31,7 +31,7 @@ import {
 import { parseSubvolumeList, parseSubvolumeShow, type ShownSubvolume } from './btrfs-parse.js';
 import type { Host } from '../remote/host.js';
 import { Inventory, localHost, type Subvolume } from './inventory.js';
-import { writeLatestPointer } from './latest-pointer.js';
+import { writeLatestPointer, type PointerWrites } from './latest-pointer.js';
 import { localSendFeatures } from './send-features.js';
 import { readStreamChanges, type StreamChanges } from './send-stream.js';
 import { compareChanges } from './verify-copy.js';
@@ -103,6 +103,8 @@ export class StepExecutor {
   constructor(
     private readonly hostFor: HostResolver = () => localHost,
     private readonly onProgress?: (progress: SendProgress) => void,
+    /** `processes` under `snapshot --deadline` (writeLatestPointer). */
+    private readonly pointerWrites: PointerWrites = 'file-calls',
   ) {}
 
   /** Subvolumes this executor created, by host and path: a later send needs their UUIDs. */
@@ -218,7 +220,7 @@ export class StepExecutor {
         // Planned only where the directory is on this machine (observe.ts reads it only there).
         if (this.hostFor({ subvolume: step.subvolume, target: step.target }) !== localHost)
           throw new StepFailure(`the latest pointer ${step.path} is kept only on this machine`);
-        await writeLatestPointer(step.path, step.pointsTo);
+        await writeLatestPointer(step.path, step.pointsTo, this.pointerWrites);
         return {};
       }
     }

@@ -196,6 +196,7 @@ export async function runBtrfs(config: ResolvedConfig, options: RunOptions): Pro
     (progress) => {
       options.reporter.progress(progress);
     },
+    options.deadline ? 'processes' : 'file-calls',
   );
   const lastSent = (subvolume: string) => (target: string) =>
     options.transfers?.get(subvolume, target).lastSent;

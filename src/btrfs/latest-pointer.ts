@@ -4,8 +4,9 @@
 // snapkeep's inventory (`btrfs subvolume list`) nor btrbk's name scan (subvolumes only) ever takes
 // it for a snapshot, and `<basename>.latest` is not a btrbk snapshot name (no timestamp).
 // Only on this machine: the SSH target filter has no request for symlinks.
-import { lstat, readlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { lstat, mkdir, readlink, rename, symlink, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { messageOf } from '../errors.js';
 import { runCommand, type CommandSpec } from '../exec/command.js';
 import { assertSafePath } from './btrfs-commands.js';
 import { localHost } from './inventory.js';
@@ -36,22 +37,58 @@ export async function readLatestPointer(directory: string, basename: string): Pr
   return { kind: 'other', what: kind };
 }
 
+/** How a pointer is written: by this process's own file calls, or only by child processes. */
+export type PointerWrites = 'file-calls' | 'processes';
+
+let temporaryCount = 0;
+
 /**
  * Point the pointer at `path` to `name` (relative: it stays right when the disk is mounted
- * elsewhere), or remove it (`name` null). One `ln -sfnT`: GNU ln makes the new link under a
- * temporary name and renames it over the old one (rename(2)), which replaces it atomically, so a
- * reader sees the old pointer or the new one, never none. Written by processes, not by Node's own
- * file calls: on a hung or frozen disk those wait in a thread that keeps Node from exiting, and
- * `snapshot --deadline` must exit whatever the disk does.
+ * elsewhere), or remove it (`name` null). The new link is made under a temporary name in the same
+ * directory and renamed over the old one (rename(2) replaces it atomically), so a reader sees the
+ * old pointer or the new one, never none.
+ *
+ * `processes` (`snapshot --deadline`): by `ln -sfnT` (GNU ln does the same rename) and `rm`, never
+ * by Node's file calls, because on a hung or frozen disk those wait in a thread that keeps Node
+ * from exiting, and the pre-sleep run must exit whatever the disk does. Otherwise by file calls: a
+ * process per pointer costs a fork of this whole process on its main thread, twice per subvolume.
  */
-export async function writeLatestPointer(path: string, name: string | null): Promise<void> {
-  const commands: CommandSpec[] = [];
-  if (name === null) commands.push({ file: 'rm', args: ['-f', '--', assertSafePath(path)] });
-  else {
+export async function writeLatestPointer(
+  path: string,
+  name: string | null,
+  writes: PointerWrites = 'file-calls',
+): Promise<void> {
+  assertSafePath(path);
+  if (name !== null) assertSnapshotName(name);
+  if (writes === 'processes') return writeByProcesses(path, name);
+  try {
+    if (name === null) {
+      await unlink(path).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      });
+      return;
+    }
     // Set before the first snapshot (see planSubvolume), the directory may not exist yet.
+    if (!(await localHost.exists(dirname(path)))) await mkdir(dirname(path), { recursive: true });
+    // Hidden, and unique per process and write (two subvolumes may set pointers in one directory).
+    const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${temporaryCount++}`);
+    await symlink(name, temporary);
+    await rename(temporary, path).catch(async (error: unknown) => {
+      await unlink(temporary).catch(() => undefined);
+      throw error;
+    });
+  } catch (error) {
+    throw new Error(`cannot update the latest pointer ${path}: ${messageOf(error)}`);
+  }
+}
+
+async function writeByProcesses(path: string, name: string | null): Promise<void> {
+  const commands: CommandSpec[] = [];
+  if (name === null) commands.push({ file: 'rm', args: ['-f', '--', path] });
+  else {
     if (!(await localHost.exists(dirname(path))))
-      commands.push({ file: 'mkdir', args: ['-p', '--', assertSafePath(dirname(path))] });
-    commands.push({ file: 'ln', args: ['-sfnT', '--', assertSnapshotName(name), assertSafePath(path)] });
+      commands.push({ file: 'mkdir', args: ['-p', '--', dirname(path)] });
+    commands.push({ file: 'ln', args: ['-sfnT', '--', name, path] });
   }
   for (const command of commands) {
     const result = await runCommand(command);
