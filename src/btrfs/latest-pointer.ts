@@ -69,8 +69,9 @@ export async function writeLatestPointer(
       return;
     }
     // Set before the first snapshot (see planSubvolume), the directory may not exist yet.
-    if (!(await localHost.exists(dirname(path)))) await mkdir(dirname(path), { recursive: true });
+    await mkdir(dirname(path), { recursive: true });
     // Hidden, and unique per process and write (two subvolumes may set pointers in one directory).
+    // Only a crash between the two calls leaves it behind: a symlink, which no listing counts.
     const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${temporaryCount++}`);
     await symlink(name, temporary);
     await rename(temporary, path).catch(async (error: unknown) => {

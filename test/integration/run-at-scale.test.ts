@@ -2,7 +2,7 @@
 // does not depend on the machine's load): each filesystem is listed once up front, however many
 // subvolumes are on it; what a run makes is read back by shared listings, not a `btrfs subvolume
 // show` each; FIFOs are made for the transfers that run at once, not for every snapshot; a latest
-// pointer is one process. Every copy is still verified (the run's send steps say so). And a run
+// pointer costs no process at all. Every copy is still verified (the run's send steps say so). And a run
 // that writes no metrics textfile does not load the metrics library on its way to exit.
 import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
