@@ -8,15 +8,13 @@ import {
   prepareFifo,
   runConsumingStdout,
   runFanOut,
+  runJoinedByFifo,
   runPipeline,
   type CommandResult,
   type CommandSpec,
-  type ConsumedResult,
   type PipelineOptions,
-  type PipelineResult,
   type PipeProgress,
 } from '../exec/command.js';
-import { runLocalTransfer } from '../exec/local-transfer.js';
 import { messageOf } from '../errors.js';
 import { streamUuidOf, type Step } from '../plan/btrfs-plan.js';
 import {
@@ -299,46 +297,35 @@ export class StepExecutor {
     const expected = this.expectedLater(step);
     const sourceHost = this.hostFor({ subvolume: step.subvolume });
     const targetHost = this.hostFor({ subvolume: step.subvolume, target: step.target });
+    this.readChangesAlong(step, sourceHost, targetHost);
     const pipelineOptions = this.progressOptions(
       [step],
       sourceHost !== localHost && targetHost === localHost ? 'consumer' : 'producer',
     );
-    const result =
-      sourceHost === localHost && targetHost === localHost
-        ? await this.localTransfer(step, pipelineOptions)
-        : await runPipeline(
-            await streamStages(
-              sourceHost,
-              sendSnapshot(step.snapshotPath, step.parent?.path),
-              targetHost,
-              receiveInto(step.targetDirectory),
-            ),
-            pipelineOptions,
-          );
+    // Both ends here: send and receive open a FIFO themselves (a kernel pipe, as in a shell),
+    // and the stream may use what this btrfs-progs can both write and read.
+    const local = sourceHost === localHost && targetHost === localHost;
+    const features = local ? await localSendFeatures() : undefined;
+    const result = local
+      ? await runJoinedByFifo(
+          (fifo) => [
+            sendSnapshot(step.snapshotPath, step.parent?.path, fifo, features),
+            receiveInto(step.targetDirectory, fifo),
+          ],
+          pipelineOptions,
+        )
+      : await runPipeline(
+          await streamStages(
+            sourceHost,
+            sendSnapshot(step.snapshotPath, step.parent?.path),
+            targetHost,
+            receiveInto(step.targetDirectory),
+          ),
+          pipelineOptions,
+        );
     if (result.stages.some((stage) => stage.exitCode !== 0))
       throw await this.transferFailure(step, targetHost, result.stages, expected);
     return { bytes: result.bytes, created: await this.verifiedCopy(step, targetHost, expected) };
-  }
-
-  /**
-   * Both ends here: send and receive open a FIFO themselves (a kernel pipe, as in a shell), the
-   * stream may use what this btrfs-progs can both write and read, and the metadata its copy is
-   * compared on is read alongside, all started as one process (local-transfer.ts).
-   */
-  private async localTransfer(step: SendStep, options: PipelineOptions): Promise<PipelineResult> {
-    const features = await localSendFeatures();
-    const key = streamKey(step);
-    const { transfer, metadata } = runLocalTransfer(
-      (fifo) => [
-        sendSnapshot(step.snapshotPath, step.parent?.path, fifo, features),
-        receiveInto(step.targetDirectory, fifo),
-      ],
-      this.changesByStream.has(key) ? undefined : sendMetadataOnly(step.snapshotPath, step.parent?.path),
-      readStreamChanges,
-      options,
-    );
-    if (metadata) this.changesByStream.set(key, metadata.then(changesOrReason));
-    return transfer;
   }
 
   /**
@@ -495,13 +482,17 @@ export class StepExecutor {
 
   /** What the stream of `step` changes (btrfs send --no-data), or why it cannot be read. */
   private streamChanges(step: SendStep): Promise<StreamChanges | string> {
-    const key = streamKey(step);
+    const key = `${step.snapshotPath}\u0000${step.parent?.path ?? ''}`;
     let changes = this.changesByStream.get(key);
     if (!changes) {
       changes = runConsumingStdout(
         sendMetadataOnly(step.snapshotPath, step.parent?.path),
         readStreamChanges,
-      ).then(changesOrReason);
+      ).then(({ result, consumed }) =>
+        result.exitCode !== 0 || consumed === undefined
+          ? `its stream's metadata cannot be read to compare it: ${result.stderr.trim() || `${result.spec.file} exited ${result.exitCode ?? result.signal ?? '?'}`}`
+          : consumed,
+      );
       this.changesByStream.set(key, changes);
     }
     return changes;
@@ -541,16 +532,6 @@ export class StepExecutor {
       ? `the ${left.readonly ? 'unverified' : 'partial'} copy ${path} was deleted`
       : `the partial copy ${path} could not be deleted: ${result.stderr.trim()}`;
   }
-}
-
-/** The key of one stream: its snapshot and its parent. */
-const streamKey = (step: SendStep): string => `${step.snapshotPath}\u0000${step.parent?.path ?? ''}`;
-
-/** A metadata read's changes, or why they cannot be had. */
-function changesOrReason({ result, consumed }: ConsumedResult<StreamChanges>): StreamChanges | string {
-  return result.exitCode !== 0 || consumed === undefined
-    ? `its stream's metadata cannot be read to compare it: ${result.stderr.trim() || `${result.spec.file} exited ${result.exitCode ?? result.signal ?? '?'}`}`
-    : consumed;
 }
 
 /** "a btrfs receive (pid N) is still writing into DIR", or undefined (also where it cannot be seen). */

@@ -95,8 +95,7 @@ export function terminateAllChildren(signal: NodeJS.Signals = 'SIGTERM'): void {
   for (const child of liveChildren) child.kill(signal);
 }
 
-/** Among the children an interrupt stops (terminateAllChildren). */
-export function trackChild(child: ChildProcess): void {
+function track(child: ChildProcess): void {
   liveChildren.add(child);
   child.once('close', () => liveChildren.delete(child));
 }
@@ -113,7 +112,8 @@ function start(spec: CommandSpec, stdio: StdioOptions, counted = false): ChildPr
   const executable = resolveExecutable(spec.file, env.PATH);
   const shell = counted ? resolveExecutable('sh', env.PATH) : undefined;
   let { file, args } = executable ? boundToThisProcess(executable, spec.args) : spec;
-  if (executable && shell) ({ file, args } = boundToThisProcess(shell, countingCommand([file, ...args])));
+  if (executable && shell)
+    ({ file, args } = boundToThisProcess(shell, ['-c', countingScript, 'sh', file, ...args]));
   const child = childProcess().spawn(file, [...args], {
     cwd: spec.cwd,
     env,
@@ -121,7 +121,7 @@ function start(spec: CommandSpec, stdio: StdioOptions, counted = false): ChildPr
   });
   if (debug) spawnedAt.set(child, performance.now());
   if (executable && shell) countOf.set(child, countReport(child));
-  trackChild(child);
+  track(child);
   return child;
 }
 
@@ -143,11 +143,6 @@ const countingScript = [
   'written; echo $((written - before)) >&3',
   'exit $status',
 ].join('\n');
-
-/** The shell's arguments that run `argv` counted (countingScript), the count on fd 3. */
-export function countingCommand(argv: readonly string[]): string[] {
-  return ['-c', countingScript, 'sh', ...argv];
-}
 
 // The exact count a counted child reports after its command ended (undefined if it did not).
 const countOf = new WeakMap<ChildProcess, Promise<number | undefined>>();
@@ -182,20 +177,6 @@ export function debugNote(text: string): void {
   if (debug) process.stderr.write(`snapkeep debug: +${performance.now().toFixed(0)}ms ${text}\n`);
 }
 
-/** SNAPKEEP_DEBUG's line for a command that ended: started at +N ms of this process, its own duration. */
-export function debugCommandEnded(
-  spec: CommandSpec,
-  began: number,
-  exitCode: number | null,
-  signal: NodeJS.Signals | null,
-): void {
-  if (!debug) return;
-  const now = performance.now();
-  process.stderr.write(
-    `snapkeep debug: +${began.toFixed(0)}ms ${formatCommand(spec)} → ${signal ?? `exit ${exitCode}`} in ${(now - began).toFixed(0)} ms\n`,
-  );
-}
-
 // When each child started (SNAPKEEP_DEBUG only): stages of a pipe may start at different times.
 const spawnedAt = new WeakMap<ChildProcess, number>();
 
@@ -205,7 +186,7 @@ const spawnedAt = new WeakMap<ChildProcess, number>();
  * what its spec passes. So psql, mkfifo or btrfs never see the restic password; restic gets it
  * because its spec says so.
  */
-export function environmentFor(spec: CommandSpec): NodeJS.ProcessEnv {
+function environmentFor(spec: CommandSpec): NodeJS.ProcessEnv {
   const inherited: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (value === undefined || secretVariables.has(name)) continue;
@@ -263,7 +244,14 @@ function collect(
     });
     child.once('close', (exitCode, signal) => {
       if (timer) clearTimeout(timer);
-      if (debug) debugCommandEnded(spec, spawnedAt.get(child) ?? performance.now(), exitCode, signal);
+      if (debug) {
+        // Started at +N ms of this process; the duration is the process's own.
+        const now = performance.now();
+        const began = spawnedAt.get(child) ?? now;
+        process.stderr.write(
+          `snapkeep debug: +${began.toFixed(0)}ms ${formatCommand(spec)} → ${signal ?? `exit ${exitCode}`} in ${(now - began).toFixed(0)} ms\n`,
+        );
+      }
       resolve({
         spec,
         exitCode,
@@ -361,7 +349,7 @@ export interface PipelineOptions {
 
 /** Bytes a process has written so far (wchar), from /proc (Linux): progress without Node in the
  *  data path. */
-export async function bytesWritten(pid: number | undefined): Promise<number | undefined> {
+async function bytesWritten(pid: number | undefined): Promise<number | undefined> {
   if (pid === undefined) return undefined;
   try {
     const io = await readFile(`/proc/${pid}/io`, 'utf8');
@@ -447,7 +435,7 @@ async function superviseStages(
  * Reports progress from /proc counters while a stream runs (when asked to); the returned
  * function stops sampling and gives the last sample (the length when no exact count came).
  */
-export function sampleProgress(
+function sampleProgress(
   count: () => Promise<number | undefined>,
   startedAt: number,
   options: PipelineOptions,
@@ -490,8 +478,7 @@ const fifoPool = {
   preparing: false,
 };
 
-/** A FIFO of the pool for one use; give it back (releaseFifo) once both its ends are closed. */
-export async function acquireFifo(): Promise<string> {
+async function acquireFifo(): Promise<string> {
   const idle = fifoPool.idle.pop();
   if (idle) return idle;
   fifoPool.directory ??= mkdtemp(join(tmpdir(), 'snapkeep-fifo-')).then((directory) => {
@@ -504,11 +491,6 @@ export async function acquireFifo(): Promise<string> {
   const made = await runCommand({ file: 'mkfifo', args: ['-m', '600', '--', fifo] });
   if (made.exitCode !== 0) throw new Error(`mkfifo ${fifo}: ${made.stderr.trim()}`);
   return fifo;
-}
-
-/** A FIFO acquireFifo gave, back to the pool: every process that opened it is gone. */
-export function releaseFifo(fifo: string): void {
-  fifoPool.idle.push(fifo);
 }
 
 /** Remove the FIFOs now (this process exiting does it too; for callers that live on, e.g. tests). */
@@ -543,23 +525,15 @@ export async function runJoinedByFifo(
   options: PipelineOptions = {},
 ): Promise<PipelineResult> {
   const fifo = await acquireFifo();
-  return joinByFifo(fifo, build(fifo), options);
-}
-
-/** runJoinedByFifo with its FIFO acquired (acquireFifo) and its stages built; gives the FIFO back. */
-export async function joinByFifo(
-  fifo: string,
-  specs: readonly [CommandSpec, CommandSpec],
-  options: PipelineOptions = {},
-): Promise<PipelineResult> {
+  const specs = build(fifo);
   const startedAt = Date.now();
+  // Counted at the producer, which writes exactly the stream (the receive reads other files too).
+  const children = specs.map((spec, index) => start(spec, ['ignore', 'pipe', 'pipe'], index === 0));
   try {
-    // Counted at the producer, which writes exactly the stream (the receive reads other files too).
-    const children = specs.map((spec, index) => start(spec, ['ignore', 'pipe', 'pipe'], index === 0));
     return await superviseStages(children, specs, startedAt, options, children[0]!);
   } finally {
     // Both ends are closed once both processes are gone: the FIFO is empty and reusable.
-    releaseFifo(fifo);
+    fifoPool.idle.push(fifo);
   }
 }
 

@@ -174,9 +174,7 @@ subvolumes:
       let children: ProcessInfo[] = [];
       const receiving = await eventually(async () => {
         children = await descendantsOf(run.pid!);
-        // The receive itself (its first argument the btrfs executable), not a process whose
-        // arguments name it (the script that starts a local transfer's stages).
-        const receive = children.find((info) => /^(?:\S*\/)?btrfs receive\b/.test(info.command));
+        const receive = children.find((info) => /\bbtrfs receive\b/.test(info.command));
         if (!receive) return false;
         const io = await readFile(`/proc/${receive.pid}/io`, 'utf8').catch(() => '');
         const written = Number(/^wchar:\s*(\d+)/m.exec(io)?.[1] ?? 0);
