@@ -76,9 +76,11 @@ function parseAfresh(name: string): SnapshotName | undefined {
   };
 }
 
+const monthLengths = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /** `month` from 0; the Gregorian calendar's leap years, as Time::Local has them. */
 function daysInMonth(year: number, month: number): number {
-  if (month !== 1) return [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month]!;
+  if (month !== 1) return monthLengths[month]!;
   return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
 }
 
