@@ -12,6 +12,8 @@ import {
   runPipeline,
   type CommandResult,
   type CommandSpec,
+  type ConsumedResult,
+  type JoinedResult,
   type PipelineOptions,
   type PipeProgress,
 } from '../exec/command.js';
@@ -30,7 +32,7 @@ import {
 } from './btrfs-commands.js';
 import { parseSubvolumeList, parseSubvolumeShow, type ShownSubvolume } from './btrfs-parse.js';
 import type { Host } from '../remote/host.js';
-import { Inventory, localHost, type Subvolume } from './inventory.js';
+import { Inventory, type WriteLease, localHost, type Subvolume } from './inventory.js';
 import { writeLatestPointer, type PointerWrites } from './latest-pointer.js';
 import { localSendFeatures } from './send-features.js';
 import { readStreamChanges, type StreamChanges } from './send-stream.js';
@@ -113,14 +115,30 @@ export class StepExecutor {
   /** What reads back the subvolumes steps make, per host (Inventory.readBack). */
   private readonly readers = new Map<Host, Inventory>();
 
-  /** The subvolume at `path` as listed now (see Inventory.readBack); throws if it cannot be listed. */
-  private readBack(host: Host, path: string): Promise<Subvolume | undefined> {
+  private readerOf(host: Host): Inventory {
     let reader = this.readers.get(host);
     if (!reader) {
       reader = new Inventory(host);
       this.readers.set(host, reader);
     }
-    return reader.readBack(dirname(path), basename(path));
+    return reader;
+  }
+
+  /**
+   * The subvolume at `path` as listed now (see Inventory.readBack); throws if it cannot be listed.
+   * `finishing`: the write that made it (writing), ended once the read-back is queued.
+   */
+  private readBack(host: Host, path: string, finishing?: WriteLease): Promise<Subvolume | undefined> {
+    return this.readerOf(host).readBack(dirname(path), basename(path), finishing);
+  }
+
+  /**
+   * A receive into `directory` from now until the lease ends (Inventory.startWriting): copies
+   * received side by side are read back together. Snapshots are not counted: they end together
+   * anyway (one commit), and one on a hung disk must not hold up the read-back of the others.
+   */
+  private writing(host: Host, directory: string): Promise<WriteLease> {
+    return this.readerOf(host).startWriting(directory);
   }
 
   execute(step: Step): Promise<StepOutcome> {
@@ -297,35 +315,60 @@ export class StepExecutor {
     const expected = this.expectedLater(step);
     const sourceHost = this.hostFor({ subvolume: step.subvolume });
     const targetHost = this.hostFor({ subvolume: step.subvolume, target: step.target });
-    this.readChangesAlong(step, sourceHost, targetHost);
+    // Both ends here: send and receive open a FIFO themselves (a kernel pipe, as in a shell),
+    // the stream may use what this btrfs-progs can both write and read, and the stream's
+    // metadata is read by the send's process after it (one process start fewer).
+    const local = sourceHost === localHost && targetHost === localHost;
+    const readsChanges = local && !this.changesByStream.has(streamKey(step));
     const pipelineOptions = this.progressOptions(
       [step],
       sourceHost !== localHost && targetHost === localHost ? 'consumer' : 'producer',
     );
-    // Both ends here: send and receive open a FIFO themselves (a kernel pipe, as in a shell),
-    // and the stream may use what this btrfs-progs can both write and read.
-    const local = sourceHost === localHost && targetHost === localHost;
     const features = local ? await localSendFeatures() : undefined;
-    const result = local
-      ? await runJoinedByFifo(
-          (fifo) => [
-            sendSnapshot(step.snapshotPath, step.parent?.path, fifo, features),
-            receiveInto(step.targetDirectory, fifo),
-          ],
-          pipelineOptions,
-        )
-      : await runPipeline(
-          await streamStages(
-            sourceHost,
-            sendSnapshot(step.snapshotPath, step.parent?.path),
-            targetHost,
-            receiveInto(step.targetDirectory),
-          ),
-          pipelineOptions,
+    // Made before the transfer counts as writing: an SSH connection may take its time.
+    const stages = local
+      ? undefined
+      : await streamStages(
+          sourceHost,
+          sendSnapshot(step.snapshotPath, step.parent?.path),
+          targetHost,
+          receiveInto(step.targetDirectory),
         );
-    if (result.stages.some((stage) => stage.exitCode !== 0))
-      throw await this.transferFailure(step, targetHost, result.stages, expected);
-    return { bytes: result.bytes, created: await this.verifiedCopy(step, targetHost, expected) };
+    const lease = await this.writing(targetHost, step.targetDirectory);
+    let transferred = false;
+    try {
+      const transfer: Promise<JoinedResult<StreamChanges>> = stages
+        ? runPipeline(stages, pipelineOptions)
+        : runJoinedByFifo(
+            (fifo) => [
+              sendSnapshot(step.snapshotPath, step.parent?.path, fifo, features),
+              receiveInto(step.targetDirectory, fifo),
+            ],
+            pipelineOptions,
+            readsChanges
+              ? { spec: sendMetadataOnly(step.snapshotPath, step.parent?.path), consume: readStreamChanges }
+              : undefined,
+          );
+      if (readsChanges)
+        this.changesByStream.set(
+          streamKey(step),
+          transfer.then(
+            (done) => (done.then ? changesOrReason(done.then) : notRead('the transfer failed')),
+            (error: unknown) => notRead(messageOf(error)),
+          ),
+        );
+      const result = await transfer;
+      if (result.stages.some((stage) => stage.exitCode !== 0)) {
+        lease.end();
+        throw await this.transferFailure(step, targetHost, result.stages, expected);
+      }
+      transferred = true;
+      return { bytes: result.bytes, created: await this.verifiedCopy(step, targetHost, expected, lease) };
+    } finally {
+      lease.end();
+      // A later send of this stream reads its metadata itself.
+      if (readsChanges && !transferred) this.changesByStream.delete(streamKey(step));
+    }
   }
 
   /**
@@ -339,28 +382,40 @@ export class StepExecutor {
     const expected = steps.map((step) => this.expectedLater(step));
     const first = steps[0]!;
     this.readChangesAlong(first, localHost, localHost);
+    const features = await localSendFeatures();
+    const leases = await Promise.all(steps.map((step) => this.writing(localHost, step.targetDirectory)));
     const result = await runFanOut(
-      sendSnapshot(first.snapshotPath, first.parent?.path, undefined, await localSendFeatures()),
+      sendSnapshot(first.snapshotPath, first.parent?.path, undefined, features),
       steps.map((step) => (fifo: string) => receiveInto(step.targetDirectory, fifo)),
       this.progressOptions(steps, 'producer'),
-    );
+    ).catch((error: unknown) => {
+      for (const lease of leases) lease.end();
+      throw error;
+    });
     const streamFailed = result.producer.exitCode !== 0 || result.tee.exitCode !== 0;
     return Promise.all(
       steps.map(async (step, index): Promise<StepOutcome> => {
         const targetHost = this.hostFor({ subvolume: step.subvolume, target: step.target });
         const receive = result.consumers[index]!;
+        const lease = leases[index]!;
         return this.outcomeOf(step, startedAt, async () => {
-          if (streamFailed || receive.exitCode !== 0)
-            throw await this.transferFailure(
-              step,
-              targetHost,
-              [result.producer, result.tee, receive],
-              expected[index]!,
-            );
-          return {
-            bytes: result.bytes,
-            created: await this.verifiedCopy(step, targetHost, expected[index]!),
-          };
+          try {
+            if (streamFailed || receive.exitCode !== 0) {
+              lease.end();
+              throw await this.transferFailure(
+                step,
+                targetHost,
+                [result.producer, result.tee, receive],
+                expected[index]!,
+              );
+            }
+            return {
+              bytes: result.bytes,
+              created: await this.verifiedCopy(step, targetHost, expected[index]!, lease),
+            };
+          } finally {
+            lease.end();
+          }
         });
       }),
     );
@@ -403,10 +458,11 @@ export class StepExecutor {
     step: SendStep,
     targetHost: Host,
     expectedUuids: Promise<ExpectedUuids>,
+    receiving?: WriteLease,
   ): Promise<Subvolume> {
     const copyPath = join(step.targetDirectory, step.name);
     const [copy, expected] = await Promise.all([
-      this.readBack(targetHost, copyPath).catch((error: unknown) => {
+      this.readBack(targetHost, copyPath, receiving).catch((error: unknown) => {
         // Not known to be bad: left for the next run to look at, not deleted.
         throw new StepFailure(`the received copy ${copyPath} cannot be read back: ${messageOf(error)}`);
       }),
@@ -482,17 +538,13 @@ export class StepExecutor {
 
   /** What the stream of `step` changes (btrfs send --no-data), or why it cannot be read. */
   private streamChanges(step: SendStep): Promise<StreamChanges | string> {
-    const key = `${step.snapshotPath}\u0000${step.parent?.path ?? ''}`;
+    const key = streamKey(step);
     let changes = this.changesByStream.get(key);
     if (!changes) {
       changes = runConsumingStdout(
         sendMetadataOnly(step.snapshotPath, step.parent?.path),
         readStreamChanges,
-      ).then(({ result, consumed }) =>
-        result.exitCode !== 0 || consumed === undefined
-          ? `its stream's metadata cannot be read to compare it: ${result.stderr.trim() || `${result.spec.file} exited ${result.exitCode ?? result.signal ?? '?'}`}`
-          : consumed,
-      );
+      ).then(changesOrReason);
       this.changesByStream.set(key, changes);
     }
     return changes;
@@ -540,4 +592,20 @@ export async function liveReceives(host: Host, directory: string): Promise<strin
   return pids.length === 0
     ? undefined
     : `a btrfs receive (pid ${pids.join(', ')}) is still writing into ${directory}`;
+}
+
+/** The key of a stream: its snapshot and parent (StepExecutor.changesByStream). */
+function streamKey(step: SendStep): string {
+  return `${step.snapshotPath}\u0000${step.parent?.path ?? ''}`;
+}
+
+/** A metadata read's changes, or why they cannot be compared. */
+function changesOrReason({ result, consumed }: ConsumedResult<StreamChanges>): StreamChanges | string {
+  return result.exitCode !== 0 || consumed === undefined
+    ? notRead(result.stderr.trim() || `${result.spec.file} exited ${result.exitCode ?? result.signal ?? '?'}`)
+    : consumed;
+}
+
+function notRead(why: string): string {
+  return `its stream's metadata cannot be read to compare it: ${why}`;
 }

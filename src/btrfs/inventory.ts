@@ -138,7 +138,11 @@ export class Inventory {
   private mounts: Promise<MountEntry[]> | undefined;
   private readonly listings = new Map<string, Promise<FilesystemListing>>();
 
-  constructor(readonly host: Host = localHost) {}
+  constructor(
+    readonly host: Host = localHost,
+    /** How long a read-back waits for other writers (see startWriting); tests fix it. */
+    private readonly readBackPatienceMs?: number,
+  ) {}
 
   private mountEntries(): Promise<MountEntry[]> {
     this.mounts ??= this.host.mountinfo().then(parseMountinfo);
@@ -362,22 +366,32 @@ export class Inventory {
   }
 
   /** Per mount point: the read-back listing running now, and the one queued to start after it. */
-  private readonly readBacks = new Map<
-    string,
-    { running?: Promise<ListedFilesystem>; queued?: Promise<ListedFilesystem> }
-  >();
+  private readonly readBacks = new Map<string, ReadBackSlot>();
+
+  /** Per mount point: how many steps write into it now (startWriting). */
+  private readonly writers = new Map<string, number>();
 
   /**
    * The subvolume `name` in `directory` as a listing started after this call shows it (undefined:
    * there is none): how a step reads back what it just made, a snapshot or a received copy.
-   * Callers that ask while a listing of that filesystem runs share the next one, so fifty
-   * subvolumes made at once cost a few listings instead of a `btrfs subvolume show` each (and a
-   * show is no cheaper than a listing: it walks every subvolume of the filesystem to print the
-   * snapshots of the one asked about). Throws when the filesystem cannot be listed.
+   * Callers that ask while a listing of that filesystem runs, or while other steps still write
+   * into it (startWriting), share the next one, so fifty subvolumes made at once cost a few
+   * listings instead of a `btrfs subvolume show` each (and a show is no cheaper than a listing: it
+   * walks every subvolume of the filesystem to print the snapshots of the one asked about).
+   * `finishing`: the caller's own write, ended once its read-back is queued (so it is in the
+   * listing that write's end may start). Throws when the filesystem cannot be listed.
    */
-  async readBack(directory: string, name: string): Promise<Subvolume | undefined> {
-    const { mount, resolvedPath } = await this.mountOf(directory);
-    const { listed, readonlyIds } = await this.nextListing(mount, resolvedPath);
+  async readBack(directory: string, name: string, finishing?: WriteLease): Promise<Subvolume | undefined> {
+    let next: Promise<ListedFilesystem>;
+    let resolvedPath: string;
+    let mount: MountEntry;
+    try {
+      ({ mount, resolvedPath } = await this.mountOf(directory));
+      next = this.nextListing(mount, resolvedPath);
+    } finally {
+      finishing?.end();
+    }
+    const { listed, readonlyIds } = await next;
     const wanted = posix.join(resolvedPath, name);
     const found = listed.find((each) => each.path === wanted);
     if (!found) return undefined;
@@ -385,35 +399,107 @@ export class Inventory {
     return { ...subvolumeOf(found, isReadonly(found)), path: join(directory, name) };
   }
 
+  /**
+   * A step that writes into `directory` (a receive) from now until the lease ends: a read-back of
+   * that filesystem asked for meanwhile waits for it (at most as long as the last listing of that
+   * filesystem took, so a long transfer does not hold up the copies received beside it), and the
+   * copies received side by side are read back by one listing instead of one each. Only the
+   * sharing changes, never what a read-back sees: its listing still starts after it was asked for.
+   */
+  async startWriting(directory: string): Promise<WriteLease> {
+    const mountPoint = await this.mountOf(directory).then(
+      ({ mount }) => mount.mountPoint,
+      () => undefined, // not there yet or not btrfs: the step itself will say so
+    );
+    if (mountPoint === undefined) return { end: () => undefined };
+    this.writers.set(mountPoint, (this.writers.get(mountPoint) ?? 0) + 1);
+    let ended = false;
+    return {
+      end: () => {
+        if (ended) return;
+        ended = true;
+        const left = this.writers.get(mountPoint)! - 1;
+        if (left > 0) this.writers.set(mountPoint, left);
+        else {
+          this.writers.delete(mountPoint);
+          this.startQueued(mountPoint, 'quiet');
+        }
+      },
+    };
+  }
+
   /** A listing of `mount` that starts after this call (shared with everyone who asks before it starts). */
   private nextListing(mount: MountEntry, path: string): Promise<ListedFilesystem> {
-    let state = this.readBacks.get(mount.mountPoint);
-    if (!state) {
-      state = {};
-      this.readBacks.set(mount.mountPoint, state);
+    let slot = this.readBacks.get(mount.mountPoint);
+    if (!slot) {
+      slot = {};
+      this.readBacks.set(mount.mountPoint, slot);
     }
-    const slot = state;
-    if (slot.queued) return slot.queued;
-    const start = (): Promise<ListedFilesystem> => {
-      const read = this.readFilesystem(mount, path);
-      slot.running = read;
-      const done = (): void => {
-        if (slot.running === read) slot.running = undefined;
+    if (slot.queued) return slot.queued.listing;
+    if (!slot.running && !this.writers.has(mount.mountPoint)) return this.startListing(slot, mount, path);
+    // The running one may have listed before the caller's subvolume existed: the next one, after
+    // it and after the steps writing there now.
+    const queuedSlot = slot;
+    let start = (): void => undefined;
+    const listing = new Promise<ListedFilesystem>((resolve, reject) => {
+      start = () => {
+        this.startListing(queuedSlot, mount, path).then(resolve, reject);
       };
-      read.then(done, done);
-      return read;
-    };
-    if (!slot.running) return start();
-    // The running one may have listed before the caller's subvolume existed: the next one, after it.
-    const queued = slot.running
-      .catch(() => undefined)
-      .then(() => {
-        slot.queued = undefined;
-        return start();
-      });
-    slot.queued = queued;
-    return queued;
+    });
+    queuedSlot.queued = { listing, start };
+    if (!slot.running) this.waitForWriters(queuedSlot);
+    return listing;
   }
+
+  private startListing(slot: ReadBackSlot, mount: MountEntry, path: string): Promise<ListedFilesystem> {
+    slot.queued = undefined;
+    clearTimeout(slot.patience);
+    const startedAt = performance.now();
+    const read = this.readFilesystem(mount, path);
+    slot.running = read;
+    const done = (): void => {
+      slot.lastListingMs = performance.now() - startedAt;
+      if (slot.running === read) slot.running = undefined;
+      this.startQueued(mount.mountPoint, 'listed');
+    };
+    read.then(done, done);
+    return read;
+  }
+
+  /** Writers still busy when a queued listing could start: waited for, but not for longer than a listing takes. */
+  private waitForWriters(slot: ReadBackSlot): void {
+    clearTimeout(slot.patience);
+    slot.patience = setTimeout(() => {
+      slot.patience = undefined;
+      slot.queued?.start();
+    }, this.readBackPatienceMs ?? slot.lastListingMs ?? unmeasuredPatienceMs);
+  }
+
+  /** The queued read-back listing of `mountPoint`, started once nothing lists or writes there. */
+  private startQueued(mountPoint: string, why: 'quiet' | 'listed'): void {
+    const slot = this.readBacks.get(mountPoint);
+    if (!slot?.queued || slot.running) return;
+    if (!this.writers.has(mountPoint)) slot.queued.start();
+    else if (why === 'listed') this.waitForWriters(slot);
+  }
+}
+
+/** A write counted by Inventory.startWriting; end() is idempotent. */
+export interface WriteLease {
+  end(): void;
+}
+
+/** A read-back's wait for writers before any listing of their filesystem was timed: a small one's. */
+const unmeasuredPatienceMs = 20;
+
+/** One filesystem's read-back listings (Inventory.nextListing). */
+interface ReadBackSlot {
+  running?: Promise<ListedFilesystem>;
+  queued?: { readonly listing: Promise<ListedFilesystem>; readonly start: () => void };
+  /** How long the last listing took (the most a queued one waits for writers). */
+  lastListingMs?: number;
+  /** The timer that starts the queued listing although writers are still busy. */
+  patience?: ReturnType<typeof setTimeout>;
 }
 
 /**

@@ -103,17 +103,30 @@ function track(child: ChildProcess): void {
 /**
  * Start `spec` with these stdio wirings, among the children an interrupt stops, bound to this
  * process's life (child-lifetime.ts). `counted`: the bytes it writes are counted exactly (see
- * countingWrapper); its count is read with bytesWrittenBy.
+ * countingScript); its count is read with countOf. `then`: run by the counting shell after a
+ * counted command that exited 0, its stdout the child's (see countingScript).
  */
-function start(spec: CommandSpec, stdio: StdioOptions, counted = false): ChildProcess {
+function start(spec: CommandSpec, stdio: StdioOptions, counted = false, then?: CommandSpec): ChildProcess {
   const env = environmentFor(spec);
   // Found as spawn would find it; one that is not is spawned as it is, so spawn reports it
   // missing (ENOENT) as it always did.
   const executable = resolveExecutable(spec.file, env.PATH);
   const shell = counted ? resolveExecutable('sh', env.PATH) : undefined;
   let { file, args } = executable ? boundToThisProcess(executable, spec.args) : spec;
-  if (executable && shell)
-    ({ file, args } = boundToThisProcess(shell, ['-c', countingScript, 'sh', file, ...args]));
+  if (executable && shell) {
+    const first = [file, ...args];
+    const thenExecutable = then && resolveExecutable(then.file, env.PATH);
+    // One that is not found is not run: its report says so (exit 127, as a shell would).
+    const next = thenExecutable ? boundToThisProcess(thenExecutable, then.args) : undefined;
+    ({ file, args } = boundToThisProcess(shell, [
+      '-c',
+      countingScript,
+      'sh',
+      String(first.length),
+      ...first,
+      ...(next ? [next.file, ...next.args] : then ? ['false'] : []),
+    ]));
+  }
   const child = childProcess().spawn(file, [...args], {
     cwd: spec.cwd,
     env,
@@ -134,31 +147,59 @@ function start(spec: CommandSpec, stdio: StdioOptions, counted = false): ChildPr
  * it and reads its own counter before and after (it writes nothing in between; the counter does
  * not start at 0: it includes what the spawning code wrote before exec) reads the child's
  * total, and reports it on fd 3. The command is bound to the shell's life as the shell to ours.
- * A fixed script: the command reaches it only as "$@", never as text to interpret.
+ * A fixed script: the commands reach it only as "$@" (N, the counted command's N words, then
+ * the follow-up's), never as text to interpret.
+ *
+ * The follow-up (`then`) saves a process start on Node's main thread, where every start blocks
+ * the event loop for a fork of the whole Node process: it runs after the count is taken (so it
+ * is not counted), only when the counted command exited 0, with the shell's stdout and its
+ * stderr on fd 3; its exit status follows on fd 3 as `then STATUS` (see countReport).
  */
 const countingScript = [
   'written() { while read -r name value; do [ "$name" = wchar: ] && written=$value; done < /proc/$$/io; }',
+  // The first N words (rotated to the end, then the rest shifted away), and the words after them.
+  'first() { i=0; while [ "$i" -lt "$n" ]; do a=$1; shift; set -- "$@" "$a"; i=$((i + 1)); done; shift $(($# - n)); "$@"; }',
+  'rest() { shift "$n"; "$@"; }',
+  'n=$1; shift',
   'written; before=$written',
-  '"$@" 3>&-; status=$?',
+  // With a follow-up, stdout is the follow-up's alone.
+  'if [ "$#" -gt "$n" ]; then first "$@" >/dev/null 3>&-; else first "$@" 3>&-; fi; status=$?',
   'written; echo $((written - before)) >&3',
+  'if [ "$status" -eq 0 ] && [ "$#" -gt "$n" ]; then rest "$@" 2>&3 3>&-; echo "then $?" >&3; fi',
   'exit $status',
 ].join('\n');
 
-// The exact count a counted child reports after its command ended (undefined if it did not).
-const countOf = new WeakMap<ChildProcess, Promise<number | undefined>>();
+/** What a counting shell reported on fd 3 (countingScript). */
+interface CountReport {
+  /** The counted command's exact count; undefined if it did not end normally. */
+  readonly count?: number;
+  /** The follow-up's exit status and stderr, when it ran to its end. */
+  readonly then?: { readonly status: number; readonly stderr: string };
+}
 
-function countReport(child: ChildProcess): Promise<number | undefined> {
+// What a counted child reports after its command ended.
+const countOf = new WeakMap<ChildProcess, Promise<CountReport>>();
+
+function countReport(child: ChildProcess): Promise<CountReport> {
   const report = child.stdio[3] as NodeJS.ReadableStream | null | undefined;
-  if (!report) return Promise.resolve(undefined);
+  if (!report) return Promise.resolve({});
   let text = '';
   report.setEncoding('utf8');
   report.on('data', (chunk: string) => (text += chunk));
   return new Promise((resolve) => {
     report.once('close', () => {
-      resolve(/^\d+\n$/.test(text) ? Number(text) : undefined);
+      const counted = /^(\d+)\n/.exec(text);
+      // The follow-up's stderr comes between the count and its status line.
+      const then = counted && /\nthen (\d+)\n$/.exec(text);
+      resolve({
+        ...(counted ? { count: Number(counted[1]) } : {}),
+        ...(counted && then
+          ? { then: { status: Number(then[1]), stderr: text.slice(counted[0].length, then.index + 1) } }
+          : {}),
+      });
     });
     report.once('error', () => {
-      resolve(undefined);
+      resolve({});
     });
   });
 }
@@ -404,6 +445,8 @@ async function superviseStages(
   onStageFailed: (index: number, stopAll: () => void) => void | Promise<void> = (_index, stopAll) => {
     stopAll();
   },
+  /** A stage whose stdout someone else reads (a follow-up's, see runJoinedByFifo). */
+  readElsewhere?: ChildProcess,
 ): Promise<PipelineResult> {
   const stopSampling = sampleProgress(
     async () => bytesWritten(await countedProcessId(counted)),
@@ -416,7 +459,7 @@ async function superviseStages(
   options.signal?.addEventListener('abort', killAll, { once: true });
 
   const done = children.map((child, index) =>
-    collect(child, specs[index]!, startedAt).then(async (result) => {
+    collect(child, specs[index]!, startedAt, { stdout: child !== readElsewhere }).then(async (result) => {
       if (result.exitCode !== 0) await onStageFailed(index, killAll);
       return result;
     }),
@@ -424,7 +467,7 @@ async function superviseStages(
   try {
     const stages = await Promise.all(done);
     const sampled = stopSampling();
-    return { stages, bytes: (await countOf.get(counted)) ?? sampled };
+    return { stages, bytes: (await countOf.get(counted))?.count ?? sampled };
   } finally {
     stopSampling();
     options.signal?.removeEventListener('abort', killAll);
@@ -518,23 +561,79 @@ export function prepareFifo(): void {
  * `btrfs receive -f`). Node's stdio pipe is a socketpair, and `btrfs receive` reads its stream
  * in many small pieces: through a socket a local transfer took ~20 % longer than the shell's
  * `send | receive` (measured: 38 vs 31 ms for a 10 MB incremental stream); through a FIFO it
- * costs the same. Failure handling and progress are runPipeline's.
+ * costs the same. Failure handling and progress are runPipeline's. `then`: a command the
+ * producer's process runs after it (FollowUp).
  */
-export async function runJoinedByFifo(
+export async function runJoinedByFifo<T = never>(
   build: (fifo: string) => readonly [CommandSpec, CommandSpec],
   options: PipelineOptions = {},
-): Promise<PipelineResult> {
+  then?: FollowUp<T>,
+): Promise<JoinedResult<T>> {
   const fifo = await acquireFifo();
-  const specs = build(fifo);
+  const [producerSpec, consumerSpec] = build(fifo);
   const startedAt = Date.now();
   // Counted at the producer, which writes exactly the stream (the receive reads other files too).
-  const children = specs.map((spec, index) => start(spec, ['ignore', 'pipe', 'pipe'], index === 0));
+  const producer = start(producerSpec, ['ignore', 'pipe', 'pipe'], true, then?.spec);
+  const consumer = start(consumerSpec, ['ignore', 'pipe', 'pipe']);
+  const followed = then && consumeFollowUp(producer, then);
+  // Settled below; a rejection must not count as unhandled while the stages run.
+  void followed?.catch(() => undefined);
   try {
-    return await superviseStages(children, specs, startedAt, options, children[0]!);
+    const result = await superviseStages(
+      [producer, consumer],
+      [producerSpec, consumerSpec],
+      startedAt,
+      options,
+      producer,
+      undefined,
+      then ? producer : undefined,
+    );
+    return followed ? { ...result, then: await followed } : result;
   } finally {
     // Both ends are closed once both processes are gone: the FIFO is empty and reusable.
     fifoPool.idle.push(fifo);
   }
+}
+
+/**
+ * A command run after the producer of runJoinedByFifo has ended well, by the process that
+ * counted it (countingScript), so it costs no process start of its own; its stdout is read by
+ * `consume` as runConsumingStdout's is.
+ */
+export interface FollowUp<T> {
+  readonly spec: CommandSpec;
+  readonly consume: (stdout: AsyncIterable<Buffer>) => Promise<T>;
+}
+
+export interface JoinedResult<T> extends PipelineResult {
+  /** The follow-up's, when one was asked for; exit code null when it did not run. */
+  readonly then?: ConsumedResult<T>;
+}
+
+/** The follow-up's result, with runConsumingStdout's rules for a consumer that throws. */
+async function consumeFollowUp<T>(child: ChildProcess, then: FollowUp<T>): Promise<ConsumedResult<T>> {
+  const startedAt = Date.now();
+  const stdout = child.stdout!;
+  const outcome = await then.consume(stdout).then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error, streamEnded: stdout.readableEnded }),
+  );
+  stdout.destroy();
+  const report = (await countOf.get(child))?.then;
+  if (debug) debugNote(`then ${formatCommand(then.spec)} → ${report ? `exit ${report.status}` : 'not run'}`);
+  const result: CommandResult = {
+    spec: then.spec,
+    exitCode: report?.status ?? null,
+    signal: null,
+    stdout: '',
+    stderr: report?.stderr ?? 'not run: the command before it did not end well',
+    durationMs: Date.now() - startedAt,
+  };
+  if ('error' in outcome) {
+    if (outcome.streamEnded && result.exitCode !== 0) return { result };
+    throw outcome.error;
+  }
+  return result.exitCode === 0 ? { result, consumed: outcome.value } : { result };
 }
 
 export interface FanOutResult {

@@ -163,6 +163,37 @@ describe('inventory listings at scale', () => {
     expect(lists(commands)).toHaveLength(2);
     expect(commands.some((command) => command.startsWith('btrfs subvolume show'))).toBe(false);
   });
+
+  /** One turn of the event loop: a listing the inventory meant to start by now has started. */
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('copies received side by side are read back by one listing, started when the last receive ends', async () => {
+    const { host, commands } = recordingHost();
+    // Patience far beyond this test: only the receives' ends may start the listing.
+    const inventory = new Inventory(host, 600_000);
+    const [first, second] = await Promise.all([inventory.startWriting(snaps), inventory.startWriting(snaps)]);
+    await snapshotAs(join(fs.mountPoint, 'sv2'), join(snaps, 'side-1'));
+    const one = inventory.readBack(snaps, 'side-1', first);
+    await turn();
+    await turn();
+    expect(lists(commands)).toEqual([]); // the second receive still writes there
+    await snapshotAs(join(fs.mountPoint, 'sv3'), join(snaps, 'side-2'));
+    const two = inventory.readBack(snaps, 'side-2', second);
+    expect(await one).toMatchObject({ name: 'side-1', readonly: true });
+    expect(await two).toMatchObject({ name: 'side-2', readonly: true });
+    expect(lists(commands)).toHaveLength(1);
+  });
+
+  it('a receive that does not end holds up a read-back beside it only as long as its patience', async () => {
+    const { host, commands } = recordingHost();
+    const inventory = new Inventory(host, 0);
+    const stuck = await inventory.startWriting(snaps); // never ended
+    const own = await inventory.startWriting(snaps);
+    await snapshotAs(join(fs.mountPoint, 'sv4'), join(snaps, 'beside-stuck'));
+    expect(await inventory.readBack(snaps, 'beside-stuck', own)).toMatchObject({ name: 'beside-stuck' });
+    expect(lists(commands)).toHaveLength(1);
+    stuck.end();
+  });
 });
 
 describe('inventory read-only flags of a long history', () => {

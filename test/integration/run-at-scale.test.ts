@@ -2,7 +2,8 @@
 // does not depend on the machine's load): each filesystem is listed once up front, however many
 // subvolumes are on it; what a run makes is read back by shared listings, not a `btrfs subvolume
 // show` each; FIFOs are made for the transfers that run at once, not for every snapshot; a latest
-// pointer costs no process at all. Every copy is still verified (the run's send steps say so). And a run
+// pointer costs no process at all; a stream's metadata is read by its send's process. Every copy
+// is still verified (the run's send steps say so). And a run
 // that writes no metrics textfile does not load the metrics library on its way to exit.
 import { readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -94,8 +95,12 @@ describe(`a run of ${count} subvolumes`, () => {
     const pointers = steps.filter((step) => step.step.kind === 'update-latest');
     expect(pointers).toHaveLength(2 * count);
     for (const { step } of pointers) expect(await readlink(step.path!)).toBe(step.pointsTo);
-    // Every copy verified against its stream's changes: one metadata read per send.
-    expect(matching(/^btrfs send -q --no-data /)).toHaveLength(count);
+    // Every copy verified against its stream's changes: one metadata read per send, run by the
+    // send's own counting process after it (debug line "then COMMAND → exit N"), never started
+    // as a process of its own.
+    expect(matching(/^then btrfs send -q --no-data /)).toHaveLength(count);
+    expect(matching(/^btrfs send -q --no-data /)).toEqual([]);
+    expect(result.stderr).not.toMatch(/then btrfs send -q --no-data .* → (?!exit 0$)/m);
   });
 
   it('loads no metrics library when no metrics textfile is written (node:https is not loaded)', async () => {
