@@ -469,10 +469,13 @@ export class Inventory {
   /** Writers still busy when a queued listing could start: waited for, but not for longer than a listing takes. */
   private waitForWriters(slot: ReadBackSlot): void {
     clearTimeout(slot.patience);
-    slot.patience = setTimeout(() => {
-      slot.patience = undefined;
-      slot.queued?.start();
-    }, this.readBackPatienceMs ?? slot.lastListingMs ?? unmeasuredPatienceMs);
+    slot.patience = setTimeout(
+      () => {
+        slot.patience = undefined;
+        slot.queued?.start();
+      },
+      this.readBackPatienceMs ?? slot.lastListingMs ?? unmeasuredPatienceMs,
+    );
   }
 
   /** The queued read-back listing of `mountPoint`, started once nothing lists or writes there. */
