@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { boundToThisProcess, resolveExecutable } from './child-lifetime.js';
 import { childProcess } from './child-process.js';
+import { fifoDirectoryPrefix, removeStaleFifoDirectories } from './stale-fifos.js';
 
 export interface CommandSpec {
   readonly file: string;
@@ -509,7 +510,8 @@ function sampleProgress(
 
 /**
  * Named pipes for processes that open their stream by path, one per concurrent use, in a private
- * directory made on first use and removed when this process exits. A FIFO is reused after both
+ * directory made on first use and removed when this process exits (or, if it is killed, by the
+ * next run: stale-fifos.ts). A FIFO is reused after both
  * ends have closed (nothing is left in it then); creating one costs a `mkfifo` process (Node has
  * no mkfifo), so they are kept.
  */
@@ -524,12 +526,15 @@ const fifoPool = {
 async function acquireFifo(): Promise<string> {
   const idle = fifoPool.idle.pop();
   if (idle) return idle;
-  fifoPool.directory ??= mkdtemp(join(tmpdir(), 'snapkeep-fifo-')).then((directory) => {
+  fifoPool.directory ??= (async () => {
+    // What killed runs left (their exit handler never ran) goes first: it is small and async.
+    await removeStaleFifoDirectories(tmpdir());
+    const directory = await mkdtemp(join(tmpdir(), fifoDirectoryPrefix()));
     process.once('exit', () => {
       rmSync(directory, { recursive: true, force: true });
     });
     return directory;
-  });
+  })();
   const fifo = join(await fifoPool.directory, String(fifoPool.made++));
   const made = await runCommand({ file: 'mkfifo', args: ['-m', '600', '--', fifo] });
   if (made.exitCode !== 0) throw new Error(`mkfifo ${fifo}: ${made.stderr.trim()}`);

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/exec/command.js';
@@ -156,6 +157,10 @@ subvolumes:
       return names;
     };
     const survivors: string[] = [];
+    /** The FIFO directories of this process (`snapkeep-fifo-<pid>-XXXXXX`) in the temp directory. */
+    const fifoDirectoriesOf = async (pid: number): Promise<string[]> =>
+      (await readdir(tmpdir())).filter((name) => name.startsWith(`snapkeep-fifo-${pid}-`));
+    const killedPids: number[] = [];
     /** One run, its node process killed once its receive is writing into a new partial copy. */
     const killedRun = async (round: string): Promise<void> => {
       // What the receive writes into: a name that is not a complete copy (the garbage of the
@@ -185,6 +190,9 @@ subvolumes:
         receiving,
         `${round}: the receive never started writing; children of killed runs still alive: ${survivors.join('; ') || 'none'}`,
       ).toBe(true);
+      // Its FIFO is there now; its exit handler, which would remove it, never runs.
+      expect(await fifoDirectoriesOf(run.pid!)).toHaveLength(1);
+      killedPids.push(run.pid!);
       children = await descendantsOf(run.pid!);
       // Frozen first: a child that outlives its parent must still be found alive below, instead of
       // ending on its own because its stream happened to finish meanwhile.
@@ -215,6 +223,8 @@ subvolumes:
     expectExit(await snapkeep(['run', '--config', configPath]), 0);
 
     expect(survivors).toEqual([]);
+    // The runs after them removed what the killed ones left in the temp directory.
+    for (const pid of killedPids) expect(await fifoDirectoriesOf(pid)).toEqual([]);
     const copies = (await readdir(backups)).sort();
     expect(copies.length).toBeGreaterThanOrEqual(2);
     for (const copy of copies)
