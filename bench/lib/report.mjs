@@ -112,7 +112,7 @@ for (const row of rows) {
     goalText = `<= ${row.goal * 1000} ms`;
     verdict = sk === undefined ? '-' : sk <= row.goal ? 'PASS' : 'MISS';
   } else {
-    const base = row.vs === 'raw' ? raw : btrbk;
+    const base = row.vs === 'raw' ? raw : row.vs === 'btrbk' ? btrbk : med(row.id, row.vs);
     ratio = sk !== undefined && base ? sk / base : undefined;
     goalText = row.goal === undefined ? `(info, vs ${row.vs})` : `<= ${row.goal.toFixed(2)}x ${row.vs}`;
     verdict = row.goal === undefined || ratio === undefined ? '' : ratio <= row.goal ? 'PASS' : 'MISS';

@@ -117,7 +117,7 @@ function start(spec: CommandSpec, stdio: StdioOptions, counted = false, then?: C
   if (executable && shell) {
     const first = [file, ...args];
     const thenExecutable = then && resolveExecutable(then.file, env.PATH);
-    // One that is not found is not run: its report says so (exit 127, as a shell would).
+    // One that is not found is not run: `false` stands in, so its report says it failed.
     const next = thenExecutable ? boundToThisProcess(thenExecutable, then.args) : undefined;
     ({ file, args } = boundToThisProcess(shell, [
       '-c',
