@@ -335,7 +335,6 @@ export class StepExecutor {
           receiveInto(step.targetDirectory),
         );
     const lease = await this.writing(targetHost, step.targetDirectory);
-    let transferred = false;
     try {
       const transfer: Promise<JoinedResult<StreamChanges>> = stages
         ? runPipeline(stages, pipelineOptions)
@@ -349,25 +348,20 @@ export class StepExecutor {
               ? { spec: sendMetadataOnly(step.snapshotPath, step.parent?.path), consume: readStreamChanges }
               : undefined,
           );
-      if (readsChanges)
-        this.changesByStream.set(
-          streamKey(step),
-          transfer.then(
-            (done) => (done.then ? changesOrReason(done.then) : notRead('the transfer failed')),
-            (error: unknown) => notRead(messageOf(error)),
-          ),
-        );
       const result = await transfer;
       if (result.stages.some((stage) => stage.exitCode !== 0)) {
         lease.end();
         throw await this.transferFailure(step, targetHost, result.stages, expected);
       }
-      transferred = true;
+      // Known only once this transfer has read them: another send of the stream (to a target on
+      // a slower disk) must never wait on this one or inherit its failure. Without them (the
+      // follow-up failed) the verification reads them on its own.
+      const consumed = result.then?.consumed;
+      if (consumed && !this.changesByStream.has(streamKey(step)))
+        this.changesByStream.set(streamKey(step), Promise.resolve(consumed));
       return { bytes: result.bytes, created: await this.verifiedCopy(step, targetHost, expected, lease) };
     } finally {
       lease.end();
-      // A later send of this stream reads its metadata itself.
-      if (readsChanges && !transferred) this.changesByStream.delete(streamKey(step));
     }
   }
 

@@ -593,7 +593,22 @@ export async function runJoinedByFifo<T = never>(
       undefined,
       then ? producer : undefined,
     );
-    return followed ? { ...result, then: await followed } : result;
+    // A follow-up whose output could not be read does not undo the transfer: it says why.
+    return followed && then
+      ? {
+          ...result,
+          then: await followed.catch((error: unknown): ConsumedResult<T> => ({
+            result: {
+              spec: then.spec,
+              exitCode: null,
+              signal: null,
+              stdout: '',
+              stderr: error instanceof Error ? error.message : String(error),
+              durationMs: Date.now() - startedAt,
+            },
+          })),
+        }
+      : result;
   } finally {
     // Both ends are closed once both processes are gone: the FIFO is empty and reusable.
     fifoPool.idle.push(fifo);

@@ -110,7 +110,7 @@ describe('runJoinedByFifo with a follow-up', () => {
     expect(result.then?.consumed).toBeUndefined();
   });
 
-  it('a consumer that throws while the follow-up writes: its error is the answer, and nothing is left running', async () => {
+  it("a consumer that throws while the follow-up writes: its error is the follow-up's, the transfer's result stands, nothing is left running", async () => {
     const { directory, producer, consumer } = await fixture('follow-up-throws');
     const pidFile = join(directory, 'pid');
     const run = runJoinedByFifo(
@@ -125,7 +125,10 @@ describe('runJoinedByFifo with a follow-up', () => {
         },
       },
     );
-    await expect(run).rejects.toThrow('not a send stream');
+    const result = await run;
+    expect(result.stages.map((stage) => stage.exitCode)).toEqual([0, 0]);
+    expect(result.then?.result).toMatchObject({ exitCode: null, stderr: 'not a send stream' });
+    expect(result.then?.consumed).toBeUndefined();
     // The pipeline has ended (awaited above), so its follow-up has too.
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
     expect(() => process.kill(pid, 0)).toThrow();
