@@ -166,7 +166,7 @@ const countingScript = [
   // With a follow-up, stdout is the follow-up's alone.
   'if [ "$#" -gt "$n" ]; then first "$@" >/dev/null 3>&-; else first "$@" 3>&-; fi; status=$?',
   'written; echo $((written - before)) >&3',
-  'if [ "$status" -eq 0 ] && [ "$#" -gt "$n" ]; then rest "$@" 2>&3 3>&-; echo "then $?" >&3; fi',
+  'if [ "$status" -eq 0 ] && [ "$#" -gt "$n" ]; then rest "$@" 2>&3 3>&-; printf "\\nthen %s\\n" "$?" >&3; fi',
   'exit $status',
 ].join('\n');
 
@@ -190,12 +190,13 @@ function countReport(child: ChildProcess): Promise<CountReport> {
   return new Promise((resolve) => {
     report.once('close', () => {
       const counted = /^(\d+)\n/.exec(text);
-      // The follow-up's stderr comes between the count and its status line.
+      // The follow-up's stderr comes between the count and its status line (which starts with a
+      // newline of its own: stderr need not end with one).
       const then = counted && /\nthen (\d+)\n$/.exec(text);
       resolve({
         ...(counted ? { count: Number(counted[1]) } : {}),
         ...(counted && then
-          ? { then: { status: Number(then[1]), stderr: text.slice(counted[0].length, then.index + 1) } }
+          ? { then: { status: Number(then[1]), stderr: text.slice(counted[0].length, then.index) } }
           : {}),
       });
     });

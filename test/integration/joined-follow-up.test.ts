@@ -95,6 +95,20 @@ describe('runJoinedByFifo with a follow-up', () => {
     expect(result.then?.consumed).toBeUndefined();
   });
 
+  it('a follow-up whose stderr does not end a line still reports its status', async () => {
+    const { producer, consumer } = await fixture('follow-up-no-newline');
+    const result = await runJoinedByFifo(
+      (fifo) => [producer(fifo), consumer(fifo)],
+      {},
+      {
+        spec: { file: 'sh', args: ['-c', 'printf meta; printf "then 0" >&2; exit 0'] },
+        consume: collected,
+      },
+    );
+    expect(result.then?.result).toMatchObject({ exitCode: 0, stderr: 'then 0' });
+    expect(result.then?.consumed).toBe('meta');
+  });
+
   it('a follow-up that is not installed fails as a shell says (127)', async () => {
     const { producer, consumer } = await fixture('follow-up-missing');
     const result = await runJoinedByFifo(
