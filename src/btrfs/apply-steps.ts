@@ -378,14 +378,18 @@ export class StepExecutor {
     this.readChangesAlong(first, localHost, localHost);
     const features = await localSendFeatures();
     const leases = await Promise.all(steps.map((step) => this.writing(localHost, step.targetDirectory)));
-    const result = await runFanOut(
-      sendSnapshot(first.snapshotPath, first.parent?.path, undefined, features),
-      steps.map((step) => (fifo: string) => receiveInto(step.targetDirectory, fifo)),
-      this.progressOptions(steps, 'producer'),
-    ).catch((error: unknown) => {
+    let result;
+    try {
+      result = await runFanOut(
+        sendSnapshot(first.snapshotPath, first.parent?.path, undefined, features),
+        steps.map((step) => (fifo: string) => receiveInto(step.targetDirectory, fifo)),
+        this.progressOptions(steps, 'producer'),
+      );
+    } catch (error) {
+      // Also a throw while its arguments are built: a lease left counted slows every read-back.
       for (const lease of leases) lease.end();
       throw error;
-    });
+    }
     const streamFailed = result.producer.exitCode !== 0 || result.tee.exitCode !== 0;
     return Promise.all(
       steps.map(async (step, index): Promise<StepOutcome> => {
@@ -596,10 +600,6 @@ function streamKey(step: SendStep): string {
 /** A metadata read's changes, or why they cannot be compared. */
 function changesOrReason({ result, consumed }: ConsumedResult<StreamChanges>): StreamChanges | string {
   return result.exitCode !== 0 || consumed === undefined
-    ? notRead(result.stderr.trim() || `${result.spec.file} exited ${result.exitCode ?? result.signal ?? '?'}`)
+    ? `its stream's metadata cannot be read to compare it: ${result.stderr.trim() || `${result.spec.file} exited ${result.exitCode ?? result.signal ?? '?'}`}`
     : consumed;
-}
-
-function notRead(why: string): string {
-  return `its stream's metadata cannot be read to compare it: ${why}`;
 }
